@@ -1,0 +1,294 @@
+//! CWT claims (RFC 8392): the standard ones every COSE-signed token may carry, and the holder
+//! claims of a Mianzheng code on top of them.
+
+use ciborium::value::{Integer, Value};
+use serde::{Deserialize, Serialize};
+
+use super::error::CodeError;
+use crate::catalogue::model::{CityCode, HolderKind};
+
+/// CWT claim keys (RFC 8392 §4) and our private-use keys (below −65536, RFC 8392 §9.1).
+mod label {
+    pub const ISS: i128 = 1;
+    pub const SUB: i128 = 2;
+    pub const EXP: i128 = 4;
+    pub const NBF: i128 = 5;
+    pub const IAT: i128 = 6;
+    pub const CTI: i128 = 7;
+    pub const HOLDER_KIND: i128 = -65537;
+    pub const CITY: i128 = -65538;
+    pub const SCOPE: i128 = -65539;
+}
+
+/// The registered claims of any CWT, plus the rest by label for callers that know them
+/// (the EU DCC puts its certificate under −260).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CwtClaims {
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    pub expires_at: Option<i64>,
+    pub not_before: Option<i64>,
+    pub issued_at: Option<i64>,
+    pub cti: Option<Vec<u8>>,
+    pub other: Vec<(i128, Value)>,
+}
+
+fn bad(msg: impl Into<String>) -> CodeError {
+    CodeError::BadClaims(msg.into())
+}
+
+fn as_time(v: &Value, name: &str) -> Result<i64, CodeError> {
+    match v {
+        Value::Integer(i) => i64::try_from(i128::from(*i))
+            .map_err(|_| bad(format!("`{name}` is out of range"))),
+        // NumericDate may be a float (RFC 8392 §2); fractions are dropped.
+        Value::Float(f) if f.is_finite() && f.abs() < 1e15 => Ok(*f as i64),
+        _ => Err(bad(format!("`{name}` is not a NumericDate"))),
+    }
+}
+
+fn as_text(v: Value, name: &str) -> Result<String, CodeError> {
+    match v {
+        Value::Text(s) => Ok(s),
+        _ => Err(bad(format!("`{name}` is not a text string"))),
+    }
+}
+
+impl CwtClaims {
+    /// Parses a claims map. Duplicate keys and non-integer keys are refused; unknown integer
+    /// keys are kept in `other`.
+    pub fn from_value(value: Value) -> Result<CwtClaims, CodeError> {
+        let Value::Map(entries) = value else {
+            return Err(bad("payload is not a CBOR map"));
+        };
+        let mut claims = CwtClaims::default();
+        let mut seen = Vec::with_capacity(entries.len());
+        for (key, v) in entries {
+            let key = match key {
+                Value::Integer(i) => i128::from(i),
+                // Text keys are allowed by RFC 8392 but never used by us or the DCC.
+                Value::Text(t) => return Err(bad(format!("text claim key `{t}` is not supported"))),
+                _ => return Err(bad("claim key is neither integer nor text")),
+            };
+            if seen.contains(&key) {
+                return Err(bad(format!("claim {key} appears twice")));
+            }
+            seen.push(key);
+            match key {
+                label::ISS => claims.issuer = Some(as_text(v, "iss")?),
+                label::SUB => claims.subject = Some(as_text(v, "sub")?),
+                label::EXP => claims.expires_at = Some(as_time(&v, "exp")?),
+                label::NBF => claims.not_before = Some(as_time(&v, "nbf")?),
+                label::IAT => claims.issued_at = Some(as_time(&v, "iat")?),
+                label::CTI => match v {
+                    Value::Bytes(b) => claims.cti = Some(b),
+                    _ => return Err(bad("`cti` is not a byte string")),
+                },
+                _ => claims.other.push((key, v)),
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The claim with private label `key`, if present.
+    pub fn get(&self, key: i128) -> Option<&Value> {
+        self.other.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Checks the time window at `now` (Unix seconds), allowing `skew` seconds either way:
+    /// not expired, not issued in the future, not before `nbf`.
+    pub fn check_time(&self, now: i64, skew: i64) -> Result<(), CodeError> {
+        if let Some(exp) = self.expires_at {
+            if now > exp.saturating_add(skew) {
+                return Err(CodeError::Expired {
+                    expired_at: exp,
+                    now,
+                });
+            }
+        }
+        for from in [self.issued_at, self.not_before].into_iter().flatten() {
+            if now < from.saturating_sub(skew) {
+                return Err(CodeError::NotYetValid {
+                    valid_from: from,
+                    now,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a Mianzheng holder code asserts: who minted it, for which pseudonymous holder, for how
+/// long, and (optionally) for which certificate types the holder consents to its use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderClaims {
+    /// The minting platform.
+    pub issuer: String,
+    /// Pseudonymous subject handle; never an ID number.
+    pub subject: String,
+    pub kind: HolderKind,
+    /// Home city (GB/T 2260), which routes city-level certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<CityCode>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Nonce for replay detection, hex in JSON.
+    #[serde(with = "hex_bytes")]
+    pub nonce: Vec<u8>,
+    /// Certificate types this code may be used for ("授权展码"); absent means any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        hex::decode(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Longest subject handle accepted; handles are pseudonyms, not documents.
+pub const MAX_SUBJECT_LEN: usize = 64;
+/// Most certificate types one consent scope may list.
+pub const MAX_SCOPE_LEN: usize = 64;
+
+impl HolderClaims {
+    /// The holder claims of a verified CWT; every claim but `city` and `scope` is required.
+    pub fn from_cwt(cwt: &CwtClaims) -> Result<HolderClaims, CodeError> {
+        let subject = cwt.subject.clone().ok_or(CodeError::MissingClaim("sub"))?;
+        if subject.is_empty()
+            || subject.len() > MAX_SUBJECT_LEN
+            || !subject.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(bad("`sub` must be 1–64 characters of A–Z a–z 0–9 - _ ."));
+        }
+        let kind = match cwt.get(label::HOLDER_KIND) {
+            Some(Value::Integer(i)) if i128::from(*i) == 0 => HolderKind::Person,
+            Some(Value::Integer(i)) if i128::from(*i) == 1 => HolderKind::Organisation,
+            Some(_) => return Err(bad("holder kind is neither 0 (person) nor 1 (organisation)")),
+            None => return Err(CodeError::MissingClaim("holder_kind")),
+        };
+        let city = match cwt.get(label::CITY) {
+            None => None,
+            Some(Value::Integer(i)) => Some(
+                CityCode::try_from(i128::from(*i))
+                    .ok()
+                    .filter(|c| (100_000..1_000_000).contains(c))
+                    .ok_or_else(|| bad("city is not a 6-digit GB/T 2260 code"))?,
+            ),
+            Some(_) => return Err(bad("city is not an integer")),
+        };
+        let scope = match cwt.get(label::SCOPE) {
+            None => None,
+            Some(Value::Array(items)) if items.len() <= MAX_SCOPE_LEN => Some(
+                items
+                    .iter()
+                    .map(|v| match v {
+                        Value::Text(t) => Ok(t.clone()),
+                        _ => Err(bad("scope entries must be text")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(bad("scope is not an array of at most 64 types")),
+        };
+        Ok(HolderClaims {
+            issuer: cwt.issuer.clone().ok_or(CodeError::MissingClaim("iss"))?,
+            subject,
+            kind,
+            city,
+            issued_at: cwt.issued_at.ok_or(CodeError::MissingClaim("iat"))?,
+            expires_at: cwt.expires_at.ok_or(CodeError::MissingClaim("exp"))?,
+            nonce: cwt.cti.clone().ok_or(CodeError::MissingClaim("cti"))?,
+            scope,
+        })
+    }
+
+    /// The claims as a CWT claims map, keys in ascending deterministic order.
+    pub fn to_value(&self) -> Value {
+        let int = |i: i128| Value::Integer(Integer::try_from(i).expect("label fits"));
+        let mut map = vec![
+            (int(label::ISS), Value::Text(self.issuer.clone())),
+            (int(label::SUB), Value::Text(self.subject.clone())),
+            (int(label::EXP), Value::Integer(self.expires_at.into())),
+            (int(label::IAT), Value::Integer(self.issued_at.into())),
+            (int(label::CTI), Value::Bytes(self.nonce.clone())),
+            (
+                int(label::HOLDER_KIND),
+                Value::Integer(match self.kind {
+                    HolderKind::Person => 0.into(),
+                    HolderKind::Organisation => 1.into(),
+                }),
+            ),
+        ];
+        if let Some(city) = self.city {
+            map.push((int(label::CITY), Value::Integer(city.into())));
+        }
+        if let Some(scope) = &self.scope {
+            map.push((
+                int(label::SCOPE),
+                Value::Array(scope.iter().cloned().map(Value::Text).collect()),
+            ));
+        }
+        Value::Map(map)
+    }
+
+    /// Whether the holder consented to `certificate` being checked with this code.
+    pub fn allows(&self, certificate: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|c| c == certificate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> HolderClaims {
+        HolderClaims {
+            issuer: "mianzheng-platform".into(),
+            subject: "demo-000001".into(),
+            kind: HolderKind::Person,
+            city: Some(370100),
+            issued_at: 1_800_000_000,
+            expires_at: 1_800_000_120,
+            nonce: vec![1; 16],
+            scope: Some(vec!["senior-citizen-card".into()]),
+        }
+    }
+
+    #[test]
+    fn holder_claims_round_trip() {
+        let c = sample();
+        let cwt = CwtClaims::from_value(c.to_value()).expect("cwt");
+        assert_eq!(HolderClaims::from_cwt(&cwt).expect("holder"), c);
+        assert!(c.allows("senior-citizen-card"));
+        assert!(!c.allows("resident-id-card"));
+    }
+
+    #[test]
+    fn time_window_with_skew() {
+        let cwt = CwtClaims::from_value(sample().to_value()).expect("cwt");
+        assert!(cwt.check_time(1_800_000_060, 0).is_ok());
+        assert_eq!(cwt.check_time(1_800_000_121, 0).map_err(|e| e.code()), Err("code.expired"));
+        assert!(cwt.check_time(1_800_000_121, 5).is_ok());
+        assert_eq!(cwt.check_time(1_799_999_999, 0).map_err(|e| e.code()), Err("code.not_yet_valid"));
+        assert!(cwt.check_time(1_799_999_999, 5).is_ok());
+    }
+
+    #[test]
+    fn duplicate_and_mistyped_claims_are_refused() {
+        let Value::Map(mut map) = sample().to_value() else { unreachable!() };
+        map.push((Value::Integer(2.into()), Value::Text("other".into())));
+        assert_eq!(CwtClaims::from_value(Value::Map(map)).map_err(|e| e.code()), Err("code.bad_claims"));
+        let map = vec![(Value::Integer(4.into()), Value::Text("soon".into()))];
+        assert_eq!(CwtClaims::from_value(Value::Map(map)).map_err(|e| e.code()), Err("code.bad_claims"));
+        let cwt = CwtClaims::from_value(Value::Map(vec![])).expect("empty map is a CWT");
+        assert_eq!(HolderClaims::from_cwt(&cwt), Err(CodeError::MissingClaim("sub")));
+    }
+}

@@ -1,0 +1,214 @@
+//! The dynamic code a holder shows (DESIGN.md §3): CWT claims in a COSE_Sign1 (EdDSA, ES256)
+//! or COSE_Mac0 (HMAC-SHA256), optionally zlib-compressed, base45-encoded behind our prefix.
+//!
+//! [`Minter`] makes codes; [`Verifier`] runs the whole chain and returns the holder's claims or
+//! a [`CodeError`] whose [`CodeError::code`] is a stable machine code. The layers are public one
+//! by one ([`envelope`], [`base45`], [`cose`], [`claims`]) for tools and the EU DCC conformance
+//! test.
+
+pub mod base45;
+pub mod claims;
+pub mod cose;
+pub mod envelope;
+mod error;
+
+use chrono::{DateTime, Utc};
+
+pub use claims::{CwtClaims, HolderClaims};
+pub use cose::CoseMessage;
+pub use envelope::Limits;
+pub use error::CodeError;
+
+use crate::keys::{Algorithm, KeyId, SigningKey, TrustList};
+
+/// The prefix that tells a scanner a text is a Mianzheng holder code (免证, version 1).
+pub const PREFIX: &str = "MZ1:";
+
+/// The three ways to protect a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// COSE_Sign1 with Ed25519: the default.
+    Eddsa,
+    /// COSE_Sign1 with ECDSA P-256.
+    Es256,
+    /// COSE_Mac0 with HMAC-SHA256, where platform and gateways share a key service.
+    Hmac,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 3] = [Profile::Eddsa, Profile::Es256, Profile::Hmac];
+
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            Profile::Eddsa => Algorithm::EdDsa,
+            Profile::Es256 => Algorithm::Es256,
+            Profile::Hmac => Algorithm::Hmac256,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Eddsa => "eddsa",
+            Profile::Es256 => "es256",
+            Profile::Hmac => "hmac",
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Profile, String> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown profile `{s}` (expected eddsa, es256 or hmac)"))
+    }
+}
+
+/// Makes holder codes with one signing key.
+#[derive(Debug, Clone)]
+pub struct Minter {
+    key: SigningKey,
+    prefix: String,
+    compress: bool,
+}
+
+impl Minter {
+    pub fn new(key: SigningKey) -> Minter {
+        Minter {
+            key,
+            prefix: PREFIX.to_string(),
+            compress: false,
+        }
+    }
+
+    /// Deflate the COSE bytes before base45. Our payloads are small, so this mostly adds
+    /// bytes; it exists for large consent scopes.
+    pub fn compress(mut self, yes: bool) -> Minter {
+        self.compress = yes;
+        self
+    }
+
+    pub fn prefix(mut self, prefix: &str) -> Minter {
+        self.prefix = prefix.to_string();
+        self
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The code text for `claims`.
+    pub fn mint(&self, claims: &HolderClaims) -> String {
+        let mut payload = Vec::with_capacity(160);
+        ciborium::ser::into_writer(&claims.to_value(), &mut payload)
+            .expect("serializing to a Vec cannot fail");
+        let cose = cose::sign(payload, &self.key);
+        envelope::seal(&cose, &self.prefix, self.compress)
+    }
+}
+
+/// A code that verified: its holder claims and what verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCode {
+    pub claims: HolderClaims,
+    pub kid: KeyId,
+    pub algorithm: Algorithm,
+}
+
+/// Verifies holder codes against a trust list.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    trust: TrustList,
+    prefix: String,
+    accepted: Vec<Algorithm>,
+    skew_secs: i64,
+    max_lifetime_secs: i64,
+    limits: Limits,
+}
+
+impl Verifier {
+    /// A verifier with our prefix, every profile accepted, 30 s clock skew tolerance and codes
+    /// living at most a day.
+    pub fn new(trust: TrustList) -> Verifier {
+        Verifier {
+            trust,
+            prefix: PREFIX.to_string(),
+            accepted: Profile::ALL.iter().map(|p| p.algorithm()).collect(),
+            skew_secs: 30,
+            max_lifetime_secs: 24 * 3600,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Accept only these profiles (a deployment that runs only MAC codes, say).
+    pub fn accept(mut self, profiles: &[Profile]) -> Verifier {
+        self.accepted = profiles.iter().map(|p| p.algorithm()).collect();
+        self
+    }
+
+    pub fn clock_skew(mut self, secs: u32) -> Verifier {
+        self.skew_secs = secs.into();
+        self
+    }
+
+    pub fn max_lifetime(mut self, secs: u32) -> Verifier {
+        self.max_lifetime_secs = secs.into();
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Verifier {
+        self.limits = limits;
+        self
+    }
+
+    pub fn prefix(mut self, prefix: &str) -> Verifier {
+        self.prefix = prefix.to_string();
+        self
+    }
+
+    pub fn trust_list(&self) -> &TrustList {
+        &self.trust
+    }
+
+    /// Decodes the code without checking its signature or time: for tools that show what a
+    /// code says even when it does not verify. Never use the result to grant anything.
+    pub fn decode_unverified(&self, text: &str) -> Result<(CoseMessage, CwtClaims), CodeError> {
+        let bytes = envelope::open(text, &self.prefix, &self.limits)?;
+        let message = CoseMessage::parse(&bytes, self.limits.max_depth)?;
+        let claims = CwtClaims::from_value(message.payload_value(self.limits.max_depth)?)?;
+        Ok((message, claims))
+    }
+
+    /// The whole chain: size → prefix → base45 → [zlib] → COSE → accepted profile → key by id
+    /// valid now → signature/MAC → claims → time window (with skew) → lifetime bound.
+    pub fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<VerifiedCode, CodeError> {
+        let bytes = envelope::open(text, &self.prefix, &self.limits)?;
+        let message = CoseMessage::parse(&bytes, self.limits.max_depth)?;
+        let algorithm = message.algorithm();
+        if !self.accepted.contains(&algorithm) {
+            return Err(CodeError::AlgorithmNotAccepted(algorithm.name()));
+        }
+        message.verify(&self.trust, now)?;
+        let cwt = CwtClaims::from_value(message.payload_value(self.limits.max_depth)?)?;
+        let claims = HolderClaims::from_cwt(&cwt)?;
+        cwt.check_time(now.timestamp(), self.skew_secs)?;
+        let lifetime = claims.expires_at - claims.issued_at;
+        if lifetime > self.max_lifetime_secs {
+            return Err(CodeError::LifetimeTooLong {
+                lifetime,
+                max: self.max_lifetime_secs,
+            });
+        }
+        Ok(VerifiedCode {
+            claims,
+            kid: message.key_id().clone(),
+            algorithm,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,757 @@
+//! Key material: the signing keys that mint holder codes and seal issuer records, and the trust
+//! lists of public keys (or shared MAC secrets) that verify them.
+//!
+//! Every key has a key id and an optional validity window, so a new key can be published before
+//! it signs and an old one kept until the codes it signed have expired: rotation without
+//! downtime. Keys live in TOML key files (see [`KeyFile`]); a trust list can also be read from a
+//! DER or PEM X.509 certificate, the way the EU DCC distributes its signers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use der::{Decode as _, Encode as _};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// The signature and MAC algorithms the project understands, with their COSE identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Algorithm {
+    /// Ed25519 (COSE `EdDSA`, -8): the default profile.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// ECDSA on P-256 with SHA-256 (COSE `ES256`, -7).
+    #[serde(rename = "ES256")]
+    Es256,
+    /// RSASSA-PSS with SHA-256 (COSE `PS256`, -37). Verification only: the EU DCC signers use it.
+    #[serde(rename = "PS256")]
+    Ps256,
+    /// HMAC with SHA-256, 256-bit tag (COSE `HMAC 256/256`, 5), for `COSE_Mac0`.
+    #[serde(rename = "HMAC256")]
+    Hmac256,
+}
+
+impl Algorithm {
+    /// The COSE algorithm identifier (RFC 9053).
+    pub fn cose_id(self) -> i64 {
+        match self {
+            Algorithm::EdDsa => -8,
+            Algorithm::Es256 => -7,
+            Algorithm::Ps256 => -37,
+            Algorithm::Hmac256 => 5,
+        }
+    }
+
+    /// The algorithm for a COSE identifier, if it is one we support.
+    pub fn from_cose_id(id: i64) -> Option<Algorithm> {
+        match id {
+            -8 => Some(Algorithm::EdDsa),
+            -7 => Some(Algorithm::Es256),
+            -37 => Some(Algorithm::Ps256),
+            5 => Some(Algorithm::Hmac256),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a MAC (symmetric) rather than a signature algorithm.
+    pub fn is_mac(self) -> bool {
+        self == Algorithm::Hmac256
+    }
+
+    /// The name used in key files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::EdDsa => "EdDSA",
+            Algorithm::Es256 => "ES256",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Hmac256 => "HMAC256",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A key identifier: opaque bytes, compared exactly. Shown as base64.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(Vec<u8>);
+
+impl KeyId {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> KeyId {
+        KeyId(bytes.into())
+    }
+
+    /// The first 8 bytes of SHA-256 over `der`: how the EU DCC derives a signer's key id from its
+    /// certificate, and how we derive ours from the public key (SubjectPublicKeyInfo DER).
+    pub fn from_der_digest(der: &[u8]) -> KeyId {
+        KeyId(Sha256::digest(der)[..8].to_vec())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&B64.encode(&self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// Everything that can go wrong with keys: loading, looking up, verifying.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key file `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("key file `{path}`: {message}")]
+    File { path: String, message: String },
+    #[error("key `{kid}`: {message}")]
+    Material { kid: String, message: String },
+    #[error("no key with id `{0}` in the trust list")]
+    UnknownKey(KeyId),
+    #[error("key `{kid}` is not valid at {at}")]
+    NotValidAt { kid: KeyId, at: DateTime<Utc> },
+    #[error("key `{kid}` is for {key}, not {wanted}")]
+    WrongAlgorithm {
+        kid: KeyId,
+        key: Algorithm,
+        wanted: Algorithm,
+    },
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("certificate: {0}")]
+    Certificate(String),
+}
+
+/// When a key may be used. Both ends are optional; an absent end is unbounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<DateTime<Utc>>,
+}
+
+impl Validity {
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.not_before.is_none_or(|nb| at >= nb) && self.not_after.is_none_or(|na| at <= na)
+    }
+}
+
+#[derive(Clone)]
+enum Secret {
+    Ed25519(ed25519_dalek::SigningKey),
+    Es256(p256::ecdsa::SigningKey),
+    Hmac(Vec<u8>),
+}
+
+/// A private key (or MAC secret) that signs: the minting platform's, or a department's seal.
+#[derive(Clone)]
+pub struct SigningKey {
+    kid: KeyId,
+    owner: String,
+    validity: Validity,
+    secret: Secret,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("owner", &self.owner)
+            .field("alg", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A fresh random key. Asymmetric keys get the key id of their public key's digest; MAC
+    /// keys a random one (a digest of a secret would leak bits of it).
+    pub fn generate(alg: Algorithm, owner: &str, validity: Validity) -> Result<SigningKey, KeyError> {
+        let mut rng = rand::rngs::OsRng;
+        let secret = match alg {
+            Algorithm::EdDsa => Secret::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
+            Algorithm::Es256 => Secret::Es256(p256::ecdsa::SigningKey::random(&mut rng)),
+            Algorithm::Hmac256 => {
+                let mut k = vec![0u8; 32];
+                rand::RngCore::fill_bytes(&mut rng, &mut k);
+                Secret::Hmac(k)
+            }
+            Algorithm::Ps256 => {
+                return Err(KeyError::Material {
+                    kid: String::new(),
+                    message: "PS256 keys are accepted for verification only".into(),
+                })
+            }
+        };
+        Self::from_secret(secret, owner, validity, None)
+    }
+
+    fn from_secret(
+        secret: Secret,
+        owner: &str,
+        validity: Validity,
+        kid: Option<KeyId>,
+    ) -> Result<SigningKey, KeyError> {
+        let kid = match kid {
+            Some(kid) => kid,
+            None => match &secret {
+                Secret::Hmac(_) => {
+                    let mut k = [0u8; 8];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+                    KeyId::new(k)
+                }
+                _ => KeyId::from_der_digest(&public_der(&secret)?),
+            },
+        };
+        Ok(SigningKey {
+            kid,
+            owner: owner.to_string(),
+            validity,
+            secret,
+        })
+    }
+
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn validity(&self) -> Validity {
+        self.validity
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self.secret {
+            Secret::Ed25519(_) => Algorithm::EdDsa,
+            Secret::Es256(_) => Algorithm::Es256,
+            Secret::Hmac(_) => Algorithm::Hmac256,
+        }
+    }
+
+    /// Signs (or MACs) `msg`. ES256 signatures are the raw 64-byte `r || s` COSE uses.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        use hmac::Mac as _;
+        use signature_traits::Signer as _;
+        match &self.secret {
+            Secret::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+            Secret::Es256(k) => {
+                let sig: p256::ecdsa::Signature = k.sign(msg);
+                sig.to_bytes().to_vec()
+            }
+            Secret::Hmac(k) => {
+                let mut mac = <hmac::Hmac<Sha256>>::new_from_slice(k).expect("hmac takes any key length");
+                mac.update(msg);
+                mac.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+
+    /// The matching trust-list entry: the public key, or for a MAC key the shared secret itself.
+    pub fn trusted(&self) -> TrustedKey {
+        let public = match &self.secret {
+            Secret::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
+            Secret::Es256(k) => PublicKey::Es256(*k.verifying_key()),
+            Secret::Hmac(k) => PublicKey::Hmac(k.clone()),
+        };
+        TrustedKey {
+            kid: self.kid.clone(),
+            owner: self.owner.clone(),
+            validity: self.validity,
+            public,
+        }
+    }
+
+    fn to_entry(&self) -> KeyEntry {
+        let mut entry = self.trusted().to_entry();
+        entry.secret = Some(B64.encode(match &self.secret {
+            Secret::Ed25519(k) => k.to_bytes().to_vec(),
+            Secret::Es256(k) => k.to_bytes().to_vec(),
+            Secret::Hmac(k) => k.clone(),
+        }));
+        if !self.algorithm().is_mac() {
+            entry.public = None;
+        }
+        entry
+    }
+}
+
+// The `signature` crate's traits, reached through a dependency that re-exports them.
+use ed25519_dalek::ed25519::signature as signature_traits;
+
+fn public_der(secret: &Secret) -> Result<Vec<u8>, KeyError> {
+    use spki::EncodePublicKey as _;
+    let der = match secret {
+        Secret::Ed25519(k) => k.verifying_key().to_public_key_der(),
+        Secret::Es256(k) => k.verifying_key().to_public_key_der(),
+        Secret::Hmac(_) => unreachable!("a MAC key has no public part"),
+    };
+    der.map(|d| d.as_bytes().to_vec()).map_err(|e| KeyError::Material {
+        kid: String::new(),
+        message: format!("cannot encode public key: {e}"),
+    })
+}
+
+#[derive(Debug, Clone)]
+enum PublicKey {
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Es256(p256::ecdsa::VerifyingKey),
+    Ps256(Box<rsa::RsaPublicKey>),
+    Hmac(Vec<u8>),
+}
+
+/// A key in a trust list: what verifies codes or seals made by one signing key.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    kid: KeyId,
+    owner: String,
+    validity: Validity,
+    public: PublicKey,
+}
+
+impl TrustedKey {
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    /// Who signs with this key: the platform, or a department id for seals.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn validity(&self) -> Validity {
+        self.validity
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self.public {
+            PublicKey::Ed25519(_) => Algorithm::EdDsa,
+            PublicKey::Es256(_) => Algorithm::Es256,
+            PublicKey::Ps256(_) => Algorithm::Ps256,
+            PublicKey::Hmac(_) => Algorithm::Hmac256,
+        }
+    }
+
+    /// Checks `sig` over `msg` made with `alg`. The algorithm comes from the signed message;
+    /// a key never verifies under an algorithm other than its own.
+    pub fn verify(&self, alg: Algorithm, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {
+        use signature_traits::Verifier as _;
+        if alg != self.algorithm() {
+            return Err(KeyError::WrongAlgorithm {
+                kid: self.kid.clone(),
+                key: self.algorithm(),
+                wanted: alg,
+            });
+        }
+        let ok = match &self.public {
+            PublicKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verify_strict(msg, &s).is_ok()),
+            PublicKey::Es256(k) => p256::ecdsa::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            PublicKey::Ps256(k) => {
+                let vk = rsa::pss::VerifyingKey::<Sha256>::new((**k).clone());
+                rsa::pss::Signature::try_from(sig).is_ok_and(|s| vk.verify(msg, &s).is_ok())
+            }
+            PublicKey::Hmac(k) => {
+                use hmac::Mac as _;
+                let mut mac =
+                    <hmac::Hmac<Sha256>>::new_from_slice(k).expect("hmac takes any key length");
+                mac.update(msg);
+                // constant-time comparison
+                mac.verify_slice(sig).is_ok()
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(KeyError::BadSignature)
+        }
+    }
+
+    /// The trust-list entry for an X.509 signer certificate (DER): key id = first 8 bytes of
+    /// SHA-256 over the certificate, window = the certificate's validity. P-256 keys verify
+    /// ES256, RSA keys PS256, Ed25519 keys EdDSA.
+    pub fn from_x509_der(cert_der: &[u8]) -> Result<TrustedKey, KeyError> {
+        let cert = x509_cert::Certificate::from_der(cert_der)
+            .map_err(|e| KeyError::Certificate(format!("not a DER X.509 certificate: {e}")))?;
+        let tbs = &cert.tbs_certificate;
+        let spki_der = tbs
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| KeyError::Certificate(format!("cannot re-encode public key: {e}")))?;
+        let kid = KeyId::from_der_digest(cert_der);
+        let public = public_from_spki(&spki_der).map_err(|message| KeyError::Material {
+            kid: kid.to_string(),
+            message,
+        })?;
+        let to_utc = |t: x509_cert::time::Time| {
+            DateTime::<Utc>::from_timestamp(t.to_unix_duration().as_secs() as i64, 0)
+        };
+        Ok(TrustedKey {
+            kid,
+            owner: tbs.subject.to_string(),
+            validity: Validity {
+                not_before: to_utc(tbs.validity.not_before),
+                not_after: to_utc(tbs.validity.not_after),
+            },
+            public,
+        })
+    }
+
+    fn to_entry(&self) -> KeyEntry {
+        use spki::EncodePublicKey as _;
+        let (public, secret) = match &self.public {
+            PublicKey::Ed25519(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
+            PublicKey::Es256(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
+            PublicKey::Ps256(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
+            PublicKey::Hmac(k) => (None, Some(k.clone())),
+        };
+        KeyEntry {
+            kid: self.kid.to_string(),
+            owner: self.owner.clone(),
+            alg: self.algorithm(),
+            public: public.map(|p| B64.encode(p)),
+            secret: secret.map(|s| B64.encode(s)),
+            validity: self.validity,
+        }
+    }
+}
+
+fn public_from_spki(spki_der: &[u8]) -> Result<PublicKey, String> {
+    use spki::DecodePublicKey as _;
+    let info = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|e| format!("bad SubjectPublicKeyInfo: {e}"))?;
+    const EC: &str = "1.2.840.10045.2.1";
+    const RSA: &str = "1.2.840.113549.1.1.1";
+    const ED25519: &str = "1.3.101.112";
+    match info.algorithm.oid.to_string().as_str() {
+        EC => p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
+            .map(PublicKey::Es256)
+            .map_err(|e| format!("not a P-256 key: {e}")),
+        RSA => rsa::RsaPublicKey::from_public_key_der(spki_der)
+            .map(|k| PublicKey::Ps256(Box::new(k)))
+            .map_err(|e| format!("bad RSA key: {e}")),
+        ED25519 => ed25519_dalek::VerifyingKey::from_public_key_der(spki_der)
+            .map(PublicKey::Ed25519)
+            .map_err(|e| format!("bad Ed25519 key: {e}")),
+        other => Err(format!("unsupported public key algorithm `{other}`")),
+    }
+}
+
+/// Keys by id. Several keys may share an id across rotations; the one valid at the time asked
+/// is used.
+#[derive(Debug, Clone, Default)]
+pub struct TrustList {
+    keys: HashMap<KeyId, Vec<TrustedKey>>,
+}
+
+impl TrustList {
+    pub fn new(keys: impl IntoIterator<Item = TrustedKey>) -> TrustList {
+        let mut list = TrustList::default();
+        for key in keys {
+            list.insert(key);
+        }
+        list
+    }
+
+    pub fn insert(&mut self, key: TrustedKey) {
+        self.keys.entry(key.kid.clone()).or_default().push(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &TrustedKey> {
+        self.keys.values().flatten()
+    }
+
+    /// The key with id `kid` that is valid at `at`.
+    pub fn find(&self, kid: &KeyId, at: DateTime<Utc>) -> Result<&TrustedKey, KeyError> {
+        let candidates = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| KeyError::UnknownKey(kid.clone()))?;
+        candidates
+            .iter()
+            .find(|k| k.validity.contains(at))
+            .ok_or_else(|| KeyError::NotValidAt {
+                kid: kid.clone(),
+                at,
+            })
+    }
+
+    /// Reads a trust list from a file: our TOML key file (public entries, or secrets of MAC
+    /// keys), or one X.509 certificate in PEM or DER.
+    pub fn load(path: &Path) -> Result<TrustList, KeyError> {
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file_err = |message: String| KeyError::File {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            if text.contains("-----BEGIN CERTIFICATE-----") {
+                let (_, der) = der::pem::decode_vec(text.trim().as_bytes())
+                    .map_err(|e| file_err(format!("bad PEM: {e}")))?;
+                return Ok(TrustList::new([TrustedKey::from_x509_der(&der)?]));
+            }
+            return Ok(TrustList::new(KeyFile::parse(text).map_err(file_err)?.trusted()?));
+        }
+        Ok(TrustList::new([TrustedKey::from_x509_der(&bytes)?]))
+    }
+
+    /// The list as a TOML key file (what `load` reads back).
+    pub fn to_toml(&self) -> String {
+        let mut key: Vec<KeyEntry> = self.keys().map(TrustedKey::to_entry).collect();
+        key.sort_by(|a, b| (&a.owner, &a.kid).cmp(&(&b.owner, &b.kid)));
+        toml::to_string(&KeyFile { key }).expect("key file serializes")
+    }
+}
+
+/// Reads the signing keys of a TOML key file (entries with a `secret`).
+pub fn load_signing_keys(path: &Path) -> Result<Vec<SigningKey>, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_signing_keys(&text).map_err(|e| match e {
+        KeyError::File { message, .. } => KeyError::File {
+            path: path.display().to_string(),
+            message,
+        },
+        other => other,
+    })
+}
+
+/// Parses the signing keys of a TOML key file held in memory (e.g. embedded demo keys).
+pub fn parse_signing_keys(text: &str) -> Result<Vec<SigningKey>, KeyError> {
+    let file = KeyFile::parse(text).map_err(|message| KeyError::File {
+        path: "<memory>".into(),
+        message,
+    })?;
+    file.key.iter().map(KeyEntry::signing).collect()
+}
+
+/// Writes signing keys as a TOML key file.
+pub fn signing_keys_to_toml(keys: &[SigningKey]) -> String {
+    let key = keys.iter().map(SigningKey::to_entry).collect();
+    toml::to_string(&KeyFile { key }).expect("key file serializes")
+}
+
+/// The on-disk form of keys:
+///
+/// ```toml
+/// [[key]]
+/// kid = "base64 key id"
+/// owner = "mianzheng-platform"       # or a department id for seal keys
+/// alg = "EdDSA"                      # EdDSA | ES256 | PS256 | HMAC256
+/// public = "base64 SubjectPublicKeyInfo DER"   # asymmetric keys
+/// secret = "base64 raw private key or MAC secret"  # signing keys, and MAC keys in trust lists
+/// not_before = "2026-01-01T00:00:00Z"   # optional
+/// not_after = "2027-01-01T00:00:00Z"    # optional
+/// ```
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    #[serde(default)]
+    pub key: Vec<KeyEntry>,
+}
+
+impl KeyFile {
+    fn parse(text: &str) -> Result<KeyFile, String> {
+        toml::from_str(text).map_err(|e| e.message().to_string())
+    }
+
+    fn trusted(&self) -> Result<Vec<TrustedKey>, KeyError> {
+        self.key.iter().map(KeyEntry::trusted).collect()
+    }
+}
+
+/// One `[[key]]` of a key file.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    pub kid: String,
+    pub owner: String,
+    pub alg: Algorithm,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(flatten)]
+    pub validity: Validity,
+}
+
+impl KeyEntry {
+    fn material_err(&self, message: impl Into<String>) -> KeyError {
+        KeyError::Material {
+            kid: self.kid.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn decode(&self, what: &str, b64: &str) -> Result<Vec<u8>, KeyError> {
+        B64.decode(b64)
+            .map_err(|e| self.material_err(format!("`{what}` is not base64: {e}")))
+    }
+
+    fn key_id(&self) -> Result<KeyId, KeyError> {
+        Ok(KeyId::new(self.decode("kid", &self.kid)?))
+    }
+
+    fn signing(&self) -> Result<SigningKey, KeyError> {
+        let secret_b64 = self
+            .secret
+            .as_deref()
+            .ok_or_else(|| self.material_err("has no `secret`: not a signing key"))?;
+        let raw = self.decode("secret", secret_b64)?;
+        let secret = match self.alg {
+            Algorithm::EdDsa => {
+                let seed: [u8; 32] = raw
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| self.material_err("an Ed25519 secret is 32 bytes"))?;
+                Secret::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed))
+            }
+            Algorithm::Es256 => Secret::Es256(
+                p256::ecdsa::SigningKey::from_slice(&raw)
+                    .map_err(|_| self.material_err("not a P-256 private scalar"))?,
+            ),
+            Algorithm::Hmac256 if raw.len() >= 32 => Secret::Hmac(raw),
+            Algorithm::Hmac256 => return Err(self.material_err("an HMAC secret is at least 32 bytes")),
+            Algorithm::Ps256 => return Err(self.material_err("PS256 keys verify only")),
+        };
+        SigningKey::from_secret(secret, &self.owner, self.validity, Some(self.key_id()?))
+    }
+
+    fn trusted(&self) -> Result<TrustedKey, KeyError> {
+        let public = if self.alg.is_mac() {
+            let secret = self
+                .secret
+                .as_deref()
+                .ok_or_else(|| self.material_err("an HMAC trust entry needs its `secret`"))?;
+            let raw = self.decode("secret", secret)?;
+            if raw.len() < 32 {
+                return Err(self.material_err("an HMAC secret is at least 32 bytes"));
+            }
+            PublicKey::Hmac(raw)
+        } else if let Some(public) = &self.public {
+            let key = public_from_spki(&self.decode("public", public)?)
+                .map_err(|m| self.material_err(m))?;
+            let trusted_alg = match key {
+                PublicKey::Ed25519(_) => Algorithm::EdDsa,
+                PublicKey::Es256(_) => Algorithm::Es256,
+                PublicKey::Ps256(_) => Algorithm::Ps256,
+                PublicKey::Hmac(_) => Algorithm::Hmac256,
+            };
+            if trusted_alg != self.alg {
+                return Err(self.material_err(format!(
+                    "`alg` says {} but the public key is for {trusted_alg}",
+                    self.alg
+                )));
+            }
+            key
+        } else {
+            // A signing-key entry read as a trust list: derive the public half.
+            return Ok(self.signing()?.trusted());
+        };
+        Ok(TrustedKey {
+            kid: self.key_id()?,
+            owner: self.owner.clone(),
+            validity: self.validity,
+            public,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("test time")
+    }
+
+    #[test]
+    fn every_signing_profile_round_trips_through_key_files() {
+        for alg in [Algorithm::EdDsa, Algorithm::Es256, Algorithm::Hmac256] {
+            let key = SigningKey::generate(alg, "test", Validity::default()).expect("generate");
+            let sig = key.sign(b"hello");
+            let reloaded = &parse_signing_keys(&signing_keys_to_toml(&[key.clone()]))
+                .expect("parse")[0];
+            assert_eq!(reloaded.kid(), key.kid());
+            let trust = TrustList::new([reloaded.trusted()]);
+            let text = trust.to_toml();
+            let trust = TrustList::new(KeyFile::parse(&text).expect("toml").trusted().expect("keys"));
+            let found = trust.find(key.kid(), Utc::now()).expect("found");
+            found.verify(alg, b"hello", &sig).expect("verifies");
+            assert!(matches!(
+                found.verify(alg, b"hellO", &sig),
+                Err(KeyError::BadSignature)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_key_never_verifies_under_another_algorithm() {
+        let key = SigningKey::generate(Algorithm::EdDsa, "t", Validity::default()).expect("key");
+        let sig = key.sign(b"m");
+        assert!(matches!(
+            key.trusted().verify(Algorithm::Es256, b"m", &sig),
+            Err(KeyError::WrongAlgorithm { .. })
+        ));
+    }
+
+    #[test]
+    fn rotation_picks_the_key_valid_at_the_time_asked() {
+        let old = Validity {
+            not_before: Some(at("2026-01-01T00:00:00Z")),
+            not_after: Some(at("2026-06-30T23:59:59Z")),
+        };
+        let key = SigningKey::generate(Algorithm::EdDsa, "t", old).expect("key");
+        let trust = TrustList::new([key.trusted()]);
+        assert!(trust.find(key.kid(), at("2026-03-01T00:00:00Z")).is_ok());
+        assert!(matches!(
+            trust.find(key.kid(), at("2026-07-01T00:00:00Z")),
+            Err(KeyError::NotValidAt { .. })
+        ));
+        assert!(matches!(
+            trust.find(&KeyId::new(*b"nokey"), at("2026-03-01T00:00:00Z")),
+            Err(KeyError::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn short_hmac_secrets_are_refused() {
+        let text = format!(
+            "[[key]]\nkid = \"AAAAAAAAAAA=\"\nowner = \"x\"\nalg = \"HMAC256\"\nsecret = \"{}\"\n",
+            B64.encode([7u8; 16])
+        );
+        assert!(parse_signing_keys(&text).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! `wire`: everything that crosses a process boundary in Mianzheng, shared by the gateway, the
+//! reference issuer, the console and the load tester.
+//!
+//! - [`code`] — the dynamic code a holder shows: mint, decode strictly, verify (COSE + CWT,
+//!   base45 behind our prefix, optional zlib), with a stable machine code for every failure.
+//! - [`keys`] — signing keys and trust lists with validity windows (rotation without downtime).
+//! - [`ident`] — check digits of the resident ID number, unified social credit code and national
+//!   e-licence identifier.
+//! - [`catalogue`] — certificate types, departments and their backends, cities, scenarios and
+//!   service items, loaded from `config/` and validated.
+//! - [`issuer_api`] — the record query protocol between the gateway and department backends,
+//!   and the department seal over each record.
+
+pub mod catalogue;
+pub mod code;
+pub mod ident;
+pub mod issuer_api;
+pub mod keys;
