@@ -516,13 +516,24 @@ impl TrustList {
         };
         if let Ok(text) = std::str::from_utf8(&bytes) {
             if text.contains("-----BEGIN CERTIFICATE-----") {
-                let (_, der) = der::pem::decode_vec(text.trim().as_bytes())
-                    .map_err(|e| file_err(format!("bad PEM: {e}")))?;
+                let der = pem_certificate(text).map_err(file_err)?;
                 return Ok(TrustList::new([TrustedKey::from_x509_der(&der)?]));
             }
-            return Ok(TrustList::new(KeyFile::parse(text).map_err(file_err)?.trusted()?));
+            return TrustList::parse(text).map_err(|e| match e {
+                KeyError::File { message, .. } => file_err(message),
+                other => other,
+            });
         }
         Ok(TrustList::new([TrustedKey::from_x509_der(&bytes)?]))
+    }
+
+    /// Parses a TOML key file held in memory (e.g. an embedded demo trust list).
+    pub fn parse(text: &str) -> Result<TrustList, KeyError> {
+        let file = KeyFile::parse(text).map_err(|message| KeyError::File {
+            path: "<memory>".into(),
+            message,
+        })?;
+        Ok(TrustList::new(file.trusted()?))
     }
 
     /// The list as a TOML key file (what `load` reads back).
@@ -531,6 +542,17 @@ impl TrustList {
         key.sort_by(|a, b| (&a.owner, &a.kid).cmp(&(&b.owner, &b.kid)));
         toml::to_string(&KeyFile { key }).expect("key file serializes")
     }
+}
+
+/// The DER of the first `CERTIFICATE` block of a PEM text. Lenient about line length and
+/// white space, as certificates pasted from web pages and JSON often are.
+fn pem_certificate(text: &str) -> Result<Vec<u8>, String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let start = text.find(BEGIN).ok_or("no BEGIN CERTIFICATE line")? + BEGIN.len();
+    let len = text[start..].find(END).ok_or("no END CERTIFICATE line")?;
+    let b64: String = text[start..start + len].split_whitespace().collect();
+    B64.decode(b64).map_err(|e| format!("bad PEM base64: {e}"))
 }
 
 /// Reads the signing keys of a TOML key file (entries with a `secret`).

@@ -90,6 +90,12 @@ impl CwtClaims {
         Ok(claims)
     }
 
+    /// Whether this looks like a Mianzheng holder code (it carries our holder-kind claim)
+    /// rather than a foreign CWT such as an EU DCC.
+    pub fn is_holder_code(&self) -> bool {
+        self.get(label::HOLDER_KIND).is_some()
+    }
+
     /// The claim with private label `key`, if present.
     pub fn get(&self, key: i128) -> Option<&Value> {
         self.other.iter().find(|(k, _)| *k == key).map(|(_, v)| v)

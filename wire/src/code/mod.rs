@@ -15,7 +15,7 @@ mod error;
 use chrono::{DateTime, Utc};
 
 pub use claims::{CwtClaims, HolderClaims};
-pub use cose::CoseMessage;
+pub use cose::{CoseMessage, HeaderPolicy};
 pub use envelope::Limits;
 pub use error::CodeError;
 
@@ -127,6 +127,7 @@ pub struct Verifier {
     skew_secs: i64,
     max_lifetime_secs: i64,
     limits: Limits,
+    header_policy: HeaderPolicy,
 }
 
 impl Verifier {
@@ -140,6 +141,7 @@ impl Verifier {
             skew_secs: 30,
             max_lifetime_secs: 24 * 3600,
             limits: Limits::default(),
+            header_policy: HeaderPolicy::Strict,
         }
     }
 
@@ -169,6 +171,13 @@ impl Verifier {
         self
     }
 
+    /// Where the algorithm may be read from; [`HeaderPolicy::Strict`] unless told otherwise,
+    /// [`HeaderPolicy::Dcc`] only for inspecting foreign codes.
+    pub fn header_policy(mut self, policy: HeaderPolicy) -> Verifier {
+        self.header_policy = policy;
+        self
+    }
+
     pub fn trust_list(&self) -> &TrustList {
         &self.trust
     }
@@ -177,24 +186,46 @@ impl Verifier {
     /// code says even when it does not verify. Never use the result to grant anything.
     pub fn decode_unverified(&self, text: &str) -> Result<(CoseMessage, CwtClaims), CodeError> {
         let bytes = envelope::open(text, &self.prefix, &self.limits)?;
-        let message = CoseMessage::parse(&bytes, self.limits.max_depth)?;
+        let message = CoseMessage::parse_with(&bytes, self.limits.max_depth, self.header_policy)?;
         let claims = CwtClaims::from_value(message.payload_value(self.limits.max_depth)?)?;
         Ok((message, claims))
     }
 
-    /// The whole chain: size → prefix → base45 → [zlib] → COSE → accepted profile → key by id
-    /// valid now → signature/MAC → claims → time window (with skew) → lifetime bound.
-    pub fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<VerifiedCode, CodeError> {
+    /// Any COSE-protected CWT (ours or, say, an EU DCC): size → prefix → base45 → [zlib] →
+    /// COSE → accepted algorithm → key by id valid now → signature/MAC → claims → time window
+    /// (with skew).
+    pub fn verify_cwt(
+        &self,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(CoseMessage, CwtClaims), CodeError> {
         let bytes = envelope::open(text, &self.prefix, &self.limits)?;
-        let message = CoseMessage::parse(&bytes, self.limits.max_depth)?;
+        let message = CoseMessage::parse_with(&bytes, self.limits.max_depth, self.header_policy)?;
         let algorithm = message.algorithm();
         if !self.accepted.contains(&algorithm) {
             return Err(CodeError::AlgorithmNotAccepted(algorithm.name()));
         }
         message.verify(&self.trust, now)?;
         let cwt = CwtClaims::from_value(message.payload_value(self.limits.max_depth)?)?;
-        let claims = HolderClaims::from_cwt(&cwt)?;
         cwt.check_time(now.timestamp(), self.skew_secs)?;
+        Ok((message, cwt))
+    }
+
+    /// A holder code: [`Verifier::verify_cwt`], then the holder claims and the lifetime bound.
+    pub fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<VerifiedCode, CodeError> {
+        let (message, cwt) = self.verify_cwt(text, now)?;
+        self.holder_claims(&message, &cwt)
+    }
+
+    /// The holder claims of a CWT that [`Verifier::verify_cwt`] accepted, with the lifetime
+    /// bound checked.
+    pub fn holder_claims(
+        &self,
+        message: &CoseMessage,
+        cwt: &CwtClaims,
+    ) -> Result<VerifiedCode, CodeError> {
+        let claims = HolderClaims::from_cwt(cwt)?;
+        let algorithm = message.algorithm();
         let lifetime = claims.expires_at - claims.issued_at;
         if lifetime > self.max_lifetime_secs {
             return Err(CodeError::LifetimeTooLong {

@@ -1,0 +1,229 @@
+//! `gateway code inspect` and `gateway code mint`.
+//!
+//! `inspect` decodes a code, verifies it against a trust list at a given time and prints what
+//! it says as JSON; it exits non-zero with the machine code when the code does not verify.
+//! `mint` makes a fresh code with the platform's (by default the demo) key.
+
+use std::io::{Read as _, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _, Result};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use wire::catalogue::model::HolderKind;
+use wire::catalogue::Catalogue;
+use wire::code::{CwtClaims, HeaderPolicy, HolderClaims, Minter, Profile, Verifier, PREFIX};
+
+use crate::demo;
+
+/// Arguments of `gateway code inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The code text, or `-` to read it from standard input.
+    pub code: String,
+    /// Trust list: our TOML key file, or a DER/PEM X.509 signer certificate
+    /// [default: the embedded demo trust list].
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// Verify as of this instant (RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<DateTime<Utc>>,
+    /// The code's prefix. Another prefix (e.g. `HC1:` for an EU DCC) also admits the
+    /// algorithm in the unprotected header when the protected one is empty, as the DCC does.
+    #[arg(long, default_value = PREFIX)]
+    pub prefix: String,
+    /// Clock skew tolerated on `iat`/`exp`, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub skew: u32,
+}
+
+/// What `inspect` concluded; the binary turns it into the exit status.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inspected {
+    Verified,
+    Refused(&'static str),
+}
+
+pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<Inspected> {
+    let text = if args.code == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("reading the code from standard input")?;
+        s
+    } else {
+        args.code.clone()
+    };
+    let text = text.trim();
+    let at = args.at.unwrap_or_else(Utc::now);
+    let policy = if args.prefix == PREFIX { HeaderPolicy::Strict } else { HeaderPolicy::Dcc };
+    let verifier = Verifier::new(demo::trust_list(args.trust.as_deref())?)
+        .prefix(&args.prefix)
+        .clock_skew(args.skew)
+        .header_policy(policy);
+
+    let outcome = verifier.verify_cwt(text, at).and_then(|(message, cwt)| {
+        let holder = cwt
+            .is_holder_code()
+            .then(|| verifier.holder_claims(&message, &cwt))
+            .transpose()?;
+        Ok((message, cwt, holder))
+    });
+    let report = match &outcome {
+        Ok((message, cwt, holder)) => json!({
+            "verified": true,
+            "checked_at": at.to_rfc3339(),
+            "algorithm": message.algorithm().name(),
+            "kid": message.key_id().to_string(),
+            "claims": claims_json(cwt, holder.as_ref().map(|h| &h.claims)),
+        }),
+        Err(err) => {
+            // Show what the code says even when it does not verify, marked as unverified.
+            let unverified = verifier.decode_unverified(text).ok();
+            json!({
+                "verified": false,
+                "checked_at": at.to_rfc3339(),
+                "error": { "code": err.code(), "message": err.to_string() },
+                "unverified_claims": unverified.map(|(_, cwt)| {
+                    let holder = HolderClaims::from_cwt(&cwt).ok();
+                    claims_json(&cwt, holder.as_ref())
+                }),
+            })
+        }
+    };
+    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    Ok(match outcome {
+        Ok(_) => Inspected::Verified,
+        Err(e) => Inspected::Refused(e.code()),
+    })
+}
+
+fn time(secs: Option<i64>) -> serde_json::Value {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+        .map_or(serde_json::Value::Null, |t| json!(t.to_rfc3339()))
+}
+
+fn claims_json(cwt: &CwtClaims, holder: Option<&HolderClaims>) -> serde_json::Value {
+    match holder {
+        Some(h) => {
+            let mut v = serde_json::to_value(h).expect("claims serialize");
+            v["issued_at_time"] = time(Some(h.issued_at));
+            v["expires_at_time"] = time(Some(h.expires_at));
+            v
+        }
+        None => json!({
+            "issuer": cwt.issuer,
+            "subject": cwt.subject,
+            "issued_at": cwt.issued_at,
+            "issued_at_time": time(cwt.issued_at),
+            "expires_at": cwt.expires_at,
+            "expires_at_time": time(cwt.expires_at),
+            "not_before": cwt.not_before,
+            "cti": cwt.cti.as_ref().map(hex::encode),
+            "other": cwt.other.iter().map(|(k, v)| (k.to_string(), serde_json::to_value(v).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+        }),
+    }
+}
+
+/// Arguments of `gateway code mint`.
+#[derive(Debug, clap::Args)]
+pub struct MintArgs {
+    /// Pseudonymous subject handle (1–64 of A–Z a–z 0–9 - _ .); never an ID number.
+    #[arg(long)]
+    pub subject: String,
+    /// Holder kind.
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: HolderKind,
+    /// Home city, GB/T 2260 code (e.g. 370100 for Jinan); routes city-level certificates.
+    #[arg(long)]
+    pub city: Option<u32>,
+    /// Seconds the code lives.
+    #[arg(long, default_value_t = 120)]
+    pub ttl: u32,
+    /// Certificate types the holder consents to (comma-separated codes); absent = any.
+    #[arg(long, value_delimiter = ',')]
+    pub scope: Option<Vec<String>>,
+    /// Protection profile.
+    #[arg(long, default_value = "eddsa")]
+    pub profile: Profile,
+    /// Signing key file [default: the embedded demo platform keys].
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+    /// Deflate before base45.
+    #[arg(long)]
+    pub compress: bool,
+    /// Issuer claim.
+    #[arg(long, default_value = "mianzheng-platform")]
+    pub issuer: String,
+    /// How to print the code. Base45 contains spaces and `$`, so the default quotes it for a
+    /// shell (and for `xargs`); `raw` is the text a QR code carries; `json` a JSON string.
+    #[arg(long, value_enum, default_value_t = Format::Shell)]
+    pub format: Format,
+}
+
+/// Output format of `mint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Shell,
+    Raw,
+    Json,
+}
+
+impl Format {
+    /// `code` as this format prints it. Base45 has no quote or backslash, so single quotes
+    /// make it one shell word, and it needs no escaping in JSON.
+    pub fn render(self, code: &str) -> String {
+        match self {
+            Format::Shell => format!("'{code}'"),
+            Format::Raw => code.to_string(),
+            Format::Json => serde_json::to_string(code).expect("a string serializes"),
+        }
+    }
+}
+
+fn parse_kind(s: &str) -> Result<HolderKind, String> {
+    match s {
+        "person" => Ok(HolderKind::Person),
+        "org" | "organisation" => Ok(HolderKind::Organisation),
+        _ => Err(format!("unknown holder kind `{s}` (expected person or org)")),
+    }
+}
+
+pub fn mint(args: &MintArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Result<()> {
+    if let Some(city) = args.city {
+        if catalogue.city(city).is_none() {
+            bail!("unknown city `{city}`: see config/cities.toml");
+        }
+    }
+    for code in args.scope.iter().flatten() {
+        if catalogue.certificate(code).is_none() {
+            bail!("unknown certificate type `{code}` in --scope: see config/certificates.toml");
+        }
+    }
+    let key = demo::platform_keys(args.keys.as_deref())?
+        .into_iter()
+        .find(|k| k.algorithm() == args.profile.algorithm())
+        .with_context(|| format!("no {} key in the key file", args.profile.algorithm()))?;
+    let now = Utc::now().timestamp();
+    let claims = HolderClaims {
+        issuer: args.issuer.clone(),
+        subject: args.subject.clone(),
+        kind: args.kind,
+        city: args.city,
+        issued_at: now,
+        expires_at: now + i64::from(args.ttl),
+        nonce: rand_nonce(),
+        scope: args.scope.clone(),
+    };
+    // Refuse what a verifier would refuse, rather than print a code that cannot work.
+    let cwt = CwtClaims::from_value(claims.to_value()).context("building claims")?;
+    HolderClaims::from_cwt(&cwt).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    let code = Minter::new(key).compress(args.compress).mint(&claims);
+    writeln!(out, "{}", args.format.render(&code))?;
+    Ok(())
+}
+
+fn rand_nonce() -> Vec<u8> {
+    use rand::RngCore as _;
+    let mut n = vec![0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut n);
+    n
+}
