@@ -1,7 +1,7 @@
 //! The catalogue's data model: certificate types, departments and their backends, cities,
 //! scenarios and service items, as the gateway, the issuer and the load tester see them after
 //! loading and validation (see `load.rs`). The TOML files in `config/` deserialize into these
-//! types; derived look-ups live on [`Catalogue`].
+//! types; derived look-ups live on [`Catalogue`](super::Catalogue).
 
 use serde::{Deserialize, Serialize};
 
