@@ -1,6 +1,7 @@
 //! `wire`: everything that crosses a process boundary in Mianzheng, shared by the gateway, the
 //! reference issuer, the console and the load tester.
 //!
+//! - [`api`] — the public API venues call: `POST /v1/verify` request and response.
 //! - [`code`] — the dynamic code a holder shows: mint, decode strictly, verify (COSE + CWT,
 //!   base45 behind our prefix, optional zlib), with a stable machine code for every failure.
 //! - [`keys`] — signing keys and trust lists with validity windows (rotation without downtime).
@@ -11,6 +12,7 @@
 //! - [`issuer_api`] — the record query protocol between the gateway and department backends,
 //!   and the department seal over each record.
 
+pub mod api;
 pub mod catalogue;
 pub mod code;
 pub mod ident;

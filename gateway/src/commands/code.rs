@@ -60,32 +60,33 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<Inspected> {
         .clock_skew(args.skew)
         .header_policy(policy);
 
-    let outcome = verifier.verify_cwt(text, at).and_then(|(message, cwt)| {
-        let holder = cwt
-            .is_holder_code()
-            .then(|| verifier.holder_claims(&message, &cwt))
-            .transpose()?;
-        Ok((message, cwt, holder))
+    let decoded = verifier.decode(text);
+    let outcome = decoded.as_ref().map_err(Clone::clone).and_then(|decoded| {
+        if decoded.claims.is_holder_code() {
+            verifier.check(decoded, at).map(|v| Some(v.claims))
+        } else {
+            verifier.check_cwt(decoded, at).map(|()| None)
+        }
     });
-    let report = match &outcome {
-        Ok((message, cwt, holder)) => json!({
+    let report = match (&outcome, &decoded) {
+        (Ok(holder), Ok(decoded)) => json!({
             "verified": true,
             "checked_at": at.to_rfc3339(),
-            "algorithm": message.algorithm().name(),
-            "kid": message.key_id().to_string(),
-            "claims": claims_json(cwt, holder.as_ref().map(|h| &h.claims)),
+            "algorithm": decoded.message.algorithm().name(),
+            "kid": decoded.message.key_id().to_string(),
+            "claims": claims_json(&decoded.claims, holder.as_ref()),
         }),
-        Err(err) => {
+        (Err(err), _) | (Ok(_), Err(err)) => {
             // Show what the code says even when it does not verify, marked as unverified.
-            let unverified = verifier.decode_unverified(text).ok();
+            let unverified = decoded.as_ref().ok().map(|d| {
+                let holder = HolderClaims::from_cwt(&d.claims).ok();
+                claims_json(&d.claims, holder.as_ref())
+            });
             json!({
                 "verified": false,
                 "checked_at": at.to_rfc3339(),
                 "error": { "code": err.code(), "message": err.to_string() },
-                "unverified_claims": unverified.map(|(_, cwt)| {
-                    let holder = HolderClaims::from_cwt(&cwt).ok();
-                    claims_json(&cwt, holder.as_ref())
-                }),
+                "unverified_claims": unverified,
             })
         }
     };

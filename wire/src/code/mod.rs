@@ -182,50 +182,32 @@ impl Verifier {
         &self.trust
     }
 
-    /// Decodes the code without checking its signature or time: for tools that show what a
-    /// code says even when it does not verify. Never use the result to grant anything.
-    pub fn decode_unverified(&self, text: &str) -> Result<(CoseMessage, CwtClaims), CodeError> {
+    /// Stage one, decode: size → prefix → base45 → [zlib] → COSE → claims, nothing verified
+    /// yet. Tools may show the result of a code that does not verify; nothing may grant
+    /// anything on it before [`Verifier::check`].
+    pub fn decode(&self, text: &str) -> Result<DecodedCode, CodeError> {
         let bytes = envelope::open(text, &self.prefix, &self.limits)?;
         let message = CoseMessage::parse_with(&bytes, self.limits.max_depth, self.header_policy)?;
         let claims = CwtClaims::from_value(message.payload_value(self.limits.max_depth)?)?;
-        Ok((message, claims))
+        Ok(DecodedCode { message, claims })
     }
 
-    /// Any COSE-protected CWT (ours or, say, an EU DCC): size → prefix → base45 → [zlib] →
-    /// COSE → accepted algorithm → key by id valid now → signature/MAC → claims → time window
-    /// (with skew).
-    pub fn verify_cwt(
-        &self,
-        text: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(CoseMessage, CwtClaims), CodeError> {
-        let bytes = envelope::open(text, &self.prefix, &self.limits)?;
-        let message = CoseMessage::parse_with(&bytes, self.limits.max_depth, self.header_policy)?;
-        let algorithm = message.algorithm();
+    /// Stage two for any CWT (ours or, say, an EU DCC): accepted algorithm → key by id valid
+    /// `now` → signature/MAC → time window (with skew).
+    pub fn check_cwt(&self, decoded: &DecodedCode, now: DateTime<Utc>) -> Result<(), CodeError> {
+        let algorithm = decoded.message.algorithm();
         if !self.accepted.contains(&algorithm) {
             return Err(CodeError::AlgorithmNotAccepted(algorithm.name()));
         }
-        message.verify(&self.trust, now)?;
-        let cwt = CwtClaims::from_value(message.payload_value(self.limits.max_depth)?)?;
-        cwt.check_time(now.timestamp(), self.skew_secs)?;
-        Ok((message, cwt))
+        decoded.message.verify(&self.trust, now)?;
+        decoded.claims.check_time(now.timestamp(), self.skew_secs)
     }
 
-    /// A holder code: [`Verifier::verify_cwt`], then the holder claims and the lifetime bound.
-    pub fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<VerifiedCode, CodeError> {
-        let (message, cwt) = self.verify_cwt(text, now)?;
-        self.holder_claims(&message, &cwt)
-    }
-
-    /// The holder claims of a CWT that [`Verifier::verify_cwt`] accepted, with the lifetime
-    /// bound checked.
-    pub fn holder_claims(
-        &self,
-        message: &CoseMessage,
-        cwt: &CwtClaims,
-    ) -> Result<VerifiedCode, CodeError> {
-        let claims = HolderClaims::from_cwt(cwt)?;
-        let algorithm = message.algorithm();
+    /// Stage two for a holder code: [`Verifier::check_cwt`], then the holder claims and the
+    /// lifetime bound.
+    pub fn check(&self, decoded: &DecodedCode, now: DateTime<Utc>) -> Result<VerifiedCode, CodeError> {
+        self.check_cwt(decoded, now)?;
+        let claims = HolderClaims::from_cwt(&decoded.claims)?;
         let lifetime = claims.expires_at - claims.issued_at;
         if lifetime > self.max_lifetime_secs {
             return Err(CodeError::LifetimeTooLong {
@@ -235,10 +217,22 @@ impl Verifier {
         }
         Ok(VerifiedCode {
             claims,
-            kid: message.key_id().clone(),
-            algorithm,
+            kid: decoded.message.key_id().clone(),
+            algorithm: decoded.message.algorithm(),
         })
     }
+
+    /// Both stages of a holder code.
+    pub fn verify(&self, text: &str, now: DateTime<Utc>) -> Result<VerifiedCode, CodeError> {
+        self.check(&self.decode(text)?, now)
+    }
+}
+
+/// A decoded, not yet verified code (see [`Verifier::decode`]).
+#[derive(Debug, Clone)]
+pub struct DecodedCode {
+    pub message: CoseMessage,
+    pub claims: CwtClaims,
 }
 
 #[cfg(test)]

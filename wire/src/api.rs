@@ -1,0 +1,150 @@
+//! The public API venues call: `POST /v1/verify`, its request and its answer.
+//!
+//! ```json
+//! { "code": "MZ1:…", "scenario": "park-entry-senior" }
+//! ```
+//! answers
+//! ```json
+//! { "verification_id": "v-0193…", "scenario": "park-entry-senior", "verdict": "pass",
+//!   "holder": { "kind": "person", "name": "张*三" },
+//!   "requirements": [ { "certificate": "senior-citizen-card", "verdict": "pass",
+//!                       "disclosed": {} } ],
+//!   "decided_at": "2026-11-26T08:00:00.123Z" }
+//! ```
+//! `unavailable` means a department could not answer in time: the venue falls back to the paper
+//! certificate. Malformed or unauthorised requests get RFC 9457 problems instead.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::model::HolderKind;
+
+/// Path of the verify endpoint on the public listener.
+pub const VERIFY_PATH: &str = "/v1/verify";
+
+/// The body of `POST /v1/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The holder's code as scanned.
+    pub code: String,
+    /// A scenario id from the catalogue that the venue is allowed to use.
+    pub scenario: String,
+}
+
+/// The outcome, overall or for one requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The department could not answer in time; the venue uses the paper certificate.
+    Unavailable,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Why a requirement did not pass. Stable strings: venues show them and count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The holder has no certificate of this type.
+    NotHeld,
+    /// The certificate's validity has ended (status or dates).
+    Expired,
+    /// The certificate's validity has not begun.
+    NotYetValid,
+    Revoked,
+    Suspended,
+    /// An age predicate did not hold.
+    UnderAge,
+    /// A `covers` predicate did not hold (e.g. the licence lacks class C1).
+    NotCovered,
+    /// A `one-of` predicate did not hold.
+    NotEligible,
+    /// The record lacks the field a predicate needs.
+    MissingField,
+    /// The department did not answer within the deadline, or its breaker is open.
+    DepartmentUnavailable,
+    /// The department answered with something the gateway cannot trust (bad seal, malformed
+    /// identifier, wrong subject): treated like no answer, and counted.
+    DepartmentAnswerRejected,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotHeld => "not_held",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Revoked => "revoked",
+            Reason::Suspended => "suspended",
+            Reason::UnderAge => "under_age",
+            Reason::NotCovered => "not_covered",
+            Reason::NotEligible => "not_eligible",
+            Reason::MissingField => "missing_field",
+            Reason::DepartmentUnavailable => "department_unavailable",
+            Reason::DepartmentAnswerRejected => "department_answer_rejected",
+        }
+    }
+}
+
+/// The holder as the venue may see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosedHolder {
+    pub kind: HolderKind,
+    /// Masked for persons (张*三); organisations' registered names are public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The verdict on one required certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequirementResult {
+    pub certificate: String,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The fields the scenario may disclose, masked where personal.
+    #[serde(default)]
+    pub disclosed: BTreeMap<String, String>,
+    /// The answer came from a cache past its TTL while the department was down, as the
+    /// scenario allows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+}
+
+/// The answer of `POST /v1/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    pub verification_id: String,
+    pub scenario: String,
+    pub verdict: Verdict,
+    pub holder: DisclosedHolder,
+    pub requirements: Vec<RequirementResult>,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// An RFC 9457 problem as the gateway sends it, for clients that parse errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemBody {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
