@@ -11,6 +11,9 @@ pub const PLATFORM_SECRET: &str = include_str!("../../config/keys/platform.demo-
 /// `config/keys/platform.trust.toml`: the matching trust list.
 pub const PLATFORM_TRUST: &str = include_str!("../../config/keys/platform.trust.toml");
 
+/// `config/keys/department-seals.trust.toml`: the demo departments' seal keys (public).
+pub const DEPARTMENT_SEALS_TRUST: &str = include_str!("../../config/keys/department-seals.trust.toml");
+
 /// Signing keys from `path`, or the embedded demo keys.
 pub fn platform_keys(path: Option<&Path>) -> Result<Vec<SigningKey>> {
     match path {

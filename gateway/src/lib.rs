@@ -10,5 +10,19 @@
 //! - [`demo`] — the demo platform keys embedded in the binary, so the commands work from any
 //!   folder on a fresh clone.
 
+pub mod admin;
+pub mod app;
+pub mod breaker;
 pub mod commands;
+pub mod config;
 pub mod demo;
+pub mod error;
+pub mod metrics;
+pub mod problem;
+pub mod replay;
+pub mod server;
+pub mod shutdown;
+pub mod tls;
+pub mod upstream;
+pub mod venues;
+pub mod verify;

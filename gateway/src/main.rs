@@ -6,20 +6,61 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use gateway::commands::{code, keys};
+use std::io::Write as _;
+
+use gateway::config::GatewayConfig;
 use wire::catalogue::Catalogue;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
-#[command(name = "gateway", version, about = "Mianzheng certificate-verification gateway")]
+#[command(
+    name = "gateway",
+    version,
+    about = "Mianzheng certificate-verification gateway",
+    long_about = "Mianzheng certificate-verification gateway.\n\nWithout a command it serves: \
+                  it reads config/gateway.toml (or the embedded defaults), starts the embedded \
+                  demo department backends, and prints a ready-to-paste curl line."
+)]
 struct Cli {
-    /// Folder of the catalogue files (certificates.toml, departments.toml, ...)
-    /// [default: the catalogue embedded in the binary].
+    /// Folder of the catalogue files (certificates.toml, departments.toml, ...) for the code
+    /// commands [default: the catalogue embedded in the binary].
     #[arg(long, global = true, value_name = "DIR", env = "MIANZHENG_CONFIG_DIR")]
     config_dir: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Options of the server (no command).
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Configuration file [default: ./config/gateway.toml if present, else the embedded one].
+    #[arg(long, value_name = "FILE", env = "MIANZHENG_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override `listen.public` (e.g. 127.0.0.1:0 for any free port).
+    #[arg(long, value_name = "ADDR")]
+    listen_public: Option<std::net::SocketAddr>,
+    /// Override `listen.public_plain`; `off` disables it.
+    #[arg(long, value_name = "ADDR|off")]
+    listen_plain: Option<String>,
+    /// Override `listen.admin`.
+    #[arg(long, value_name = "ADDR")]
+    listen_admin: Option<std::net::SocketAddr>,
+    /// Override `data.dir`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "MIANZHENG_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,11 +99,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         None => {
-            eprintln!(
-                "error: the verification server is not built yet (it comes with the verify path); \
-                 available now: `gateway code inspect`, `gateway code mint`, `gateway keys generate`"
-            );
-            Ok(ExitCode::from(2))
+            serve(cli.serve)?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Code(CodeCommand::Inspect(args))) => match code::inspect(&args, &mut out)? {
             code::Inspected::Verified => Ok(ExitCode::SUCCESS),
@@ -80,6 +118,89 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn load_config(args: &ServeArgs) -> Result<GatewayConfig> {
+    let default = PathBuf::from("config/gateway.toml");
+    let mut config = match &args.config {
+        Some(path) => GatewayConfig::load(path)?,
+        None if default.is_file() => GatewayConfig::load(&default)?,
+        None => GatewayConfig::embedded(),
+    };
+    if let Some(addr) = args.listen_public {
+        config.listen.public = addr;
+    }
+    match args.listen_plain.as_deref() {
+        None => {}
+        Some("off") => config.listen.public_plain = None,
+        Some(addr) => {
+            let addr: std::net::SocketAddr = addr
+                .parse()
+                .with_context(|| format!("--listen-plain `{addr}` is not an address or `off`"))?;
+            anyhow::ensure!(addr.ip().is_loopback(), "--listen-plain `{addr}` must be a loopback address");
+            config.listen.public_plain = Some(addr);
+        }
+    }
+    if let Some(addr) = args.listen_admin {
+        config.listen.admin = addr;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data.dir = std::env::current_dir()?.join(dir);
+    }
+    Ok(config)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIANZHENG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    init_logs(args.log_format);
+    let config = load_config(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let gateway = gateway::app::start(config).await?;
+        let _signals = gateway.shutdown.listen_for_signals();
+        print_banner(&gateway);
+        gateway.run().await
+    })
+}
+
+/// What a newcomer needs: where it listens, and one request that shows a `pass`.
+fn print_banner(gateway: &gateway::app::Gateway) {
+    let mut out = std::io::stdout().lock();
+    let scheme = if gateway.public_tls { "https" } else { "http" };
+    let _ = writeln!(out, "Mianzheng gateway ready");
+    let _ = writeln!(out, "  public API   {scheme}://{}/v1/verify", gateway.public_addr);
+    if let Some(cert) = &gateway.certificate {
+        let _ = writeln!(out, "               certificate {}", cert.display());
+    }
+    if let Some(addr) = gateway.plain_addr {
+        let _ = writeln!(out, "  plain HTTP   http://{addr}/v1/verify (loopback only)");
+    }
+    let _ = writeln!(out, "  admin        http://{}/metrics  /livez  /readyz", gateway.admin_addr);
+    if let Some(issuer) = &gateway.embedded {
+        let _ = writeln!(
+            out,
+            "  departments  {} backends embedded at {}",
+            issuer.backends().len(),
+            issuer.url()
+        );
+    }
+    if let Some(demo) = gateway.demo_request() {
+        let _ = writeln!(out, "\nTry it (the code is valid for 10 minutes and, like every code, works once):\n{}", demo.curl);
+        let _ = writeln!(out, "\nA fresh code for the same holder:\n{}", demo.mint);
+    }
+    let _ = out.flush();
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,214 @@
+//! The admin listener's routes: liveness, readiness and metrics for the orchestrator and
+//! Prometheus. The operator console's API joins them here (see [`AdminHandler::route`]).
+//!
+//! - `GET /livez` — 200 while the process runs: if this fails, restart it.
+//! - `GET /readyz` — 200 when ready for traffic; 503 with a problem body while starting
+//!   (`admin.starting`) or from the first moment of draining (`admin.draining`), so load
+//!   balancers stop sending before the listeners close.
+//! - `GET /metrics` — [`Metrics::render`].
+//! - Anything else: 404 (405 for a known path with another method), as a problem.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use crate::metrics::{self, Metrics};
+use crate::problem::{fresh_request_id, Problem};
+use crate::server::Handler;
+use crate::shutdown::Shutdown;
+
+/// The listener label admin requests are counted under.
+const LISTENER: &str = "admin";
+
+/// Whether the gateway should receive traffic: set ready once startup is done; draining
+/// overrides it for good.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+    shutdown: Shutdown,
+}
+
+/// What `/readyz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyState {
+    Starting,
+    Ready,
+    Draining,
+}
+
+impl Readiness {
+    /// Not ready until [`Readiness::set_ready`].
+    pub fn new(shutdown: Shutdown) -> Readiness {
+        Readiness {
+            ready: Arc::new(AtomicBool::new(false)),
+            shutdown,
+        }
+    }
+
+    /// Startup is complete (configuration loaded, listeners bound, caches warm enough).
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn state(&self) -> ReadyState {
+        if self.shutdown.is_draining() {
+            ReadyState::Draining
+        } else if self.ready.load(Ordering::Acquire) {
+            ReadyState::Ready
+        } else {
+            ReadyState::Starting
+        }
+    }
+}
+
+/// The admin listener's [`Handler`].
+#[derive(Debug, Clone)]
+pub struct AdminHandler {
+    metrics: Metrics,
+    readiness: Readiness,
+}
+
+impl AdminHandler {
+    pub fn new(metrics: Metrics, readiness: Readiness) -> AdminHandler {
+        AdminHandler { metrics, readiness }
+    }
+
+    /// Picks the route; returns its static name (the metric label) and the answer.
+    fn route<B>(&self, req: &Request<B>) -> (&'static str, Response<Full<Bytes>>) {
+        let get = req.method() == Method::GET;
+        match req.uri().path() {
+            "/livez" if get => ("livez", text(StatusCode::OK, "text/plain", "live\n")),
+            "/readyz" if get => ("readyz", self.readyz()),
+            "/metrics" if get => (
+                "metrics",
+                text(StatusCode::OK, metrics::CONTENT_TYPE, self.metrics.render()),
+            ),
+            // Further admin routes (the console's API) go here, before the fallbacks.
+            "/livez" | "/readyz" | "/metrics" => ("method_not_allowed", method_not_allowed()),
+            _ => ("not_found", not_found()),
+        }
+    }
+
+    fn readyz(&self) -> Response<Full<Bytes>> {
+        let (code, title) = match self.readiness.state() {
+            ReadyState::Ready => return text(StatusCode::OK, "text/plain", "ready\n"),
+            ReadyState::Starting => ("admin.starting", "The gateway is starting"),
+            ReadyState::Draining => ("admin.draining", "The gateway is shutting down"),
+        };
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            title,
+            fresh_request_id(),
+        )
+        .into_response()
+    }
+}
+
+impl Handler for AdminHandler {
+    fn call(
+        &self,
+        req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send {
+        let (route, response) = self.route(&req);
+        self.metrics.http(LISTENER, route, response.status());
+        std::future::ready(response)
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "request.not_found",
+        "No such resource",
+        fresh_request_id(),
+    )
+    .into_response()
+}
+
+fn method_not_allowed() -> Response<Full<Bytes>> {
+    let mut response = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "request.method_not_allowed",
+        "Method not allowed",
+        fresh_request_id(),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_goes_starting_ready_draining_and_stays_draining() {
+        let shutdown = Shutdown::new();
+        let readiness = Readiness::new(shutdown.clone());
+        assert_eq!(readiness.state(), ReadyState::Starting);
+        readiness.set_ready();
+        assert_eq!(readiness.state(), ReadyState::Ready);
+        shutdown.trigger();
+        assert_eq!(readiness.state(), ReadyState::Draining);
+        readiness.set_ready();
+        assert_eq!(readiness.state(), ReadyState::Draining);
+    }
+
+    fn get(handler: &AdminHandler, method: Method, path: &str) -> (&'static str, StatusCode) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .expect("request");
+        let (route, response) = handler.route(&req);
+        (route, response.status())
+    }
+
+    #[test]
+    fn routes_answer_by_path_and_method() {
+        let shutdown = Shutdown::new();
+        let readiness = Readiness::new(shutdown.clone());
+        let handler = AdminHandler::new(Metrics::new(), readiness.clone());
+
+        assert_eq!(get(&handler, Method::GET, "/livez"), ("livez", StatusCode::OK));
+        assert_eq!(
+            get(&handler, Method::GET, "/readyz"),
+            ("readyz", StatusCode::SERVICE_UNAVAILABLE)
+        );
+        readiness.set_ready();
+        assert_eq!(get(&handler, Method::GET, "/readyz"), ("readyz", StatusCode::OK));
+        assert_eq!(get(&handler, Method::GET, "/metrics"), ("metrics", StatusCode::OK));
+        assert_eq!(
+            get(&handler, Method::POST, "/metrics"),
+            ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED)
+        );
+        assert_eq!(
+            get(&handler, Method::GET, "/metrics/x"),
+            ("not_found", StatusCode::NOT_FOUND)
+        );
+        shutdown.trigger();
+        assert_eq!(
+            get(&handler, Method::GET, "/readyz"),
+            ("readyz", StatusCode::SERVICE_UNAVAILABLE)
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! Assembling a gateway from its configuration and running it: catalogue, trust lists,
+//! venues, embedded department backends for the demo, backend clients, the verify service,
+//! and the listeners (public TLS, plain loopback, admin). `main.rs` and the tests both start
+//! a gateway through [`start`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use wire::api::VERIFY_PATH;
+use wire::catalogue::model::{Endpoint, HolderKind};
+use wire::catalogue::Catalogue;
+use wire::code::{HolderClaims, Minter, Profile, Verifier};
+use wire::issuer_api::{backend_name, RecordStatus};
+use wire::keys::{SigningKey, TrustList};
+
+use crate::admin::{AdminHandler, Readiness};
+use crate::breaker::BreakerSettings;
+use crate::config::{GatewayConfig, TlsMode};
+use crate::error::Failure;
+use crate::metrics::Metrics;
+use crate::replay::ReplayGuard;
+use crate::server::{self, Handler, Listener};
+use crate::shutdown::Shutdown;
+use crate::tls::TlsAcceptor;
+use crate::upstream::{self, BackendClient};
+use crate::venues::{self, Venues};
+use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
+use crate::verify::record::SubjectTagger;
+use crate::verify::{VerifyLimits, VerifyService};
+use crate::demo;
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The public listener (HTTPS unless `tls.mode = "off"`).
+    pub public_addr: SocketAddr,
+    pub public_tls: bool,
+    /// The plain-HTTP loopback listener, when configured.
+    pub plain_addr: Option<SocketAddr>,
+    pub admin_addr: SocketAddr,
+    /// The self-signed or configured certificate clients should trust (PEM path).
+    pub certificate: Option<std::path::PathBuf>,
+    pub service: Arc<VerifyService>,
+    pub shutdown: Shutdown,
+    /// The embedded department backends (demo), when any endpoint is `embedded`.
+    pub embedded: Option<issuer::RunningIssuer>,
+    population_seed: u64,
+    tasks: JoinSet<Result<()>>,
+}
+
+/// The public listener's routes.
+#[derive(Clone)]
+struct PublicHandler {
+    service: Arc<VerifyService>,
+    listener: &'static str,
+}
+
+impl Handler for PublicHandler {
+    async fn call(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
+        let (route, response) = match (req.method(), req.uri().path()) {
+            (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
+            (_, VERIFY_PATH) => {
+                let id = crate::verify::admit::request_id(&req);
+                let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
+                r.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+                ("verify", r)
+            }
+            _ => {
+                let id = crate::verify::admit::request_id(&req);
+                ("other", Failure::NotFound.problem(&id).into_response())
+            }
+        };
+        self.service.metrics.http(self.listener, route, response.status());
+        response
+    }
+}
+
+fn load_trust(path: Option<&Path>, embedded: &str, what: &str) -> Result<TrustList> {
+    match path {
+        Some(p) => TrustList::load(p).with_context(|| format!("loading the {what} from `{}`", p.display())),
+        None => TrustList::parse(embedded).with_context(|| format!("the embedded demo {what}")),
+    }
+}
+
+/// Starts a gateway: everything is loaded and bound before this returns, so a bad
+/// configuration fails here with a clear error, and the addresses are real (port 0 works).
+pub async fn start(config: GatewayConfig) -> Result<Gateway> {
+    let metrics = Metrics::new();
+    let shutdown = Shutdown::new();
+    let readiness = Readiness::new(shutdown.clone());
+    let resolve = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| config.resolve(p));
+
+    let catalogue = Arc::new(match resolve(&config.catalogue.dir) {
+        Some(dir) => Catalogue::load(&dir).with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
+        None => Catalogue::embedded(),
+    });
+    let code_trust = load_trust(resolve(&config.codes.trust).as_deref(), demo::PLATFORM_TRUST, "code trust list")?;
+    let verifier = Verifier::new(code_trust)
+        .accept(&config.codes.profiles)
+        .clock_skew(config.codes.clock_skew_secs)
+        .max_lifetime(config.codes.max_lifetime_secs);
+    let venues = match resolve(&config.venues.file) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
+            Venues::parse(&text, &path.display().to_string(), &catalogue)
+        }
+        None => Venues::parse(venues::EMBEDDED, "embedded venues.toml", &catalogue),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let seal_trust = load_trust(
+        resolve(&config.departments.seal_trust).as_deref(),
+        demo::DEPARTMENT_SEALS_TRUST,
+        "department seal trust list",
+    )?;
+
+    let embedded = start_embedded_issuers(&config, &catalogue).await?;
+    let connector = upstream::connector(match resolve(&config.departments.ca_file) {
+        Some(ca) => Some(crate::tls::client_config_trusting(&ca)?),
+        None => None,
+    });
+    let breaker = BreakerSettings {
+        failures: config.fetch.breaker_failures,
+        open: Duration::from_millis(config.fetch.breaker_open_ms),
+        open_max: Duration::from_millis(config.fetch.breaker_open_max_ms),
+    };
+    let mut backends: Backends = HashMap::new();
+    for department in catalogue.departments() {
+        for backend in &department.backends {
+            let url = match &backend.endpoint {
+                Endpoint::Url(url) => url.clone(),
+                Endpoint::Embedded => embedded
+                    .as_ref()
+                    .map(|issuer| issuer.base_url(&backend.department, backend.scope))
+                    .context("an embedded backend without the embedded issuer")?,
+            };
+            let client = BackendClient::new(
+                backend_name(&backend.department, backend.scope),
+                &url,
+                connector.clone(),
+                breaker,
+                config.fetch.retry_budget,
+                metrics.clone(),
+            );
+            backends
+                .entry(backend.department.clone())
+                .or_default()
+                .insert(backend.scope, Arc::new(client));
+        }
+    }
+    let fetcher = Fetcher::new(
+        backends,
+        Arc::clone(&catalogue),
+        Arc::new(seal_trust),
+        metrics.clone(),
+        CacheSettings {
+            capacity: config.fetch.cache_capacity,
+            not_found_ttl: Duration::from_secs(config.fetch.not_found_ttl_secs.into()),
+            ttl_jitter: config.fetch.ttl_jitter,
+            stale_grace: Duration::from_secs(config.fetch.stale_grace_secs.into()),
+        },
+    );
+    let service = Arc::new(VerifyService {
+        catalogue,
+        verifier,
+        replay: ReplayGuard::new(10_000_000),
+        venues: Arc::new(venues),
+        fetcher,
+        metrics: metrics.clone(),
+        limits: VerifyLimits {
+            max_body_bytes: config.limits.max_body_bytes,
+            body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
+            fetch_deadline: config.deadline(),
+            clock_skew_secs: config.codes.clock_skew_secs,
+        },
+        tagger: SubjectTagger::default(),
+    });
+
+    // Listeners: bind everything first, so a taken port fails the start.
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} ({what})"))
+    };
+    let (tls, certificate) = match config.tls.mode {
+        TlsMode::Off => (None, None),
+        TlsMode::SelfSigned => {
+            let dir = config.data_dir().join("tls");
+            let (cert, key) = crate::tls::ensure_self_signed(&dir, &["localhost", "127.0.0.1"])?;
+            (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
+        }
+        TlsMode::Files => {
+            let cert = resolve(&config.tls.cert).context("tls.cert")?;
+            let key = resolve(&config.tls.key).context("tls.key")?;
+            (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
+        }
+    };
+    let public = bind(config.listen.public, "public").await?;
+    let plain = match config.listen.public_plain {
+        Some(addr) => Some(bind(addr, "public plain").await?),
+        None => None,
+    };
+    let admin = bind(config.listen.admin, "admin").await?;
+    let public_addr = public.local_addr()?;
+    let plain_addr = plain.as_ref().map(TcpListener::local_addr).transpose()?;
+    let admin_addr = admin.local_addr()?;
+
+    let limits = server::Limits {
+        header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
+        max_header_bytes: config.limits.max_header_bytes,
+        max_headers: config.limits.max_headers,
+        tls_handshake_timeout: Duration::from_millis(config.limits.tls_handshake_timeout_ms),
+        keep_alive_idle: Duration::from_secs(config.limits.keep_alive_idle_secs),
+        drain_timeout: Duration::from_millis(config.limits.drain_timeout_ms),
+    };
+    let mut tasks = JoinSet::new();
+    if let Some(tls) = &tls {
+        let _reloader = tls.spawn_reloader(Duration::from_secs(5), shutdown.clone());
+    }
+    let public_tls = tls.is_some();
+    let public_name = if public_tls { "public" } else { "public_plain" };
+    let listeners = [
+        Some((Listener::new(public_name, public, tls, &metrics), public_name)),
+        plain.map(|p| (Listener::new("public_plain", p, None, &metrics), "public_plain")),
+    ];
+    for (listener, name) in listeners.into_iter().flatten() {
+        let handler = PublicHandler {
+            service: Arc::clone(&service),
+            listener: name,
+        };
+        tasks.spawn(server::serve(listener, handler, limits.clone(), shutdown.clone()));
+    }
+    tasks.spawn(server::serve(
+        Listener::new("admin", admin, None, &metrics),
+        AdminHandler::new(metrics.clone(), readiness.clone()),
+        limits,
+        shutdown.clone(),
+    ));
+    readiness.set_ready();
+    Ok(Gateway {
+        public_addr,
+        public_tls,
+        plain_addr,
+        admin_addr,
+        certificate,
+        service,
+        shutdown,
+        embedded,
+        population_seed: config.departments.population_seed,
+        tasks,
+    })
+}
+
+/// Starts one in-process issuer on a loopback port for every backend whose endpoint is
+/// `embedded` (the demo), with the embedded or configured seal keys.
+async fn start_embedded_issuers(config: &GatewayConfig, catalogue: &Arc<Catalogue>) -> Result<Option<issuer::RunningIssuer>> {
+    let embedded: Vec<String> = catalogue
+        .departments()
+        .iter()
+        .filter(|d| d.backends.iter().any(|b| b.endpoint == Endpoint::Embedded))
+        .map(|d| d.id.clone())
+        .collect();
+    if embedded.is_empty() {
+        return Ok(None);
+    }
+    let keys: Vec<SigningKey> = match config.departments.embedded_seal_keys.as_ref().map(|p| config.resolve(p)) {
+        Some(path) => wire::keys::load_signing_keys(&path)
+            .with_context(|| format!("loading seal keys from `{}`", path.display()))?,
+        None => issuer::seal_keys::demo_seal_keys(),
+    };
+    let mut issuer_config = issuer::IssuerConfig::new(Arc::clone(catalogue), keys);
+    issuer_config.departments = Some(embedded);
+    issuer_config.seed = config.departments.population_seed;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("binding the embedded issuers' loopback port")?;
+    let running = issuer::start(issuer_config, listener)
+        .await
+        .context("starting the embedded department backends")?;
+    Ok(Some(running))
+}
+
+impl Gateway {
+    /// Serves until the shutdown fires (a signal, or [`Shutdown::trigger`]) and the
+    /// listeners have drained; then stops the embedded backends.
+    pub async fn run(mut self) -> Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
+            if let Err(e) = result {
+                tracing::error!(error = %e, "a listener stopped");
+                self.shutdown.trigger();
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(issuer) = self.embedded.take() {
+            issuer.shutdown().await;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// A ready-to-paste request that verifies a freshly minted demo code for a holder who
+    /// passes `park-entry-senior` (an embedded demo only: it needs the synthetic population).
+    pub fn demo_request(&self) -> Option<DemoRequest> {
+        self.embedded.as_ref()?;
+        let scenario = "park-entry-senior";
+        let service = &self.service;
+        let (_, key) = service.venues.demo_for(scenario)?;
+        let population = issuer::population::Population::new(self.population_seed);
+        let today = issuer::query::china_today(chrono::Utc::now());
+        let handle = population
+            .find_handles("demo-senior-", 1, |h| {
+                population.person(h).age_on(today) >= 60
+                    && population
+                        .record_in(&service.catalogue, h, HolderKind::Person, "senior-citizen-card", today)
+                        .is_some_and(|r| r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today))
+            })
+            .pop()?;
+        let city = population.person(&handle).home_city;
+        let signing = wire::keys::parse_signing_keys(demo::PLATFORM_SECRET)
+            .ok()?
+            .into_iter()
+            .find(|k| k.algorithm() == Profile::Eddsa.algorithm())?;
+        let now = chrono::Utc::now().timestamp();
+        let claims = HolderClaims {
+            issuer: "mianzheng-platform".into(),
+            subject: handle.clone(),
+            kind: HolderKind::Person,
+            city: Some(city),
+            issued_at: now,
+            expires_at: now + 600,
+            nonce: rand::random::<[u8; 16]>().to_vec(),
+            scope: None,
+        };
+        let code = Minter::new(signing).mint(&claims);
+        let (scheme, addr, insecure) = match self.plain_addr {
+            Some(addr) => ("http", addr, ""),
+            None => ("https", self.public_addr, " -k"),
+        };
+        Some(DemoRequest {
+            curl: format!(
+                "curl -s{insecure} {scheme}://{addr}{VERIFY_PATH} -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d '{{\"code\":\"{code}\",\"scenario\":\"{scenario}\"}}'"
+            ),
+            mint: format!("cargo run -q -p gateway -- code mint --subject {handle} --kind person --city {city} --format raw"),
+        })
+    }
+}
+
+/// What the demo prints so a newcomer sees a `pass`.
+#[derive(Debug, Clone)]
+pub struct DemoRequest {
+    pub curl: String,
+    pub mint: String,
+}

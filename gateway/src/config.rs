@@ -1,0 +1,347 @@
+//! The gateway's configuration (`config/gateway.toml`): documented serde structs, parsed then
+//! validated, with relative paths resolved against the file's folder. The repository's file is
+//! embedded in the binary, so the gateway starts with its demo defaults from any folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use wire::code::Profile;
+
+/// `config/gateway.toml` as shipped, used when no file is found.
+pub const EMBEDDED: &str = include_str!("../../config/gateway.toml");
+
+/// Everything the gateway reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    pub listen: Listen,
+    pub tls: Tls,
+    pub data: Data,
+    pub catalogue: CatalogueSource,
+    pub codes: Codes,
+    pub venues: Venues,
+    pub departments: Departments,
+    pub fetch: Fetch,
+    pub limits: Limits,
+    /// The folder relative paths are resolved against (the config file's folder).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub public: SocketAddr,
+    /// Plain-HTTP public listener; refused on anything but a loopback address.
+    pub public_plain: Option<SocketAddr>,
+    pub admin: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    SelfSigned,
+    Files,
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    pub mode: TlsMode,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Data {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogueSource {
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Codes {
+    pub trust: Option<PathBuf>,
+    pub profiles: Vec<Profile>,
+    pub clock_skew_secs: u32,
+    pub max_lifetime_secs: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Venues {
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Departments {
+    pub seal_trust: Option<PathBuf>,
+    /// PEM roots for departments reached over HTTPS; default: the public web PKI roots.
+    pub ca_file: Option<PathBuf>,
+    pub embedded_seal_keys: Option<PathBuf>,
+    pub population_seed: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fetch {
+    pub deadline_ms: u64,
+    pub cache_capacity: u64,
+    pub not_found_ttl_secs: u32,
+    pub ttl_jitter: f64,
+    pub stale_grace_secs: u32,
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+    pub breaker_open_max_ms: u64,
+    pub retry_budget: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub body_timeout_ms: u64,
+    pub header_read_timeout_ms: u64,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub tls_handshake_timeout_ms: u64,
+    pub keep_alive_idle_secs: u64,
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> GatewayConfig {
+        GatewayConfig {
+            listen: Listen::default(),
+            tls: Tls::default(),
+            data: Data::default(),
+            catalogue: CatalogueSource::default(),
+            codes: Codes::default(),
+            venues: Venues::default(),
+            departments: Departments::default(),
+            fetch: Fetch::default(),
+            limits: Limits::default(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Listen {
+        Listen {
+            public: ([127, 0, 0, 1], 8443).into(),
+            public_plain: Some(([127, 0, 0, 1], 8080).into()),
+            admin: ([127, 0, 0, 1], 9090).into(),
+        }
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Tls {
+        Tls {
+            mode: TlsMode::SelfSigned,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
+impl Default for Data {
+    fn default() -> Data {
+        Data {
+            dir: PathBuf::from("data"),
+        }
+    }
+}
+
+impl Default for Codes {
+    fn default() -> Codes {
+        Codes {
+            trust: None,
+            profiles: Profile::ALL.to_vec(),
+            clock_skew_secs: 30,
+            max_lifetime_secs: 600,
+        }
+    }
+}
+
+impl Default for Departments {
+    fn default() -> Departments {
+        Departments {
+            seal_trust: None,
+            ca_file: None,
+            embedded_seal_keys: None,
+            population_seed: 1,
+        }
+    }
+}
+
+impl Default for Fetch {
+    fn default() -> Fetch {
+        Fetch {
+            deadline_ms: 800,
+            cache_capacity: 1_000_000,
+            not_found_ttl_secs: 60,
+            ttl_jitter: 0.1,
+            stale_grace_secs: 3600,
+            breaker_failures: 5,
+            breaker_open_ms: 2000,
+            breaker_open_max_ms: 30_000,
+            retry_budget: 0.2,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: 16 * 1024,
+            body_timeout_ms: 2000,
+            header_read_timeout_ms: 5000,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            tls_handshake_timeout_ms: 5000,
+            keep_alive_idle_secs: 60,
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// A configuration that could not be read or does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+impl GatewayConfig {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        GatewayConfig::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// The embedded demo configuration, with paths relative to `./config`.
+    pub fn embedded() -> GatewayConfig {
+        GatewayConfig::parse(EMBEDDED, "embedded gateway.toml", PathBuf::from("config"))
+            .expect("the embedded gateway.toml is valid (a unit test checks it)")
+    }
+
+    /// Parses and validates a configuration text; `name` is used in errors.
+    pub fn parse(text: &str, name: &str, base_dir: PathBuf) -> Result<GatewayConfig, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            file: name.to_string(),
+            message,
+        };
+        let mut config: GatewayConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        config.base_dir = base_dir;
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(plain) = self.listen.public_plain {
+            if !plain.ip().is_loopback() {
+                return Err(format!(
+                    "listen.public_plain `{plain}` must be a loopback address: plain HTTP carries codes and venue keys in clear"
+                ));
+            }
+        }
+        if self.tls.mode == TlsMode::Files && (self.tls.cert.is_none() || self.tls.key.is_none()) {
+            return Err("tls.mode = \"files\" needs both tls.cert and tls.key".into());
+        }
+        if self.tls.mode != TlsMode::Files && (self.tls.cert.is_some() || self.tls.key.is_some()) {
+            return Err("tls.cert/tls.key are only read with tls.mode = \"files\"".into());
+        }
+        if self.codes.profiles.is_empty() {
+            return Err("codes.profiles must name at least one profile".into());
+        }
+        if self.fetch.deadline_ms == 0 || self.fetch.deadline_ms > 60_000 {
+            return Err(format!("fetch.deadline_ms `{}` must be within 1..=60000", self.fetch.deadline_ms));
+        }
+        if !(0.0..=0.5).contains(&self.fetch.ttl_jitter) {
+            return Err(format!("fetch.ttl_jitter `{}` must be within 0..=0.5", self.fetch.ttl_jitter));
+        }
+        if !(0.0..=1.0).contains(&self.fetch.retry_budget) {
+            return Err(format!("fetch.retry_budget `{}` must be within 0..=1", self.fetch.retry_budget));
+        }
+        if self.fetch.breaker_failures == 0 {
+            return Err("fetch.breaker_failures must be at least 1".into());
+        }
+        if self.limits.max_body_bytes < 256 {
+            return Err("limits.max_body_bytes must be at least 256".into());
+        }
+        Ok(())
+    }
+
+    /// `path` resolved against the configuration's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.resolve(&self.data.dir)
+    }
+
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.fetch.deadline_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_configuration_is_valid_and_matches_the_defaults() {
+        let config = GatewayConfig::embedded();
+        let defaults = GatewayConfig::default();
+        assert_eq!(config.listen.public, defaults.listen.public);
+        assert_eq!(config.fetch.deadline_ms, defaults.fetch.deadline_ms);
+        assert_eq!(config.limits.max_body_bytes, defaults.limits.max_body_bytes);
+        assert_eq!(config.data_dir(), PathBuf::from("config/../data"));
+    }
+
+    #[test]
+    fn invalid_configurations_say_what_is_wrong() {
+        let cases = [
+            ("[listen]\npublic_plain = \"0.0.0.0:8080\"", "must be a loopback address"),
+            ("[tls]\nmode = \"files\"", "needs both tls.cert and tls.key"),
+            ("[codes]\nprofiles = []", "at least one profile"),
+            ("[codes]\nprofiles = [\"rsa\"]", "unknown variant `rsa`"),
+            ("[fetch]\ndeadline_ms = 0", "fetch.deadline_ms `0`"),
+            ("[fetch]\nretry_budget = 3.0", "fetch.retry_budget `3`"),
+            ("[fetch]\ndeadline = 3", "unknown field `deadline`"),
+        ];
+        for (text, expected) in cases {
+            let err = GatewayConfig::parse(text, "test.toml", PathBuf::new())
+                .expect_err(text)
+                .to_string();
+            assert!(err.starts_with("test.toml: "), "{err}");
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+}

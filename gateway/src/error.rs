@@ -1,0 +1,184 @@
+//! Why a request got no verdict: one enum of failures, each saying whose fault it is and
+//! whether a retry can help, and the one function that maps them to HTTP ([`Failure::problem`]).
+//! Internals never reach a client; each failure is logged once, at the edge (`verify.rs`).
+
+use http::StatusCode;
+use wire::code::CodeError;
+
+use crate::problem::Problem;
+
+/// Who has to act for the request to succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The calling venue: its request, credentials or permissions.
+    Venue,
+    /// The holder: their code.
+    Holder,
+    /// The gateway itself.
+    Gateway,
+}
+
+/// A request refused before a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("no route for this method and path")]
+    NotFound,
+    #[error("method not allowed; use POST")]
+    MethodNotAllowed,
+    #[error("content-type must be application/json")]
+    UnsupportedMediaType,
+    #[error("request body exceeds {max} bytes")]
+    BodyTooLarge { max: usize },
+    #[error("request body did not arrive in time")]
+    BodyTimeout,
+    #[error("malformed request: {0}")]
+    MalformedRequest(String),
+    #[error("missing `Authorization: Bearer <venue key>`")]
+    MissingCredentials,
+    #[error("unknown venue key")]
+    UnknownVenue,
+    #[error("venue quota exceeded; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u32 },
+    #[error("unknown scenario `{0}`")]
+    UnknownScenario(String),
+    #[error("venue is not allowed scenario `{0}`")]
+    ScenarioNotAllowed(String),
+    /// The code could not be decoded (prefix, base45, compression, CBOR, COSE structure).
+    #[error("malformed code: {0}")]
+    CodeMalformed(CodeError),
+    /// The code decoded but does not verify (key, signature, time, claims).
+    #[error("code refused: {0}")]
+    CodeRejected(CodeError),
+    #[error("this code was already used")]
+    CodeReplayed,
+    #[error("the holder did not consent to `{0}` being checked with this code")]
+    ScopeNotGranted(String),
+    #[error("scenario `{scenario}` is for {expected} holders, the code is an {actual}'s")]
+    WrongHolderKind {
+        scenario: String,
+        expected: &'static str,
+        actual: &'static str,
+    },
+    #[error("certificate `{0}` is held by the holder's city, and the code names no valid city")]
+    NoHolderCity(String),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Failure {
+    /// The stable machine code clients may match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::NotFound => "request.not_found",
+            Failure::MethodNotAllowed => "request.method_not_allowed",
+            Failure::UnsupportedMediaType => "request.unsupported_media_type",
+            Failure::BodyTooLarge { .. } => "request.too_large",
+            Failure::BodyTimeout => "request.timeout",
+            Failure::MalformedRequest(_) => "request.malformed",
+            Failure::MissingCredentials => "venue.missing_credentials",
+            Failure::UnknownVenue => "venue.unknown",
+            Failure::RateLimited { .. } => "venue.rate_limited",
+            Failure::UnknownScenario(_) => "scenario.unknown",
+            Failure::ScenarioNotAllowed(_) => "scenario.not_allowed",
+            Failure::CodeMalformed(e) | Failure::CodeRejected(e) => e.code(),
+            Failure::CodeReplayed => "code.replayed",
+            Failure::ScopeNotGranted(_) => "code.scope_not_granted",
+            Failure::WrongHolderKind { .. } => "code.wrong_holder_kind",
+            Failure::NoHolderCity(_) => "code.no_city",
+            Failure::ShuttingDown => "gateway.shutting_down",
+            Failure::Internal(_) => "gateway.internal",
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        match self {
+            Failure::CodeMalformed(_)
+            | Failure::CodeRejected(_)
+            | Failure::CodeReplayed
+            | Failure::ScopeNotGranted(_)
+            | Failure::WrongHolderKind { .. }
+            | Failure::NoHolderCity(_) => Fault::Holder,
+            Failure::ShuttingDown | Failure::Internal(_) => Fault::Gateway,
+            _ => Fault::Venue,
+        }
+    }
+
+    /// Whether sending the same request again can succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Failure::BodyTimeout | Failure::RateLimited { .. } | Failure::ShuttingDown | Failure::Internal(_)
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::NotFound | Failure::UnknownScenario(_) => StatusCode::NOT_FOUND,
+            Failure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Failure::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Failure::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Failure::MalformedRequest(_) | Failure::CodeMalformed(_) => StatusCode::BAD_REQUEST,
+            Failure::MissingCredentials | Failure::UnknownVenue => StatusCode::UNAUTHORIZED,
+            Failure::ScenarioNotAllowed(_) | Failure::ScopeNotGranted(_) => StatusCode::FORBIDDEN,
+            Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Failure::CodeReplayed => StatusCode::CONFLICT,
+            Failure::CodeRejected(_) | Failure::WrongHolderKind { .. } | Failure::NoHolderCity(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Failure::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The one mapping from a failure to its HTTP answer.
+    pub fn problem(&self, request_id: &str) -> Problem {
+        let detail = match self {
+            // Never show internals to a client; the log line has them.
+            Failure::Internal(_) => None,
+            other => Some(other.to_string()),
+        };
+        let retry_after = match self {
+            Failure::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Failure::ShuttingDown => Some(1),
+            _ => None,
+        };
+        let status = self.status();
+        Problem {
+            status,
+            code: self.code(),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            detail,
+            request_id: request_id.to_string(),
+            retry_after,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_are_stable() {
+        let cases: Vec<(Failure, u16, &str)> = vec![
+            (Failure::BodyTooLarge { max: 10 }, 413, "request.too_large"),
+            (Failure::UnknownVenue, 401, "venue.unknown"),
+            (Failure::ScenarioNotAllowed("x".into()), 403, "scenario.not_allowed"),
+            (Failure::CodeRejected(CodeError::BadSignature), 422, "code.bad_signature"),
+            (Failure::CodeMalformed(CodeError::BadPrefix { expected: "MZ1:".into() }), 400, "code.bad_prefix"),
+            (Failure::CodeRejected(CodeError::Expired { expired_at: 0, now: 1 }), 422, "code.expired"),
+            (Failure::CodeReplayed, 409, "code.replayed"),
+            (Failure::RateLimited { retry_after_secs: 2 }, 429, "venue.rate_limited"),
+        ];
+        for (failure, status, code) in cases {
+            assert_eq!(failure.status().as_u16(), status, "{failure}");
+            assert_eq!(failure.code(), code);
+        }
+        let p = Failure::Internal("db password wrong".into()).problem("r1");
+        assert_eq!(p.detail, None, "internals never reach a client");
+        assert_eq!(Failure::RateLimited { retry_after_secs: 2 }.problem("r").retry_after, Some(2));
+    }
+}

@@ -1,0 +1,488 @@
+//! What the gateway counts, in one registry, exposed by the admin listener's `/metrics`.
+//!
+//! [`Metrics`] is a cheap `Clone` handle; every stage records through its small typed
+//! methods, so metric names, label names and buckets are written down only here.
+//!
+//! **Label values come only from bounded sets**: listener names, static route names, status
+//! codes, scenario ids and certificate codes from the configuration, backend ids, machine
+//! error codes, and the closed verdict / outcome / cache-name sets listed on each method.
+//! Never pass anything a client chose (a subject, a venue key, a raw path): every distinct
+//! value is a new time series kept for the life of the process. Debug builds assert the
+//! closed sets.
+//!
+//! The text is OpenMetrics 1.0 (what `prometheus-client` writes: counters as `<name>_total`,
+//! a final `# EOF`), so `/metrics` says so in its content type ([`CONTENT_TYPE`]); Prometheus
+//! negotiates that format itself.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Verdicts, overall and per requirement.
+pub const VERDICTS: [&str; 3] = ["pass", "fail", "unavailable"];
+/// Outcomes of one upstream call.
+pub const UPSTREAM_OUTCOMES: [&str; 4] = ["ok", "error", "timeout", "breaker_open"];
+/// The caches that report hits and misses.
+pub const CACHES: [&str; 3] = ["records", "venues", "replay"];
+
+/// Seconds. From half a millisecond (a cache hit and one signature check) to two seconds (past
+/// any request deadline), roughly doubling, so both the fast path and a slow department show.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+];
+
+type Label = Cow<'static, str>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    listener: Label,
+    route: Label,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerificationLabels {
+    scenario: Label,
+    verdict: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScenarioLabels {
+    scenario: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: Label,
+    result: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    backend: Label,
+    outcome: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    backend: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequirementLabels {
+    certificate: Label,
+    verdict: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: Label,
+}
+
+type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
+}
+
+/// The gateway's metrics. Clone it freely: clones share one registry.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    verifications: Family<VerificationLabels, Counter>,
+    verify_duration: HistogramFamily<ScenarioLabels>,
+    code_rejections: Family<CodeLabels, Counter>,
+    cache_requests: Family<CacheLabels, Counter>,
+    upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_duration: HistogramFamily<BackendLabels>,
+    requirements: Family<RequirementLabels, Counter>,
+    paper_fallbacks: Family<ScenarioLabels, Counter>,
+    in_flight: Family<ListenerLabels, Gauge>,
+    open_connections: Family<ListenerLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every family registered (and empty).
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let http_requests = Family::default();
+        let verifications = Family::default();
+        let verify_duration = HistogramFamily::new_with_constructor(latency_histogram as fn() -> _);
+        let code_rejections = Family::default();
+        let cache_requests = Family::default();
+        let upstream_requests = Family::default();
+        let upstream_duration =
+            HistogramFamily::new_with_constructor(latency_histogram as fn() -> _);
+        let requirements = Family::default();
+        let paper_fallbacks = Family::default();
+        let in_flight = Family::default();
+        let open_connections = Family::default();
+
+        // Counter names are given without `_total`: the encoder appends it.
+        registry.register(
+            "mz_http_requests",
+            "HTTP requests answered, by listener, route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "mz_verifications",
+            "Verifications answered, by scenario and overall verdict",
+            verifications.clone(),
+        );
+        registry.register(
+            "mz_verify_duration_seconds",
+            "Time from admitting a verify request to its answer, by scenario",
+            verify_duration.clone(),
+        );
+        registry.register(
+            "mz_code_rejections",
+            "Holder codes rejected, by machine code",
+            code_rejections.clone(),
+        );
+        registry.register(
+            "mz_cache_requests",
+            "Cache look-ups, by cache and result (hit or miss)",
+            cache_requests.clone(),
+        );
+        registry.register(
+            "mz_upstream_requests",
+            "Calls to department backends, by backend and outcome",
+            upstream_requests.clone(),
+        );
+        registry.register(
+            "mz_upstream_duration_seconds",
+            "Duration of calls that reached a department backend, by backend",
+            upstream_duration.clone(),
+        );
+        registry.register(
+            "mz_requirements",
+            "Requirement verdicts, by certificate type and verdict",
+            requirements.clone(),
+        );
+        registry.register(
+            "mz_paper_fallbacks",
+            "Verifications answered unavailable, so the venue falls back to paper, by scenario",
+            paper_fallbacks.clone(),
+        );
+        registry.register(
+            "mz_in_flight_requests",
+            "Requests being handled now, by listener",
+            in_flight.clone(),
+        );
+        registry.register(
+            "mz_open_connections",
+            "Open client connections (including TLS handshakes), by listener",
+            open_connections.clone(),
+        );
+
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                http_requests,
+                verifications,
+                verify_duration,
+                code_rejections,
+                cache_requests,
+                upstream_requests,
+                upstream_duration,
+                requirements,
+                paper_fallbacks,
+                in_flight,
+                open_connections,
+            }),
+        }
+    }
+
+    /// One answered request. `route` is the route's static name (`verify`, `readyz`,
+    /// `not_found`), never the raw path.
+    pub fn http(&self, listener: &'static str, route: &'static str, status: http::StatusCode) {
+        let labels = HttpLabels {
+            listener: Cow::Borrowed(listener),
+            route: Cow::Borrowed(route),
+            status: status.as_u16(),
+        };
+        self.inner.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// One verification answered with `verdict` (one of [`VERDICTS`]) after `elapsed`.
+    /// An `unavailable` verdict also counts a paper fallback: that is what the venue does.
+    pub fn verification(&self, scenario: &str, verdict: &'static str, elapsed: Duration) {
+        debug_assert!(VERDICTS.contains(&verdict), "verdict `{verdict}`");
+        let scenario: Label = Cow::Owned(scenario.to_owned());
+        self.inner
+            .verifications
+            .get_or_create(&VerificationLabels {
+                scenario: scenario.clone(),
+                verdict: Cow::Borrowed(verdict),
+            })
+            .inc();
+        if verdict == "unavailable" {
+            self.inner
+                .paper_fallbacks
+                .get_or_create(&ScenarioLabels {
+                    scenario: scenario.clone(),
+                })
+                .inc();
+        }
+        self.inner
+            .verify_duration
+            .get_or_create(&ScenarioLabels { scenario })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A holder code rejected with machine `code` (the problem code the venue saw).
+    pub fn rejection(&self, code: &'static str) {
+        self.inner
+            .code_rejections
+            .get_or_create(&CodeLabels {
+                code: Cow::Borrowed(code),
+            })
+            .inc();
+    }
+
+    /// One look-up in `cache` (one of [`CACHES`]).
+    pub fn cache(&self, cache: &'static str, hit: bool) {
+        debug_assert!(CACHES.contains(&cache), "cache `{cache}`");
+        let labels = CacheLabels {
+            cache: Cow::Borrowed(cache),
+            result: Cow::Borrowed(if hit { "hit" } else { "miss" }),
+        };
+        self.inner.cache_requests.get_or_create(&labels).inc();
+    }
+
+    /// One call to department `backend` with `outcome` (one of [`UPSTREAM_OUTCOMES`]).
+    /// The duration histogram only takes calls that were attempted: `breaker_open` answers
+    /// take no time and would drag the percentiles down exactly when a backend is bad.
+    pub fn upstream(&self, backend: &str, outcome: &'static str, elapsed: Duration) {
+        debug_assert!(UPSTREAM_OUTCOMES.contains(&outcome), "outcome `{outcome}`");
+        let backend: Label = Cow::Owned(backend.to_owned());
+        self.inner
+            .upstream_requests
+            .get_or_create(&UpstreamLabels {
+                backend: backend.clone(),
+                outcome: Cow::Borrowed(outcome),
+            })
+            .inc();
+        if outcome != "breaker_open" {
+            self.inner
+                .upstream_duration
+                .get_or_create(&BackendLabels { backend })
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// One requirement decided: `certificate` is the certificate type's code, `verdict` one
+    /// of [`VERDICTS`].
+    pub fn requirement(&self, certificate: &str, verdict: &'static str) {
+        debug_assert!(VERDICTS.contains(&verdict), "verdict `{verdict}`");
+        let labels = RequirementLabels {
+            certificate: Cow::Owned(certificate.to_owned()),
+            verdict: Cow::Borrowed(verdict),
+        };
+        self.inner.requirements.get_or_create(&labels).inc();
+    }
+
+    /// The connection and in-flight gauges of one listener, for [`crate::server`].
+    pub fn listener(&self, name: &'static str) -> ListenerGauges {
+        let labels = ListenerLabels {
+            listener: Cow::Borrowed(name),
+        };
+        ListenerGauges {
+            open_connections: self.inner.open_connections.get_or_create(&labels).clone(),
+            in_flight: self.inner.in_flight.get_or_create(&labels).clone(),
+        }
+    }
+
+    /// The whole registry in the text format ([`CONTENT_TYPE`]).
+    pub fn render(&self) -> String {
+        let mut text = String::with_capacity(8 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry);
+        text
+    }
+}
+
+/// Open connections and in-flight requests of one listener. The server counts with the
+/// guards; anyone may read the current values. `Default` gives gauges that belong to no
+/// registry (for tests, or a listener nobody scrapes).
+#[derive(Clone, Debug, Default)]
+pub struct ListenerGauges {
+    open_connections: Gauge,
+    in_flight: Gauge,
+}
+
+impl ListenerGauges {
+    /// Counts a connection until the guard is dropped.
+    pub fn connection_opened(&self) -> GaugeGuard {
+        GaugeGuard::new(&self.open_connections)
+    }
+
+    /// Counts a request in flight until the guard is dropped (also when the client goes away
+    /// and the request future is dropped).
+    pub fn request_started(&self) -> GaugeGuard {
+        GaugeGuard::new(&self.in_flight)
+    }
+
+    pub fn open_connections(&self) -> i64 {
+        self.open_connections.get()
+    }
+
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.get()
+    }
+}
+
+/// Decrements its gauge when dropped.
+#[derive(Debug)]
+pub struct GaugeGuard(Gauge);
+
+impl GaugeGuard {
+    fn new(gauge: &Gauge) -> GaugeGuard {
+        gauge.inc();
+        GaugeGuard(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAMILIES: [(&str, &str); 11] = [
+        ("mz_http_requests", "counter"),
+        ("mz_verifications", "counter"),
+        ("mz_verify_duration_seconds", "histogram"),
+        ("mz_code_rejections", "counter"),
+        ("mz_cache_requests", "counter"),
+        ("mz_upstream_requests", "counter"),
+        ("mz_upstream_duration_seconds", "histogram"),
+        ("mz_requirements", "counter"),
+        ("mz_paper_fallbacks", "counter"),
+        ("mz_in_flight_requests", "gauge"),
+        ("mz_open_connections", "gauge"),
+    ];
+
+    /// A sample line: `name{labels} value`, returning the name-with-labels and the value.
+    fn parse_sample(line: &str) -> (&str, f64) {
+        let (series, value) = line.rsplit_once(' ').expect("`series value`");
+        let value = value.parse().expect("the value is a number");
+        (series, value)
+    }
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(parse_sample)
+            .find(|(s, _)| *s == series)
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn an_empty_registry_declares_every_family_and_parses() {
+        let text = Metrics::new().render();
+        for (name, kind) in FAMILIES {
+            assert!(
+                text.contains(&format!("# TYPE {name} {kind}\n")),
+                "`{name}` is declared as a {kind} in:\n{text}"
+            );
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn recordings_show_up_with_their_labels() {
+        let metrics = Metrics::new();
+        metrics.http("public", "verify", http::StatusCode::OK);
+        metrics.http("public", "verify", http::StatusCode::OK);
+        metrics.verification("hotel-checkin", "pass", Duration::from_micros(700));
+        metrics.verification("hotel-checkin", "unavailable", Duration::from_millis(30));
+        metrics.rejection("code.expired");
+        metrics.cache("records", true);
+        metrics.cache("records", false);
+        metrics.upstream("police/44", "ok", Duration::from_millis(3));
+        metrics.upstream("police/44", "breaker_open", Duration::ZERO);
+        metrics.requirement("id-card", "pass");
+        let gauges = metrics.listener("public");
+        let connection = gauges.connection_opened();
+        let request = gauges.request_started();
+
+        let text = metrics.render();
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            parse_sample(line);
+        }
+        let expect = [
+            (
+                r#"mz_http_requests_total{listener="public",route="verify",status="200"}"#,
+                2.0,
+            ),
+            (
+                r#"mz_verifications_total{scenario="hotel-checkin",verdict="pass"}"#,
+                1.0,
+            ),
+            (r#"mz_paper_fallbacks_total{scenario="hotel-checkin"}"#, 1.0),
+            (
+                r#"mz_verify_duration_seconds_bucket{le="0.001",scenario="hotel-checkin"}"#,
+                1.0,
+            ),
+            (
+                r#"mz_verify_duration_seconds_count{scenario="hotel-checkin"}"#,
+                2.0,
+            ),
+            (r#"mz_code_rejections_total{code="code.expired"}"#, 1.0),
+            (r#"mz_cache_requests_total{cache="records",result="hit"}"#, 1.0),
+            (r#"mz_cache_requests_total{cache="records",result="miss"}"#, 1.0),
+            (
+                r#"mz_upstream_requests_total{backend="police/44",outcome="breaker_open"}"#,
+                1.0,
+            ),
+            // The breaker's instant answer is not a latency sample.
+            (r#"mz_upstream_duration_seconds_count{backend="police/44"}"#, 1.0),
+            (
+                r#"mz_requirements_total{certificate="id-card",verdict="pass"}"#,
+                1.0,
+            ),
+            (r#"mz_open_connections{listener="public"}"#, 1.0),
+            (r#"mz_in_flight_requests{listener="public"}"#, 1.0),
+        ];
+        for (series, value) in expect {
+            assert_eq!(sample(&text, series), Some(value), "`{series}` in:\n{text}");
+        }
+
+        drop((connection, request));
+        let text = metrics.render();
+        assert_eq!(sample(&text, r#"mz_open_connections{listener="public"}"#), Some(0.0));
+        assert_eq!(gauges.in_flight(), 0);
+    }
+}

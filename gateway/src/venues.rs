@@ -1,0 +1,190 @@
+//! The venue registry ("用证单位"): who may call the verify API, for which scenarios, at what
+//! rate. Keys are kept only as SHA-256 hashes; a request's bearer key is hashed and looked up.
+//! Today the registry is seeded from `config/venues.toml`; the store takes over in a later
+//! release behind the same [`Venues`] interface.
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use wire::catalogue::model::CityCode;
+use wire::catalogue::Catalogue;
+
+/// `config/venues.toml` as shipped (demo venues).
+pub const EMBEDDED: &str = include_str!("../../config/venues.toml");
+
+/// A registered venue.
+#[derive(Debug)]
+pub struct Venue {
+    pub id: String,
+    pub name: String,
+    pub city: CityCode,
+    scenarios: HashSet<String>,
+    limiter: DefaultDirectRateLimiter,
+    /// The clear key of a demo venue, so the demo can print a working request.
+    pub demo_key: Option<String>,
+}
+
+impl Venue {
+    pub fn may_use(&self, scenario: &str) -> bool {
+        self.scenarios.contains(scenario)
+    }
+
+    /// Takes one request from the venue's quota, or says how long to wait.
+    pub fn admit(&self) -> Result<(), std::time::Duration> {
+        self.limiter.check().map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VenueFile {
+    #[serde(default)]
+    venue: Vec<VenueEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VenueEntry {
+    id: String,
+    name: String,
+    city: CityCode,
+    scenarios: Vec<String>,
+    rate_per_sec: u32,
+    #[serde(default)]
+    key_sha256: Option<String>,
+    #[serde(default)]
+    demo_key: Option<String>,
+}
+
+/// All venues, by the hash of their key.
+#[derive(Debug, Default)]
+pub struct Venues {
+    by_key_hash: HashMap<[u8; 32], Arc<Venue>>,
+}
+
+fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl Venues {
+    /// Parses and validates a venues file against the catalogue; `name` is used in errors.
+    pub fn parse(text: &str, name: &str, catalogue: &Catalogue) -> Result<Venues, String> {
+        let file: VenueFile = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+        let mut venues = Venues::default();
+        let mut ids = HashSet::new();
+        for v in file.venue {
+            let at = |msg: String| format!("{name}: venue `{}`: {msg}", v.id);
+            if !ids.insert(v.id.clone()) {
+                return Err(at("appears twice".into()));
+            }
+            if catalogue.city(v.city).is_none() {
+                return Err(at(format!("unknown city `{}`", v.city)));
+            }
+            for s in &v.scenarios {
+                if catalogue.scenario(s).is_none() {
+                    return Err(at(format!("unknown scenario `{s}`")));
+                }
+            }
+            let hash = match (&v.key_sha256, &v.demo_key) {
+                (Some(hex_hash), None) => hex::decode(hex_hash)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| at("`key_sha256` is not 64 hex digits".into()))?,
+                (None, Some(key)) if key.len() >= 12 => hash_key(key),
+                (None, Some(_)) => return Err(at("`demo_key` must be at least 12 characters".into())),
+                _ => return Err(at("give exactly one of `key_sha256` and `demo_key`".into())),
+            };
+            let rate = NonZeroU32::new(v.rate_per_sec)
+                .ok_or_else(|| at("`rate_per_sec` must be at least 1".into()))?;
+            let burst = NonZeroU32::new(v.rate_per_sec.saturating_mul(2)).unwrap_or(rate);
+            let venue = Venue {
+                id: v.id.clone(),
+                name: v.name,
+                city: v.city,
+                scenarios: v.scenarios.into_iter().collect(),
+                limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+                demo_key: v.demo_key,
+            };
+            if venues.by_key_hash.insert(hash, Arc::new(venue)).is_some() {
+                return Err(at("shares its key with another venue".into()));
+            }
+        }
+        Ok(venues)
+    }
+
+    /// The venue whose key is `key`.
+    pub fn by_key(&self, key: &str) -> Option<&Arc<Venue>> {
+        self.by_key_hash.get(&hash_key(key))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Venue>> {
+        self.by_key_hash.values()
+    }
+
+    /// A demo venue allowed `scenario`, with its clear key.
+    pub fn demo_for(&self, scenario: &str) -> Option<(&Arc<Venue>, &str)> {
+        let mut found: Vec<_> = self
+            .iter()
+            .filter(|v| v.may_use(scenario))
+            .filter_map(|v| v.demo_key.as_deref().map(|k| (v, k)))
+            .collect();
+        found.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        found.into_iter().next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_venues_load_and_authenticate_by_key() {
+        let catalogue = Catalogue::embedded();
+        let venues = Venues::parse(EMBEDDED, "venues.toml", &catalogue).expect("valid");
+        let park = venues.by_key("demo-park-7f3c9a1e").expect("demo key");
+        assert_eq!(park.id, "jinan-baotu-spring-park");
+        assert!(park.may_use("park-entry-senior"));
+        assert!(!park.may_use("hotel-check-in"));
+        let museum = venues.by_key("binzhou-museum-example-key").expect("hashed key");
+        assert_eq!(museum.id, "binzhou-museum");
+        assert!(venues.by_key("demo-park-7f3c9a1f").is_none());
+        // Every scenario in the catalogue has a demo venue.
+        for s in catalogue.scenarios() {
+            assert!(venues.demo_for(&s.id).is_some(), "no demo venue for `{}`", s.id);
+        }
+    }
+
+    #[test]
+    fn bad_venue_files_name_the_venue_and_the_problem() {
+        let catalogue = Catalogue::embedded();
+        let cases = [
+            ("[[venue]]\nid='a'\nname='A'\ncity=1\nscenarios=[]\nrate_per_sec=1\ndemo_key='aaaaaaaaaaaa'", "venue `a`: unknown city `1`"),
+            ("[[venue]]\nid='a'\nname='A'\ncity=370100\nscenarios=['nope']\nrate_per_sec=1\ndemo_key='aaaaaaaaaaaa'", "unknown scenario `nope`"),
+            ("[[venue]]\nid='a'\nname='A'\ncity=370100\nscenarios=[]\nrate_per_sec=1", "exactly one of"),
+            ("[[venue]]\nid='a'\nname='A'\ncity=370100\nscenarios=[]\nrate_per_sec=0\ndemo_key='aaaaaaaaaaaa'", "rate_per_sec"),
+            ("[[venue]]\nid='a'\nname='A'\ncity=370100\nscenarios=[]\nrate_per_sec=1\nkey_sha256='xyz'", "64 hex digits"),
+        ];
+        for (text, expected) in cases {
+            let err = Venues::parse(text, "v.toml", &catalogue).expect_err(text);
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_quota_refuses_past_the_burst_and_says_when_to_retry() {
+        let catalogue = Catalogue::embedded();
+        let text = "[[venue]]\nid='a'\nname='A'\ncity=370100\nscenarios=[]\nrate_per_sec=1\ndemo_key='aaaaaaaaaaaa'";
+        let venues = Venues::parse(text, "v.toml", &catalogue).expect("valid");
+        let v = venues.by_key("aaaaaaaaaaaa").expect("venue");
+        assert!(v.admit().is_ok());
+        assert!(v.admit().is_ok(), "burst of two");
+        let wait = v.admit().expect_err("third within a second is refused");
+        assert!(wait.as_millis() > 0);
+    }
+}

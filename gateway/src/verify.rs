@@ -1,0 +1,161 @@
+//! `POST /v1/verify`: the hot path (DESIGN.md §4). The stages, in order — each its own module:
+//!
+//! 1. [`admit`] — request id, content type, body under a size limit and a deadline
+//! 2. [`authenticate`] — venue key → venue (and its rate quota)
+//! 3. [`authorize`] — the venue may use the scenario
+//! 4. [`decode`] — prefix → base45 → [zlib] → COSE → claims
+//! 5. [`check_code`] — key, signature/MAC, time window, holder kind, consent, replay
+//! 6. [`resolve`] — scenario → certificate types → department backends
+//! 7. [`fetch`] — cache, or one batched query per backend, coalesced, under one deadline
+//! 8. [`check_seal`] — each record's department seal, before it is cached (called by `fetch`)
+//! 9. [`decide`] — predicates → verdict per requirement and overall
+//! 10. [`disclose`] — only the scenario's fields, masked
+//! 11. [`respond`] — the JSON answer
+//! 12. [`record`] — metrics and the log line
+//!
+//! The order is written down once, in [`VerifyService::run`].
+
+pub mod admit;
+pub mod authenticate;
+pub mod authorize;
+pub mod check_code;
+pub mod check_seal;
+pub mod decide;
+pub mod decode;
+pub mod disclose;
+pub mod fetch;
+pub mod record;
+pub mod resolve;
+pub mod respond;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{FixedOffset, Utc};
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use wire::api::{RequirementResult, VerifyResponse};
+use wire::catalogue::Catalogue;
+use wire::code::Verifier;
+
+use crate::error::{Fault, Failure};
+use crate::metrics::Metrics;
+use crate::replay::ReplayGuard;
+use crate::venues::Venues;
+
+/// The province's calendar: validity dates and ages are judged on the day in China.
+const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(tz) => tz,
+    None => panic!("UTC+8 is a valid offset"),
+};
+
+/// Bounds of one verify request.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyLimits {
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    /// One deadline for the whole fan-out to departments.
+    pub fetch_deadline: Duration,
+    pub clock_skew_secs: u32,
+}
+
+/// Everything the verify path needs, shared by all requests.
+#[derive(Debug)]
+pub struct VerifyService {
+    pub catalogue: Arc<Catalogue>,
+    pub verifier: Verifier,
+    pub replay: ReplayGuard,
+    pub venues: Arc<Venues>,
+    pub fetcher: fetch::Fetcher,
+    pub metrics: Metrics,
+    pub limits: VerifyLimits,
+    pub tagger: record::SubjectTagger,
+}
+
+impl VerifyService {
+    /// Answers one verify request: a verdict, or a problem. Never fails.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let request_id = admit::request_id(&req);
+        match self.run(req, &request_id, started).await {
+            Ok(response) => response,
+            Err(failure) => {
+                // Logged once, here at the edge.
+                match failure.fault() {
+                    Fault::Gateway => tracing::error!(request_id, code = failure.code(), error = ?failure, "verify failed"),
+                    Fault::Venue | Fault::Holder => tracing::info!(request_id, code = failure.code(), "verify refused"),
+                }
+                self.metrics.rejection(failure.code());
+                failure.problem(&request_id).into_response()
+            }
+        }
+    }
+
+    async fn run(&self, req: Request<Incoming>, request_id: &str, started: Instant) -> Result<Response<Full<Bytes>>, Failure> {
+        let limits = &self.limits;
+        let headers = req.headers().clone();
+        let body = admit::read_body(req, limits.max_body_bytes, limits.body_timeout).await?;
+        let venue = authenticate::venue(&self.venues, &headers)?;
+        let request = admit::parse(&body)?;
+        let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
+        let decoded = decode::code(&self.verifier, &request.code)?;
+        let now = Utc::now();
+        let holder = check_code::check(&self.verifier, &self.replay, &decoded, scenario, now, limits.clock_skew_secs)?;
+        let plan = resolve::plan(&self.catalogue, scenario, &holder)?;
+        let deadline = started + limits.fetch_deadline;
+        let answers = self
+            .fetcher
+            .fetch(&holder.subject, holder.kind, &plan, scenario.allow_stale, deadline, request_id)
+            .await;
+        let today = now.with_timezone(&CHINA).date_naive();
+        let decisions: Vec<_> = plan
+            .iter()
+            .zip(&answers)
+            .map(|(p, a)| decide::requirement(p.requirement, a, today))
+            .collect();
+        let records = || {
+            answers.iter().filter_map(|a| match a {
+                fetch::Answer::Record { record, .. } => Some(record.as_ref()),
+                fetch::Answer::Unavailable(_) => None,
+            })
+        };
+        let requirements = plan
+            .iter()
+            .zip(&answers)
+            .zip(&decisions)
+            .map(|((p, answer), decision)| {
+                let (record, stale) = match answer {
+                    fetch::Answer::Record { record, stale } => (Some(record.as_ref()), *stale),
+                    fetch::Answer::Unavailable(_) => (None, false),
+                };
+                RequirementResult {
+                    certificate: p.certificate.code.clone(),
+                    verdict: decision.verdict,
+                    reason: decision.reason,
+                    disclosed: disclose::fields(p.requirement, p.certificate, record, decision.verdict),
+                    stale,
+                }
+            })
+            .collect();
+        let response = VerifyResponse {
+            verification_id: respond::verification_id(now),
+            scenario: scenario.id.clone(),
+            verdict: decide::overall(&decisions),
+            holder: disclose::holder(holder.kind, records()),
+            requirements,
+            decided_at: now,
+        };
+        let http = respond::json(&response, request_id);
+        record::verification(
+            &self.metrics,
+            &response,
+            &venue.id,
+            &self.tagger.tag(&holder.subject),
+            request_id,
+            started.elapsed(),
+        );
+        Ok(http)
+    }
+}

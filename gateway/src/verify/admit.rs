@@ -1,0 +1,99 @@
+//! Stage 1, admit: a request id, the content type, the body read under a size limit and a
+//! deadline (a trickling client cannot hold a worker), and the JSON parsed strictly. The venue's
+//! rate quota is taken right after authentication (stage 2), when the venue is known.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::Request;
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use rand::RngCore as _;
+use wire::api::VerifyRequest;
+
+use crate::error::Failure;
+
+/// The request id: the client's `x-request-id` when it is short and plain, otherwise a fresh
+/// random one. Echoed in the response header, the problem body and the log line.
+pub fn request_id<B>(req: &Request<B>) -> String {
+    let given = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match given {
+        Some(id) => id.to_string(),
+        None => {
+            let mut bytes = [0u8; 12];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            format!("r-{}", hex::encode(bytes))
+        }
+    }
+}
+
+/// Reads the body: refused with 413 before reading when `Content-Length` says it is too big,
+/// cut off at `max` bytes otherwise, and abandoned with 408 when it has not fully arrived
+/// within `deadline`.
+pub async fn read_body(req: Request<Incoming>, max: usize, deadline: Duration) -> Result<Bytes, Failure> {
+    let json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/json")
+        });
+    if !json {
+        return Err(Failure::UnsupportedMediaType);
+    }
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(Failure::BodyTooLarge { max });
+    }
+    let limited = Limited::new(req.into_body(), max);
+    match tokio::time::timeout(deadline, limited.collect()).await {
+        Err(_) => Err(Failure::BodyTimeout),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::BodyTooLarge { max }),
+        Ok(Err(e)) => Err(Failure::MalformedRequest(format!("reading the body: {e}"))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// Parses the verify request; unknown fields are refused so a typo is not silently ignored.
+pub fn parse(body: &[u8]) -> Result<VerifyRequest, Failure> {
+    serde_json::from_slice(body).map_err(|e| Failure::MalformedRequest(format!("body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_taken_only_when_plain() {
+        let with = |v: &str| Request::builder().header("x-request-id", v).body(()).expect("request");
+        assert_eq!(request_id(&with("abc-123")), "abc-123");
+        assert!(request_id(&with("bad id with spaces")).starts_with("r-"));
+        assert!(request_id(&with(&"x".repeat(65))).starts_with("r-"));
+        assert!(request_id(&Request::new(())).starts_with("r-"));
+    }
+
+    #[test]
+    fn parse_is_strict() {
+        assert!(parse(br#"{"code":"MZ1:x","scenario":"s"}"#).is_ok());
+        assert_eq!(parse(br#"{"code":"MZ1:x"}"#).map_err(|e| e.code()).err(), Some("request.malformed"));
+        assert_eq!(
+            parse(br#"{"code":"x","scenario":"s","extra":1}"#).map_err(|e| e.code()).err(),
+            Some("request.malformed")
+        );
+        assert_eq!(parse(b"not json").map_err(|e| e.code()).err(), Some("request.malformed"));
+    }
+}

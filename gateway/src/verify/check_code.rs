@@ -1,0 +1,51 @@
+//! Stage 5, check the code: profile accepted, key by id in the trust list and valid now,
+//! signature or MAC, time window, holder kind fits the scenario, consent scope covers every
+//! certificate the scenario asks for, and — last, so only good codes are remembered — the nonce
+//! not seen before within the code's validity.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use wire::catalogue::model::{HolderKind, Scenario};
+use wire::code::{DecodedCode, HolderClaims, Verifier};
+
+use crate::error::Failure;
+use crate::replay::ReplayGuard;
+
+fn kind_name(kind: HolderKind) -> &'static str {
+    match kind {
+        HolderKind::Person => "person",
+        HolderKind::Organisation => "organisation",
+    }
+}
+
+pub fn check(
+    verifier: &Verifier,
+    replay: &ReplayGuard,
+    decoded: &DecodedCode,
+    scenario: &Scenario,
+    now: DateTime<Utc>,
+    skew_secs: u32,
+) -> Result<HolderClaims, Failure> {
+    let verified = verifier.check(decoded, now).map_err(Failure::CodeRejected)?;
+    let claims = verified.claims;
+    if claims.kind != scenario.holder {
+        return Err(Failure::WrongHolderKind {
+            scenario: scenario.id.clone(),
+            expected: kind_name(scenario.holder),
+            actual: kind_name(claims.kind),
+        });
+    }
+    if let Some(missing) = scenario
+        .requirements
+        .iter()
+        .find(|r| !claims.allows(&r.certificate))
+    {
+        return Err(Failure::ScopeNotGranted(missing.certificate.clone()));
+    }
+    let remaining = (claims.expires_at - now.timestamp()).max(0) as u64 + u64::from(skew_secs);
+    if !replay.first_use(&claims.nonce, Duration::from_secs(remaining)) {
+        return Err(Failure::CodeReplayed);
+    }
+    Ok(claims)
+}
