@@ -280,6 +280,11 @@ async fn start_embedded_issuers(config: &GatewayConfig, catalogue: &Arc<Catalogu
     let mut issuer_config = issuer::IssuerConfig::new(Arc::clone(catalogue), keys);
     issuer_config.departments = Some(embedded);
     issuer_config.seed = config.departments.population_seed;
+    issuer_config.admin_token = config
+        .departments
+        .embedded_admin_token
+        .clone()
+        .or_else(|| std::env::var("MIANZHENG_EMBEDDED_ADMIN_TOKEN").ok());
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("binding the embedded issuers' loopback port")?;

@@ -90,6 +90,9 @@ pub struct Departments {
     pub ca_file: Option<PathBuf>,
     pub embedded_seal_keys: Option<PathBuf>,
     pub population_seed: u64,
+    /// Bearer token of the embedded backends' admin endpoints (overrides, fault knobs, stats);
+    /// absent disables them. Also read from `MIANZHENG_EMBEDDED_ADMIN_TOKEN`.
+    pub embedded_admin_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +185,7 @@ impl Default for Departments {
             ca_file: None,
             embedded_seal_keys: None,
             population_seed: 1,
+            embedded_admin_token: None,
         }
     }
 }
