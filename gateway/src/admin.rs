@@ -123,7 +123,11 @@ impl Handler for AdminHandler {
     }
 }
 
-fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response
@@ -189,14 +193,23 @@ mod tests {
         let readiness = Readiness::new(shutdown.clone());
         let handler = AdminHandler::new(Metrics::new(), readiness.clone());
 
-        assert_eq!(get(&handler, Method::GET, "/livez"), ("livez", StatusCode::OK));
+        assert_eq!(
+            get(&handler, Method::GET, "/livez"),
+            ("livez", StatusCode::OK)
+        );
         assert_eq!(
             get(&handler, Method::GET, "/readyz"),
             ("readyz", StatusCode::SERVICE_UNAVAILABLE)
         );
         readiness.set_ready();
-        assert_eq!(get(&handler, Method::GET, "/readyz"), ("readyz", StatusCode::OK));
-        assert_eq!(get(&handler, Method::GET, "/metrics"), ("metrics", StatusCode::OK));
+        assert_eq!(
+            get(&handler, Method::GET, "/readyz"),
+            ("readyz", StatusCode::OK)
+        );
+        assert_eq!(
+            get(&handler, Method::GET, "/metrics"),
+            ("metrics", StatusCode::OK)
+        );
         assert_eq!(
             get(&handler, Method::POST, "/metrics"),
             ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED)

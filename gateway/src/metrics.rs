@@ -461,14 +461,23 @@ mod tests {
                 2.0,
             ),
             (r#"mz_code_rejections_total{code="code.expired"}"#, 1.0),
-            (r#"mz_cache_requests_total{cache="records",result="hit"}"#, 1.0),
-            (r#"mz_cache_requests_total{cache="records",result="miss"}"#, 1.0),
+            (
+                r#"mz_cache_requests_total{cache="records",result="hit"}"#,
+                1.0,
+            ),
+            (
+                r#"mz_cache_requests_total{cache="records",result="miss"}"#,
+                1.0,
+            ),
             (
                 r#"mz_upstream_requests_total{backend="police/44",outcome="breaker_open"}"#,
                 1.0,
             ),
             // The breaker's instant answer is not a latency sample.
-            (r#"mz_upstream_duration_seconds_count{backend="police/44"}"#, 1.0),
+            (
+                r#"mz_upstream_duration_seconds_count{backend="police/44"}"#,
+                1.0,
+            ),
             (
                 r#"mz_requirements_total{certificate="id-card",verdict="pass"}"#,
                 1.0,
@@ -482,7 +491,10 @@ mod tests {
 
         drop((connection, request));
         let text = metrics.render();
-        assert_eq!(sample(&text, r#"mz_open_connections{listener="public"}"#), Some(0.0));
+        assert_eq!(
+            sample(&text, r#"mz_open_connections{listener="public"}"#),
+            Some(0.0)
+        );
         assert_eq!(gauges.in_flight(), 0);
     }
 }

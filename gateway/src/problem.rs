@@ -197,8 +197,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_id_unfit_for_a_header_stays_in_the_body_only() {
-        let response = Problem::new(StatusCode::BAD_REQUEST, "request.bad", "Bad", "a\nb")
-            .into_response();
+        let response =
+            Problem::new(StatusCode::BAD_REQUEST, "request.bad", "Bad", "a\nb").into_response();
         assert!(response.headers().get(REQUEST_ID_HEADER).is_none());
         assert_eq!(body_json(response).await["request_id"], "a\nb");
     }

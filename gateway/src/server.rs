@@ -188,7 +188,11 @@ pub async fn serve<H: Handler>(
         gauges,
     });
     if let Ok(addr) = tcp.local_addr() {
-        let scheme = if context.tls.is_some() { "https" } else { "http" };
+        let scheme = if context.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(listener = name, "listening on {scheme}://{addr}");
     }
 
@@ -343,7 +347,7 @@ where
     let draining = tokio::select! {
         result = connection.as_mut() => return log_connection_end(context.name, peer, result),
         () = context.shutdown.wait() => true,
-        () = idle => false,
+        () = idle, if false => false,
     };
     connection.as_mut().graceful_shutdown();
     let result = if draining {

@@ -186,7 +186,10 @@ impl ReloadableCertificate {
     /// True when either file looks different from the last look.
     fn files_changed(&self) -> bool {
         let now = FileStamps::read(&self.cert_path, &self.key_path);
-        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if *seen == now {
             return false;
         }
@@ -300,7 +303,11 @@ pub fn ensure_self_signed(dir: &Path, names: &[&str]) -> Result<(PathBuf, PathBu
     let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
     let generated = rcgen::generate_simple_self_signed(names)
         .context("cannot generate the self-signed certificate")?;
-    write_atomically(&key_path, generated.key_pair.serialize_pem().as_bytes(), true)?;
+    write_atomically(
+        &key_path,
+        generated.key_pair.serialize_pem().as_bytes(),
+        true,
+    )?;
     write_atomically(&cert_path, generated.cert.pem().as_bytes(), false)?;
     tracing::info!(
         cert = %cert_path.display(),
@@ -377,15 +384,19 @@ mod tests {
     fn ensure_self_signed_creates_once_and_then_keeps_the_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let tls_dir = dir.path().join("tls");
-        let (cert, key) = ensure_self_signed(&tls_dir, &["localhost", "127.0.0.1"])
-            .expect("first start creates");
+        let (cert, key) =
+            ensure_self_signed(&tls_dir, &["localhost", "127.0.0.1"]).expect("first start creates");
         let first = fs::read(&cert).expect("cert exists");
         TlsAcceptor::from_pem_files(&cert, &key).expect("the demo pair loads");
         client_config_trusting(&cert).expect("the demo cert can be trusted");
 
         let again = ensure_self_signed(&tls_dir, &["localhost"]).expect("second start");
         assert_eq!(again, (cert.clone(), key.clone()));
-        assert_eq!(fs::read(&cert).expect("cert exists"), first, "not regenerated");
+        assert_eq!(
+            fs::read(&cert).expect("cert exists"),
+            first,
+            "not regenerated"
+        );
 
         #[cfg(unix)]
         {
@@ -415,7 +426,10 @@ mod tests {
         let (other_cert, _) = write_pair(other.path(), &["localhost"]);
         fs::copy(&other_cert, &cert).expect("copy");
         let err = acceptor.reload().expect_err("mismatched pair");
-        assert!(format!("{err:#}").contains("do not make a usable certificate"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("do not make a usable certificate"),
+            "{err:#}"
+        );
         assert_eq!(acceptor.certificate(), original);
 
         let (_, _) = write_pair(dir.path(), &["localhost"]);
@@ -443,6 +457,9 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         fs::write(&empty, "").expect("write");
         let err = client_config_trusting(&empty).expect_err("no roots");
-        assert!(err.to_string().contains("holds no PEM certificate"), "{err}");
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
     }
 }
