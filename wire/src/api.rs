@@ -135,16 +135,5 @@ pub struct VerifyResponse {
     pub decided_at: DateTime<Utc>,
 }
 
-/// An RFC 9457 problem as the gateway sends it, for clients that parse errors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProblemBody {
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub title: String,
-    pub status: u16,
-    pub code: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
+/// The RFC 9457 problem the gateway answers refused requests with.
+pub use crate::problem::Problem as ProblemBody;

@@ -641,34 +641,7 @@ pub struct IssuerEvent {
 // Problems
 // ---------------------------------------------------------------------------------------------
 
-/// Media type of [`Problem`] bodies.
-pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-
-/// An RFC 9457 problem as a backend answers it, with our stable `code`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// A URI naming the problem type: `urn:mianzheng:problem:<code>`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub title: String,
-    pub status: u16,
-    /// The stable machine code (see [`problem_codes`]).
-    pub code: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl Problem {
-    pub fn new(status: u16, code: &str, title: &str, detail: Option<String>) -> Problem {
-        Problem {
-            type_: format!("urn:mianzheng:problem:{code}"),
-            title: title.to_string(),
-            status,
-            code: code.to_string(),
-            detail,
-        }
-    }
-}
+pub use crate::problem::{Problem, PROBLEM_CONTENT_TYPE};
 
 /// The stable `code`s of backend problems.
 pub mod problem_codes {

@@ -9,6 +9,7 @@
 //!   e-licence identifier.
 //! - [`catalogue`] — certificate types, departments and their backends, cities, scenarios and
 //!   service items, loaded from `config/` and validated.
+//! - [`problem`] — RFC 9457 problem bodies, shared by every service.
 //! - [`issuer_api`] — the record query protocol between the gateway and department backends,
 //!   and the department seal over each record.
 
@@ -18,3 +19,4 @@ pub mod code;
 pub mod ident;
 pub mod issuer_api;
 pub mod keys;
+pub mod problem;
