@@ -1,5 +1,5 @@
 //! The admin listener's routes: liveness, readiness and metrics for the orchestrator and
-//! Prometheus. The operator console's API joins them here (see [`AdminHandler::route`]).
+//! Prometheus. The operator console's API joins them here (in `AdminHandler::route`).
 //!
 //! - `GET /livez` — 200 while the process runs: if this fails, restart it.
 //! - `GET /readyz` — 200 when ready for traffic; 503 with a problem body while starting

@@ -347,7 +347,7 @@ where
     let draining = tokio::select! {
         result = connection.as_mut() => return log_connection_end(context.name, peer, result),
         () = context.shutdown.wait() => true,
-        () = idle, if false => false,
+        () = idle => false,
     };
     connection.as_mut().graceful_shutdown();
     let result = if draining {

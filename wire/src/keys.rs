@@ -318,6 +318,18 @@ enum PublicKey {
     Hmac(Vec<u8>),
 }
 
+impl PublicKey {
+    /// The one algorithm this key verifies.
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            PublicKey::Ed25519(_) => Algorithm::EdDsa,
+            PublicKey::Es256(_) => Algorithm::Es256,
+            PublicKey::Ps256(_) => Algorithm::Ps256,
+            PublicKey::Hmac(_) => Algorithm::Hmac256,
+        }
+    }
+}
+
 /// A key in a trust list: what verifies codes or seals made by one signing key.
 #[derive(Debug, Clone)]
 pub struct TrustedKey {
@@ -342,12 +354,7 @@ impl TrustedKey {
     }
 
     pub fn algorithm(&self) -> Algorithm {
-        match self.public {
-            PublicKey::Ed25519(_) => Algorithm::EdDsa,
-            PublicKey::Es256(_) => Algorithm::Es256,
-            PublicKey::Ps256(_) => Algorithm::Ps256,
-            PublicKey::Hmac(_) => Algorithm::Hmac256,
-        }
+        self.public.algorithm()
     }
 
     /// Checks `sig` over `msg` made with `alg`. The algorithm comes from the signed message;
@@ -685,12 +692,7 @@ impl KeyEntry {
         } else if let Some(public) = &self.public {
             let key = public_from_spki(&self.decode("public", public)?)
                 .map_err(|m| self.material_err(m))?;
-            let trusted_alg = match key {
-                PublicKey::Ed25519(_) => Algorithm::EdDsa,
-                PublicKey::Es256(_) => Algorithm::Es256,
-                PublicKey::Ps256(_) => Algorithm::Ps256,
-                PublicKey::Hmac(_) => Algorithm::Hmac256,
-            };
+            let trusted_alg = key.algorithm();
             if trusted_alg != self.alg {
                 return Err(self.material_err(format!(
                     "`alg` says {} but the public key is for {trusted_alg}",
