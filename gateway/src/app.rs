@@ -51,7 +51,11 @@ pub struct Gateway {
     /// The self-signed or configured certificate clients should trust (PEM path).
     pub certificate: Option<std::path::PathBuf>,
     pub service: Arc<VerifyService>,
+    /// Fires the drain: public listeners stop accepting and finish in-flight requests while
+    /// `/readyz` answers 503; the admin listener stops after them.
     pub shutdown: Shutdown,
+    admin_shutdown: Shutdown,
+    admin_task: Option<tokio::task::JoinHandle<Result<()>>>,
     /// The embedded department backends (demo), when any endpoint is `embedded`.
     pub embedded: Option<issuer::RunningIssuer>,
     population_seed: u64,
@@ -239,11 +243,13 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         };
         tasks.spawn(server::serve(listener, handler, limits.clone(), shutdown.clone()));
     }
-    tasks.spawn(server::serve(
+    // The admin listener outlives the drain, so load balancers see `/readyz` turn 503.
+    let admin_shutdown = Shutdown::new();
+    let admin_task = tokio::spawn(server::serve(
         Listener::new("admin", admin, None, &metrics),
         AdminHandler::new(metrics.clone(), readiness.clone()),
         limits,
-        shutdown.clone(),
+        admin_shutdown.clone(),
     ));
     readiness.set_ready();
     Ok(Gateway {
@@ -254,6 +260,8 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         certificate,
         service,
         shutdown,
+        admin_shutdown,
+        admin_task: Some(admin_task),
         embedded,
         population_seed: config.departments.population_seed,
         tasks,
@@ -304,6 +312,12 @@ impl Gateway {
             if let Err(e) = result {
                 tracing::error!(error = %e, "a listener stopped");
                 self.shutdown.trigger();
+                first_error.get_or_insert(e);
+            }
+        }
+        self.admin_shutdown.trigger();
+        if let Some(admin) = self.admin_task.take() {
+            if let Err(e) = admin.await.map_err(anyhow::Error::from).and_then(|r| r) {
                 first_error.get_or_insert(e);
             }
         }

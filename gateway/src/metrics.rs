@@ -31,7 +31,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Verdicts, overall and per requirement.
 pub const VERDICTS: [&str; 3] = ["pass", "fail", "unavailable"];
 /// Outcomes of one upstream call.
-pub const UPSTREAM_OUTCOMES: [&str; 4] = ["ok", "error", "timeout", "breaker_open"];
+pub const UPSTREAM_OUTCOMES: [&str; 5] = ["ok", "error", "timeout", "breaker_open", "rejected"];
 /// The caches that report hits and misses.
 pub const CACHES: [&str; 3] = ["records", "venues", "replay"];
 

@@ -1,19 +1,16 @@
-//! The error body every gateway answer uses: RFC 9457 `application/problem+json` with a
+//! The error answer every gateway route uses: RFC 9457 `application/problem+json` with a
 //! stable machine `code` and the request id, so a venue can quote both to support.
 //!
-//! A [`Problem`] is only the wire shape. Deciding which failure becomes which problem (and
+//! The body is the one all Mianzheng services send ([`wire::problem::Problem`], `type`
+//! `urn:mianzheng:problem:<code>`); this module adds the HTTP side: status, `x-request-id`,
+//! `Retry-After`. A [`Problem`] is only that shape. Deciding which failure becomes which problem (and
 //! logging it, once) is the job of the one error-mapping function at the edge; this module
 //! neither logs nor inspects errors, so nothing internal can leak through it.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use serde::Serialize;
-use wire::issuer_api::PROBLEM_CONTENT_TYPE;
-
-/// Where problem types live: `type` is this prefix followed by the `code`. The `.invalid`
-/// TLD guarantees the URI is never dereferenced by accident (RFC 9457 §3.1.1 allows that).
-pub const PROBLEM_TYPE_BASE: &str = "https://mianzheng.invalid/problems/";
+use wire::problem::PROBLEM_CONTENT_TYPE;
 
 /// The response header carrying the request id, on problems and on successes alike.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -40,19 +37,6 @@ pub struct Problem {
     pub request_id: String,
     /// Seconds after which a retry may succeed; sent as `Retry-After` (e.g. with 429, 503).
     pub retry_after: Option<u32>,
-}
-
-/// The body as serialised; borrowed from a [`Problem`] so building it copies nothing.
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(rename = "type")]
-    type_: String,
-    title: &'a str,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
-    code: &'a str,
-    request_id: &'a str,
 }
 
 impl Problem {
@@ -83,29 +67,22 @@ impl Problem {
         self
     }
 
-    /// The `type` URI: [`PROBLEM_TYPE_BASE`] followed by the code.
-    pub fn type_uri(&self) -> String {
-        format!("{PROBLEM_TYPE_BASE}{}", self.code)
-    }
-
-    /// The JSON body (what [`Problem::into_response`] sends).
-    pub fn to_json(&self) -> Vec<u8> {
-        let body = Body {
-            type_: self.type_uri(),
-            title: &self.title,
-            status: self.status.as_u16(),
-            detail: self.detail.as_deref(),
-            code: self.code,
-            request_id: &self.request_id,
-        };
-        // A struct of strings and an integer cannot fail to serialise.
-        serde_json::to_vec(&body).unwrap_or_default()
+    /// The body, in the shape every service shares.
+    pub fn body(&self) -> wire::problem::Problem {
+        wire::problem::Problem::new(
+            self.status.as_u16(),
+            self.code,
+            &self.title,
+            self.detail.clone(),
+        )
+        .with_request_id(self.request_id.clone())
     }
 
     /// The complete HTTP answer: status, `content-type: application/problem+json`,
     /// `x-request-id`, `Retry-After` when set, and the JSON body.
     pub fn into_response(self) -> Response<Full<Bytes>> {
-        let body = self.to_json();
+        // A struct of strings and an integer cannot fail to serialise.
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
@@ -160,7 +137,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
-                "type": "https://mianzheng.invalid/problems/code.expired",
+                "type": "urn:mianzheng:problem:code.expired",
                 "title": "The code has expired",
                 "status": 422,
                 "detail": "the code expired at 2025-01-01T00:00:00Z",

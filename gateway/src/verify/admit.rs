@@ -9,7 +9,6 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::Request;
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
-use rand::RngCore as _;
 use wire::api::VerifyRequest;
 
 use crate::error::Failure;
@@ -28,11 +27,7 @@ pub fn request_id<B>(req: &Request<B>) -> String {
         });
     match given {
         Some(id) => id.to_string(),
-        None => {
-            let mut bytes = [0u8; 12];
-            rand::thread_rng().fill_bytes(&mut bytes);
-            format!("r-{}", hex::encode(bytes))
-        }
+        None => crate::problem::fresh_request_id(),
     }
 }
 
@@ -81,9 +76,10 @@ mod tests {
     fn request_ids_are_taken_only_when_plain() {
         let with = |v: &str| Request::builder().header("x-request-id", v).body(()).expect("request");
         assert_eq!(request_id(&with("abc-123")), "abc-123");
-        assert!(request_id(&with("bad id with spaces")).starts_with("r-"));
-        assert!(request_id(&with(&"x".repeat(65))).starts_with("r-"));
-        assert!(request_id(&Request::new(())).starts_with("r-"));
+        let fresh = |id: String| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        assert!(fresh(request_id(&with("bad id with spaces"))));
+        assert!(fresh(request_id(&with(&"x".repeat(65)))));
+        assert!(fresh(request_id(&Request::new(()))));
     }
 
     #[test]
