@@ -26,6 +26,7 @@ use wire::keys::{SigningKey, TrustList};
 use crate::admin::{AdminHandler, Readiness};
 use crate::breaker::BreakerSettings;
 use crate::config::{GatewayConfig, TlsMode};
+use crate::demo;
 use crate::error::Failure;
 use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
@@ -37,7 +38,6 @@ use crate::venues::{self, Venues};
 use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
 use crate::verify::record::SubjectTagger;
 use crate::verify::{VerifyLimits, VerifyService};
-use crate::demo;
 
 /// A running gateway.
 #[derive(Debug)]
@@ -76,7 +76,8 @@ impl Handler for PublicHandler {
             (_, VERIFY_PATH) => {
                 let id = crate::verify::admit::request_id(&req);
                 let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
-                r.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+                r.headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
                 ("verify", r)
             }
             _ => {
@@ -84,14 +85,18 @@ impl Handler for PublicHandler {
                 ("other", Failure::NotFound.problem(&id).into_response())
             }
         };
-        self.service.metrics.http(self.listener, route, response.status());
+        self.service
+            .metrics
+            .http(self.listener, route, response.status());
         response
     }
 }
 
 fn load_trust(path: Option<&Path>, embedded: &str, what: &str) -> Result<TrustList> {
     match path {
-        Some(p) => TrustList::load(p).with_context(|| format!("loading the {what} from `{}`", p.display())),
+        Some(p) => {
+            TrustList::load(p).with_context(|| format!("loading the {what} from `{}`", p.display()))
+        }
         None => TrustList::parse(embedded).with_context(|| format!("the embedded demo {what}")),
     }
 }
@@ -105,17 +110,23 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let resolve = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| config.resolve(p));
 
     let catalogue = Arc::new(match resolve(&config.catalogue.dir) {
-        Some(dir) => Catalogue::load(&dir).with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
+        Some(dir) => Catalogue::load(&dir)
+            .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
         None => Catalogue::embedded(),
     });
-    let code_trust = load_trust(resolve(&config.codes.trust).as_deref(), demo::PLATFORM_TRUST, "code trust list")?;
+    let code_trust = load_trust(
+        resolve(&config.codes.trust).as_deref(),
+        demo::PLATFORM_TRUST,
+        "code trust list",
+    )?;
     let verifier = Verifier::new(code_trust)
         .accept(&config.codes.profiles)
         .clock_skew(config.codes.clock_skew_secs)
         .max_lifetime(config.codes.max_lifetime_secs);
     let venues = match resolve(&config.venues.file) {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading `{}`", path.display()))?;
             Venues::parse(&text, &path.display().to_string(), &catalogue)
         }
         None => Venues::parse(venues::EMBEDDED, "embedded venues.toml", &catalogue),
@@ -233,15 +244,28 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let public_tls = tls.is_some();
     let public_name = if public_tls { "public" } else { "public_plain" };
     let listeners = [
-        Some((Listener::new(public_name, public, tls, &metrics), public_name)),
-        plain.map(|p| (Listener::new("public_plain", p, None, &metrics), "public_plain")),
+        Some((
+            Listener::new(public_name, public, tls, &metrics),
+            public_name,
+        )),
+        plain.map(|p| {
+            (
+                Listener::new("public_plain", p, None, &metrics),
+                "public_plain",
+            )
+        }),
     ];
     for (listener, name) in listeners.into_iter().flatten() {
         let handler = PublicHandler {
             service: Arc::clone(&service),
             listener: name,
         };
-        tasks.spawn(server::serve(listener, handler, limits.clone(), shutdown.clone()));
+        tasks.spawn(server::serve(
+            listener,
+            handler,
+            limits.clone(),
+            shutdown.clone(),
+        ));
     }
     // The admin listener outlives the drain, so load balancers see `/readyz` turn 503.
     let admin_shutdown = Shutdown::new();
@@ -270,7 +294,10 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
 
 /// Starts one in-process issuer on a loopback port for every backend whose endpoint is
 /// `embedded` (the demo), with the embedded or configured seal keys.
-async fn start_embedded_issuers(config: &GatewayConfig, catalogue: &Arc<Catalogue>) -> Result<Option<issuer::RunningIssuer>> {
+async fn start_embedded_issuers(
+    config: &GatewayConfig,
+    catalogue: &Arc<Catalogue>,
+) -> Result<Option<issuer::RunningIssuer>> {
     let embedded: Vec<String> = catalogue
         .departments()
         .iter()
@@ -280,7 +307,12 @@ async fn start_embedded_issuers(config: &GatewayConfig, catalogue: &Arc<Catalogu
     if embedded.is_empty() {
         return Ok(None);
     }
-    let keys: Vec<SigningKey> = match config.departments.embedded_seal_keys.as_ref().map(|p| config.resolve(p)) {
+    let keys: Vec<SigningKey> = match config
+        .departments
+        .embedded_seal_keys
+        .as_ref()
+        .map(|p| config.resolve(p))
+    {
         Some(path) => wire::keys::load_signing_keys(&path)
             .with_context(|| format!("loading seal keys from `{}`", path.display()))?,
         None => issuer::seal_keys::demo_seal_keys(),
@@ -340,8 +372,17 @@ impl Gateway {
             .find_handles("demo-senior-", 1, |h| {
                 population.person(h).age_on(today) >= 60
                     && population
-                        .record_in(&service.catalogue, h, HolderKind::Person, "senior-citizen-card", today)
-                        .is_some_and(|r| r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today))
+                        .record_in(
+                            &service.catalogue,
+                            h,
+                            HolderKind::Person,
+                            "senior-citizen-card",
+                            today,
+                        )
+                        .is_some_and(|r| {
+                            r.status == RecordStatus::Valid
+                                && r.valid_until.is_none_or(|u| u > today)
+                        })
             })
             .pop()?;
         let city = population.person(&handle).home_city;

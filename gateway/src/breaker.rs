@@ -141,7 +141,11 @@ mod tests {
         for _ in 0..2 {
             b.on_failure(t0);
         }
-        assert_eq!(b.admit(t0), Admission::Allowed, "two failures keep it closed");
+        assert_eq!(
+            b.admit(t0),
+            Admission::Allowed,
+            "two failures keep it closed"
+        );
         b.on_failure(t0);
         assert_eq!(b.admit(t0), Admission::Refused);
         assert_eq!(b.state(t0), BreakerState::Open);

@@ -280,13 +280,22 @@ impl GatewayConfig {
             return Err("codes.profiles must name at least one profile".into());
         }
         if self.fetch.deadline_ms == 0 || self.fetch.deadline_ms > 60_000 {
-            return Err(format!("fetch.deadline_ms `{}` must be within 1..=60000", self.fetch.deadline_ms));
+            return Err(format!(
+                "fetch.deadline_ms `{}` must be within 1..=60000",
+                self.fetch.deadline_ms
+            ));
         }
         if !(0.0..=0.5).contains(&self.fetch.ttl_jitter) {
-            return Err(format!("fetch.ttl_jitter `{}` must be within 0..=0.5", self.fetch.ttl_jitter));
+            return Err(format!(
+                "fetch.ttl_jitter `{}` must be within 0..=0.5",
+                self.fetch.ttl_jitter
+            ));
         }
         if !(0.0..=1.0).contains(&self.fetch.retry_budget) {
-            return Err(format!("fetch.retry_budget `{}` must be within 0..=1", self.fetch.retry_budget));
+            return Err(format!(
+                "fetch.retry_budget `{}` must be within 0..=1",
+                self.fetch.retry_budget
+            ));
         }
         if self.fetch.breaker_failures == 0 {
             return Err("fetch.breaker_failures must be at least 1".into());
@@ -332,7 +341,10 @@ mod tests {
     #[test]
     fn invalid_configurations_say_what_is_wrong() {
         let cases = [
-            ("[listen]\npublic_plain = \"0.0.0.0:8080\"", "must be a loopback address"),
+            (
+                "[listen]\npublic_plain = \"0.0.0.0:8080\"",
+                "must be a loopback address",
+            ),
             ("[tls]\nmode = \"files\"", "needs both tls.cert and tls.key"),
             ("[codes]\nprofiles = []", "at least one profile"),
             ("[codes]\nprofiles = [\"rsa\"]", "unknown variant `rsa`"),

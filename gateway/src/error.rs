@@ -109,7 +109,10 @@ impl Failure {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Failure::BodyTimeout | Failure::RateLimited { .. } | Failure::ShuttingDown | Failure::Internal(_)
+            Failure::BodyTimeout
+                | Failure::RateLimited { .. }
+                | Failure::ShuttingDown
+                | Failure::Internal(_)
         )
     }
 
@@ -125,9 +128,9 @@ impl Failure {
             Failure::ScenarioNotAllowed(_) | Failure::ScopeNotGranted(_) => StatusCode::FORBIDDEN,
             Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Failure::CodeReplayed => StatusCode::CONFLICT,
-            Failure::CodeRejected(_) | Failure::WrongHolderKind { .. } | Failure::NoHolderCity(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Failure::CodeRejected(_)
+            | Failure::WrongHolderKind { .. }
+            | Failure::NoHolderCity(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -166,12 +169,39 @@ mod tests {
         let cases: Vec<(Failure, u16, &str)> = vec![
             (Failure::BodyTooLarge { max: 10 }, 413, "request.too_large"),
             (Failure::UnknownVenue, 401, "venue.unknown"),
-            (Failure::ScenarioNotAllowed("x".into()), 403, "scenario.not_allowed"),
-            (Failure::CodeRejected(CodeError::BadSignature), 422, "code.bad_signature"),
-            (Failure::CodeMalformed(CodeError::BadPrefix { expected: "MZ1:".into() }), 400, "code.bad_prefix"),
-            (Failure::CodeRejected(CodeError::Expired { expired_at: 0, now: 1 }), 422, "code.expired"),
+            (
+                Failure::ScenarioNotAllowed("x".into()),
+                403,
+                "scenario.not_allowed",
+            ),
+            (
+                Failure::CodeRejected(CodeError::BadSignature),
+                422,
+                "code.bad_signature",
+            ),
+            (
+                Failure::CodeMalformed(CodeError::BadPrefix {
+                    expected: "MZ1:".into(),
+                }),
+                400,
+                "code.bad_prefix",
+            ),
+            (
+                Failure::CodeRejected(CodeError::Expired {
+                    expired_at: 0,
+                    now: 1,
+                }),
+                422,
+                "code.expired",
+            ),
             (Failure::CodeReplayed, 409, "code.replayed"),
-            (Failure::RateLimited { retry_after_secs: 2 }, 429, "venue.rate_limited"),
+            (
+                Failure::RateLimited {
+                    retry_after_secs: 2,
+                },
+                429,
+                "venue.rate_limited",
+            ),
         ];
         for (failure, status, code) in cases {
             assert_eq!(failure.status().as_u16(), status, "{failure}");
@@ -179,6 +209,13 @@ mod tests {
         }
         let p = Failure::Internal("db password wrong".into()).problem("r1");
         assert_eq!(p.detail, None, "internals never reach a client");
-        assert_eq!(Failure::RateLimited { retry_after_secs: 2 }.problem("r").retry_after, Some(2));
+        assert_eq!(
+            Failure::RateLimited {
+                retry_after_secs: 2
+            }
+            .problem("r")
+            .retry_after,
+            Some(2)
+        );
     }
 }

@@ -137,7 +137,10 @@ fn load_config(args: &ServeArgs) -> Result<GatewayConfig> {
             let addr: std::net::SocketAddr = addr
                 .parse()
                 .with_context(|| format!("--listen-plain `{addr}` is not an address or `off`"))?;
-            anyhow::ensure!(addr.ip().is_loopback(), "--listen-plain `{addr}` must be a loopback address");
+            anyhow::ensure!(
+                addr.ip().is_loopback(),
+                "--listen-plain `{addr}` must be a loopback address"
+            );
             config.listen.public_plain = Some(addr);
         }
     }
@@ -153,7 +156,9 @@ fn load_config(args: &ServeArgs) -> Result<GatewayConfig> {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIANZHENG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -180,14 +185,25 @@ fn print_banner(gateway: &gateway::app::Gateway) {
     let mut out = std::io::stdout().lock();
     let scheme = if gateway.public_tls { "https" } else { "http" };
     let _ = writeln!(out, "Mianzheng gateway ready");
-    let _ = writeln!(out, "  public API   {scheme}://{}/v1/verify", gateway.public_addr);
+    let _ = writeln!(
+        out,
+        "  public API   {scheme}://{}/v1/verify",
+        gateway.public_addr
+    );
     if let Some(cert) = &gateway.certificate {
         let _ = writeln!(out, "               certificate {}", cert.display());
     }
     if let Some(addr) = gateway.plain_addr {
-        let _ = writeln!(out, "  plain HTTP   http://{addr}/v1/verify (loopback only)");
+        let _ = writeln!(
+            out,
+            "  plain HTTP   http://{addr}/v1/verify (loopback only)"
+        );
     }
-    let _ = writeln!(out, "  admin        http://{}/metrics  /livez  /readyz", gateway.admin_addr);
+    let _ = writeln!(
+        out,
+        "  admin        http://{}/metrics  /livez  /readyz",
+        gateway.admin_addr
+    );
     if let Some(issuer) = &gateway.embedded {
         let _ = writeln!(
             out,
@@ -197,7 +213,11 @@ fn print_banner(gateway: &gateway::app::Gateway) {
         );
     }
     if let Some(demo) = gateway.demo_request() {
-        let _ = writeln!(out, "\nTry it (the code is valid for 10 minutes and, like every code, works once):\n{}", demo.curl);
+        let _ = writeln!(
+            out,
+            "\nTry it (the code is valid for 10 minutes and, like every code, works once):\n{}",
+            demo.curl
+        );
         let _ = writeln!(out, "\nA fresh code for the same holder:\n{}", demo.mint);
     }
     let _ = out.flush();

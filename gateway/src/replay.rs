@@ -10,7 +10,12 @@ use moka::Expiry;
 struct UntilExpiry;
 
 impl Expiry<Vec<u8>, Instant> for UntilExpiry {
-    fn expire_after_create(&self, _key: &Vec<u8>, until: &Instant, now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &Vec<u8>,
+        until: &Instant,
+        now: Instant,
+    ) -> Option<Duration> {
         Some(until.saturating_duration_since(now))
     }
 }
@@ -23,7 +28,9 @@ pub struct ReplayGuard {
 
 impl std::fmt::Debug for ReplayGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReplayGuard").field("entries", &self.seen.entry_count()).finish()
+        f.debug_struct("ReplayGuard")
+            .field("entries", &self.seen.entry_count())
+            .finish()
     }
 }
 
@@ -33,7 +40,10 @@ impl ReplayGuard {
     /// sees within a code lifetime).
     pub fn new(capacity: u64) -> ReplayGuard {
         ReplayGuard {
-            seen: Cache::builder().max_capacity(capacity).expire_after(UntilExpiry).build(),
+            seen: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .build(),
         }
     }
 

@@ -53,7 +53,9 @@ impl UpstreamError {
     fn retryable(&self) -> bool {
         match self {
             UpstreamError::Transport(_) => true,
-            UpstreamError::Status(s) => *s == StatusCode::SERVICE_UNAVAILABLE || *s == StatusCode::BAD_GATEWAY,
+            UpstreamError::Status(s) => {
+                *s == StatusCode::SERVICE_UNAVAILABLE || *s == StatusCode::BAD_GATEWAY
+            }
             _ => false,
         }
     }
@@ -71,7 +73,8 @@ pub fn connector(tls: Option<rustls::ClientConfig>) -> Connector {
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match tls {
         Some(config) => builder.with_tls_config(config),
-        None => builder.with_provider_and_webpki_roots(crate::tls::crypto_provider())
+        None => builder
+            .with_provider_and_webpki_roots(crate::tls::crypto_provider())
             .expect("the ring provider supports the default protocol versions"),
     };
     builder
@@ -97,14 +100,18 @@ impl RetryBudget {
     }
 
     fn deposit(&self) {
-        let _ = self.milli_tokens.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-            Some((t + self.deposit).min(10_000))
-        });
+        let _ = self
+            .milli_tokens
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some((t + self.deposit).min(10_000))
+            });
     }
 
     fn withdraw(&self) -> bool {
         self.milli_tokens
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| t.checked_sub(1000))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                t.checked_sub(1000)
+            })
             .is_ok()
     }
 }
@@ -158,10 +165,15 @@ impl BackendClient {
     }
 
     /// Asks the backend, retrying once within the budget, until `deadline`.
-    pub async fn query(&self, query: &RecordQuery, deadline: Instant) -> Result<RecordResponse, UpstreamError> {
+    pub async fn query(
+        &self,
+        query: &RecordQuery,
+        deadline: Instant,
+    ) -> Result<RecordResponse, UpstreamError> {
         let admission = self.breaker.admit(Instant::now());
         if admission == Admission::Refused {
-            self.metrics.upstream(&self.name, "breaker_open", Duration::ZERO);
+            self.metrics
+                .upstream(&self.name, "breaker_open", Duration::ZERO);
             return Err(UpstreamError::BreakerOpen);
         }
         self.budget.deposit();
@@ -169,7 +181,11 @@ impl BackendClient {
         let mut attempt = self.attempt(query, body.clone(), deadline).await;
         if let Err(e) = &attempt {
             let time_left = deadline.saturating_duration_since(Instant::now());
-            if admission == Admission::Allowed && e.retryable() && time_left > MIN_TIME_FOR_RETRY && self.budget.withdraw() {
+            if admission == Admission::Allowed
+                && e.retryable()
+                && time_left > MIN_TIME_FOR_RETRY
+                && self.budget.withdraw()
+            {
                 attempt = self.attempt(query, body, deadline).await;
             }
         }
@@ -181,7 +197,12 @@ impl BackendClient {
         attempt
     }
 
-    async fn attempt(&self, query: &RecordQuery, body: Bytes, deadline: Instant) -> Result<RecordResponse, UpstreamError> {
+    async fn attempt(
+        &self,
+        query: &RecordQuery,
+        body: Bytes,
+        deadline: Instant,
+    ) -> Result<RecordResponse, UpstreamError> {
         let started = Instant::now();
         let result = tokio::time::timeout_at(deadline.into(), self.send(query, body)).await;
         let result = result.unwrap_or(Err(UpstreamError::Timeout));
@@ -189,11 +210,16 @@ impl BackendClient {
             Ok(_) => "ok",
             Err(e) => e.outcome(),
         };
-        self.metrics.upstream(&self.name, outcome, started.elapsed());
+        self.metrics
+            .upstream(&self.name, outcome, started.elapsed());
         result
     }
 
-    async fn send(&self, query: &RecordQuery, body: Bytes) -> Result<RecordResponse, UpstreamError> {
+    async fn send(
+        &self,
+        query: &RecordQuery,
+        body: Bytes,
+    ) -> Result<RecordResponse, UpstreamError> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(&self.url)

@@ -36,7 +36,9 @@ impl Venue {
     /// Takes one request from the venue's quota, or says how long to wait.
     pub fn admit(&self) -> Result<(), std::time::Duration> {
         self.limiter.check().map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
         })
     }
 }
@@ -97,7 +99,9 @@ impl Venues {
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
                     .ok_or_else(|| at("`key_sha256` is not 64 hex digits".into()))?,
                 (None, Some(key)) if key.len() >= 12 => hash_key(key),
-                (None, Some(_)) => return Err(at("`demo_key` must be at least 12 characters".into())),
+                (None, Some(_)) => {
+                    return Err(at("`demo_key` must be at least 12 characters".into()))
+                }
                 _ => return Err(at("give exactly one of `key_sha256` and `demo_key`".into())),
             };
             let rate = NonZeroU32::new(v.rate_per_sec)
@@ -151,12 +155,18 @@ mod tests {
         assert_eq!(park.id, "jinan-baotu-spring-park");
         assert!(park.may_use("park-entry-senior"));
         assert!(!park.may_use("hotel-check-in"));
-        let museum = venues.by_key("binzhou-museum-example-key").expect("hashed key");
+        let museum = venues
+            .by_key("binzhou-museum-example-key")
+            .expect("hashed key");
         assert_eq!(museum.id, "binzhou-museum");
         assert!(venues.by_key("demo-park-7f3c9a1f").is_none());
         // Every scenario in the catalogue has a demo venue.
         for s in catalogue.scenarios() {
-            assert!(venues.demo_for(&s.id).is_some(), "no demo venue for `{}`", s.id);
+            assert!(
+                venues.demo_for(&s.id).is_some(),
+                "no demo venue for `{}`",
+                s.id
+            );
         }
     }
 

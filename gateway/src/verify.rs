@@ -40,7 +40,7 @@ use wire::api::{RequirementResult, VerifyResponse};
 use wire::catalogue::Catalogue;
 use wire::code::Verifier;
 
-use crate::error::{Fault, Failure};
+use crate::error::{Failure, Fault};
 use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
 use crate::venues::Venues;
@@ -84,8 +84,12 @@ impl VerifyService {
             Err(failure) => {
                 // Logged once, here at the edge.
                 match failure.fault() {
-                    Fault::Gateway => tracing::error!(request_id, code = failure.code(), error = ?failure, "verify failed"),
-                    Fault::Venue | Fault::Holder => tracing::info!(request_id, code = failure.code(), "verify refused"),
+                    Fault::Gateway => {
+                        tracing::error!(request_id, code = failure.code(), error = ?failure, "verify failed")
+                    }
+                    Fault::Venue | Fault::Holder => {
+                        tracing::info!(request_id, code = failure.code(), "verify refused")
+                    }
                 }
                 self.metrics.rejection(failure.code());
                 failure.problem(&request_id).into_response()
@@ -93,7 +97,12 @@ impl VerifyService {
         }
     }
 
-    async fn run(&self, req: Request<Incoming>, request_id: &str, started: Instant) -> Result<Response<Full<Bytes>>, Failure> {
+    async fn run(
+        &self,
+        req: Request<Incoming>,
+        request_id: &str,
+        started: Instant,
+    ) -> Result<Response<Full<Bytes>>, Failure> {
         let limits = &self.limits;
         let headers = req.headers().clone();
         let body = admit::read_body(req, limits.max_body_bytes, limits.body_timeout).await?;
@@ -102,12 +111,26 @@ impl VerifyService {
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
         let decoded = decode::code(&self.verifier, &request.code)?;
         let now = Utc::now();
-        let holder = check_code::check(&self.verifier, &self.replay, &decoded, scenario, now, limits.clock_skew_secs)?;
+        let holder = check_code::check(
+            &self.verifier,
+            &self.replay,
+            &decoded,
+            scenario,
+            now,
+            limits.clock_skew_secs,
+        )?;
         let plan = resolve::plan(&self.catalogue, scenario, &holder)?;
         let deadline = started + limits.fetch_deadline;
         let answers = self
             .fetcher
-            .fetch(&holder.subject, holder.kind, &plan, scenario.allow_stale, deadline, request_id)
+            .fetch(
+                &holder.subject,
+                holder.kind,
+                &plan,
+                scenario.allow_stale,
+                deadline,
+                request_id,
+            )
             .await;
         let today = now.with_timezone(&CHINA).date_naive();
         let decisions: Vec<_> = plan
@@ -134,7 +157,12 @@ impl VerifyService {
                     certificate: p.certificate.code.clone(),
                     verdict: decision.verdict,
                     reason: decision.reason,
-                    disclosed: disclose::fields(p.requirement, p.certificate, record, decision.verdict),
+                    disclosed: disclose::fields(
+                        p.requirement,
+                        p.certificate,
+                        record,
+                        decision.verdict,
+                    ),
                     stale,
                 }
             })

@@ -40,8 +40,16 @@ fn inspect(code: &str, extra: &[&str]) -> (Output, Value) {
 fn mint_then_inspect_round_trips_for_each_profile() {
     for profile in ["eddsa", "es256", "hmac"] {
         let code = mint(&[
-            "--subject", "demo-000123", "--kind", "person", "--city", "370200", "--profile", profile,
-            "--scope", "resident-id-card,driving-licence",
+            "--subject",
+            "demo-000123",
+            "--kind",
+            "person",
+            "--city",
+            "370200",
+            "--profile",
+            profile,
+            "--scope",
+            "resident-id-card,driving-licence",
         ]);
         assert!(code.starts_with("MZ1:"), "{code}");
         let (out, json) = inspect(&code, &[]);
@@ -97,7 +105,10 @@ fn one_changed_character_fails_with_a_specific_machine_code() {
         let (out, json) = inspect(&tampered, &[]);
         assert_eq!(out.status.code(), Some(1), "position {position}");
         let machine = json["error"]["code"].as_str().expect("error code");
-        assert!(specific.contains(&machine), "position {position}: {machine}");
+        assert!(
+            specific.contains(&machine),
+            "position {position}: {machine}"
+        );
         assert!(stderr(&out).contains(machine), "stderr names the code");
         assert_eq!(json["verified"], false);
     }
@@ -111,7 +122,8 @@ fn one_changed_character_fails_with_a_specific_machine_code() {
     };
     let (_, json) = inspect(&bytes_changed, &[]);
     assert!(
-        ["code.bad_signature", "code.non_canonical_base45"].contains(&json["error"]["code"].as_str().unwrap_or("")),
+        ["code.bad_signature", "code.non_canonical_base45"]
+            .contains(&json["error"]["code"].as_str().unwrap_or("")),
         "{json}"
     );
 }
@@ -122,7 +134,10 @@ fn inspect_checks_time_against_at() {
     let (out, json) = inspect(&code, &["--at", "2099-01-01T00:00:00Z"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json["error"]["code"], "code.expired");
-    assert_eq!(json["unverified_claims"]["subject"], "demo-1", "shows what the code says");
+    assert_eq!(
+        json["unverified_claims"]["subject"], "demo-1",
+        "shows what the code says"
+    );
     let (_, json) = inspect(&code, &["--at", "2000-01-01T00:00:00Z"]);
     assert_eq!(json["error"]["code"], "code.not_yet_valid");
 }
@@ -130,28 +145,48 @@ fn inspect_checks_time_against_at() {
 #[test]
 fn inspect_accepts_an_x509_certificate_as_trust() {
     // An EU DCC vector: the signer certificate as DER and as PEM.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/dgc-testdata/DE/2DCode/raw/1.json");
-    let raw: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("DE/1 vector")).expect("json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/conformance/dgc-testdata/DE/2DCode/raw/1.json"
+    );
+    let raw: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("DE/1 vector")).expect("json");
     use base64::Engine as _;
     let b64 = raw["TESTCTX"]["CERTIFICATE"].as_str().expect("cert");
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
     let dir = tempfile::tempdir().expect("tempdir");
     let der_path = dir.path().join("signer.der");
     std::fs::write(&der_path, &der).expect("write der");
     let pem_path = dir.path().join("signer.pem");
-    std::fs::write(&pem_path, format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")).expect("write pem");
+    std::fs::write(
+        &pem_path,
+        format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"),
+    )
+    .expect("write pem");
     let prefixed = raw["PREFIX"].as_str().expect("prefix");
     for trust in [&der_path, &pem_path] {
         let (out, json) = inspect(
             prefixed,
-            &["--prefix", "HC1:", "--trust", trust.to_str().expect("path"), "--at", "2021-06-01T20:00:00+02:00"],
+            &[
+                "--prefix",
+                "HC1:",
+                "--trust",
+                trust.to_str().expect("path"),
+                "--at",
+                "2021-06-01T20:00:00+02:00",
+            ],
         );
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(json["algorithm"], "ES256");
         assert_eq!(json["claims"]["issuer"], "DE");
     }
     // Our own trust list does not know the DCC signer.
-    let (out, json) = inspect(prefixed, &["--prefix", "HC1:", "--at", "2021-06-01T20:00:00+02:00"]);
+    let (out, json) = inspect(
+        prefixed,
+        &["--prefix", "HC1:", "--at", "2021-06-01T20:00:00+02:00"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json["error"]["code"], "code.unknown_key");
 }
@@ -162,14 +197,37 @@ fn generated_keys_mint_and_verify_and_the_demo_trust_list_refuses_them() {
     let secret = dir.path().join("secret.toml");
     let trust = dir.path().join("trust.toml");
     let out = gateway(&[
-        "keys", "generate", "--out-secret", secret.to_str().expect("p"), "--out-trust", trust.to_str().expect("p"),
+        "keys",
+        "generate",
+        "--out-secret",
+        secret.to_str().expect("p"),
+        "--out-trust",
+        trust.to_str().expect("p"),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let again = gateway(&[
-        "keys", "generate", "--out-secret", secret.to_str().expect("p"), "--out-trust", trust.to_str().expect("p"),
+        "keys",
+        "generate",
+        "--out-secret",
+        secret.to_str().expect("p"),
+        "--out-trust",
+        trust.to_str().expect("p"),
     ]);
-    assert_eq!(again.status.code(), Some(2), "refuses to overwrite without --force");
-    let code = mint(&["--subject", "x", "--kind", "person", "--profile", "es256", "--keys", secret.to_str().expect("p")]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "refuses to overwrite without --force"
+    );
+    let code = mint(&[
+        "--subject",
+        "x",
+        "--kind",
+        "person",
+        "--profile",
+        "es256",
+        "--keys",
+        secret.to_str().expect("p"),
+    ]);
     let (out, _) = inspect(&code, &["--trust", trust.to_str().expect("p")]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (out, json) = inspect(&code, &[]);
@@ -179,15 +237,52 @@ fn generated_keys_mint_and_verify_and_the_demo_trust_list_refuses_them() {
 
 #[test]
 fn bad_arguments_get_clear_errors() {
-    let out = gateway(&["code", "mint", "--subject", "x", "--kind", "person", "--scope", "no-such-type"]);
+    let out = gateway(&[
+        "code",
+        "mint",
+        "--subject",
+        "x",
+        "--kind",
+        "person",
+        "--scope",
+        "no-such-type",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown certificate type `no-such-type`"), "{}", stderr(&out));
-    let out = gateway(&["code", "mint", "--subject", "x", "--kind", "person", "--city", "999999"]);
-    assert!(stderr(&out).contains("unknown city `999999`"), "{}", stderr(&out));
-    let out = gateway(&["code", "mint", "--subject", "no spaces please", "--kind", "person"]);
+    assert!(
+        stderr(&out).contains("unknown certificate type `no-such-type`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = gateway(&[
+        "code",
+        "mint",
+        "--subject",
+        "x",
+        "--kind",
+        "person",
+        "--city",
+        "999999",
+    ]);
+    assert!(
+        stderr(&out).contains("unknown city `999999`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = gateway(&[
+        "code",
+        "mint",
+        "--subject",
+        "no spaces please",
+        "--kind",
+        "person",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("code.bad_claims"), "{}", stderr(&out));
     let out = gateway(&["code", "mint", "--subject", "x", "--kind", "robot"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown holder kind `robot`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown holder kind `robot`"),
+        "{}",
+        stderr(&out)
+    );
 }

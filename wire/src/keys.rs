@@ -182,7 +182,11 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// A fresh random key. Asymmetric keys get the key id of their public key's digest; MAC
     /// keys a random one (a digest of a secret would leak bits of it).
-    pub fn generate(alg: Algorithm, owner: &str, validity: Validity) -> Result<SigningKey, KeyError> {
+    pub fn generate(
+        alg: Algorithm,
+        owner: &str,
+        validity: Validity,
+    ) -> Result<SigningKey, KeyError> {
         let mut rng = rand::rngs::OsRng;
         let secret = match alg {
             Algorithm::EdDsa => Secret::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
@@ -258,7 +262,8 @@ impl SigningKey {
                 sig.to_bytes().to_vec()
             }
             Secret::Hmac(k) => {
-                let mut mac = <hmac::Hmac<Sha256>>::new_from_slice(k).expect("hmac takes any key length");
+                let mut mac =
+                    <hmac::Hmac<Sha256>>::new_from_slice(k).expect("hmac takes any key length");
                 mac.update(msg);
                 mac.finalize().into_bytes().to_vec()
             }
@@ -304,10 +309,11 @@ fn public_der(secret: &Secret) -> Result<Vec<u8>, KeyError> {
         Secret::Es256(k) => k.verifying_key().to_public_key_der(),
         Secret::Hmac(_) => unreachable!("a MAC key has no public part"),
     };
-    der.map(|d| d.as_bytes().to_vec()).map_err(|e| KeyError::Material {
-        kid: String::new(),
-        message: format!("cannot encode public key: {e}"),
-    })
+    der.map(|d| d.as_bytes().to_vec())
+        .map_err(|e| KeyError::Material {
+            kid: String::new(),
+            message: format!("cannot encode public key: {e}"),
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -371,8 +377,9 @@ impl TrustedKey {
         let ok = match &self.public {
             PublicKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
                 .is_ok_and(|s| k.verify_strict(msg, &s).is_ok()),
-            PublicKey::Es256(k) => p256::ecdsa::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            PublicKey::Es256(k) => {
+                p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
+            }
             PublicKey::Ps256(k) => {
                 let vk = rsa::pss::VerifyingKey::<Sha256>::new((**k).clone());
                 rsa::pss::Signature::try_from(sig).is_ok_and(|s| vk.verify(msg, &s).is_ok())
@@ -672,7 +679,9 @@ impl KeyEntry {
                     .map_err(|_| self.material_err("not a P-256 private scalar"))?,
             ),
             Algorithm::Hmac256 if raw.len() >= 32 => Secret::Hmac(raw),
-            Algorithm::Hmac256 => return Err(self.material_err("an HMAC secret is at least 32 bytes")),
+            Algorithm::Hmac256 => {
+                return Err(self.material_err("an HMAC secret is at least 32 bytes"))
+            }
             Algorithm::Ps256 => return Err(self.material_err("PS256 keys verify only")),
         };
         SigningKey::from_secret(secret, &self.owner, self.validity, Some(self.key_id()?))
@@ -726,12 +735,17 @@ mod tests {
         for alg in [Algorithm::EdDsa, Algorithm::Es256, Algorithm::Hmac256] {
             let key = SigningKey::generate(alg, "test", Validity::default()).expect("generate");
             let sig = key.sign(b"hello");
-            let reloaded = &parse_signing_keys(&signing_keys_to_toml(&[key.clone()]))
+            let reloaded = &parse_signing_keys(&signing_keys_to_toml(std::slice::from_ref(&key)))
                 .expect("parse")[0];
             assert_eq!(reloaded.kid(), key.kid());
             let trust = TrustList::new([reloaded.trusted()]);
             let text = trust.to_toml();
-            let trust = TrustList::new(KeyFile::parse(&text).expect("toml").trusted().expect("keys"));
+            let trust = TrustList::new(
+                KeyFile::parse(&text)
+                    .expect("toml")
+                    .trusted()
+                    .expect("keys"),
+            );
             let found = trust.find(key.kid(), Utc::now()).expect("found");
             found.verify(alg, b"hello", &sig).expect("verifies");
             assert!(matches!(

@@ -148,7 +148,11 @@ impl Vector {
             .next()
             .map(|c| c.as_os_str().to_string_lossy().to_string())
             .unwrap_or_default();
-        let set = path.file_stem().expect("stem").to_string_lossy().to_string();
+        let set = path
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .to_string();
         let ctx = &raw["TESTCTX"];
         let clock = parse_clock(ctx["VALIDATIONCLOCK"].as_str().expect("VALIDATIONCLOCK"));
         let cert = base64::engine::general_purpose::STANDARD
@@ -193,7 +197,8 @@ impl Vector {
     /// in the unprotected header when the protected one is empty (vector CO20). Our own codes
     /// are parsed under the strict policy, which refuses that.
     fn parse(&self) -> Result<CoseMessage, String> {
-        CoseMessage::parse_with(&self.cose()?, MAX_DEPTH, HeaderPolicy::Dcc).map_err(|e| e.to_string())
+        CoseMessage::parse_with(&self.cose()?, MAX_DEPTH, HeaderPolicy::Dcc)
+            .map_err(|e| e.to_string())
     }
 
     /// Runs one step. `Ok(())` = the step succeeded (and matched the next field where the
@@ -230,7 +235,9 @@ impl Vector {
                 let payload = msg.payload_value(MAX_DEPTH).map_err(|e| e.to_string())?;
                 let claims = CwtClaims::from_value(payload.clone()).map_err(|e| e.to_string())?;
                 let hcert = claims.get(HCERT).ok_or("no hcert claim (-260)")?;
-                let Some(expected) = hex_field(raw, "CBOR") else { return Ok(()) };
+                let Some(expected) = hex_field(raw, "CBOR") else {
+                    return Ok(());
+                };
                 if !compare {
                     return Ok(());
                 }
@@ -239,11 +246,16 @@ impl Vector {
                 let expected: Value = ciborium::de::from_reader(expected.as_slice())
                     .map_err(|e| format!("the vector's CBOR does not parse: {e}"))?;
                 let certificate = match hcert {
-                    Value::Map(m) => m.iter().find(|(k, _)| *k == Value::Integer(1.into())).map(|(_, v)| v),
+                    Value::Map(m) => m
+                        .iter()
+                        .find(|(k, _)| *k == Value::Integer(1.into()))
+                        .map(|(_, v)| v),
                     _ => None,
                 };
                 let expected = canonical(&expected);
-                if canonical(&payload) == expected || certificate.is_some_and(|c| canonical(c) == expected) {
+                if canonical(&payload) == expected
+                    || certificate.is_some_and(|c| canonical(c) == expected)
+                {
                     Ok(())
                 } else {
                     Err("payload differs from CBOR".into())
@@ -251,13 +263,17 @@ impl Vector {
             }
             Step::Verify => {
                 let msg = self.parse()?;
-                msg.verify(&self.trust, self.clock).map_err(|e| e.to_string())
+                msg.verify(&self.trust, self.clock)
+                    .map_err(|e| e.to_string())
             }
             Step::Expiration => {
                 let msg = self.parse()?;
-                let claims = CwtClaims::from_value(msg.payload_value(MAX_DEPTH).map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-                claims.check_time(self.clock.timestamp(), 0).map_err(|e| e.to_string())
+                let claims =
+                    CwtClaims::from_value(msg.payload_value(MAX_DEPTH).map_err(|e| e.to_string())?)
+                        .map_err(|e| e.to_string())?;
+                claims
+                    .check_time(self.clock.timestamp(), 0)
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -267,8 +283,10 @@ impl Vector {
 fn canonical(v: &Value) -> Value {
     match v {
         Value::Map(m) => {
-            let mut entries: Vec<(Value, Value)> =
-                m.iter().map(|(k, v)| (canonical(k), canonical(v))).collect();
+            let mut entries: Vec<(Value, Value)> = m
+                .iter()
+                .map(|(k, v)| (canonical(k), canonical(v)))
+                .collect();
             entries.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
             Value::Map(entries)
         }
@@ -288,7 +306,11 @@ fn eu_dcc_test_vectors() {
     );
     let issues = known_issues(&root);
     let files = vectors(&root);
-    assert!(files.len() >= 80, "expected the whole test data, found {} vectors", files.len());
+    assert!(
+        files.len() >= 80,
+        "expected the whole test data, found {} vectors",
+        files.len()
+    );
 
     let mut checked: BTreeMap<Step, usize> = BTreeMap::new();
     let mut not_checked: BTreeMap<&str, usize> = BTreeMap::new();
@@ -334,7 +356,10 @@ fn eu_dcc_test_vectors() {
             "  not ours {name:<26} {n} (schema, picture and DCC key-usage checks are outside a code decoder)"
         );
     }
-    let _ = writeln!(report, "  known issues applied (comparison skipped): {excused:?}");
+    let _ = writeln!(
+        report,
+        "  known issues applied (comparison skipped): {excused:?}"
+    );
     println!("{report}");
     assert!(
         mismatches.is_empty(),

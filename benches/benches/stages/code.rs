@@ -32,7 +32,8 @@ pub fn decode_and_verify(c: &mut Criterion) {
     let now = DateTime::<Utc>::from_timestamp(NOW, 0).expect("time");
     let mut group = c.benchmark_group("code");
     for profile in Profile::ALL {
-        let key = SigningKey::generate(profile.algorithm(), "bench", Validity::default()).expect("key");
+        let key =
+            SigningKey::generate(profile.algorithm(), "bench", Validity::default()).expect("key");
         let verifier = Verifier::new(TrustList::new([key.trusted()]));
         let code = Minter::new(key).mint(&claims());
         group.bench_function(format!("verify/{}", profile.name()), |b| {

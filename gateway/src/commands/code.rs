@@ -47,14 +47,20 @@ pub enum Inspected {
 pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<Inspected> {
     let text = if args.code == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading the code from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the code from standard input")?;
         s
     } else {
         args.code.clone()
     };
     let text = text.trim();
     let at = args.at.unwrap_or_else(Utc::now);
-    let policy = if args.prefix == PREFIX { HeaderPolicy::Strict } else { HeaderPolicy::Dcc };
+    let policy = if args.prefix == PREFIX {
+        HeaderPolicy::Strict
+    } else {
+        HeaderPolicy::Dcc
+    };
     let verifier = Verifier::new(demo::trust_list(args.trust.as_deref())?)
         .prefix(&args.prefix)
         .clock_skew(args.skew)
@@ -184,7 +190,9 @@ fn parse_kind(s: &str) -> Result<HolderKind, String> {
     match s {
         "person" => Ok(HolderKind::Person),
         "org" | "organisation" => Ok(HolderKind::Organisation),
-        _ => Err(format!("unknown holder kind `{s}` (expected person or org)")),
+        _ => Err(format!(
+            "unknown holder kind `{s}` (expected person or org)"
+        )),
     }
 }
 

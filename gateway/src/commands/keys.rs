@@ -65,7 +65,13 @@ pub fn generate(args: &GenerateArgs, out: &mut dyn Write) -> Result<()> {
     std::fs::write(&args.out_trust, trust)
         .with_context(|| format!("writing `{}`", args.out_trust.display()))?;
     for key in &keys {
-        writeln!(out, "{} key `{}` for {}", key.algorithm(), key.kid(), key.owner())?;
+        writeln!(
+            out,
+            "{} key `{}` for {}",
+            key.algorithm(),
+            key.kid(),
+            key.owner()
+        )?;
     }
     Ok(())
 }

@@ -23,7 +23,8 @@ pub fn request_id<B>(req: &Request<B>) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         });
     match given {
         Some(id) => id.to_string(),
@@ -34,7 +35,11 @@ pub fn request_id<B>(req: &Request<B>) -> String {
 /// Reads the body: refused with 413 before reading when `Content-Length` says it is too big,
 /// cut off at `max` bytes otherwise, and abandoned with 408 when it has not fully arrived
 /// within `deadline`.
-pub async fn read_body(req: Request<Incoming>, max: usize, deadline: Duration) -> Result<Bytes, Failure> {
+pub async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+    deadline: Duration,
+) -> Result<Bytes, Failure> {
     let json = req
         .headers()
         .get(CONTENT_TYPE)
@@ -57,7 +62,9 @@ pub async fn read_body(req: Request<Incoming>, max: usize, deadline: Duration) -
     let limited = Limited::new(req.into_body(), max);
     match tokio::time::timeout(deadline, limited.collect()).await {
         Err(_) => Err(Failure::BodyTimeout),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Failure::BodyTooLarge { max }),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Failure::BodyTooLarge { max })
+        }
         Ok(Err(e)) => Err(Failure::MalformedRequest(format!("reading the body: {e}"))),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
@@ -74,7 +81,12 @@ mod tests {
 
     #[test]
     fn request_ids_are_taken_only_when_plain() {
-        let with = |v: &str| Request::builder().header("x-request-id", v).body(()).expect("request");
+        let with = |v: &str| {
+            Request::builder()
+                .header("x-request-id", v)
+                .body(())
+                .expect("request")
+        };
         assert_eq!(request_id(&with("abc-123")), "abc-123");
         let fresh = |id: String| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
         assert!(fresh(request_id(&with("bad id with spaces"))));
@@ -85,11 +97,19 @@ mod tests {
     #[test]
     fn parse_is_strict() {
         assert!(parse(br#"{"code":"MZ1:x","scenario":"s"}"#).is_ok());
-        assert_eq!(parse(br#"{"code":"MZ1:x"}"#).map_err(|e| e.code()).err(), Some("request.malformed"));
         assert_eq!(
-            parse(br#"{"code":"x","scenario":"s","extra":1}"#).map_err(|e| e.code()).err(),
+            parse(br#"{"code":"MZ1:x"}"#).map_err(|e| e.code()).err(),
             Some("request.malformed")
         );
-        assert_eq!(parse(b"not json").map_err(|e| e.code()).err(), Some("request.malformed"));
+        assert_eq!(
+            parse(br#"{"code":"x","scenario":"s","extra":1}"#)
+                .map_err(|e| e.code())
+                .err(),
+            Some("request.malformed")
+        );
+        assert_eq!(
+            parse(b"not json").map_err(|e| e.code()).err(),
+            Some("request.malformed")
+        );
     }
 }

@@ -6,7 +6,11 @@ use wire::catalogue::Catalogue;
 use crate::error::Failure;
 use crate::venues::Venue;
 
-pub fn scenario<'c>(catalogue: &'c Catalogue, venue: &Venue, id: &str) -> Result<&'c Scenario, Failure> {
+pub fn scenario<'c>(
+    catalogue: &'c Catalogue,
+    venue: &Venue,
+    id: &str,
+) -> Result<&'c Scenario, Failure> {
     let scenario = catalogue
         .scenario(id)
         .ok_or_else(|| Failure::UnknownScenario(id.chars().take(64).collect()))?;

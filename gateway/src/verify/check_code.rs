@@ -27,7 +27,9 @@ pub fn check(
     now: DateTime<Utc>,
     skew_secs: u32,
 ) -> Result<HolderClaims, Failure> {
-    let verified = verifier.check(decoded, now).map_err(Failure::CodeRejected)?;
+    let verified = verifier
+        .check(decoded, now)
+        .map_err(Failure::CodeRejected)?;
     let claims = verified.claims;
     if claims.kind != scenario.holder {
         return Err(Failure::WrongHolderKind {

@@ -157,7 +157,10 @@ mod tests {
                 valid_until: Some(day("2030-01-01")),
                 licence_id: None,
                 holder_name: Some("张三丰".into()),
-                fields: fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+                fields: fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect::<BTreeMap<_, _>>(),
                 issued_at: chrono::Utc::now(),
                 seal: None,
             }),
@@ -191,13 +194,41 @@ mod tests {
         let today = day("2026-11-26");
         let born = |d: &str| [("birth_date", FieldValue::Date(day(d)))];
         let cases = [
-            (record(RecordStatus::Valid, &born("1950-01-01")), Verdict::Pass, None),
-            (record(RecordStatus::Valid, &born("1990-01-01")), Verdict::Fail, Some(Reason::UnderAge)),
-            (record(RecordStatus::Expired, &born("1950-01-01")), Verdict::Fail, Some(Reason::Expired)),
-            (record(RecordStatus::Revoked, &born("1950-01-01")), Verdict::Fail, Some(Reason::Revoked)),
-            (record(RecordStatus::Suspended, &born("1950-01-01")), Verdict::Fail, Some(Reason::Suspended)),
-            (record(RecordStatus::NotFound, &[]), Verdict::Fail, Some(Reason::NotHeld)),
-            (record(RecordStatus::Valid, &[]), Verdict::Fail, Some(Reason::MissingField)),
+            (
+                record(RecordStatus::Valid, &born("1950-01-01")),
+                Verdict::Pass,
+                None,
+            ),
+            (
+                record(RecordStatus::Valid, &born("1990-01-01")),
+                Verdict::Fail,
+                Some(Reason::UnderAge),
+            ),
+            (
+                record(RecordStatus::Expired, &born("1950-01-01")),
+                Verdict::Fail,
+                Some(Reason::Expired),
+            ),
+            (
+                record(RecordStatus::Revoked, &born("1950-01-01")),
+                Verdict::Fail,
+                Some(Reason::Revoked),
+            ),
+            (
+                record(RecordStatus::Suspended, &born("1950-01-01")),
+                Verdict::Fail,
+                Some(Reason::Suspended),
+            ),
+            (
+                record(RecordStatus::NotFound, &[]),
+                Verdict::Fail,
+                Some(Reason::NotHeld),
+            ),
+            (
+                record(RecordStatus::Valid, &[]),
+                Verdict::Fail,
+                Some(Reason::MissingField),
+            ),
             (
                 Answer::Unavailable(Reason::DepartmentUnavailable),
                 Verdict::Unavailable,
@@ -209,25 +240,48 @@ mod tests {
             assert_eq!((d.verdict, d.reason), (verdict, reason), "{answer:?}");
         }
         // Dates outside the validity window, with a `valid` status.
-        let d = requirement(&senior(60), &record(RecordStatus::Valid, &born("1950-01-01")), day("2031-01-01"));
+        let d = requirement(
+            &senior(60),
+            &record(RecordStatus::Valid, &born("1950-01-01")),
+            day("2031-01-01"),
+        );
         assert_eq!(d.reason, Some(Reason::Expired));
-        let d = requirement(&senior(60), &record(RecordStatus::Valid, &born("1950-01-01")), day("2019-01-01"));
+        let d = requirement(
+            &senior(60),
+            &record(RecordStatus::Valid, &born("1950-01-01")),
+            day("2019-01-01"),
+        );
         assert_eq!(d.reason, Some(Reason::NotYetValid));
     }
 
     #[test]
     fn covers_and_one_of() {
         let today = day("2026-11-26");
-        let licence = record(RecordStatus::Valid, &[("classes", FieldValue::List(vec!["C2".into()])), ("level", FieldValue::Text("master".into()))]);
+        let licence = record(
+            RecordStatus::Valid,
+            &[
+                ("classes", FieldValue::List(vec!["C2".into()])),
+                ("level", FieldValue::Text("master".into())),
+            ],
+        );
         let covers = Requirement {
             certificate: "x".into(),
-            predicates: vec![Predicate::Covers { field: "classes".into(), value: "C1".into() }],
+            predicates: vec![Predicate::Covers {
+                field: "classes".into(),
+                value: "C1".into(),
+            }],
             disclose: vec![],
         };
-        assert_eq!(requirement(&covers, &licence, today).reason, Some(Reason::NotCovered));
+        assert_eq!(
+            requirement(&covers, &licence, today).reason,
+            Some(Reason::NotCovered)
+        );
         let one_of = Requirement {
             certificate: "x".into(),
-            predicates: vec![Predicate::OneOf { field: "level".into(), values: vec!["master".into()] }],
+            predicates: vec![Predicate::OneOf {
+                field: "level".into(),
+                values: vec!["master".into()],
+            }],
             disclose: vec![],
         };
         assert_eq!(requirement(&one_of, &licence, today).verdict, Verdict::Pass);
@@ -237,7 +291,10 @@ mod tests {
     fn a_definite_fail_outranks_unavailable() {
         let pass = Decision::PASS;
         let fail = Decision::fail(Reason::Revoked);
-        let unavailable = Decision { verdict: Verdict::Unavailable, reason: Some(Reason::DepartmentUnavailable) };
+        let unavailable = Decision {
+            verdict: Verdict::Unavailable,
+            reason: Some(Reason::DepartmentUnavailable),
+        };
         assert_eq!(overall(&[pass, unavailable, fail]), Verdict::Fail);
         assert_eq!(overall(&[pass, unavailable]), Verdict::Unavailable);
         assert_eq!(overall(&[pass, pass]), Verdict::Pass);

@@ -68,7 +68,10 @@ pub fn fields(
 }
 
 /// The holder as the venue may see them: the name from the first record that carries one.
-pub fn holder<'r>(kind: HolderKind, records: impl IntoIterator<Item = &'r Record>) -> DisclosedHolder {
+pub fn holder<'r>(
+    kind: HolderKind,
+    records: impl IntoIterator<Item = &'r Record>,
+) -> DisclosedHolder {
     let name = records
         .into_iter()
         .find_map(|r| r.holder_name.as_deref())
@@ -95,8 +98,14 @@ mod tests {
     #[test]
     fn personal_values_are_masked_and_id_numbers_never_shown() {
         let date = FieldValue::Date("1950-03-02".parse().expect("date"));
-        assert_eq!(render(&date, &FieldKind::Date, true).as_deref(), Some("1950-**-**"));
-        assert_eq!(render(&date, &FieldKind::Date, false).as_deref(), Some("1950-03-02"));
+        assert_eq!(
+            render(&date, &FieldKind::Date, true).as_deref(),
+            Some("1950-**-**")
+        );
+        assert_eq!(
+            render(&date, &FieldKind::Date, false).as_deref(),
+            Some("1950-03-02")
+        );
         let id = FieldValue::Text("11010519491231002X".into());
         assert_eq!(render(&id, &FieldKind::ResidentId, false), None);
         let classes = FieldValue::List(vec!["C1".into(), "C2".into()]);

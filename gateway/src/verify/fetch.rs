@@ -59,7 +59,12 @@ struct Cached {
 struct KeepUntil;
 
 impl Expiry<RecordKey, Arc<Cached>> for KeepUntil {
-    fn expire_after_create(&self, _: &RecordKey, value: &Arc<Cached>, now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &RecordKey,
+        value: &Arc<Cached>,
+        now: Instant,
+    ) -> Option<Duration> {
         Some(value.keep_until.saturating_duration_since(now))
     }
 }
@@ -129,7 +134,8 @@ impl Lead {
 impl Drop for Lead {
     fn drop(&mut self) {
         if self.tx.borrow().is_none() {
-            self.tx.send_replace(Some(Err(Reason::DepartmentUnavailable)));
+            self.tx
+                .send_replace(Some(Err(Reason::DepartmentUnavailable)));
         }
         self.inner.inflight.remove(&self.key);
     }
@@ -166,12 +172,18 @@ impl Fetcher {
     }
 
     fn client(&self, backend: &Backend) -> Option<&Arc<BackendClient>> {
-        self.inner.backends.get(&backend.department)?.get(&backend.scope)
+        self.inner
+            .backends
+            .get(&backend.department)?
+            .get(&backend.scope)
     }
 
     /// Drops the cached answer for (subject, certificate): after a department's change.
     pub async fn invalidate(&self, subject: &str, certificate: &str) {
-        self.inner.cache.invalidate(&RecordKey::new(subject, certificate)).await;
+        self.inner
+            .cache
+            .invalidate(&RecordKey::new(subject, certificate))
+            .await;
     }
 
     /// Drops every cached answer.
@@ -255,23 +267,43 @@ impl Fetcher {
             let subject = subject.to_string();
             let request_id = request_id.to_string();
             tokio::spawn(async move {
-                this.query_backend(&client, &backend, &subject, kind, group, deadline, &request_id)
-                    .await;
+                this.query_backend(
+                    &client,
+                    &backend,
+                    &subject,
+                    kind,
+                    group,
+                    deadline,
+                    &request_id,
+                )
+                .await;
             });
         }
 
-        let settled = futures_util::future::join_all(waits.into_iter().map(|(i, mut rx)| async move {
-            let outcome = match tokio::time::timeout_at(deadline.into(), rx.wait_for(Option::is_some)).await {
-                Ok(Ok(value)) => value.clone().unwrap_or(Err(Reason::DepartmentUnavailable)),
-                Ok(Err(_)) | Err(_) => Err(Reason::DepartmentUnavailable),
-            };
-            (i, outcome)
-        }))
-        .await;
+        let settled =
+            futures_util::future::join_all(waits.into_iter().map(|(i, mut rx)| async move {
+                let outcome =
+                    match tokio::time::timeout_at(deadline.into(), rx.wait_for(Option::is_some))
+                        .await
+                    {
+                        Ok(Ok(value)) => {
+                            value.clone().unwrap_or(Err(Reason::DepartmentUnavailable))
+                        }
+                        Ok(Err(_)) | Err(_) => Err(Reason::DepartmentUnavailable),
+                    };
+                (i, outcome)
+            }))
+            .await;
         for (i, outcome) in settled {
             answers[i] = Some(match (outcome, stale[i].take()) {
-                (Ok(record), _) => Answer::Record { record, stale: false },
-                (Err(_), Some(record)) if allow_stale => Answer::Record { record, stale: true },
+                (Ok(record), _) => Answer::Record {
+                    record,
+                    stale: false,
+                },
+                (Err(_), Some(record)) if allow_stale => Answer::Record {
+                    record,
+                    stale: true,
+                },
                 (Err(reason), _) => Answer::Unavailable(reason),
             });
         }
@@ -312,7 +344,14 @@ impl Fetcher {
             let Some(certificate) = inner.catalogue.certificate(&lead.certificate) else {
                 continue;
             };
-            match check_seal::check(&record, subject, certificate, backend, &inner.seal_trust, now) {
+            match check_seal::check(
+                &record,
+                subject,
+                certificate,
+                backend,
+                &inner.seal_trust,
+                now,
+            ) {
                 Ok(()) => {
                     let record = Arc::new(record);
                     let cached = self.entry(Arc::clone(&record), certificate);

@@ -27,11 +27,15 @@ pub fn plan<'c>(
         .map(|requirement| {
             let certificate = catalogue
                 .certificate(&requirement.certificate)
-                .ok_or_else(|| Failure::Internal(format!("catalogue lost `{}`", requirement.certificate)))?;
+                .ok_or_else(|| {
+                    Failure::Internal(format!("catalogue lost `{}`", requirement.certificate))
+                })?;
             let backend = catalogue
                 .backend_for(&requirement.certificate, holder.city)
                 .map_err(|e| match e {
-                    RouteError::NoHolderCity { .. } | RouteError::UnknownCity(_) | RouteError::NoCityBackend { .. } => {
+                    RouteError::NoHolderCity { .. }
+                    | RouteError::UnknownCity(_)
+                    | RouteError::NoCityBackend { .. } => {
                         Failure::NoHolderCity(requirement.certificate.clone())
                     }
                     other => Failure::Internal(other.to_string()),

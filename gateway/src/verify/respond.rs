@@ -38,7 +38,10 @@ mod tests {
         let a = verification_id(DateTime::from_timestamp(1_800_000_000, 0).expect("t"));
         let b = verification_id(DateTime::from_timestamp(1_800_000_001, 0).expect("t"));
         assert!(a < b);
-        assert_ne!(a, verification_id(DateTime::from_timestamp(1_800_000_000, 0).expect("t")));
+        assert_ne!(
+            a,
+            verification_id(DateTime::from_timestamp(1_800_000_000, 0).expect("t"))
+        );
         assert_eq!(a.len(), 2 + 12 + 20);
     }
 }

@@ -99,25 +99,31 @@ mod tests {
     fn round_trips_every_byte() {
         let bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
         for len in 0..bytes.len() {
-            assert_eq!(decode(&encode(&bytes[..len])).expect("round trip"), &bytes[..len]);
+            assert_eq!(
+                decode(&encode(&bytes[..len])).expect("round trip"),
+                &bytes[..len]
+            );
         }
     }
 
     #[test]
     fn rejects_non_canonical_groups() {
         // `::` is 44 + 44*45 = 2024 > 255: the base45 crate wraps it, we refuse it.
-        assert_eq!(decode("::").map_err(|e| e.code()), Err("code.non_canonical_base45"));
+        assert_eq!(
+            decode("::").map_err(|e| e.code()),
+            Err("code.non_canonical_base45")
+        );
         // `GGW` is 16 + 16*45 + 32*2025 = 65536 > 65535.
-        assert_eq!(decode("GGW").map_err(|e| e.code()), Err("code.non_canonical_base45"));
+        assert_eq!(
+            decode("GGW").map_err(|e| e.code()),
+            Err("code.non_canonical_base45")
+        );
         assert_eq!(decode("FGW").expect("65535 fits"), [0xFF, 0xFF]);
     }
 
     #[test]
     fn rejects_foreign_characters_and_dangling_tails() {
-        assert_eq!(
-            decode("BB8a"),
-            Err(CodeError::Base45Length { len: 4 })
-        );
+        assert_eq!(decode("BB8a"), Err(CodeError::Base45Length { len: 4 }));
         assert_eq!(
             decode("BBa"),
             Err(CodeError::Base45Char {
@@ -125,6 +131,9 @@ mod tests {
                 found: 'a'
             })
         );
-        assert_eq!(decode("BB\u{e9}").map_err(|e| e.code()), Err("code.bad_base45"));
+        assert_eq!(
+            decode("BB\u{e9}").map_err(|e| e.code()),
+            Err("code.bad_base45")
+        );
     }
 }

@@ -39,8 +39,9 @@ fn bad(msg: impl Into<String>) -> CodeError {
 
 fn as_time(v: &Value, name: &str) -> Result<i64, CodeError> {
     match v {
-        Value::Integer(i) => i64::try_from(i128::from(*i))
-            .map_err(|_| bad(format!("`{name}` is out of range"))),
+        Value::Integer(i) => {
+            i64::try_from(i128::from(*i)).map_err(|_| bad(format!("`{name}` is out of range")))
+        }
         // NumericDate may be a float (RFC 8392 §2); fractions are dropped.
         Value::Float(f) if f.is_finite() && f.abs() < 1e15 => Ok(*f as i64),
         _ => Err(bad(format!("`{name}` is not a NumericDate"))),
@@ -67,7 +68,9 @@ impl CwtClaims {
             let key = match key {
                 Value::Integer(i) => i128::from(i),
                 // Text keys are allowed by RFC 8392 but never used by us or the DCC.
-                Value::Text(t) => return Err(bad(format!("text claim key `{t}` is not supported"))),
+                Value::Text(t) => {
+                    return Err(bad(format!("text claim key `{t}` is not supported")))
+                }
                 _ => return Err(bad("claim key is neither integer nor text")),
             };
             if seen.contains(&key) {
@@ -169,14 +172,20 @@ impl HolderClaims {
         let subject = cwt.subject.clone().ok_or(CodeError::MissingClaim("sub"))?;
         if subject.is_empty()
             || subject.len() > MAX_SUBJECT_LEN
-            || !subject.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || !subject
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
             return Err(bad("`sub` must be 1–64 characters of A–Z a–z 0–9 - _ ."));
         }
         let kind = match cwt.get(label::HOLDER_KIND) {
             Some(Value::Integer(i)) if i128::from(*i) == 0 => HolderKind::Person,
             Some(Value::Integer(i)) if i128::from(*i) == 1 => HolderKind::Organisation,
-            Some(_) => return Err(bad("holder kind is neither 0 (person) nor 1 (organisation)")),
+            Some(_) => {
+                return Err(bad(
+                    "holder kind is neither 0 (person) nor 1 (organisation)",
+                ))
+            }
             None => return Err(CodeError::MissingClaim("holder_kind")),
         };
         let city = match cwt.get(label::CITY) {
@@ -281,20 +290,37 @@ mod tests {
     fn time_window_with_skew() {
         let cwt = CwtClaims::from_value(sample().to_value()).expect("cwt");
         assert!(cwt.check_time(1_800_000_060, 0).is_ok());
-        assert_eq!(cwt.check_time(1_800_000_121, 0).map_err(|e| e.code()), Err("code.expired"));
+        assert_eq!(
+            cwt.check_time(1_800_000_121, 0).map_err(|e| e.code()),
+            Err("code.expired")
+        );
         assert!(cwt.check_time(1_800_000_121, 5).is_ok());
-        assert_eq!(cwt.check_time(1_799_999_999, 0).map_err(|e| e.code()), Err("code.not_yet_valid"));
+        assert_eq!(
+            cwt.check_time(1_799_999_999, 0).map_err(|e| e.code()),
+            Err("code.not_yet_valid")
+        );
         assert!(cwt.check_time(1_799_999_999, 5).is_ok());
     }
 
     #[test]
     fn duplicate_and_mistyped_claims_are_refused() {
-        let Value::Map(mut map) = sample().to_value() else { unreachable!() };
+        let Value::Map(mut map) = sample().to_value() else {
+            unreachable!()
+        };
         map.push((Value::Integer(2.into()), Value::Text("other".into())));
-        assert_eq!(CwtClaims::from_value(Value::Map(map)).map_err(|e| e.code()), Err("code.bad_claims"));
+        assert_eq!(
+            CwtClaims::from_value(Value::Map(map)).map_err(|e| e.code()),
+            Err("code.bad_claims")
+        );
         let map = vec![(Value::Integer(4.into()), Value::Text("soon".into()))];
-        assert_eq!(CwtClaims::from_value(Value::Map(map)).map_err(|e| e.code()), Err("code.bad_claims"));
+        assert_eq!(
+            CwtClaims::from_value(Value::Map(map)).map_err(|e| e.code()),
+            Err("code.bad_claims")
+        );
         let cwt = CwtClaims::from_value(Value::Map(vec![])).expect("empty map is a CWT");
-        assert_eq!(HolderClaims::from_cwt(&cwt), Err(CodeError::MissingClaim("sub")));
+        assert_eq!(
+            HolderClaims::from_cwt(&cwt),
+            Err(CodeError::MissingClaim("sub"))
+        );
     }
 }

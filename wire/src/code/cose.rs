@@ -41,7 +41,10 @@ fn parse_value(bytes: &[u8], max_depth: usize) -> Result<Value, CodeError> {
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut rest, max_depth)
         .map_err(|e| CodeError::Cbor(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(CodeError::Cbor(format!("{} bytes after the message", rest.len())));
+        return Err(CodeError::Cbor(format!(
+            "{} bytes after the message",
+            rest.len()
+        )));
     }
     Ok(value)
 }
@@ -124,8 +127,7 @@ impl CoseMessage {
             Some(other) => return Err(CodeError::NotCose(format!("unexpected tag {other}"))),
             // Untagged: both are 4-element arrays; the algorithm decides, checked below.
             None => match CoseSign1::from_cbor_value(value).map_err(not_cose)? {
-                s if algorithm(&s.protected.header).is_ok_and(Algorithm::is_mac) =>
-                {
+                s if algorithm(&s.protected.header).is_ok_and(Algorithm::is_mac) => {
                     Body::Mac0(CoseMac0 {
                         protected: s.protected,
                         unprotected: s.unprotected,
@@ -149,8 +151,14 @@ impl CoseMessage {
             _ => algorithm(protected)?,
         };
         match (&body, alg.is_mac()) {
-            (Body::Sign1(_), true) => return Err(CodeError::WrongMessageType("MAC algorithm in COSE_Sign1")),
-            (Body::Mac0(_), false) => return Err(CodeError::WrongMessageType("signature algorithm in COSE_Mac0")),
+            (Body::Sign1(_), true) => {
+                return Err(CodeError::WrongMessageType("MAC algorithm in COSE_Sign1"))
+            }
+            (Body::Mac0(_), false) => {
+                return Err(CodeError::WrongMessageType(
+                    "signature algorithm in COSE_Mac0",
+                ))
+            }
             _ => {}
         }
         let kid = key_id(protected, unprotected)?;
@@ -189,12 +197,11 @@ impl CoseMessage {
             KeyError::NotValidAt { kid, .. } => CodeError::KeyNotValid(kid),
             _ => CodeError::UnknownKey(self.kid.clone()),
         })?;
+        // A key for another algorithm than the message names means the signer is not who the
+        // key id claims: the same answer as a bad signature, deliberately.
         let check = |sig: &[u8], data: &[u8]| {
-            key.verify(self.alg, data, sig).map_err(|e| match e {
-                // The message says one algorithm, the key is for another: the signer is not
-                // who the key id claims. Same answer as a bad signature, deliberately.
-                _ => CodeError::BadSignature,
-            })
+            key.verify(self.alg, data, sig)
+                .map_err(|_| CodeError::BadSignature)
         };
         match &self.body {
             Body::Sign1(s) => s.verify_signature(b"", check),
@@ -206,7 +213,9 @@ impl CoseMessage {
 /// Signs `payload` with `key` as a tagged COSE_Sign1 (signature keys) or COSE_Mac0 (MAC keys),
 /// algorithm and key id in the protected header.
 pub fn sign(payload: Vec<u8>, key: &SigningKey) -> Vec<u8> {
-    use coset::{iana, CoseMac0Builder, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable as _};
+    use coset::{
+        iana, CoseMac0Builder, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable as _,
+    };
     let alg = match key.algorithm() {
         Algorithm::EdDsa => iana::Algorithm::EdDSA,
         Algorithm::Es256 => iana::Algorithm::ES256,

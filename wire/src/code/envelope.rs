@@ -32,9 +32,10 @@ impl Default for Limits {
 
 /// Removes `prefix` (e.g. `MZ1:`), which must be there exactly.
 pub fn unprefix<'a>(text: &'a str, prefix: &str) -> Result<&'a str, CodeError> {
-    text.strip_prefix(prefix).ok_or_else(|| CodeError::BadPrefix {
-        expected: prefix.to_string(),
-    })
+    text.strip_prefix(prefix)
+        .ok_or_else(|| CodeError::BadPrefix {
+            expected: prefix.to_string(),
+        })
 }
 
 /// Whether `bytes` start with a zlib header (deflate, any window size, valid check bits).
@@ -135,15 +136,27 @@ mod tests {
     #[test]
     fn inflate_rejects_truncation_trailing_bytes_and_corruption() {
         let z = deflate(b"hello hello hello hello");
-        assert_eq!(inflate(&z[..z.len() - 1], 100).map_err(|e| e.code()), Err("code.bad_compression"));
+        assert_eq!(
+            inflate(&z[..z.len() - 1], 100).map_err(|e| e.code()),
+            Err("code.bad_compression")
+        );
         let mut trailing = z.clone();
         trailing.push(0);
-        assert_eq!(inflate(&trailing, 100).map_err(|e| e.code()), Err("code.bad_compression"));
+        assert_eq!(
+            inflate(&trailing, 100).map_err(|e| e.code()),
+            Err("code.bad_compression")
+        );
         let mut corrupt = z.clone();
         let last = corrupt.len() - 1;
         corrupt[last] ^= 1; // Adler-32 trailer
-        assert_eq!(inflate(&corrupt, 100).map_err(|e| e.code()), Err("code.bad_compression"));
-        assert_eq!(inflate(b"\xd2\x84", 100).map_err(|e| e.code()), Err("code.bad_compression"));
+        assert_eq!(
+            inflate(&corrupt, 100).map_err(|e| e.code()),
+            Err("code.bad_compression")
+        );
+        assert_eq!(
+            inflate(b"\xd2\x84", 100).map_err(|e| e.code()),
+            Err("code.bad_compression")
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub enum CodeError {
     Base45Char { position: usize, found: char },
     #[error("base45 text has a dangling single character (length {len} is 1 mod 3)")]
     Base45Length { len: usize },
-    #[error("non-canonical base45: the group at position {position} decodes to {value}, over {max}")]
+    #[error(
+        "non-canonical base45: the group at position {position} decodes to {value}, over {max}"
+    )]
     Base45NonCanonical {
         position: usize,
         value: u32,

@@ -205,7 +205,11 @@ impl Verifier {
 
     /// Stage two for a holder code: [`Verifier::check_cwt`], then the holder claims and the
     /// lifetime bound.
-    pub fn check(&self, decoded: &DecodedCode, now: DateTime<Utc>) -> Result<VerifiedCode, CodeError> {
+    pub fn check(
+        &self,
+        decoded: &DecodedCode,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedCode, CodeError> {
         self.check_cwt(decoded, now)?;
         let claims = HolderClaims::from_cwt(&decoded.claims)?;
         let lifetime = claims.expires_at - claims.issued_at;

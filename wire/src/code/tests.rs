@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::catalogue::model::HolderKind;
-use crate::keys::{Validity, TrustedKey};
+use crate::keys::{TrustedKey, Validity};
 use coset::{iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable as _};
 
 const NOW: i64 = 1_800_000_000;
@@ -57,7 +57,10 @@ fn any_single_character_change_is_refused_with_a_specific_code() {
         let alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
         for i in 0..code.len() {
             let original = code.as_bytes()[i] as char;
-            let replacement = alphabet.chars().find(|&c| c != original).expect("other char");
+            let replacement = alphabet
+                .chars()
+                .find(|&c| c != original)
+                .expect("other char");
             let mut tampered = code.clone();
             tampered.replace_range(i..=i, &replacement.to_string());
             let err = verifier
@@ -76,7 +79,10 @@ fn a_flipped_signature_byte_is_a_bad_signature() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     let tampered = format!("{PREFIX}{}", base45::encode(&bytes));
-    assert_eq!(verifier.verify(&tampered, now()), Err(CodeError::BadSignature));
+    assert_eq!(
+        verifier.verify(&tampered, now()),
+        Err(CodeError::BadSignature)
+    );
 }
 
 #[test]
@@ -84,17 +90,31 @@ fn time_window_and_lifetime() {
     let (minter, verifier) = setup(Profile::Eddsa);
     let code = minter.mint(&claims());
     let at = |offset: i64| DateTime::from_timestamp(NOW + offset, 0).expect("time");
-    assert_eq!(verifier.verify(&code, at(200)).map_err(|e| e.code()), Err("code.expired"));
-    assert!(verifier.verify(&code, at(130)).is_ok(), "within the 30 s skew");
-    assert_eq!(verifier.verify(&code, at(-100)).map_err(|e| e.code()), Err("code.not_yet_valid"));
+    assert_eq!(
+        verifier.verify(&code, at(200)).map_err(|e| e.code()),
+        Err("code.expired")
+    );
+    assert!(
+        verifier.verify(&code, at(130)).is_ok(),
+        "within the 30 s skew"
+    );
+    assert_eq!(
+        verifier.verify(&code, at(-100)).map_err(|e| e.code()),
+        Err("code.not_yet_valid")
+    );
     let strict = verifier.clone().clock_skew(0);
-    assert_eq!(strict.verify(&code, at(111)).map_err(|e| e.code()), Err("code.expired"));
+    assert_eq!(
+        strict.verify(&code, at(111)).map_err(|e| e.code()),
+        Err("code.expired")
+    );
     let long = HolderClaims {
         expires_at: NOW + 3 * 24 * 3600,
         ..claims()
     };
     assert_eq!(
-        verifier.verify(&minter.mint(&long), now()).map_err(|e| e.code()),
+        verifier
+            .verify(&minter.mint(&long), now())
+            .map_err(|e| e.code()),
         Err("code.lifetime_too_long")
     );
 }
@@ -104,7 +124,10 @@ fn unknown_key_key_outside_window_and_wrong_profile() {
     let (minter, _) = setup(Profile::Eddsa);
     let (_, other) = setup(Profile::Eddsa);
     let code = minter.mint(&claims());
-    assert_eq!(other.verify(&code, now()).map_err(|e| e.code()), Err("code.unknown_key"));
+    assert_eq!(
+        other.verify(&code, now()).map_err(|e| e.code()),
+        Err("code.unknown_key")
+    );
 
     let retired = Validity {
         not_before: None,
@@ -113,12 +136,17 @@ fn unknown_key_key_outside_window_and_wrong_profile() {
     let old = SigningKey::generate(Algorithm::EdDsa, "platform", retired).expect("key");
     let verifier = Verifier::new(TrustList::new([old.trusted()]));
     let code = Minter::new(old).mint(&claims());
-    assert_eq!(verifier.verify(&code, now()).map_err(|e| e.code()), Err("code.key_not_valid"));
+    assert_eq!(
+        verifier.verify(&code, now()).map_err(|e| e.code()),
+        Err("code.key_not_valid")
+    );
 
     let (minter, verifier) = setup(Profile::Es256);
     let verifier = verifier.accept(&[Profile::Hmac]);
     assert_eq!(
-        verifier.verify(&minter.mint(&claims()), now()).map_err(|e| e.code()),
+        verifier
+            .verify(&minter.mint(&claims()), now())
+            .map_err(|e| e.code()),
         Err("code.wrong_profile")
     );
 }
@@ -172,14 +200,21 @@ fn header_rules() {
     // Algorithm only in the unprotected header: refused.
     let code = hand_built(
         HeaderBuilder::new().key_id(kid.clone()).build(),
-        HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).build(),
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .build(),
         &signer,
     );
-    assert_eq!(verifier.verify(&code, now()).map_err(|e| e.code()), Err("code.missing_algorithm"));
+    assert_eq!(
+        verifier.verify(&code, now()).map_err(|e| e.code()),
+        Err("code.missing_algorithm")
+    );
 
     // Key id only in the unprotected header: used as a hint, and the signature decides.
     let code = hand_built(
-        HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).build(),
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .build(),
         HeaderBuilder::new().key_id(kid.clone()).build(),
         &signer,
     );
@@ -187,7 +222,10 @@ fn header_rules() {
 
     // Protected key id wins over a wrong unprotected one.
     let code = hand_built(
-        HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).key_id(kid.clone()).build(),
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .key_id(kid.clone())
+            .build(),
         HeaderBuilder::new().key_id(b"wrong".to_vec()).build(),
         &signer,
     );
@@ -195,19 +233,30 @@ fn header_rules() {
 
     // A wrong protected key id is not rescued by a right unprotected one.
     let code = hand_built(
-        HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).key_id(b"wrong".to_vec()).build(),
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .key_id(b"wrong".to_vec())
+            .build(),
         HeaderBuilder::new().key_id(kid.clone()).build(),
         &signer,
     );
-    assert_eq!(verifier.verify(&code, now()).map_err(|e| e.code()), Err("code.unknown_key"));
+    assert_eq!(
+        verifier.verify(&code, now()).map_err(|e| e.code()),
+        Err("code.unknown_key")
+    );
 
     // No key id anywhere.
     let code = hand_built(
-        HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).build(),
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .build(),
         HeaderBuilder::new().build(),
         &signer,
     );
-    assert_eq!(verifier.verify(&code, now()).map_err(|e| e.code()), Err("code.missing_kid"));
+    assert_eq!(
+        verifier.verify(&code, now()).map_err(|e| e.code()),
+        Err("code.missing_kid")
+    );
 
     // A critical header we do not understand.
     let code = hand_built(
@@ -226,7 +275,10 @@ fn header_rules() {
 
     // An algorithm we do not support.
     let code = hand_built(
-        HeaderBuilder::new().algorithm(iana::Algorithm::ES512).key_id(kid).build(),
+        HeaderBuilder::new()
+            .algorithm(iana::Algorithm::ES512)
+            .key_id(kid)
+            .build(),
         HeaderBuilder::new().build(),
         &signer,
     );
@@ -243,18 +295,30 @@ fn structural_limits() {
     let mut bytes = base45::decode(&code[PREFIX.len()..]).expect("base45");
     bytes.push(0x00);
     let trailing = format!("{PREFIX}{}", base45::encode(&bytes));
-    assert_eq!(verifier.verify(&trailing, now()).map_err(|e| e.code()), Err("code.bad_cbor"));
+    assert_eq!(
+        verifier.verify(&trailing, now()).map_err(|e| e.code()),
+        Err("code.bad_cbor")
+    );
 
     // 40 nested arrays: over the depth bound long before anything is allocated for them.
     let deep = [vec![0x81u8; 40], vec![0x00]].concat();
     let code = format!("{PREFIX}{}", base45::encode(&deep));
-    assert_eq!(verifier.verify(&code, now()).map_err(|e| e.code()), Err("code.bad_cbor"));
+    assert_eq!(
+        verifier.verify(&code, now()).map_err(|e| e.code()),
+        Err("code.bad_cbor")
+    );
 
     let not_cose = format!("{PREFIX}{}", base45::encode(&[0x83, 0x01, 0x02, 0x03]));
-    assert_eq!(verifier.verify(&not_cose, now()).map_err(|e| e.code()), Err("code.bad_cose"));
+    assert_eq!(
+        verifier.verify(&not_cose, now()).map_err(|e| e.code()),
+        Err("code.bad_cose")
+    );
 
     let huge = format!("{PREFIX}{}", "A".repeat(10_000));
-    assert_eq!(verifier.verify(&huge, now()).map_err(|e| e.code()), Err("code.too_large"));
+    assert_eq!(
+        verifier.verify(&huge, now()).map_err(|e| e.code()),
+        Err("code.too_large")
+    );
 }
 
 #[test]
@@ -264,7 +328,9 @@ fn consent_scope_survives_the_round_trip() {
         scope: Some(vec!["resident-id-card".into(), "driving-licence".into()]),
         ..claims()
     };
-    let verified = verifier.verify(&minter.mint(&scoped), now()).expect("verifies");
+    let verified = verifier
+        .verify(&minter.mint(&scoped), now())
+        .expect("verifies");
     assert!(verified.claims.allows("driving-licence"));
     assert!(!verified.claims.allows("business-licence"));
 }
