@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{FixedOffset, Utc};
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use wire::api::{RequirementResult, VerifyResponse};
@@ -103,11 +103,27 @@ impl VerifyService {
         request_id: &str,
         started: Instant,
     ) -> Result<Response<Full<Bytes>>, Failure> {
+        let (parts, body) = req.into_parts();
         let limits = &self.limits;
-        let headers = req.headers().clone();
-        let body = admit::read_body(req, limits.max_body_bytes, limits.body_timeout).await?;
-        let venue = authenticate::venue(&self.venues, &headers)?;
-        let request = admit::parse(&body)?;
+        let body =
+            admit::read_body(&parts.headers, body, limits.max_body_bytes, limits.body_timeout).await?;
+        let json = self.verify(&parts.headers, &body, request_id, started).await?;
+        Ok(respond::http(json, request_id))
+    }
+
+    /// Stages 2–12 on a request whose body has been read, returning the JSON answer: what
+    /// benchmarks drive without sockets. `started` is when the request arrived; the fetch
+    /// deadline counts from it.
+    pub async fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        request_id: &str,
+        started: Instant,
+    ) -> Result<Bytes, Failure> {
+        let limits = &self.limits;
+        let venue = authenticate::venue(&self.venues, headers)?;
+        let request = admit::parse(body)?;
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
         let decoded = decode::code(&self.verifier, &request.code)?;
         let now = Utc::now();
@@ -175,7 +191,7 @@ impl VerifyService {
             requirements,
             decided_at: now,
         };
-        let http = respond::json(&response, request_id);
+        let json = respond::json(&response);
         record::verification(
             &self.metrics,
             &response,
@@ -184,6 +200,6 @@ impl VerifyService {
             request_id,
             started.elapsed(),
         );
-        Ok(http)
+        Ok(json)
     }
 }

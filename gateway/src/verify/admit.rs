@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::Request;
+use http::{HeaderMap, Request};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use wire::api::VerifyRequest;
@@ -36,12 +36,12 @@ pub fn request_id<B>(req: &Request<B>) -> String {
 /// cut off at `max` bytes otherwise, and abandoned with 408 when it has not fully arrived
 /// within `deadline`.
 pub async fn read_body(
-    req: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
     max: usize,
     deadline: Duration,
 ) -> Result<Bytes, Failure> {
-    let json = req
-        .headers()
+    let json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
@@ -51,15 +51,14 @@ pub async fn read_body(
     if !json {
         return Err(Failure::UnsupportedMediaType);
     }
-    let declared = req
-        .headers()
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(Failure::BodyTooLarge { max });
     }
-    let limited = Limited::new(req.into_body(), max);
+    let limited = Limited::new(body, max);
     match tokio::time::timeout(deadline, limited.collect()).await {
         Err(_) => Err(Failure::BodyTimeout),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {

@@ -19,13 +19,18 @@ pub fn verification_id(at: DateTime<Utc>) -> String {
     format!("v-{:012x}{}", at.timestamp_millis(), hex::encode(random))
 }
 
-pub fn json(body: &VerifyResponse, request_id: &str) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).expect("a verify response serializes");
+/// The answer's JSON body.
+pub fn json(body: &VerifyResponse) -> Bytes {
+    Bytes::from(serde_json::to_vec(body).expect("a verify response serializes"))
+}
+
+/// The HTTP answer carrying a JSON body.
+pub fn http(json: Bytes, request_id: &str) -> Response<Full<Bytes>> {
     Response::builder()
         .status(StatusCode::OK)
         .header(CONTENT_TYPE, "application/json")
         .header(REQUEST_ID_HEADER, request_id)
-        .body(Full::new(Bytes::from(bytes)))
+        .body(Full::new(json))
         .expect("static headers are valid")
 }
 
