@@ -1,11 +1,23 @@
 //! One benchmark binary, a file per stage of the verify pipeline.
 //!
-//! Run all: `cargo bench -p benches`; one stage: `cargo bench -p benches -- code/`.
-//! Each file says what it measured last and on what machine.
+//! Run all: `cargo bench -p benches --bench stages`; one group: append `-- code/` (or
+//! `pipeline/`, `issuer/`, `respond/`). Each file says what it measures; the README's
+//! Performance section keeps the last figures with the machine they came from.
 
 use criterion::{criterion_group, criterion_main};
 
 mod code;
+mod fixture;
+mod issuer;
+mod pipeline;
+mod respond;
 
-criterion_group!(stages, code::decode_and_verify, code::base45);
+criterion_group!(
+    stages,
+    code::decode_and_verify,
+    code::base45,
+    pipeline::warm_pipeline,
+    issuer::record_and_seal,
+    respond::encode
+);
 criterion_main!(stages);

@@ -1,0 +1,93 @@
+//! A demo gateway started in-process (embedded departments, TLS off, ports 0) and fresh codes
+//! for holders who pass `park-entry-senior`, shared by the pipeline benchmarks.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use gateway::app::Gateway;
+use gateway::config::{GatewayConfig, TlsMode};
+use http::HeaderMap;
+use wire::catalogue::model::HolderKind;
+use wire::catalogue::Catalogue;
+use wire::code::{HolderClaims, Minter, Profile};
+use wire::issuer_api::RecordStatus;
+
+pub const SCENARIO: &str = "park-entry-senior";
+pub const VENUE_KEY: &str = "demo-park-7f3c9a1e";
+
+pub struct Fixture {
+    pub gateway: Gateway,
+    pub headers: HeaderMap,
+    minter: Minter,
+    holders: Vec<(String, u32)>,
+    _data: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn start(profile: Profile, holders: usize) -> Fixture {
+        let data = tempfile::tempdir().expect("tempdir");
+        let mut config = GatewayConfig::embedded();
+        let any = "127.0.0.1:0".parse().expect("addr");
+        config.listen.public = any;
+        config.listen.public_plain = None;
+        config.listen.admin = any;
+        config.tls.mode = TlsMode::Off;
+        config.data.dir = data.path().to_path_buf();
+        let gateway = gateway::app::start(config).await.expect("gateway starts");
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {VENUE_KEY}").parse().expect("header"));
+        let key = wire::keys::parse_signing_keys(gateway::demo::PLATFORM_SECRET)
+            .expect("demo keys")
+            .into_iter()
+            .find(|k| k.algorithm() == profile.algorithm())
+            .expect("a key for the profile");
+        Fixture {
+            gateway,
+            headers,
+            minter: Minter::new(key),
+            holders: passing_holders(holders),
+            _data: data,
+        }
+    }
+
+    /// A request body with a fresh code for holder `i` (modulo the population).
+    pub fn body(&self, i: usize) -> Vec<u8> {
+        let (subject, city) = &self.holders[i % self.holders.len()];
+        let now = Utc::now().timestamp();
+        let claims = HolderClaims {
+            issuer: "mianzheng-platform".into(),
+            subject: subject.clone(),
+            kind: HolderKind::Person,
+            city: Some(*city),
+            issued_at: now,
+            expires_at: now + 300,
+            nonce: rand::random::<[u8; 16]>().to_vec(),
+            scope: None,
+        };
+        serde_json::to_vec(&serde_json::json!({"code": self.minter.mint(&claims), "scenario": SCENARIO}))
+            .expect("json")
+    }
+
+    pub fn service(&self) -> &Arc<gateway::verify::VerifyService> {
+        &self.gateway.service
+    }
+}
+
+fn passing_holders(n: usize) -> Vec<(String, u32)> {
+    let population = issuer::population::Population::new(issuer::config::DEFAULT_SEED);
+    let catalogue = Catalogue::embedded();
+    let today = issuer::query::china_today(Utc::now());
+    population
+        .find_handles("bench-", n, |h| {
+            population.person(h).age_on(today) >= 60
+                && population
+                    .record_in(&catalogue, h, HolderKind::Person, "senior-citizen-card", today)
+                    .is_some_and(|r| r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today))
+        })
+        .into_iter()
+        .map(|h| {
+            let city = population.person(&h).home_city;
+            (h, city)
+        })
+        .collect()
+}

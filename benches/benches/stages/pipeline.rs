@@ -1,0 +1,60 @@
+//! The whole in-process verify pipeline (stages 2–12: authenticate … record) on a warm cache,
+//! no sockets, per profile; and the record-cache hit alone (stage 7).
+//!
+//! `cargo bench -p benches --bench stages -- pipeline/`
+//!
+//! Each iteration gets a freshly minted code (minting is outside the measurement), because a
+//! code works once.
+//!
+//! Last measured: see the README's Performance section.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{BatchSize, Criterion};
+use wire::code::Profile;
+
+use super::fixture::Fixture;
+
+pub fn warm_pipeline(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("pipeline");
+    for profile in Profile::ALL {
+        let fixture = rt.block_on(Fixture::start(profile, 64));
+        // Warm the record cache for every holder.
+        rt.block_on(async {
+            for i in 0..64 {
+                fixture
+                    .service()
+                    .verify(&fixture.headers, &fixture.body(i), "warm", Instant::now())
+                    .await
+                    .expect("warm-up verifies");
+            }
+        });
+        let mut i = 0usize;
+        let fixture = &fixture;
+        group.bench_function(format!("verify_warm/{}", profile.name()), |b| {
+            b.to_async(&rt).iter_batched(
+                || {
+                    i += 1;
+                    fixture.body(i)
+                },
+                |body| async move {
+                    let json = fixture
+                        .service()
+                        .verify(&fixture.headers, &body, "bench", Instant::now())
+                        .await
+                        .expect("verifies");
+                    black_box(json)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        rt.block_on(async { fixture.gateway.shutdown.trigger() });
+    }
+    group.finish();
+}

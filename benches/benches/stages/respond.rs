@@ -1,0 +1,34 @@
+//! Stage 11: JSON encoding of a typical verify response.
+//!
+//! `cargo bench -p benches --bench stages -- respond/`
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use chrono::Utc;
+use criterion::Criterion;
+use wire::api::{DisclosedHolder, RequirementResult, Verdict, VerifyResponse};
+use wire::catalogue::model::HolderKind;
+
+pub fn encode(c: &mut Criterion) {
+    let response = VerifyResponse {
+        verification_id: gateway::verify::respond::verification_id(Utc::now()),
+        scenario: "park-entry-senior".into(),
+        verdict: Verdict::Pass,
+        holder: DisclosedHolder {
+            kind: HolderKind::Person,
+            name: Some("张*丰".into()),
+        },
+        requirements: vec![RequirementResult {
+            certificate: "senior-citizen-card".into(),
+            verdict: Verdict::Pass,
+            reason: None,
+            disclosed: BTreeMap::new(),
+            stale: false,
+        }],
+        decided_at: Utc::now(),
+    };
+    c.bench_function("respond/json", |b| {
+        b.iter(|| black_box(gateway::verify::respond::json(black_box(&response))))
+    });
+}
