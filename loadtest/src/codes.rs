@@ -1,0 +1,281 @@
+//! Pre-minting: every request of the plan becomes its final bytes — the JSON body with a fresh
+//! code, the `Authorization` header, and its expectation — before the run starts, so the run
+//! spends nothing on signatures and every code is used exactly once (the gateway refuses a
+//! replayed nonce). Minting uses every core and shows progress for large pools.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+use http::HeaderValue;
+use rand::RngCore as _;
+use wire::api::VerifyRequest;
+use wire::code::{base45, envelope, HolderClaims, Minter, Profile, PREFIX};
+
+use crate::population::Holder;
+use crate::workload::{Expect, Input, Planned};
+
+/// What the codes claim as their issuer (the minting platform).
+pub const ISSUER: &str = "mianzheng-platform";
+/// How long a minted code lives: the most the gateway accepts.
+pub const CODE_LIFETIME_SECS: i64 = 600;
+/// Pools at least this large report their minting progress.
+const SHOW_PROGRESS_FROM: usize = 20_000;
+
+/// One scenario of the mix, ready to mint for.
+#[derive(Debug, Clone)]
+pub struct ScenarioSetup {
+    pub id: String,
+    /// `Bearer <key>` of a demo venue allowed the scenario.
+    pub authorization: HeaderValue,
+    /// Its holders, the most popular first.
+    pub holders: Vec<Holder>,
+}
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub body: Bytes,
+    pub authorization: HeaderValue,
+    pub expect: Expect,
+    pub scenario: u16,
+    pub input: Input,
+}
+
+/// The demo platform's signing key for `profile`.
+pub fn demo_minter(profile: Profile) -> Result<Minter> {
+    let keys = wire::keys::parse_signing_keys(gateway::demo::PLATFORM_SECRET)
+        .context("the embedded demo platform keys")?;
+    let key = keys
+        .into_iter()
+        .find(|k| k.algorithm() == profile.algorithm())
+        .with_context(|| format!("the demo platform keys have no `{}` key", profile.name()))?;
+    Ok(Minter::new(key))
+}
+
+/// A `Bearer` header value no venue has.
+fn unknown_venue() -> HeaderValue {
+    let mut random = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut random);
+    HeaderValue::from_str(&format!("Bearer lt-unknown-venue-{}", hex_string(&random)))
+        .expect("ASCII")
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The same code with the last byte of its COSE message — inside the signature or MAC —
+/// changed by one bit.
+pub fn tamper(code: &str) -> String {
+    let text = envelope::unprefix(code, PREFIX).expect("a code we minted has our prefix");
+    let mut cose = base45::decode(text).expect("a code we minted is base45");
+    if let Some(last) = cose.last_mut() {
+        *last ^= 0x01;
+    }
+    envelope::seal(&cose, PREFIX, false)
+}
+
+/// Mints the code of one planned request at `now` (Unix seconds).
+pub fn prepare(
+    minter: &Minter,
+    scenarios: &[ScenarioSetup],
+    planned: Planned,
+    now: i64,
+) -> Prepared {
+    let setup = &scenarios[usize::from(planned.scenario)];
+    let holder = &setup.holders[planned.holder as usize];
+    let mut nonce = vec![0u8; 16];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let (issued_at, expires_at) = match planned.input {
+        // Lived its whole (allowed) life and ended two minutes ago: past any clock skew.
+        Input::ExpiredCode => (now - CODE_LIFETIME_SECS - 120, now - 120),
+        _ => (now, now + CODE_LIFETIME_SECS),
+    };
+    let claims = HolderClaims {
+        issuer: ISSUER.into(),
+        subject: holder.handle.clone(),
+        kind: holder.kind,
+        city: Some(holder.city),
+        issued_at,
+        expires_at,
+        nonce,
+        scope: None,
+    };
+    let mut code = minter.mint(&claims);
+    if planned.input == Input::TamperedCode {
+        code = tamper(&code);
+    }
+    let body = serde_json::to_vec(&VerifyRequest {
+        code,
+        scenario: setup.id.clone(),
+    })
+    .expect("a verify request serializes");
+    let authorization = match planned.input {
+        Input::UnknownVenue => unknown_venue(),
+        _ => setup.authorization.clone(),
+    };
+    Prepared {
+        body: Bytes::from(body),
+        authorization,
+        expect: planned.input.expectation(),
+        scenario: planned.scenario,
+        input: planned.input,
+    }
+}
+
+/// Mints the whole plan on every core, `what` naming the pool in the progress line.
+pub fn mint_all(
+    minter: &Minter,
+    scenarios: &[ScenarioSetup],
+    plan: &[Planned],
+    what: &str,
+) -> Vec<Prepared> {
+    let started = Instant::now();
+    let now = chrono::Utc::now().timestamp();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(plan.len().max(1));
+    let chunk = plan.len().div_ceil(threads).max(1);
+    let done = AtomicUsize::new(0);
+    let show = plan.len() >= SHOW_PROGRESS_FROM;
+    let parts: Vec<Vec<Prepared>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = plan
+            .chunks(chunk)
+            .map(|part| {
+                let done = &done;
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(part.len());
+                    for (i, planned) in part.iter().enumerate() {
+                        out.push(prepare(minter, scenarios, *planned, now));
+                        if i % 1024 == 1023 {
+                            done.fetch_add(1024, Ordering::Relaxed);
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        if show {
+            while !workers.iter().all(|w| w.is_finished()) {
+                std::thread::sleep(Duration::from_millis(250));
+                let n = done.load(Ordering::Relaxed).min(plan.len());
+                eprint!(
+                    "\rminting {what}: {n}/{} codes ({:.0}%)",
+                    plan.len(),
+                    100.0 * n as f64 / plan.len() as f64
+                );
+            }
+        }
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a minting thread does not panic"))
+            .collect()
+    });
+    if show {
+        eprintln!(
+            "\rminting {what}: {} codes in {:.1} s            ",
+            plan.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    parts.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use wire::catalogue::model::HolderKind;
+    use wire::code::Verifier;
+
+    use super::*;
+
+    fn setup() -> Vec<ScenarioSetup> {
+        vec![ScenarioSetup {
+            id: "park-entry-senior".into(),
+            authorization: HeaderValue::from_static("Bearer demo-park-7f3c9a1e"),
+            holders: vec![Holder {
+                handle: "lt-3".into(),
+                kind: HolderKind::Person,
+                city: 370100,
+            }],
+        }]
+    }
+
+    fn code_of(p: &Prepared) -> String {
+        serde_json::from_slice::<VerifyRequest>(&p.body)
+            .expect("request")
+            .code
+    }
+
+    #[test]
+    fn each_input_mints_what_it_promises() {
+        let trust = gateway::demo::trust_list(None).expect("trust");
+        let verifier = Verifier::new(trust).max_lifetime(600);
+        let now = chrono::Utc::now();
+        for profile in Profile::ALL {
+            let minter = demo_minter(profile).expect("key");
+            let at = |input| Planned {
+                scenario: 0,
+                holder: 0,
+                input,
+            };
+            let valid = prepare(&minter, &setup(), at(Input::Valid), now.timestamp());
+            let claims = verifier
+                .verify(&code_of(&valid), now)
+                .expect("valid code")
+                .claims;
+            assert_eq!(
+                (claims.subject.as_str(), claims.city),
+                ("lt-3", Some(370100))
+            );
+            assert_eq!(valid.authorization, "Bearer demo-park-7f3c9a1e");
+
+            let tampered = prepare(&minter, &setup(), at(Input::TamperedCode), now.timestamp());
+            let err = verifier
+                .verify(&code_of(&tampered), now)
+                .expect_err("tampered");
+            assert_eq!(err.code(), "code.bad_signature", "{profile:?}");
+
+            let expired = prepare(&minter, &setup(), at(Input::ExpiredCode), now.timestamp());
+            let err = verifier
+                .verify(&code_of(&expired), now)
+                .expect_err("expired");
+            assert_eq!(err.code(), "code.expired");
+
+            let unknown = prepare(&minter, &setup(), at(Input::UnknownVenue), now.timestamp());
+            assert!(unknown
+                .authorization
+                .to_str()
+                .expect("ascii")
+                .starts_with("Bearer lt-unknown-venue-"));
+            verifier
+                .verify(&code_of(&unknown), now)
+                .expect("the code itself is fine");
+        }
+    }
+
+    #[test]
+    fn every_minted_code_is_different_and_the_order_is_kept() {
+        let minter = demo_minter(Profile::Hmac).expect("key");
+        let plan: Vec<Planned> = (0..50)
+            .map(|i| Planned {
+                scenario: 0,
+                holder: 0,
+                input: if i % 10 == 0 {
+                    Input::ExpiredCode
+                } else {
+                    Input::Valid
+                },
+            })
+            .collect();
+        let pool = mint_all(&minter, &setup(), &plan, "test");
+        assert_eq!(pool.len(), 50);
+        let inputs: Vec<Input> = pool.iter().map(|p| p.input).collect();
+        assert_eq!(inputs, plan.iter().map(|p| p.input).collect::<Vec<_>>());
+        let mut codes: Vec<String> = pool.iter().map(code_of).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), 50);
+    }
+}

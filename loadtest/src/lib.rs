@@ -1,0 +1,56 @@
+//! `loadtest`: the load generator of Mianzheng (DESIGN.md §8). It mints valid codes for a
+//! synthetic population ahead of time, mixes scenarios and bad inputs, drives the gateway
+//! open-loop (latency from the intended send time) or closed-loop, checks every answer against
+//! what its request expects, and reports HDR percentiles and a breakdown of outcomes as text
+//! or JSON. `baseline` is a bare hyper server with the same response size; `compare` loads both
+//! in one run and reports the servers' CPU time per request from `/proc`.
+//!
+//! The modules, in the order a run uses them:
+//!
+//! - [`cli`] — the flags (`-c -n -z -q --json`, `--mix --population --zipf --profile --bad`)
+//!   and their validation into a [`cli::LoadPlan`].
+//! - [`population`] — holders of the synthetic population who pass a scenario today (by the
+//!   gateway's own decision stage), and the Zipf-skewed choice among them.
+//! - [`workload`] — the mix, the request plan with its bad inputs, and each request's
+//!   expectation and how an answer is checked against it.
+//! - [`codes`] — pre-minting the plan into ready request bodies (every code works once).
+//! - [`driver`] — the HTTP/1.1 and HTTP/2 client connections, the open and closed loops, and
+//!   the collector that receives every result as a value over a channel.
+//! - [`stats`] — samples, HDR histograms and counters, and the summary: pure functions.
+//! - [`report`] — the text and JSON reports (the JSON schema is documented there).
+//! - [`run`] — the default command, and the workload preparation `compare` shares.
+//! - [`baseline`] — `loadtest baseline`: the bare server, the HTTP layer's ceiling.
+//! - [`compare`] — `loadtest compare`: baseline and gateway as child processes, the same load
+//!   at each, CPU per request, the ratios.
+//! - [`procstat`] — CPU time from `/proc/<pid>/stat`, clock ticks, pinning, the machine.
+
+pub mod baseline;
+pub mod cli;
+pub mod codes;
+pub mod compare;
+pub mod driver;
+pub mod population;
+pub mod procstat;
+pub mod report;
+pub mod run;
+pub mod stats;
+pub mod workload;
+
+use std::process::ExitCode;
+
+/// Runs a parsed command line: 0 when the run completed and every expectation held, 1 when
+/// one failed, 2 on a usage or setup error (printed on stderr).
+pub fn main(cli: cli::Cli) -> ExitCode {
+    let result = match &cli.command {
+        None => run::run(&cli.run),
+        Some(cli::Command::Baseline(args)) => baseline::run(args).map(|()| ExitCode::SUCCESS),
+        Some(cli::Command::Compare(args)) => compare::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The default command: prepare the workload (holders who pass, venue keys, codes minted
+//! ahead), drive it at `--target`, report. [`Workload`] is shared with `compare`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _, Result};
+use http::HeaderValue;
+use rand::rngs::StdRng;
+use rand::SeedableRng as _;
+use wire::catalogue::Catalogue;
+use wire::code::Minter;
+
+use crate::cli::{format_duration, LoadArgs, LoadPlan, OutputArgs, Pace, RunArgs};
+use crate::codes::{self, Prepared, ScenarioSetup};
+use crate::driver::{self, Drive, Progress, Target};
+use crate::population::{self, Zipf};
+use crate::procstat::Machine;
+use crate::report::{self, RunReport, Setup};
+use crate::stats::{Stop, Summary};
+use crate::workload::{self, Planned};
+
+/// Everything needed to plan and mint requests.
+#[derive(Debug)]
+pub struct Workload {
+    pub scenarios: Vec<ScenarioSetup>,
+    weights: Vec<u32>,
+    zipfs: Vec<Zipf>,
+    minter: Minter,
+    seed: u64,
+    bad: f64,
+}
+
+impl Workload {
+    /// Resolves the mix against the catalogue and the demo venues, and finds `--population`
+    /// holders who pass each scenario today.
+    pub fn prepare(load: &LoadArgs) -> Result<Workload> {
+        let catalogue = Catalogue::embedded();
+        let venues = gateway::venues::Venues::parse(
+            gateway::venues::EMBEDDED,
+            "config/venues.toml",
+            &catalogue,
+        )
+        .map_err(|e| anyhow!("the demo venues: {e}"))?;
+        let population = issuer::population::Population::new(load.population_seed);
+        let today = issuer::query::china_today(chrono::Utc::now());
+        let mut scenarios = Vec::new();
+        for entry in &load.mix.entries {
+            let scenario = catalogue.scenario(&entry.scenario).with_context(|| {
+                let known: Vec<&str> = catalogue
+                    .scenarios()
+                    .iter()
+                    .map(|s| s.id.as_str())
+                    .collect();
+                format!(
+                    "unknown scenario `{}` in `--mix` (known: {})",
+                    entry.scenario,
+                    known.join(", ")
+                )
+            })?;
+            let (_, key) = venues.demo_for(&scenario.id).with_context(|| {
+                format!(
+                    "no demo venue in config/venues.toml may use `{}`",
+                    scenario.id
+                )
+            })?;
+            let holders = population::passing_holders(
+                &population,
+                &catalogue,
+                scenario,
+                load.population,
+                today,
+            )?;
+            scenarios.push(ScenarioSetup {
+                id: scenario.id.clone(),
+                authorization: HeaderValue::from_str(&format!("Bearer {key}"))
+                    .context("a demo venue key")?,
+                holders,
+            });
+        }
+        Ok(Workload {
+            weights: load.mix.entries.iter().map(|e| e.weight).collect(),
+            zipfs: scenarios
+                .iter()
+                .map(|s| Zipf::new(s.holders.len(), load.zipf))
+                .collect(),
+            scenarios,
+            minter: codes::demo_minter(load.profile)?,
+            seed: load.seed,
+            bad: load.bad,
+        })
+    }
+
+    /// The scenario names, by index.
+    pub fn names(&self) -> Vec<String> {
+        self.scenarios.iter().map(|s| s.id.clone()).collect()
+    }
+
+    /// The measured plan of `count` requests (seeded by `--seed`).
+    pub fn plan(&self, count: u64) -> Vec<Planned> {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        workload::plan(
+            &self.weights,
+            &self.zipfs,
+            self.bad,
+            count as usize,
+            &mut rng,
+        )
+    }
+
+    /// Every holder of every scenario once.
+    pub fn warm_plan(&self) -> Vec<Planned> {
+        workload::warm_plan(
+            &self
+                .scenarios
+                .iter()
+                .map(|s| s.holders.len())
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Mints `plan` on every core.
+    pub fn mint(&self, plan: &[Planned], what: &str) -> Arc<[Prepared]> {
+        codes::mint_all(&self.minter, &self.scenarios, plan, what).into()
+    }
+}
+
+/// The setup section of a report.
+pub fn setup(
+    target: &str,
+    load: &LoadArgs,
+    plan: &LoadPlan,
+    http2: bool,
+    machine: Machine,
+) -> Setup {
+    Setup {
+        target: target.to_string(),
+        mode: match plan.pace {
+            Pace::Closed => "closed".into(),
+            Pace::Open { .. } => "open".into(),
+        },
+        rate_per_sec: match plan.pace {
+            Pace::Closed => None,
+            Pace::Open { per_sec } => Some(per_sec),
+        },
+        connections: plan.connections,
+        requests: plan.requests,
+        duration_secs: plan.duration.map(|d| d.as_secs_f64()),
+        codes_minted: plan.codes,
+        http2,
+        profile: load.profile.name().into(),
+        population: load.population,
+        zipf: load.zipf,
+        mix: load.mix.to_string(),
+        bad: load.bad,
+        seed: load.seed,
+        timeout_secs: plan.timeout.as_secs_f64(),
+        machine,
+    }
+}
+
+/// The measured phase's driving settings.
+pub fn measured(label: &str, plan: &LoadPlan, progress: Progress) -> Drive {
+    Drive {
+        label: label.into(),
+        pace: plan.pace,
+        connections: plan.connections,
+        requests: plan.requests,
+        duration: plan.duration,
+        timeout: plan.timeout,
+        cycle: false,
+        check: true,
+        progress,
+    }
+}
+
+/// Says on stderr when a phase ended early.
+pub fn note_stop(label: &str, summary: &Summary, plan: &LoadPlan) {
+    if summary.stop == Stop::CodesExhausted {
+        eprintln!(
+            "note: {label}: the {} pre-minted codes ran out after {:.1} s of the planned {}; raise `--max-requests`",
+            plan.codes,
+            summary.elapsed_secs,
+            plan.duration.map_or_else(String::new, format_duration)
+        );
+    }
+}
+
+/// Writes a report where `--output`/`-o` says; `write` gets the writer and whether `--json`.
+pub fn write_report(
+    output: &OutputArgs,
+    write: impl FnOnce(&mut dyn Write, bool) -> Result<()>,
+) -> Result<()> {
+    match &output.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating `{}`", display(path)))?;
+            let mut file = std::io::BufWriter::new(file);
+            write(&mut file, output.json)?;
+            file.flush()
+                .with_context(|| format!("writing `{}`", display(path)))
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            write(&mut out, output.json)?;
+            out.flush().context("writing the report")
+        }
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The tokio runtime of the generator.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+/// The default command.
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    let url = args
+        .target
+        .as_deref()
+        .context("give the gateway's base URL with `--target URL` (e.g. `--target http://127.0.0.1:8080`), or a command: `baseline`, `compare`")?;
+    let plan = args.load.plan()?;
+    let target = Target::new(url, &args.client)?;
+    let machine = Machine::describe();
+    let workload = Workload::prepare(&args.load)?;
+    let pool = workload.mint(&workload.plan(plan.codes), "run");
+    let drive = measured("run", &plan, Progress::choose(args.output.no_tui));
+    let setup = setup(&target.url, &args.load, &plan, args.client.http2, machine);
+    let finished = runtime()?.block_on(driver::drive(
+        Arc::new(target),
+        pool,
+        workload.names(),
+        &drive,
+    ));
+    let summary = finished.recorder.summary(finished.elapsed, finished.stop);
+    note_stop("run", &summary, &plan);
+    let failed = summary.expectations_failed > 0;
+    let report = RunReport::new(setup, summary);
+    write_report(&args.output, |mut out, json| {
+        if json {
+            report::json(&report, &mut out)
+        } else {
+            report::run_text(&report, &mut out)
+        }
+    })?;
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,415 @@
+//! `loadtest` as a user runs it, against real gateways on 127.0.0.1 port 0:
+//!
+//! - a small mixed run with bad inputs against a gateway started in-process holds every
+//!   expectation, exits 0, and its JSON report has the documented schema;
+//! - an open-loop HTTP/2 run writes its text report to a file;
+//! - holders from another population get verdicts they did not expect: exit 1, listed;
+//! - usage errors exit 2 with a message naming the value;
+//! - `compare` starts the baseline and the debug `gateway` binary and reports both.
+//!
+//! Runs are tiny and nothing is asserted about speed: no timing thresholds.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use gateway::config::{GatewayConfig, TlsMode};
+use serde_json::Value;
+
+/// Bound on any one `loadtest` process; reached only when something is broken.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A gateway started in-process with its embedded department backends, plain HTTP.
+struct TestGateway {
+    url: String,
+    gateway: Option<gateway::app::Gateway>,
+    _data: tempfile::TempDir,
+}
+
+impl TestGateway {
+    async fn start() -> TestGateway {
+        let data = tempfile::tempdir().expect("temporary data folder");
+        let mut config = GatewayConfig::embedded();
+        config.listen.public = ([127, 0, 0, 1], 0).into();
+        config.listen.public_plain = None;
+        config.listen.admin = ([127, 0, 0, 1], 0).into();
+        config.tls.mode = TlsMode::Off;
+        config.data.dir = data.path().to_path_buf();
+        let gateway = gateway::app::start(config)
+            .await
+            .expect("the gateway starts");
+        TestGateway {
+            url: format!("http://{}", gateway.public_addr),
+            gateway: Some(gateway),
+            _data: data,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(g) = self.gateway.take() {
+            g.shutdown.trigger();
+            tokio::time::timeout(PATIENCE, g.run())
+                .await
+                .expect("the gateway stops")
+                .expect("cleanly");
+        }
+    }
+}
+
+fn loadtest_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_loadtest"))
+}
+
+/// Runs `loadtest args` to completion (bounded).
+async fn loadtest(args: &[&str]) -> Output {
+    let run = tokio::process::Command::new(loadtest_binary())
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(PATIENCE, run)
+        .await
+        .unwrap_or_else(|_| panic!("loadtest {args:?} did not finish within {PATIENCE:?}"))
+        .expect("loadtest runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json_report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "a JSON report ({e}):\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+fn count(v: &Value, path: &[&str]) -> u64 {
+    let mut at = v;
+    for p in path {
+        at = &at[*p];
+    }
+    at.as_u64().unwrap_or(0)
+}
+
+/// The summary fields the schema documents.
+fn assert_summary_shape(summary: &Value) {
+    for field in [
+        "requests",
+        "answered",
+        "elapsed_secs",
+        "throughput_rps",
+        "latency_ms",
+        "by_status",
+        "by_verdict",
+        "by_input",
+        "by_scenario",
+        "errors",
+        "expectations_checked",
+        "expectations_failed",
+        "mismatches",
+        "stop",
+    ] {
+        assert!(
+            summary.get(field).is_some(),
+            "summary lacks `{field}`: {summary:#}"
+        );
+    }
+    for p in ["p50", "p90", "p99", "p99_9", "max", "mean"] {
+        assert!(summary["latency_ms"][p].is_number(), "latency_ms.{p}");
+    }
+    for e in [
+        "connect",
+        "timeout",
+        "transport",
+        "unexpected_status",
+        "unexpected_verdict",
+        "unexpected_body",
+    ] {
+        assert!(summary["errors"][e].is_u64(), "errors.{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_mixed_run_holds_every_expectation_and_reports_json() {
+    let gw = TestGateway::start().await;
+    let out = loadtest(&[
+        "--target",
+        &gw.url,
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--bad",
+        "0.1",
+        "--mix",
+        "park-entry-senior:50,hotel-check-in:50",
+        "--json",
+        "--no-tui",
+    ])
+    .await;
+    let report = json_report(&out);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}\n{report:#}",
+        out.status,
+        text(&out.stderr)
+    );
+
+    assert_eq!(report["schema"], "mianzheng-loadtest/1");
+    assert_eq!(report["command"], "run");
+    let setup = &report["setup"];
+    assert_eq!(setup["target"], gw.url.as_str());
+    assert_eq!(
+        (setup["mode"].as_str(), setup["connections"].as_u64()),
+        (Some("closed"), Some(4))
+    );
+    assert_eq!(
+        (setup["requests"].as_u64(), setup["codes_minted"].as_u64()),
+        (Some(200), Some(200))
+    );
+    assert_eq!(setup["mix"], "park-entry-senior:50,hotel-check-in:50");
+    assert_eq!(setup["profile"], "eddsa");
+    assert!(setup["machine"]["cpus"].as_u64().is_some_and(|n| n >= 1));
+
+    let r = &report["result"];
+    assert_summary_shape(r);
+    assert_eq!(
+        (count(r, &["requests"]), count(r, &["answered"])),
+        (200, 200)
+    );
+    assert_eq!(r["stop"], "completed");
+    assert_eq!(count(r, &["expectations_checked"]), 200);
+    assert_eq!(count(r, &["expectations_failed"]), 0, "{r:#}");
+    assert_eq!(r["mismatches"].as_array().map(Vec::len), Some(0));
+
+    // 10 % bad: exactly 20, dealt out 7/7/6; every valid request passed.
+    let valid = count(r, &["by_input", "valid"]);
+    let tampered = count(r, &["by_input", "tampered_code"]);
+    let expired = count(r, &["by_input", "expired_code"]);
+    let unknown = count(r, &["by_input", "unknown_venue"]);
+    assert_eq!((valid, tampered + expired + unknown), (180, 20));
+    assert!(
+        [tampered, expired, unknown]
+            .iter()
+            .all(|n| (6..=7).contains(n)),
+        "{r:#}"
+    );
+    assert_eq!(count(r, &["by_verdict", "pass"]), 180);
+    assert_eq!(count(r, &["by_status", "200"]), 180);
+    assert_eq!(count(r, &["by_status", "401"]), unknown);
+    assert_eq!(
+        count(r, &["by_status", "422"]) + count(r, &["by_status", "400"]),
+        tampered + expired
+    );
+    for scenario in ["park-entry-senior", "hotel-check-in"] {
+        assert!(
+            count(r, &["by_scenario", scenario, "requests"]) > 0,
+            "{scenario}"
+        );
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_http2_run_writes_its_text_report_to_a_file() {
+    let gw = TestGateway::start().await;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let file = dir.path().join("report.txt");
+    let out = loadtest(&[
+        "--target",
+        &gw.url,
+        "-q",
+        "100",
+        "-n",
+        "60",
+        "-c",
+        "2",
+        "--http2",
+        "--profile",
+        "hmac",
+        "--population",
+        "20",
+        "--no-tui",
+        "-o",
+        file.to_str().expect("utf-8 path"),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    let report = std::fs::read_to_string(&file).expect("the report file");
+    assert!(
+        report.contains("open loop at 100 req/s, 2 connections, 60 requests, HTTP/2"),
+        "{report}"
+    );
+    assert!(report.contains("profile hmac"), "{report}");
+    assert!(report.contains("60 sent, 60 answered"), "{report}");
+    assert!(
+        report.contains("expectations 60 checked, all held"),
+        "{report}"
+    );
+    assert!(out.stdout.is_empty(), "the report went to the file");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_of_another_population_fail_their_expectations_and_exit_1() {
+    let gw = TestGateway::start().await;
+    // The gateway's departments serve population seed 1; holders picked from seed 2 pass by
+    // seed 2's records, and many of them do not by seed 1's.
+    let out = loadtest(&[
+        "--target",
+        &gw.url,
+        "-n",
+        "40",
+        "-c",
+        "2",
+        "--population-seed",
+        "2",
+        "--population",
+        "40",
+        "--zipf",
+        "0",
+        "--json",
+        "--no-tui",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", text(&out.stderr));
+    let r = json_report(&out)["result"].clone();
+    assert!(count(&r, &["expectations_failed"]) > 0);
+    assert_eq!(
+        count(&r, &["errors", "unexpected_verdict"]),
+        count(&r, &["expectations_failed"]),
+        "{r:#}"
+    );
+    let first = &r["mismatches"][0];
+    assert_eq!(first["kind"], "unexpected_verdict");
+    assert_eq!(first["expected"], "200 pass");
+    assert_eq!(first["scenario"], "park-entry-senior");
+    assert!(
+        first["got"].as_str().is_some_and(|g| g.starts_with("200 ")),
+        "{first}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_and_name_the_value() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["-n", "10"], "`--target URL`"),
+        (
+            &["--target", "http://127.0.0.1:9", "--mix", "nope:1"],
+            "unknown scenario `nope`",
+        ),
+        (
+            &["--target", "ftp://127.0.0.1:9"],
+            "`--target ftp://127.0.0.1:9`",
+        ),
+        (&["--target", "https://127.0.0.1:9"], "`--cacert FILE`"),
+    ];
+    for (args, expected) in cases {
+        let out = loadtest(args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// `target/<profile>/gateway`, beside the loadtest binary (a workspace test build puts it
+/// there: the gateway crate has integration tests).
+fn gateway_binary() -> Option<PathBuf> {
+    let path = loadtest_binary().with_file_name(format!("gateway{}", std::env::consts::EXE_SUFFIX));
+    path.is_file().then_some(path)
+}
+
+#[tokio::test]
+async fn compare_runs_the_baseline_and_the_gateway_binary() {
+    let Some(gateway) = gateway_binary() else {
+        println!(
+            "SKIPPED compare_runs_the_baseline_and_the_gateway_binary: no gateway binary beside `{}` \
+             (build it with `cargo build -p gateway`, or run the whole workspace's tests)",
+            loadtest_binary().display()
+        );
+        return;
+    };
+    assert!(Path::new(&gateway).is_file());
+    let out = loadtest(&[
+        "compare",
+        "-n",
+        "100",
+        "-c",
+        "4",
+        "--bad",
+        "0.05",
+        "--warm",
+        "--population",
+        "50",
+        "--json",
+        "--no-tui",
+    ])
+    .await;
+    let report = json_report(&out);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}\n{report:#}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_eq!(report["schema"], "mianzheng-loadtest/1");
+    assert_eq!(report["command"], "compare");
+    assert_eq!(
+        (report["warm"].as_bool(), report["pinned"].as_bool()),
+        (Some(true), Some(false))
+    );
+    for side in ["baseline", "gateway"] {
+        let s = &report[side];
+        assert_summary_shape(&s["result"]);
+        assert_eq!(count(s, &["result", "answered"]), 100, "{side}");
+        assert_eq!(
+            count(s, &["result", "expectations_failed"]),
+            0,
+            "{side}: {s:#}"
+        );
+        assert!(s["pid"].as_u64().is_some_and(|p| p > 0));
+        assert_eq!(s["started"], true);
+        assert_eq!(
+            count(s, &["warm_up", "requests"]),
+            50,
+            "{side}: one per holder"
+        );
+        for cpu in ["server_cpu", "generator_cpu"] {
+            for field in ["ticks", "ticks_per_sec", "secs", "us_per_request"] {
+                assert!(s[cpu][field].is_number(), "{side}.{cpu}.{field}");
+            }
+        }
+    }
+    assert_eq!(
+        count(&report["gateway"], &["result", "by_verdict", "pass"]),
+        95
+    );
+    assert!(report["ratios"].get("throughput").is_some());
+    assert!(report["ratios"].get("server_cpu_per_request").is_some());
+    // Both children are gone.
+    for side in ["baseline", "gateway"] {
+        let pid = report[side]["pid"].as_u64().expect("pid");
+        let gone = (0..100).any(|_| {
+            let alive = Path::new(&format!("/proc/{pid}/stat")).exists()
+                && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| !s.contains(") Z "));
+            if alive {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            !alive
+        });
+        assert!(gone, "the {side} (pid {pid}) was stopped");
+    }
+}
