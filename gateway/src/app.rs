@@ -114,6 +114,10 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
         None => Catalogue::embedded(),
     });
+    metrics.prepare(
+        catalogue.scenarios().iter().map(|s| s.id.as_str()),
+        catalogue.certificates().iter().map(|c| c.code.as_str()),
+    );
     let code_trust = load_trust(
         resolve(&config.codes.trust).as_deref(),
         demo::PLATFORM_TRUST,
@@ -187,7 +191,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let service = Arc::new(VerifyService {
         catalogue,
         verifier,
-        replay: ReplayGuard::new(10_000_000),
+        replay: ReplayGuard::new(config.codes.clock_skew_secs),
         venues: Arc::new(venues),
         fetcher,
         metrics: metrics.clone(),
@@ -195,7 +199,6 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             max_body_bytes: config.limits.max_body_bytes,
             body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
             fetch_deadline: config.deadline(),
-            clock_skew_secs: config.codes.clock_skew_secs,
         },
         tagger: SubjectTagger::default(),
     });

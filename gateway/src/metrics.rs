@@ -15,7 +15,8 @@
 //! negotiates that format itself.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -120,6 +121,40 @@ struct Inner {
     paper_fallbacks: Family<ScenarioLabels, Counter>,
     in_flight: Family<ListenerLabels, Gauge>,
     open_connections: Family<ListenerLabels, Gauge>,
+    /// Handles to the series of the configured scenarios and certificate types, made once
+    /// by [`Metrics::prepare`] so the verify path bumps atomics instead of looking up label
+    /// sets (a lock, a hash and an allocation per call).
+    prepared: OnceLock<Prepared>,
+    /// `[cache][miss, hit]` for the closed set [`CACHES`].
+    cache_series: [[Counter; 2]; 3],
+}
+
+#[derive(Debug, Default)]
+struct Prepared {
+    scenarios: HashMap<String, ScenarioSeries>,
+    certificates: HashMap<String, [Counter; 3]>,
+}
+
+#[derive(Debug)]
+struct ScenarioSeries {
+    verdicts: [Counter; 3],
+    paper_fallbacks: Counter,
+    duration: Histogram,
+}
+
+/// One counter per verdict, in [`VERDICTS`] order.
+fn verdict_series<S>(
+    family: &Family<S, Counter>,
+    labels: impl Fn(&'static str) -> S,
+) -> [Counter; 3]
+where
+    S: Clone + std::hash::Hash + Eq,
+{
+    VERDICTS.map(|v| family.get_or_create(&labels(v)).clone())
+}
+
+fn verdict_index(verdict: &str) -> usize {
+    VERDICTS.iter().position(|v| *v == verdict).unwrap_or(1)
 }
 
 impl Default for Metrics {
@@ -136,7 +171,7 @@ impl Metrics {
         let verifications = Family::default();
         let verify_duration = HistogramFamily::new_with_constructor(latency_histogram as fn() -> _);
         let code_rejections = Family::default();
-        let cache_requests = Family::default();
+        let cache_requests: Family<CacheLabels, Counter> = Family::default();
         let upstream_requests = Family::default();
         let upstream_duration =
             HistogramFamily::new_with_constructor(latency_histogram as fn() -> _);
@@ -144,6 +179,17 @@ impl Metrics {
         let paper_fallbacks = Family::default();
         let in_flight = Family::default();
         let open_connections = Family::default();
+
+        let cache_series = CACHES.map(|cache| {
+            ["miss", "hit"].map(|result| {
+                cache_requests
+                    .get_or_create(&CacheLabels {
+                        cache: Cow::Borrowed(cache),
+                        result: Cow::Borrowed(result),
+                    })
+                    .clone()
+            })
+        });
 
         // Counter names are given without `_total`: the encoder appends it.
         registry.register(
@@ -216,7 +262,47 @@ impl Metrics {
                 paper_fallbacks,
                 in_flight,
                 open_connections,
+                prepared: OnceLock::new(),
+                cache_series,
             }),
+        }
+    }
+
+    /// Creates every series of these scenarios and certificate types now (they show as zero
+    /// from the start) and keeps handles for the verify path. Call once, at start-up.
+    pub fn prepare<'a>(
+        &self,
+        scenarios: impl IntoIterator<Item = &'a str>,
+        certificates: impl IntoIterator<Item = &'a str>,
+    ) {
+        let inner = &self.inner;
+        let mut prepared = Prepared::default();
+        for id in scenarios {
+            let scenario: Label = Cow::Owned(id.to_owned());
+            let verdicts = verdict_series(&inner.verifications, |v| VerificationLabels {
+                scenario: scenario.clone(),
+                verdict: Cow::Borrowed(v),
+            });
+            let labels = ScenarioLabels { scenario };
+            prepared.scenarios.insert(
+                id.to_owned(),
+                ScenarioSeries {
+                    verdicts,
+                    paper_fallbacks: inner.paper_fallbacks.get_or_create(&labels).clone(),
+                    duration: inner.verify_duration.get_or_create(&labels).clone(),
+                },
+            );
+        }
+        for code in certificates {
+            let certificate: Label = Cow::Owned(code.to_owned());
+            let verdicts = verdict_series(&inner.requirements, |v| RequirementLabels {
+                certificate: certificate.clone(),
+                verdict: Cow::Borrowed(v),
+            });
+            prepared.certificates.insert(code.to_owned(), verdicts);
+        }
+        if inner.prepared.set(prepared).is_err() {
+            tracing::warn!("metrics prepared twice; keeping the first set");
         }
     }
 
@@ -235,6 +321,19 @@ impl Metrics {
     /// An `unavailable` verdict also counts a paper fallback: that is what the venue does.
     pub fn verification(&self, scenario: &str, verdict: &'static str, elapsed: Duration) {
         debug_assert!(VERDICTS.contains(&verdict), "verdict `{verdict}`");
+        if let Some(series) = self
+            .inner
+            .prepared
+            .get()
+            .and_then(|p| p.scenarios.get(scenario))
+        {
+            series.verdicts[verdict_index(verdict)].inc();
+            if verdict == "unavailable" {
+                series.paper_fallbacks.inc();
+            }
+            series.duration.observe(elapsed.as_secs_f64());
+            return;
+        }
         let scenario: Label = Cow::Owned(scenario.to_owned());
         self.inner
             .verifications
@@ -270,6 +369,10 @@ impl Metrics {
     /// One look-up in `cache` (one of [`CACHES`]).
     pub fn cache(&self, cache: &'static str, hit: bool) {
         debug_assert!(CACHES.contains(&cache), "cache `{cache}`");
+        if let Some(i) = CACHES.iter().position(|c| *c == cache) {
+            self.inner.cache_series[i][usize::from(hit)].inc();
+            return;
+        }
         let labels = CacheLabels {
             cache: Cow::Borrowed(cache),
             result: Cow::Borrowed(if hit { "hit" } else { "miss" }),
@@ -302,6 +405,15 @@ impl Metrics {
     /// of [`VERDICTS`].
     pub fn requirement(&self, certificate: &str, verdict: &'static str) {
         debug_assert!(VERDICTS.contains(&verdict), "verdict `{verdict}`");
+        if let Some(series) = self
+            .inner
+            .prepared
+            .get()
+            .and_then(|p| p.certificates.get(certificate))
+        {
+            series[verdict_index(verdict)].inc();
+            return;
+        }
         let labels = RequirementLabels {
             certificate: Cow::Owned(certificate.to_owned()),
             verdict: Cow::Borrowed(verdict),

@@ -58,7 +58,6 @@ pub struct VerifyLimits {
     pub body_timeout: Duration,
     /// One deadline for the whole fan-out to departments.
     pub fetch_deadline: Duration,
-    pub clock_skew_secs: u32,
 }
 
 /// Everything the verify path needs, shared by all requests.
@@ -105,9 +104,16 @@ impl VerifyService {
     ) -> Result<Response<Full<Bytes>>, Failure> {
         let (parts, body) = req.into_parts();
         let limits = &self.limits;
-        let body =
-            admit::read_body(&parts.headers, body, limits.max_body_bytes, limits.body_timeout).await?;
-        let json = self.verify(&parts.headers, &body, request_id, started).await?;
+        let body = admit::read_body(
+            &parts.headers,
+            body,
+            limits.max_body_bytes,
+            limits.body_timeout,
+        )
+        .await?;
+        let json = self
+            .verify(&parts.headers, &body, request_id, started)
+            .await?;
         Ok(respond::http(json, request_id))
     }
 
@@ -127,14 +133,7 @@ impl VerifyService {
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
         let decoded = decode::code(&self.verifier, &request.code)?;
         let now = Utc::now();
-        let holder = check_code::check(
-            &self.verifier,
-            &self.replay,
-            &decoded,
-            scenario,
-            now,
-            limits.clock_skew_secs,
-        )?;
+        let holder = check_code::check(&self.verifier, &self.replay, &decoded, scenario, now)?;
         let plan = resolve::plan(&self.catalogue, scenario, &holder)?;
         let deadline = started + limits.fetch_deadline;
         let answers = self
@@ -194,9 +193,10 @@ impl VerifyService {
         let json = respond::json(&response);
         record::verification(
             &self.metrics,
+            &self.tagger,
             &response,
             &venue.id,
-            &self.tagger.tag(&holder.subject),
+            &holder.subject,
             request_id,
             started.elapsed(),
         );

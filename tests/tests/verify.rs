@@ -658,8 +658,7 @@ async fn answers_are_cached_until_invalidated_after_a_revocation() {
     gw.gateway
         .service
         .fetcher
-        .invalidate(&senior.handle, certificate)
-        .await;
+        .invalidate(&senior.handle, certificate);
     let answer = gw.verify_holder(&senior, park).await;
     assert_eq!(answer.verdict, Verdict::Fail, "{answer:?}");
     assert_eq!(answer.requirements[0].reason, Some(Reason::Revoked));

@@ -3,8 +3,6 @@
 //! certificate the scenario asks for, and — last, so only good codes are remembered — the nonce
 //! not seen before within the code's validity.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use wire::catalogue::model::{HolderKind, Scenario};
 use wire::code::{DecodedCode, HolderClaims, Verifier};
@@ -25,7 +23,6 @@ pub fn check(
     decoded: &DecodedCode,
     scenario: &Scenario,
     now: DateTime<Utc>,
-    skew_secs: u32,
 ) -> Result<HolderClaims, Failure> {
     let verified = verifier
         .check(decoded, now)
@@ -45,8 +42,7 @@ pub fn check(
     {
         return Err(Failure::ScopeNotGranted(missing.certificate.clone()));
     }
-    let remaining = (claims.expires_at - now.timestamp()).max(0) as u64 + u64::from(skew_secs);
-    if !replay.first_use(&claims.nonce, Duration::from_secs(remaining)) {
+    if !replay.first_use(&claims.nonce, claims.expires_at, now.timestamp()) {
         return Err(Failure::CodeReplayed);
     }
     Ok(claims)

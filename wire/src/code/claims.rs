@@ -163,6 +163,9 @@ mod hex_bytes {
 
 /// Longest subject handle accepted; handles are pseudonyms, not documents.
 pub const MAX_SUBJECT_LEN: usize = 64;
+/// Shortest and longest nonce (`cti`) accepted; ours are 16 random bytes.
+pub const MIN_NONCE_LEN: usize = 8;
+pub const MAX_NONCE_LEN: usize = 64;
 /// Most certificate types one consent scope may list.
 pub const MAX_SCOPE_LEN: usize = 64;
 
@@ -218,7 +221,14 @@ impl HolderClaims {
             city,
             issued_at: cwt.issued_at.ok_or(CodeError::MissingClaim("iat"))?,
             expires_at: cwt.expires_at.ok_or(CodeError::MissingClaim("exp"))?,
-            nonce: cwt.cti.clone().ok_or(CodeError::MissingClaim("cti"))?,
+            nonce: cwt
+                .cti
+                .clone()
+                .filter(|n| (MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&n.len()))
+                .ok_or_else(|| match cwt.cti {
+                    None => CodeError::MissingClaim("cti"),
+                    Some(_) => bad("`cti` must be 8 to 64 bytes"),
+                })?,
             scope,
         })
     }
