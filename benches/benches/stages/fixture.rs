@@ -35,7 +35,10 @@ impl Fixture {
         config.data.dir = data.path().to_path_buf();
         let gateway = gateway::app::start(config).await.expect("gateway starts");
         let mut headers = HeaderMap::new();
-        headers.insert("authorization", format!("Bearer {VENUE_KEY}").parse().expect("header"));
+        headers.insert(
+            "authorization",
+            format!("Bearer {VENUE_KEY}").parse().expect("header"),
+        );
         let key = wire::keys::parse_signing_keys(gateway::demo::PLATFORM_SECRET)
             .expect("demo keys")
             .into_iter()
@@ -64,8 +67,10 @@ impl Fixture {
             nonce: rand::random::<[u8; 16]>().to_vec(),
             scope: None,
         };
-        serde_json::to_vec(&serde_json::json!({"code": self.minter.mint(&claims), "scenario": SCENARIO}))
-            .expect("json")
+        serde_json::to_vec(
+            &serde_json::json!({"code": self.minter.mint(&claims), "scenario": SCENARIO}),
+        )
+        .expect("json")
     }
 
     pub fn service(&self) -> &Arc<gateway::verify::VerifyService> {
@@ -81,8 +86,16 @@ fn passing_holders(n: usize) -> Vec<(String, u32)> {
         .find_handles("bench-", n, |h| {
             population.person(h).age_on(today) >= 60
                 && population
-                    .record_in(&catalogue, h, HolderKind::Person, "senior-citizen-card", today)
-                    .is_some_and(|r| r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today))
+                    .record_in(
+                        &catalogue,
+                        h,
+                        HolderKind::Person,
+                        "senior-citizen-card",
+                        today,
+                    )
+                    .is_some_and(|r| {
+                        r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today)
+                    })
         })
         .into_iter()
         .map(|h| {

@@ -17,7 +17,13 @@ pub fn record_and_seal(c: &mut Criterion) {
     let keys = issuer::seal_keys::demo_seal_keys();
     let trust = issuer::seal_keys::demo_trust_list();
     let record = population
-        .record_in(&catalogue, "bench-1", HolderKind::Person, "resident-id-card", today)
+        .record_in(
+            &catalogue,
+            "bench-1",
+            HolderKind::Person,
+            "resident-id-card",
+            today,
+        )
         .expect("record");
     let key = keys
         .iter()
@@ -29,7 +35,13 @@ pub fn record_and_seal(c: &mut Criterion) {
     group.bench_function("generate_record", |b| {
         b.iter(|| {
             i += 1;
-            black_box(population.record_in(&catalogue, &format!("bench-{i}"), HolderKind::Person, "resident-id-card", today))
+            black_box(population.record_in(
+                &catalogue,
+                &format!("bench-{i}"),
+                HolderKind::Person,
+                "resident-id-card",
+                today,
+            ))
         })
     });
     group.bench_function("seal", |b| {
@@ -42,6 +54,8 @@ pub fn record_and_seal(c: &mut Criterion) {
     let mut sealed = record.clone();
     sealed.seal(&key);
     let now = Utc::now();
-    group.bench_function("verify_seal", |b| b.iter(|| sealed.verify_seal(&trust, now).expect("verifies")));
+    group.bench_function("verify_seal", |b| {
+        b.iter(|| sealed.verify_seal(&trust, now).expect("verifies"))
+    });
     group.finish();
 }
