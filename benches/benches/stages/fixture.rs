@@ -73,6 +73,12 @@ impl Fixture {
         .expect("json")
     }
 
+    /// Holder `i`'s subject handle and home city.
+    pub fn holder(&self, i: usize) -> (&str, u32) {
+        let (subject, city) = &self.holders[i % self.holders.len()];
+        (subject, *city)
+    }
+
     pub fn service(&self) -> &Arc<gateway::verify::VerifyService> {
         &self.gateway.service
     }

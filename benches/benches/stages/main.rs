@@ -1,11 +1,12 @@
 //! One benchmark binary, a file per stage of the verify pipeline.
 //!
 //! Run all: `cargo bench -p benches --bench stages`; one group: append `-- code/` (or
-//! `pipeline/`, `issuer/`, `respond/`). Each file says what it measures; the README's
+//! `cache/`, `pipeline/`, `issuer/`, `respond/`). Each file says what it measures; the README's
 //! Performance section keeps the last figures with the machine they came from.
 
 use criterion::{criterion_group, criterion_main};
 
+mod cache;
 mod code;
 mod fixture;
 mod issuer;
@@ -16,6 +17,7 @@ criterion_group!(
     stages,
     code::decode_and_verify,
     code::base45,
+    cache::record_hit,
     pipeline::warm_pipeline,
     issuer::record_and_seal,
     respond::encode
