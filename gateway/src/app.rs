@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
 use crate::server::{self, Handler, Listener};
 use crate::shutdown::Shutdown;
+use crate::signature_batch::SignatureBatcher;
 use crate::tls::TlsAcceptor;
 use crate::upstream::{self, BackendClient};
 use crate::venues::{self, Venues};
@@ -192,6 +193,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         catalogue,
         verifier,
         replay: ReplayGuard::new(config.codes.clock_skew_secs),
+        signatures: SignatureBatcher::start(),
         venues: Arc::new(venues),
         fetcher,
         metrics: metrics.clone(),

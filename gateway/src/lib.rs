@@ -1,14 +1,19 @@
 //! The Mianzheng gateway: venues scan a holder's code, the gateway verifies it, asks the
 //! issuing departments and answers with the least data the scenario needs (DESIGN.md §4).
 //!
-//! The server itself arrives with the verify path; what is here now are the operator commands
-//! every later part keeps:
-//!
-//! - [`commands::code`] — `gateway code inspect` and `gateway code mint`: decode, verify and
-//!   print a holder code; mint one with the demo platform key.
-//! - [`commands::keys`] — `gateway keys generate`: a platform key set and its trust list.
-//! - [`demo`] — the demo platform keys embedded in the binary, so the commands work from any
-//!   folder on a fresh clone.
+//! - [`app`] — assembles a gateway from its configuration and runs it (`main.rs` and tests).
+//! - [`config`] — `config/gateway.toml`, parsed and validated.
+//! - [`verify`] — `POST /v1/verify`: the twelve stages of the hot path, one module each.
+//! - [`signature_batch`] — Ed25519 checks of concurrent requests verified as a batch.
+//! - [`upstream`], [`breaker`] — the department clients: one per backend, deadline, breaker,
+//!   retry budget.
+//! - [`replay`] — each code's nonce accepted once while the code is valid.
+//! - [`venues`] — who may call, for which scenarios, at what rate.
+//! - [`server`], [`tls`], [`shutdown`] — listeners, limits, reloadable TLS, graceful drain.
+//! - [`admin`], [`metrics`] — `/livez`, `/readyz`, `/metrics`.
+//! - [`error`], [`problem`] — failures, whose fault, and their RFC 9457 answers.
+//! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`.
+//! - [`demo`] — the demo keys embedded in the binary.
 
 pub mod admin;
 pub mod app;
@@ -22,6 +27,7 @@ pub mod problem;
 pub mod replay;
 pub mod server;
 pub mod shutdown;
+pub mod signature_batch;
 pub mod tls;
 pub mod upstream;
 pub mod venues;

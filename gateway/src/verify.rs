@@ -43,6 +43,7 @@ use wire::code::Verifier;
 use crate::error::{Failure, Fault};
 use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
+use crate::signature_batch::SignatureBatcher;
 use crate::venues::Venues;
 
 /// The province's calendar: validity dates and ages are judged on the day in China.
@@ -66,6 +67,8 @@ pub struct VerifyService {
     pub catalogue: Arc<Catalogue>,
     pub verifier: Verifier,
     pub replay: ReplayGuard,
+    /// Where stage 5 sends Ed25519 signatures, to be checked in batches.
+    pub signatures: SignatureBatcher,
     pub venues: Arc<Venues>,
     pub fetcher: fetch::Fetcher,
     pub metrics: Metrics,
@@ -133,7 +136,15 @@ impl VerifyService {
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
         let decoded = decode::code(&self.verifier, &request.code)?;
         let now = Utc::now();
-        let holder = check_code::check(&self.verifier, &self.replay, &decoded, scenario, now)?;
+        let holder = check_code::check(
+            &self.verifier,
+            &self.signatures,
+            &self.replay,
+            &decoded,
+            scenario,
+            now,
+        )
+        .await?;
         let plan = resolve::plan(&self.catalogue, scenario, &holder)?;
         let deadline = started + limits.fetch_deadline;
         let answers = self

@@ -400,6 +400,26 @@ impl TrustedKey {
         }
     }
 
+    /// The check `verify(Algorithm::EdDsa, msg, sig)` would make, taken out so it can be made
+    /// later, together with others ([`verify_ed25519_batch`]). Fails as `verify` would for a key
+    /// of another algorithm or a signature of the wrong length.
+    pub fn ed25519_check(&self, msg: Vec<u8>, sig: &[u8]) -> Result<Ed25519Check, KeyError> {
+        let PublicKey::Ed25519(key) = &self.public else {
+            return Err(KeyError::WrongAlgorithm {
+                kid: self.kid.clone(),
+                key: self.algorithm(),
+                wanted: Algorithm::EdDsa,
+            });
+        };
+        let signature =
+            ed25519_dalek::Signature::from_slice(sig).map_err(|_| KeyError::BadSignature)?;
+        Ok(Ed25519Check {
+            key: *key,
+            message: msg,
+            signature,
+        })
+    }
+
     /// The trust-list entry for an X.509 signer certificate (DER): key id = first 8 bytes of
     /// SHA-256 over the certificate, window = the certificate's validity. P-256 keys verify
     /// ES256, RSA keys PS256, Ed25519 keys EdDSA.
@@ -449,6 +469,51 @@ impl TrustedKey {
     }
 }
 
+/// One Ed25519 signature check not yet made: a trusted key, the signed bytes, the signature.
+/// Made by [`TrustedKey::ed25519_check`]; made alone with [`Ed25519Check::verify`], or with
+/// others with [`verify_ed25519_batch`].
+#[derive(Debug, Clone)]
+pub struct Ed25519Check {
+    key: ed25519_dalek::VerifyingKey,
+    message: Vec<u8>,
+    signature: ed25519_dalek::Signature,
+}
+
+impl Ed25519Check {
+    /// The check alone, strict (what [`TrustedKey::verify`] does).
+    pub fn verify(&self) -> bool {
+        self.key
+            .verify_strict(&self.message, &self.signature)
+            .is_ok()
+    }
+}
+
+/// The verdict of each check, in order: one batch equation for them all, and only when that
+/// fails each alone ([`Ed25519Check::verify`]) to find which. About twice as fast per signature
+/// as one by one when they all verify, which on a gateway they nearly always do.
+///
+/// A batch that verifies is not a strict verification. Strict verification also refuses
+/// small-order keys and small-order or non-canonical `R`; the batch equation may accept such a
+/// signature. That matters where signature bytes must be unique or keys are untrusted, neither
+/// of which holds for us: keys come only from our trust list, where small-order Ed25519 keys are
+/// refused at load ([`TrustList`] never holds one), and only the holder of the private key can
+/// make a signature that passes the batch and fails alone — a malleated copy of a code it
+/// signed, which replay detection still catches, since it keys on the signed nonce (`cti`), not
+/// on the signature bytes. A batch of one is checked strictly.
+pub fn verify_ed25519_batch(checks: &[&Ed25519Check]) -> Vec<bool> {
+    if let [one] = checks {
+        return vec![one.verify()];
+    }
+    let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
+    let signatures: Vec<_> = checks.iter().map(|c| c.signature).collect();
+    let keys: Vec<_> = checks.iter().map(|c| c.key).collect();
+    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+        vec![true; checks.len()]
+    } else {
+        checks.iter().map(|c| c.verify()).collect()
+    }
+}
+
 fn public_from_spki(spki_der: &[u8]) -> Result<PublicKey, String> {
     use spki::DecodePublicKey as _;
     let info = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
@@ -463,9 +528,13 @@ fn public_from_spki(spki_der: &[u8]) -> Result<PublicKey, String> {
         RSA => rsa::RsaPublicKey::from_public_key_der(spki_der)
             .map(|k| PublicKey::Ps256(Box::new(k)))
             .map_err(|e| format!("bad RSA key: {e}")),
-        ED25519 => ed25519_dalek::VerifyingKey::from_public_key_der(spki_der)
-            .map(PublicKey::Ed25519)
-            .map_err(|e| format!("bad Ed25519 key: {e}")),
+        // A small-order key verifies nothing strictly; refused here so that batch
+        // verification ([`verify_ed25519_batch`]) never sees one.
+        ED25519 => match ed25519_dalek::VerifyingKey::from_public_key_der(spki_der) {
+            Ok(key) if key.is_weak() => Err("a small-order Ed25519 key".into()),
+            Ok(key) => Ok(PublicKey::Ed25519(key)),
+            Err(e) => Err(format!("bad Ed25519 key: {e}")),
+        },
         other => Err(format!("unsupported public key algorithm `{other}`")),
     }
 }
@@ -782,6 +851,41 @@ mod tests {
             trust.find(&KeyId::new(*b"nokey"), at("2026-03-01T00:00:00Z")),
             Err(KeyError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn a_batch_names_exactly_the_signature_that_does_not_verify() {
+        let keys: Vec<SigningKey> = (0..3)
+            .map(|_| SigningKey::generate(Algorithm::EdDsa, "t", Validity::default()).expect("key"))
+            .collect();
+        let checks: Vec<Ed25519Check> = (0..10)
+            .map(|i| {
+                let key = &keys[i % keys.len()];
+                let msg = format!("message {i}").into_bytes();
+                let mut sig = key.sign(&msg);
+                if i == 6 {
+                    sig[3] ^= 0x40;
+                }
+                key.trusted().ed25519_check(msg, &sig).expect("ed25519")
+            })
+            .collect();
+        let all: Vec<&Ed25519Check> = checks.iter().collect();
+        let verdicts = verify_ed25519_batch(&all);
+        assert_eq!(verdicts, (0..10).map(|i| i != 6).collect::<Vec<_>>());
+        assert_eq!(verify_ed25519_batch(&all[..6]), vec![true; 6]);
+        assert_eq!(verify_ed25519_batch(&all[6..7]), vec![false]);
+        assert!(verify_ed25519_batch(&[]).is_empty());
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_are_refused() {
+        // SubjectPublicKeyInfo of the Ed25519 identity point (order 1).
+        let mut der = hex::decode("302a300506032b6570032100").expect("hex");
+        der.push(1);
+        der.extend([0u8; 31]);
+        assert!(public_from_spki(&der).is_err());
+        let key = SigningKey::generate(Algorithm::EdDsa, "t", Validity::default()).expect("key");
+        assert!(public_from_spki(&public_der(&key.secret).expect("der")).is_ok());
     }
 
     #[test]

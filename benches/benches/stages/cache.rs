@@ -44,7 +44,14 @@ pub fn record_hit(c: &mut Criterion) {
             let deadline = Instant::now() + Duration::from_secs(1);
             let answers = service
                 .fetcher
-                .fetch(&holder.subject, holder.kind, &plan, false, deadline, "bench")
+                .fetch(
+                    &holder.subject,
+                    holder.kind,
+                    &plan,
+                    false,
+                    deadline,
+                    "bench",
+                )
                 .await;
             assert!(matches!(answers[0], Answer::Record { .. }), "a cache hit");
             black_box(answers)

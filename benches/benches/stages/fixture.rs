@@ -33,6 +33,21 @@ impl Fixture {
         config.listen.admin = any;
         config.tls.mode = TlsMode::Off;
         config.data.dir = data.path().to_path_buf();
+        // The demo venue's quota (200/s) would refuse a benchmark's rate: raise it.
+        let venues = data.path().join("venues.toml");
+        let raised: String = gateway::venues::EMBEDDED
+            .lines()
+            .map(|l| {
+                if l.starts_with("rate_per_sec") {
+                    "rate_per_sec = 1000000"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&venues, raised).expect("write venues");
+        config.venues.file = Some(venues);
         let gateway = gateway::app::start(config).await.expect("gateway starts");
         let mut headers = HeaderMap::new();
         headers.insert(

@@ -1,14 +1,16 @@
 //! Stage 5, check the code: profile accepted, key by id in the trust list and valid now,
 //! signature or MAC, time window, holder kind fits the scenario, consent scope covers every
 //! certificate the scenario asks for, and — last, so only good codes are remembered — the nonce
-//! not seen before within the code's validity.
+//! not seen before within the code's validity. Ed25519 signatures are checked in batches across
+//! concurrent requests ([`crate::signature_batch`]).
 
 use chrono::{DateTime, Utc};
 use wire::catalogue::model::{HolderKind, Scenario};
-use wire::code::{DecodedCode, HolderClaims, Verifier};
+use wire::code::{CodeError, DecodedCode, HolderClaims, Verifier};
 
 use crate::error::Failure;
 use crate::replay::ReplayGuard;
+use crate::signature_batch::SignatureBatcher;
 
 fn kind_name(kind: HolderKind) -> &'static str {
     match kind {
@@ -17,16 +19,26 @@ fn kind_name(kind: HolderKind) -> &'static str {
     }
 }
 
-pub fn check(
+pub async fn check(
     verifier: &Verifier,
+    signatures: &SignatureBatcher,
     replay: &ReplayGuard,
     decoded: &DecodedCode,
     scenario: &Scenario,
     now: DateTime<Utc>,
 ) -> Result<HolderClaims, Failure> {
-    let verified = verifier
-        .check(decoded, now)
-        .map_err(Failure::CodeRejected)?;
+    // EdDSA signatures go to the batcher; every other profile is checked here in line.
+    let verified = match verifier
+        .detach_signature(decoded, now)
+        .map_err(Failure::CodeRejected)?
+    {
+        Some(signature) => match signatures.verify(signature).await {
+            true => verifier.check_with_signature_verified(decoded, now),
+            false => Err(CodeError::BadSignature),
+        },
+        None => verifier.check(decoded, now),
+    }
+    .map_err(Failure::CodeRejected)?;
     let claims = verified.claims;
     if claims.kind != scenario.holder {
         return Err(Failure::WrongHolderKind {

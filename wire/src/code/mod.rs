@@ -19,7 +19,7 @@ pub use cose::{CoseMessage, HeaderPolicy};
 pub use envelope::Limits;
 pub use error::CodeError;
 
-use crate::keys::{Algorithm, KeyId, SigningKey, TrustList};
+use crate::keys::{Algorithm, Ed25519Check, KeyId, SigningKey, TrustList};
 
 /// The prefix that tells a scanner a text is a Mianzheng holder code (免证, version 1).
 pub const PREFIX: &str = "MZ1:";
@@ -211,6 +211,40 @@ impl Verifier {
         now: DateTime<Utc>,
     ) -> Result<VerifiedCode, CodeError> {
         self.check_cwt(decoded, now)?;
+        self.holder_code(decoded)
+    }
+
+    /// [`Verifier::check`] in two halves, for a caller that verifies Ed25519 signatures in
+    /// batches: the first half up to the signature — algorithm accepted, key by id valid `now` —
+    /// returning the signature check to make. `Ok(None)` for a code of another algorithm: call
+    /// [`Verifier::check`] instead. When the check verifies, the second half is
+    /// [`Verifier::check_with_signature_verified`]; when it does not, the code is refused with
+    /// [`CodeError::BadSignature`].
+    pub fn detach_signature(
+        &self,
+        decoded: &DecodedCode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ed25519Check>, CodeError> {
+        let algorithm = decoded.message.algorithm();
+        if !self.accepted.contains(&algorithm) {
+            return Err(CodeError::AlgorithmNotAccepted(algorithm.name()));
+        }
+        decoded.message.ed25519_check(&self.trust, now)
+    }
+
+    /// The rest of [`Verifier::check`] — time window, holder claims, lifetime — for a code
+    /// whose check from [`Verifier::detach_signature`] verified. Calling it for any other code
+    /// accepts a code nobody verified.
+    pub fn check_with_signature_verified(
+        &self,
+        decoded: &DecodedCode,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedCode, CodeError> {
+        decoded.claims.check_time(now.timestamp(), self.skew_secs)?;
+        self.holder_code(decoded)
+    }
+
+    fn holder_code(&self, decoded: &DecodedCode) -> Result<VerifiedCode, CodeError> {
         let claims = HolderClaims::from_cwt(&decoded.claims)?;
         let lifetime = claims.expires_at - claims.issued_at;
         if lifetime > self.max_lifetime_secs {

@@ -341,3 +341,68 @@ fn trusted_key_from_a_signing_key_matches_its_kid() {
     let t: TrustedKey = k.trusted();
     assert_eq!(t.kid(), k.kid());
 }
+
+/// [`Verifier::check`] by its two halves, the signature made in between as a batch would.
+fn check_in_halves(verifier: &Verifier, text: &str) -> Result<VerifiedCode, CodeError> {
+    let decoded = verifier.decode(text)?;
+    match verifier.detach_signature(&decoded, now())? {
+        Some(check) if crate::keys::verify_ed25519_batch(&[&check]) == [true] => {
+            verifier.check_with_signature_verified(&decoded, now())
+        }
+        Some(_) => Err(CodeError::BadSignature),
+        None => verifier.check(&decoded, now()),
+    }
+}
+
+#[test]
+fn the_two_halves_of_check_answer_as_check_does() {
+    for profile in Profile::ALL {
+        let (minter, verifier) = setup(profile);
+        let good = minter.mint(&claims());
+        let mut bytes = base45::decode(&good[PREFIX.len()..]).expect("base45");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        let flipped = format!("{PREFIX}{}", base45::encode(&bytes));
+        let expired = minter.mint(&HolderClaims {
+            issued_at: NOW - 200,
+            expires_at: NOW - 100,
+            ..claims()
+        });
+        let too_long = minter.mint(&HolderClaims {
+            expires_at: NOW + 3 * 24 * 3600,
+            ..claims()
+        });
+        let stranger = setup(profile).0.mint(&claims());
+        let others = Verifier::new(verifier.trust_list().clone()).accept(&[Profile::Es256]);
+        for code in [&good, &flipped, &expired, &too_long, &stranger] {
+            for v in [&verifier, &others] {
+                assert_eq!(
+                    check_in_halves(v, code),
+                    v.check(&v.decode(code).expect("decodes"), now()),
+                    "{profile:?}"
+                );
+            }
+        }
+    }
+    // A key id swapped to a key of another algorithm: a bad signature both ways.
+    let ed = key(Profile::Eddsa);
+    let mac = key(Profile::Hmac);
+    let verifier = Verifier::new(TrustList::new([mac.trusted()]));
+    let cose = CoseSign1Builder::new()
+        .protected(
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::EdDSA)
+                .key_id(mac.kid().as_bytes().to_vec())
+                .build(),
+        )
+        .payload(payload(&claims()))
+        .create_signature(b"", |d| ed.sign(d))
+        .build()
+        .to_tagged_vec()
+        .expect("cose");
+    let code = envelope::seal(&cose, PREFIX, false);
+    assert_eq!(
+        check_in_halves(&verifier, &code),
+        Err(CodeError::BadSignature)
+    );
+}
