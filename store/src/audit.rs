@@ -1,0 +1,392 @@
+//! The audit log: one entry per verification, hash-chained, with signed checkpoints of the chain
+//! head. The chain's arithmetic (what is hashed, how checkpoints are signed) lives with the
+//! gateway; the store keeps what it is given, refuses an append that would fork or gap the chain,
+//! and hands entries back unchanged for `gateway audit verify` to re-walk.
+
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use crate::backend::{exact_micros, to_json, with_pool, Columns, Store};
+use crate::error::{classify, is_unique_violation, StoreError};
+
+/// One verification, as the audit log keeps it. The subject appears only as a keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Position in the chain; each append continues the stored head by exactly one.
+    pub seq: i64,
+    /// When the verification was decided; must be whole microseconds ([`crate::micros`]).
+    pub at: DateTime<Utc>,
+    /// The gateway node that answered.
+    pub node: String,
+    /// Venue id.
+    pub venue: String,
+    /// Scenario id.
+    pub scenario: String,
+    /// Certificate types consulted.
+    pub certificates: Vec<String>,
+    /// The overall verdict.
+    pub verdict: String,
+    /// (requirement, verdict) for each requirement of the scenario, in order.
+    pub requirement_verdicts: Vec<(String, String)>,
+    pub latency_us: i64,
+    /// Keyed hash of the holder.
+    pub subject_hash: [u8; 32],
+    pub verification_id: String,
+    /// `hash` of the entry before (for the first entry, whatever the chain's genesis says).
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// A signed statement of the chain head at some time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Seq of the head entry.
+    pub seq: i64,
+    pub head_hash: [u8; 32],
+    /// Entries in the chain up to the head.
+    pub count: i64,
+    /// Must be whole microseconds ([`crate::micros`]).
+    pub at: DateTime<Utc>,
+    pub node: String,
+    /// Id of the signing key.
+    pub kid: String,
+    pub signature: Vec<u8>,
+}
+
+const ENTRY_COLUMNS: &str = "seq, at, node, venue, scenario, certificates, verdict, \
+                             requirement_verdicts, latency_us, subject_hash, verification_id, \
+                             prev_hash, hash";
+
+const HEAD: &str = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1";
+
+/// Taken by an appender before it reads the head, so that the head is still the head when it
+/// commits: one appender at a time. SQLite: nothing more, `BEGIN IMMEDIATE` already holds the
+/// database's write lock. PostgreSQL: a table lock that conflicts with itself but not with
+/// readers (`seq` being the primary key would refuse a duplicate anyway, but not two writers
+/// starting different chains on an empty log).
+const LOCK_APPENDERS: (Option<&str>, Option<&str>) = (
+    None,
+    Some("LOCK TABLE audit_entries IN SHARE ROW EXCLUSIVE MODE"),
+);
+
+/// Rows per INSERT statement: 13 parameters each stays well under both engines' limits
+/// (SQLite 32 766, PostgreSQL 65 535).
+const ROWS_PER_INSERT: usize = 1000;
+
+fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        seq: row.int("seq")?,
+        at: row.time("at")?,
+        node: row.text("node")?,
+        venue: row.text("venue")?,
+        scenario: row.text("scenario")?,
+        certificates: row.json("certificates")?,
+        verdict: row.text("verdict")?,
+        requirement_verdicts: row.json("requirement_verdicts")?,
+        latency_us: row.int("latency_us")?,
+        subject_hash: row.hash("subject_hash")?,
+        verification_id: row.text("verification_id")?,
+        prev_hash: row.hash("prev_hash")?,
+        hash: row.hash("hash")?,
+    })
+}
+
+fn checkpoint_from(row: &impl Columns) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        seq: row.int("seq")?,
+        head_hash: row.hash("head_hash")?,
+        count: row.int("count")?,
+        at: row.time("at")?,
+        node: row.text("node")?,
+        kid: row.text("kid")?,
+        signature: row.bytes("signature")?,
+    })
+}
+
+/// Checks that a batch is a chain of its own: seqs one apart, each `prev_hash` the hash before.
+fn check_batch(entries: &[AuditEntry]) -> Result<(), StoreError> {
+    for entry in entries {
+        exact_micros(entry.at, "audit entry")?;
+    }
+    for pair in entries.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        if after.seq != before.seq + 1 {
+            return Err(StoreError::Invalid(format!(
+                "audit batch jumps from seq {} to seq {}",
+                before.seq, after.seq
+            )));
+        }
+        if after.prev_hash != before.hash {
+            return Err(StoreError::Invalid(format!(
+                "audit entry {}: `prev_hash` is not the hash of entry {}",
+                after.seq, before.seq
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a batch continues the stored head.
+fn check_continues(head: Option<(i64, [u8; 32])>, first: &AuditEntry) -> Result<(), StoreError> {
+    let Some((head_seq, head_hash)) = head else {
+        // An empty log: the chain's genesis (first seq, first prev_hash) is the writer's call.
+        return Ok(());
+    };
+    if first.seq != head_seq + 1 {
+        return Err(StoreError::Conflict(format!(
+            "audit entries start at seq {} but the stored head is seq {head_seq}: another writer \
+             appended, or this writer's head is stale",
+            first.seq
+        )));
+    }
+    if first.prev_hash != head_hash {
+        return Err(StoreError::Conflict(format!(
+            "audit entry {}: `prev_hash` is not the hash of the stored head (seq {head_seq})",
+            first.seq
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Appends a batch of entries in one transaction and returns once it is committed (group
+    /// commit: the caller answers the batch's requests after this returns).
+    ///
+    /// The batch must be a chain of its own ([`StoreError::Invalid`] otherwise) that continues
+    /// the stored head: first seq = head seq + 1 and first `prev_hash` = head hash. Otherwise
+    /// nothing is written and the error is [`StoreError::Conflict`], so a second writer cannot
+    /// fork the chain; appenders are serialised (SQLite's write lock, a table lock on
+    /// PostgreSQL) and `seq` is the primary key besides. On an empty log any first seq is taken.
+    pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        check_batch(entries)?;
+        let lists: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| (to_json(&e.certificates), to_json(&e.requirement_verdicts)))
+            .collect();
+        let insert = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) ");
+        let result: Result<(), StoreError> = with_pool!(self, |pool, dialect| {
+            let mut tx = pool
+                .begin_with(dialect.begin_write())
+                .await
+                .map_err(classify)?;
+            if let Some(lock) = dialect.pick_optional(LOCK_APPENDERS) {
+                sqlx::query(lock)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+            }
+            let head = sqlx::query(HEAD)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+            let head = match head {
+                Some(row) => Some((row.int("seq")?, row.hash("hash")?)),
+                None => None,
+            };
+            check_continues(head, first)?;
+            for (chunk, lists) in entries
+                .chunks(ROWS_PER_INSERT)
+                .zip(lists.chunks(ROWS_PER_INSERT))
+            {
+                let mut builder = QueryBuilder::new(&insert);
+                builder.push_values(
+                    chunk.iter().zip(lists),
+                    |mut row, (e, (certs, verdicts))| {
+                        row.push_bind(e.seq)
+                            .push_bind(e.at)
+                            .push_bind(&e.node)
+                            .push_bind(&e.venue)
+                            .push_bind(&e.scenario)
+                            .push_bind(certs)
+                            .push_bind(&e.verdict)
+                            .push_bind(verdicts)
+                            .push_bind(e.latency_us)
+                            .push_bind(&e.subject_hash[..])
+                            .push_bind(&e.verification_id)
+                            .push_bind(&e.prev_hash[..])
+                            .push_bind(&e.hash[..]);
+                    },
+                );
+                // Batch sizes vary: do not fill the prepared-statement cache with one per size.
+                builder
+                    .build()
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| append_failed(e, first.seq))?;
+            }
+            tx.commit().await.map_err(|e| append_failed(e, first.seq))
+        });
+        result
+    }
+
+    /// The last entry's (seq, hash), or `None` for an empty log.
+    pub async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>, StoreError> {
+        with_pool!(self, |pool| {
+            let row = sqlx::query(HEAD)
+                .fetch_optional(pool)
+                .await
+                .map_err(classify)?;
+            match row {
+                Some(row) => Ok(Some((row.int("seq")?, row.hash("hash")?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Up to `limit` entries from `from_seq` on, in chain order (for re-walking the chain).
+    pub async fn audit_range(
+        &self,
+        from_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        );
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(from_seq)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(classify)?;
+            rows.iter().map(entry_from).collect()
+        })
+    }
+
+    /// The entry of one verification (an objection names it).
+    pub async fn audit_by_verification(
+        &self,
+        verification_id: &str,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE verification_id = $1 \
+             ORDER BY seq LIMIT 1"
+        );
+        with_pool!(self, |pool| {
+            let row = sqlx::query(&sql)
+                .bind(verification_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(classify)?;
+            row.as_ref().map(entry_from).transpose()
+        })
+    }
+
+    /// "Who checked me": a holder's entries, newest first (by time, then seq). For the next page
+    /// pass the (`at`, `seq`) of the last entry of this one as `before`.
+    pub async fn holder_accesses(
+        &self,
+        subject_hash: &[u8; 32],
+        before: Option<(DateTime<Utc>, i64)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let first_page = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE subject_hash = $1 \
+             ORDER BY at DESC, seq DESC LIMIT $2"
+        );
+        let next_page = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_entries \
+             WHERE subject_hash = $1 AND (at, seq) < ($3, $4) \
+             ORDER BY at DESC, seq DESC LIMIT $2"
+        );
+        with_pool!(self, |pool| {
+            let query = match before {
+                None => sqlx::query(&first_page)
+                    .bind(&subject_hash[..])
+                    .bind(i64::from(limit)),
+                Some((at, seq)) => sqlx::query(&next_page)
+                    .bind(&subject_hash[..])
+                    .bind(i64::from(limit))
+                    .bind(at)
+                    .bind(seq),
+            };
+            let rows = query.fetch_all(pool).await.map_err(classify)?;
+            rows.iter().map(entry_from).collect()
+        })
+    }
+
+    /// Stores a signed checkpoint.
+    pub async fn append_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        exact_micros(checkpoint.at, "checkpoint")?;
+        let sql =
+            "INSERT INTO audit_checkpoints (seq, head_hash, count, at, node, kid, signature) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let result = with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(checkpoint.seq)
+                .bind(&checkpoint.head_hash[..])
+                .bind(checkpoint.count)
+                .bind(checkpoint.at)
+                .bind(&checkpoint.node)
+                .bind(&checkpoint.kid)
+                .bind(&checkpoint.signature[..])
+                .execute(pool)
+                .await
+                .map(drop)
+        });
+        result.map_err(classify)
+    }
+
+    /// Every checkpoint, by seq and then in the order they were written.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let sql = "SELECT seq, head_hash, count, at, node, kid, signature \
+                   FROM audit_checkpoints ORDER BY seq, id";
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(classify)?;
+            rows.iter().map(checkpoint_from).collect()
+        })
+    }
+}
+
+fn append_failed(err: sqlx::Error, first_seq: i64) -> StoreError {
+    if is_unique_violation(&err) {
+        StoreError::Conflict(format!(
+            "audit seq {first_seq} or a later one is already stored: another writer appended"
+        ))
+    } else {
+        classify(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: i64, prev: u8, hash: u8) -> AuditEntry {
+        AuditEntry {
+            seq,
+            at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
+            node: "n1".into(),
+            venue: "v".into(),
+            scenario: "s".into(),
+            certificates: vec![],
+            verdict: "pass".into(),
+            requirement_verdicts: vec![],
+            latency_us: 1,
+            subject_hash: [0; 32],
+            verification_id: format!("vid-{seq}"),
+            prev_hash: [prev; 32],
+            hash: [hash; 32],
+        }
+    }
+
+    #[test]
+    fn a_batch_must_be_a_chain() {
+        assert!(check_batch(&[entry(1, 0, 1), entry(2, 1, 2)]).is_ok());
+        assert!(check_batch(&[entry(1, 0, 1), entry(3, 1, 2)]).is_err());
+        assert!(check_batch(&[entry(1, 0, 1), entry(2, 9, 2)]).is_err());
+    }
+
+    #[test]
+    fn a_batch_must_continue_the_head() {
+        assert!(check_continues(None, &entry(7, 0, 1)).is_ok());
+        assert!(check_continues(Some((6, [5; 32])), &entry(7, 5, 1)).is_ok());
+        assert!(check_continues(Some((6, [5; 32])), &entry(8, 5, 1)).is_err());
+        assert!(check_continues(Some((6, [5; 32])), &entry(6, 5, 1)).is_err());
+        assert!(check_continues(Some((6, [5; 32])), &entry(7, 4, 1)).is_err());
+    }
+}

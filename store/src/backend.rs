@@ -1,0 +1,482 @@
+//! Opening the store: which engine a URL names, the connection settings each needs for
+//! durability, the embedded schema migrations, and the few pieces that let every query be written
+//! once for both engines (`with_pool!`, `Dialect`, `Columns`).
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row as _;
+
+use crate::error::StoreError;
+
+/// Runs `$body` once per engine with `$pool` bound to that engine's pool (and `$dialect` to its
+/// [`Dialect`]). The body is written once and type-checked for each engine, so no query logic is
+/// copied; where the SQL itself differs, the body picks it with [`Dialect::pick`].
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::backend::Store::Sqlite($pool) => $body,
+            $crate::backend::Store::Postgres($pool) => $body,
+        }
+    };
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+        match $store {
+            $crate::backend::Store::Sqlite($pool) => {
+                let $dialect = $crate::backend::Dialect::Sqlite;
+                $body
+            }
+            $crate::backend::Store::Postgres($pool) => {
+                let $dialect = $crate::backend::Dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The durable state of a gateway: venues, the audit log and objections.
+///
+/// One interface, two engines: SQLite in a local file (the embedded default) or PostgreSQL
+/// shared by several gateway nodes. Cloning is cheap (the pool is shared), so each task may hold
+/// its own clone. Every method that writes returns only after the database committed.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Connection settings beyond what the URL says.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long an operation waits for a free connection (or for PostgreSQL to accept one)
+    /// before failing with [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+    /// SQLite only: how long a writer waits for another writer's lock before failing with
+    /// [`StoreError::Unavailable`].
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The name of the SQLite file in a data folder.
+pub const SQLITE_FILE: &str = "mianzheng.db";
+
+impl Store {
+    /// Opens the store a URL names and brings its schema up to date.
+    ///
+    /// - `sqlite://PATH?mode=rwc` creates the file and its folder on first start; `sqlite::memory:`
+    ///   is a throw-away database.
+    /// - `postgres://USER@HOST:PORT/DB` (or `postgresql://`); a schema other than `public` is
+    ///   chosen with `?options[search_path]=NAME`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with explicit pool settings.
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let bad_url = |reason: String| StoreError::BadUrl {
+            url: redact(url),
+            reason,
+        };
+        if url.starts_with("sqlite:") {
+            let connect =
+                SqliteConnectOptions::from_str(url).map_err(|e| bad_url(e.to_string()))?;
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            Store::open_sqlite(connect, in_memory, options).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url).map_err(|e| bad_url(e.to_string()))?;
+            Store::open_postgres(connect, options).await
+        } else {
+            Err(bad_url(
+                "expected `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB`".into(),
+            ))
+        }
+    }
+
+    /// Opens (creating it on first start) the SQLite store `dir/mianzheng.db`.
+    pub async fn open_sqlite_in(dir: &Path) -> Result<Store, StoreError> {
+        let connect = SqliteConnectOptions::new()
+            .filename(dir.join(SQLITE_FILE))
+            .create_if_missing(true);
+        Store::open_sqlite(connect, false, &StoreOptions::default()).await
+    }
+
+    async fn open_sqlite(
+        connect: SqliteConnectOptions,
+        in_memory: bool,
+        options: &StoreOptions,
+    ) -> Result<Store, StoreError> {
+        if !in_memory {
+            if let Some(dir) = connect.get_filename().parent() {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|source| StoreError::CreateDir {
+                        path: PathBuf::from(dir),
+                        source,
+                    })?;
+            }
+        }
+        // WAL lets readers run beside the one writer; FULL makes every commit reach the disk
+        // before it returns, so a 201 or an audited 200 survives a power cut, not only a crash.
+        let connect = connect
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(StoreError::Connect)?;
+        let store = Store::Sqlite(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_postgres(
+        connect: PgConnectOptions,
+        options: &StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(StoreError::Connect)?;
+        let store = Store::Postgres(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations this build has and the database lacks. Safe to run on every start
+    /// and from several nodes at once (PostgreSQL: sqlx holds an advisory lock meanwhile).
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let migrations = match self {
+            Store::Sqlite(_) => Embedded(SQLITE_MIGRATIONS),
+            Store::Postgres(_) => Embedded(POSTGRES_MIGRATIONS),
+        };
+        let migrator = Migrator::new(migrations)
+            .await
+            .map_err(StoreError::Migrate)?;
+        let result = with_pool!(self, |pool| migrator.run(pool).await);
+        result.map_err(StoreError::Migrate)
+    }
+
+    /// `"sqlite"` or `"postgres"`, for logs and metrics.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The PostgreSQL pool, for what only that engine has (`PgListener::connect_with` for
+    /// LISTEN/NOTIFY); `None` on SQLite.
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match self {
+            Store::Postgres(pool) => Some(pool),
+            Store::Sqlite(_) => None,
+        }
+    }
+
+    /// Waits for running operations and closes every connection (on SQLite this also folds the
+    /// WAL back into the database file). Operations started afterwards fail as unavailable.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let result = with_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(drop));
+        result.map_err(crate::error::classify)
+    }
+}
+
+/// Hides the password of a PostgreSQL URL in error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _password)) => {
+                    format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+                }
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Where the two engines' SQL differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The statement that opens a transaction that will write. On SQLite it takes the write lock
+    /// at once: a deferred transaction that reads and then writes fails with `SQLITE_BUSY` when
+    /// another writer committed in between, instead of waiting. PostgreSQL locks rows instead.
+    pub(crate) fn begin_write(self) -> &'static str {
+        self.pick(("BEGIN IMMEDIATE", "BEGIN"))
+    }
+
+    /// The SQLite or the PostgreSQL version of a statement that only one engine needs.
+    pub(crate) fn pick_optional(
+        self,
+        (sqlite, postgres): (Option<&'static str>, Option<&'static str>),
+    ) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+
+    /// The SQLite or the PostgreSQL version of a statement.
+    pub(crate) fn pick(self, (sqlite, postgres): (&'static str, &'static str)) -> &'static str {
+        match self {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+}
+
+/// Reading a column of either engine's row into the types the store uses, so that each table's
+/// row decoder is written once.
+pub(crate) trait Columns {
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    fn text(&self, column: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError>;
+    fn flag(&self, column: &str) -> Result<bool, StoreError>;
+    fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError>;
+
+    /// A 32-byte hash column.
+    fn hash(&self, column: &str) -> Result<[u8; 32], StoreError> {
+        let bytes = self.bytes(column)?;
+        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+            StoreError::Corrupt(format!("`{column}` holds {} bytes, not 32", bytes.len()))
+        })
+    }
+
+    /// A column of JSON text.
+    fn json<T: serde::de::DeserializeOwned>(&self, column: &str) -> Result<T, StoreError> {
+        let text = self.text(column)?;
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("`{column}` is not the expected JSON: {e}")))
+    }
+
+    /// A column parsed with `FromStr` (the enums stored as text).
+    fn parsed<T: FromStr>(&self, column: &str) -> Result<T, StoreError> {
+        let text = self.text(column)?;
+        text.parse()
+            .map_err(|_| StoreError::Corrupt(format!("`{column}` holds unknown value `{text}`")))
+    }
+}
+
+macro_rules! impl_columns {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn int(&self, column: &str) -> Result<i64, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+            fn text(&self, column: &str) -> Result<String, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+            fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+            fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+            fn flag(&self, column: &str) -> Result<bool, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+            fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+        }
+    };
+}
+impl_columns!(SqliteRow);
+impl_columns!(PgRow);
+
+fn corrupt(err: sqlx::Error) -> StoreError {
+    StoreError::Corrupt(err.to_string())
+}
+
+/// Encodes a value as JSON text for a list column.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    // Lists of strings always serialise.
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// `t` cut to whole microseconds, the precision both engines keep.
+///
+/// Anything that is hashed or signed before it is stored (an audit entry's or a checkpoint's
+/// time) must already be at this precision, or it would read back different and break the chain.
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+/// The current time at the precision the store keeps (see [`micros`]).
+pub fn now() -> DateTime<Utc> {
+    micros(Utc::now())
+}
+
+/// Refuses a time finer than a microsecond (see [`micros`]).
+pub(crate) fn exact_micros(t: DateTime<Utc>, what: &str) -> Result<(), StoreError> {
+    if micros(t) == t {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{what} time `{t}` is finer than a microsecond: the store would not read it back \
+             the same (cut it with `store::micros`)"
+        )))
+    }
+}
+
+/// One engine's versioned migration files, embedded in the binary.
+///
+/// `sqlx::migrate!` would find the files by itself, but its proc-macro crate compiles both
+/// database drivers a second time; the files are listed here instead, and a test checks that
+/// the list matches the folder.
+type Migrations = &'static [(i64, &'static str, &'static str)];
+
+const SQLITE_MIGRATIONS: Migrations = &[(
+    1,
+    "initial",
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+)];
+
+const POSTGRES_MIGRATIONS: Migrations = &[(
+    1,
+    "initial",
+    include_str!("../migrations/postgres/0001_initial.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded(Migrations);
+
+type BoxDynError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
+        let migrations = self
+            .0
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(migrations)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file `NNNN_description.sql` in `migrations/ENGINE/` is embedded, in order, and
+    /// nothing else is.
+    #[test]
+    fn embedded_migrations_match_the_folders() {
+        for (engine, embedded) in [
+            ("sqlite", SQLITE_MIGRATIONS),
+            ("postgres", POSTGRES_MIGRATIONS),
+        ] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(engine);
+            let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&dir)
+                .expect("migrations folder")
+                .map(|entry| {
+                    let path = entry.expect("folder entry").path();
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .expect("utf-8 name");
+                    let stem = name.strip_suffix(".sql").expect("only .sql files");
+                    let (version, description) = stem.split_once('_').expect("NNNN_description");
+                    let sql = std::fs::read_to_string(&path).expect("readable");
+                    (
+                        version.parse().expect("numeric version"),
+                        description.to_owned(),
+                        sql,
+                    )
+                })
+                .collect();
+            files.sort();
+            let embedded: Vec<(i64, String, String)> = embedded
+                .iter()
+                .map(|&(v, d, s)| (v, d.to_owned(), s.to_owned()))
+                .collect();
+            assert_eq!(
+                files, embedded,
+                "migrations/{engine} and the embedded list differ"
+            );
+        }
+    }
+
+    #[test]
+    fn both_engines_have_the_same_versions() {
+        let versions = |m: Migrations| m.iter().map(|&(v, d, _)| (v, d)).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE_MIGRATIONS), versions(POSTGRES_MIGRATIONS));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/mz"),
+            "postgres://app:***@db:5432/mz"
+        );
+        assert_eq!(redact("postgres://app@db/mz"), "postgres://app@db/mz");
+        assert_eq!(
+            redact("sqlite://data/mianzheng.db"),
+            "sqlite://data/mianzheng.db"
+        );
+    }
+
+    #[test]
+    fn micros_cuts_nanoseconds() {
+        let t = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid time");
+        assert_eq!(micros(t).timestamp_subsec_nanos(), 123_456_000);
+        assert!(exact_micros(t, "test").is_err());
+        assert!(exact_micros(micros(t), "test").is_ok());
+    }
+}

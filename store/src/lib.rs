@@ -1,0 +1,30 @@
+//! Mianzheng's durable state (DESIGN.md §6): the venue registry, the hash-chained audit log and
+//! the objection workflow, behind one [`Store`] with two engines — SQLite in a local file (the
+//! embedded default) and PostgreSQL shared by several gateway nodes.
+//!
+//! Modules:
+//! - [`backend`]: opening a store from a URL, durability settings, embedded migrations, and the
+//!   helpers that let each query be written once for both engines.
+//! - [`venues`]: who may call the verify API; keys only as SHA-256 hashes.
+//! - [`audit`]: append-only, hash-chained verification log, checkpoints, "who checked me".
+//! - [`objections`]: filing, listing, claiming and resolving objections, with history.
+//! - [`error`]: [`StoreError`], and which failures are worth a retry.
+//!
+//! Every query is runtime-checked SQL that both engines accept; where they differ (the lock a
+//! claim takes, how a write transaction starts) the two versions sit side by side in the
+//! table's module. Each engine's schema is a folder of versioned migration files
+//! (`migrations/sqlite`, `migrations/postgres`), applied when the store is opened.
+
+pub mod audit;
+pub mod backend;
+pub mod error;
+pub mod objections;
+pub mod venues;
+
+pub use audit::{AuditEntry, Checkpoint};
+pub use backend::{micros, now, Store, StoreOptions, SQLITE_FILE};
+pub use error::StoreError;
+pub use objections::{
+    Channel, FiledBy, Objection, ObjectionEvent, ObjectionFilter, Status, TransitionError,
+};
+pub use venues::VenueRow;

@@ -1,0 +1,1131 @@
+//! The store's behaviour, written once and run against both engines: a fresh SQLite file in a
+//! temporary folder, and PostgreSQL in a schema of its own (created for the test, dropped after).
+//!
+//! PostgreSQL comes from `MIANZHENG_TEST_DATABASE_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/test` (the machine's local server, as CI has it). Point the
+//! tests at another server with, e.g.
+//! `MIANZHENG_TEST_DATABASE_URL=postgres://me:pw@db.example:5432/scratch cargo test -p store`;
+//! the user needs the right to create schemas in that database. When no server answers, the
+//! PostgreSQL tests fail (they do not skip) and say so.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use store::{
+    AuditEntry, Channel, Checkpoint, FiledBy, Objection, ObjectionFilter, Status, Store,
+    StoreError, StoreOptions, TransitionError, VenueRow,
+};
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// How a test opens (and re-opens) the store under test.
+#[derive(Debug, Clone)]
+struct Fixture {
+    url: String,
+    /// Keeps the SQLite folder until the last clone goes.
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Fixture {
+    async fn open(&self) -> Store {
+        Store::open(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("open `{}`: {e:?}", self.url))
+    }
+}
+
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temporary folder");
+    // A folder that does not exist yet: opening creates it.
+    let url = format!(
+        "sqlite://{}/data/mianzheng.db?mode=rwc",
+        dir.path().display()
+    );
+    test(Fixture {
+        url,
+        _dir: Some(Arc::new(dir)),
+    })
+    .await;
+}
+
+async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let base = std::env::var("MIANZHENG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&base)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach PostgreSQL at `{base}` ({e}). The store's tests run against both \
+                 engines: start a local server (CI has one on 127.0.0.1:5432, trust auth, \
+                 database `test`) or point MIANZHENG_TEST_DATABASE_URL at one, e.g. \
+                 MIANZHENG_TEST_DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DB"
+            )
+        });
+    let schema = format!("mz_test_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create the test schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options[search_path]={schema}");
+    // Run the test as a task so that a failing test still drops its schema.
+    let outcome = tokio::spawn(test(Fixture { url, _dir: None })).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .expect("drop the test schema");
+    admin.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Each named test, once per engine: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! suite {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::on_sqlite(super::$name).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::on_postgres(super::$name).await;
+                }
+            )+
+        }
+    };
+}
+
+suite!(
+    migrations_are_idempotent_on_reopen,
+    venues_upsert_lookup_rotate_disable,
+    venue_keys_are_unique,
+    audit_appends_contiguous_batches,
+    audit_refuses_gaps_duplicates_and_forks,
+    audit_concurrent_writers_cannot_fork,
+    audit_first_writers_race_on_an_empty_log,
+    audit_large_batch_in_one_commit,
+    audit_checkpoints_in_order,
+    holder_accesses_newest_first_paged,
+    objections_create_get_and_list_filters,
+    objection_transitions_keep_history,
+    illegal_and_stale_transitions_are_refused,
+    claim_next_takes_the_oldest_deadline_of_its_department,
+    claim_next_concurrent_claimers_never_share,
+    committed_rows_survive_reopen,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Test data
+
+fn t(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000 + seconds, 0).expect("valid time")
+}
+
+fn key(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+fn venue(id: &str, key_byte: u8) -> VenueRow {
+    VenueRow {
+        id: id.to_owned(),
+        name: format!("场所 {id}"),
+        city: 370100,
+        scenarios: vec!["park-entry-senior".into(), "hotel-check-in".into()],
+        rate_per_sec: 200,
+        key_hash: key(key_byte),
+        disabled: false,
+        updated_at: t(0),
+    }
+}
+
+/// A made-up chain hash: the store only compares hashes, it never computes them.
+fn h(seq: i64) -> [u8; 32] {
+    let mut hash = [0xab; 32];
+    hash[..8].copy_from_slice(&seq.to_be_bytes());
+    hash
+}
+
+fn entry(seq: i64, subject: u8, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry {
+        seq,
+        at,
+        node: "node-a".into(),
+        venue: "jinan-baotu-spring-park".into(),
+        scenario: "park-entry-senior".into(),
+        certificates: vec!["resident-id".into(), "senior-card".into()],
+        verdict: "pass".into(),
+        requirement_verdicts: vec![
+            ("age>=60".into(), "pass".into()),
+            ("valid-today".into(), "pass".into()),
+        ],
+        latency_us: 1234 + seq,
+        subject_hash: [subject; 32],
+        verification_id: format!("vf-{seq:06}"),
+        prev_hash: h(seq - 1),
+        hash: h(seq),
+    }
+}
+
+fn entries(seqs: std::ops::RangeInclusive<i64>) -> Vec<AuditEntry> {
+    seqs.map(|seq| entry(seq, 1, t(seq))).collect()
+}
+
+fn objection(id: &str, department: &str, deadline: DateTime<Utc>) -> Objection {
+    Objection {
+        id: id.to_owned(),
+        created_at: t(0),
+        channel: Channel::App,
+        filed_by: FiledBy::Holder,
+        filer: hex::encode([7u8; 32]),
+        verification_id: Some("vf-000001".into()),
+        certificate: "resident-id".into(),
+        department: department.to_owned(),
+        subject_hash: [7; 32],
+        description: "地址已变更，核验结果仍为旧地址".into(),
+        status: Status::Open,
+        assignee: None,
+        deadline,
+        updated_at: t(0),
+    }
+}
+
+fn ids(objections: &[Objection]) -> Vec<&str> {
+    objections.iter().map(|o| o.id.as_str()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+
+async fn migrations_are_idempotent_on_reopen(fx: Fixture) {
+    let store = fx.open().await;
+    store.upsert_venue(&venue("v1", 1)).await.expect("upsert");
+    store.close().await;
+    for _ in 0..2 {
+        let store = fx.open().await;
+        assert_eq!(store.list_venues().await.expect("list").len(), 1);
+        let applied: i64 = match &store {
+            Store::Sqlite(pool) => sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+                .fetch_one(pool)
+                .await
+                .expect("count migrations"),
+            Store::Postgres(pool) => sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+                .fetch_one(pool)
+                .await
+                .expect("count migrations"),
+        };
+        assert_eq!(applied, 1, "each migration is applied once");
+        store.close().await;
+    }
+}
+
+async fn venues_upsert_lookup_rotate_disable(fx: Fixture) {
+    let store = fx.open().await;
+    let park = venue("jinan-park", 1);
+    store.upsert_venue(&park).await.expect("insert");
+    store
+        .upsert_venue(&venue("qingdao-hotel", 2))
+        .await
+        .expect("insert");
+
+    assert_eq!(
+        store.venue_by_key_hash(&key(1)).await.expect("get"),
+        Some(park.clone())
+    );
+    assert_eq!(store.venue_by_key_hash(&key(9)).await.expect("get"), None);
+    assert_eq!(
+        store.venue("jinan-park").await.expect("get"),
+        Some(park.clone())
+    );
+
+    // Upsert replaces every field.
+    let renamed = VenueRow {
+        name: "趵突泉公园东门".into(),
+        scenarios: vec!["transit-senior-free-ride".into()],
+        rate_per_sec: 50,
+        updated_at: t(10),
+        ..park.clone()
+    };
+    store.upsert_venue(&renamed).await.expect("update");
+    assert_eq!(
+        store.venue_by_key_hash(&key(1)).await.expect("get"),
+        Some(renamed.clone())
+    );
+    let all = store.list_venues().await.expect("list");
+    assert_eq!(
+        all.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+        ["jinan-park", "qingdao-hotel"]
+    );
+
+    // Rotation: the old key no longer finds the venue, the new one does.
+    store
+        .rotate_venue_key("jinan-park", &key(3))
+        .await
+        .expect("rotate");
+    assert_eq!(store.venue_by_key_hash(&key(1)).await.expect("get"), None);
+    let rotated = store
+        .venue_by_key_hash(&key(3))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(rotated.id, "jinan-park");
+    assert!(rotated.updated_at > renamed.updated_at);
+
+    store
+        .set_venue_disabled("jinan-park", true)
+        .await
+        .expect("disable");
+    assert!(
+        store
+            .venue("jinan-park")
+            .await
+            .expect("get")
+            .expect("found")
+            .disabled
+    );
+    store
+        .set_venue_disabled("jinan-park", false)
+        .await
+        .expect("enable");
+    assert!(
+        !store
+            .venue("jinan-park")
+            .await
+            .expect("get")
+            .expect("found")
+            .disabled
+    );
+
+    for result in [
+        store.rotate_venue_key("nobody", &key(4)).await,
+        store.set_venue_disabled("nobody", true).await,
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::NotFound { what: "venue", ref id }) if id == "nobody"),
+            "{result:?}"
+        );
+    }
+}
+
+async fn venue_keys_are_unique(fx: Fixture) {
+    let store = fx.open().await;
+    store.upsert_venue(&venue("a", 1)).await.expect("insert");
+    store.upsert_venue(&venue("b", 2)).await.expect("insert");
+    let err = store
+        .upsert_venue(&venue("c", 1))
+        .await
+        .expect_err("same key");
+    assert!(err.is_conflict(), "{err:?}");
+    let err = store
+        .rotate_venue_key("b", &key(1))
+        .await
+        .expect_err("same key");
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(
+        store
+            .venue_by_key_hash(&key(1))
+            .await
+            .expect("get")
+            .expect("a")
+            .id,
+        "a"
+    );
+}
+
+async fn audit_appends_contiguous_batches(fx: Fixture) {
+    let store = fx.open().await;
+    assert_eq!(store.audit_head().await.expect("head"), None);
+    store
+        .append_audit(&[])
+        .await
+        .expect("an empty batch is nothing");
+
+    store
+        .append_audit(&entries(1..=3))
+        .await
+        .expect("first batch");
+    assert_eq!(store.audit_head().await.expect("head"), Some((3, h(3))));
+    store
+        .append_audit(&entries(4..=5))
+        .await
+        .expect("second batch");
+    assert_eq!(store.audit_head().await.expect("head"), Some((5, h(5))));
+
+    // Entries read back exactly as given.
+    assert_eq!(
+        store.audit_range(1, 100).await.expect("range"),
+        entries(1..=5)
+    );
+    let middle = store.audit_range(2, 2).await.expect("range");
+    assert_eq!(middle.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert!(store.audit_range(6, 10).await.expect("range").is_empty());
+
+    let found = store.audit_by_verification("vf-000004").await.expect("get");
+    assert_eq!(found, Some(entry(4, 1, t(4))));
+    assert_eq!(
+        store.audit_by_verification("vf-none").await.expect("get"),
+        None
+    );
+}
+
+async fn audit_refuses_gaps_duplicates_and_forks(fx: Fixture) {
+    let store = fx.open().await;
+    store
+        .append_audit(&entries(1..=5))
+        .await
+        .expect("first batch");
+
+    let gap = store.append_audit(&entries(7..=8)).await.expect_err("gap");
+    assert!(gap.is_conflict(), "{gap:?}");
+    assert!(gap.to_string().contains("stored head is seq 5"), "{gap}");
+
+    let duplicate = store
+        .append_audit(&entries(5..=6))
+        .await
+        .expect_err("duplicate");
+    assert!(duplicate.is_conflict(), "{duplicate:?}");
+
+    let mut fork = entries(6..=6);
+    fork[0].prev_hash = [0xee; 32];
+    let fork = store
+        .append_audit(&fork)
+        .await
+        .expect_err("prev_hash not the head");
+    assert!(fork.is_conflict(), "{fork:?}");
+
+    let mut holed = entries(6..=8);
+    holed.remove(1);
+    let holed = store
+        .append_audit(&holed)
+        .await
+        .expect_err("gap inside the batch");
+    assert!(matches!(holed, StoreError::Invalid(_)), "{holed:?}");
+
+    let mut fine = entries(6..=6);
+    fine[0].at += TimeDelta::nanoseconds(1);
+    let fine = store.append_audit(&fine).await.expect_err("nanoseconds");
+    assert!(matches!(fine, StoreError::Invalid(_)), "{fine:?}");
+
+    // Nothing of the refused batches was written; the chain goes on where it was.
+    assert_eq!(store.audit_head().await.expect("head"), Some((5, h(5))));
+    assert_eq!(store.audit_range(1, 100).await.expect("range").len(), 5);
+    store.append_audit(&entries(6..=7)).await.expect("continue");
+    assert_eq!(store.audit_head().await.expect("head"), Some((7, h(7))));
+}
+
+async fn audit_concurrent_writers_cannot_fork(fx: Fixture) {
+    let store = fx.open().await;
+    store
+        .append_audit(&entries(1..=2))
+        .await
+        .expect("first batch");
+    // Two writers both believe the head is 2 and append their own entry 3 (and more).
+    let writers: Vec<_> = (0..2u8)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut batch: Vec<AuditEntry> =
+                    (3..=5).map(|seq| entry(seq, 10 + writer, t(seq))).collect();
+                for e in &mut batch {
+                    e.node = format!("node-{writer}");
+                }
+                store.append_audit(&batch).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for writer in writers {
+        match writer.await.expect("writer task") {
+            Ok(()) => won += 1,
+            Err(e) => assert!(e.is_conflict(), "the loser sees a conflict: {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one writer extends the chain");
+    let chain = store.audit_range(1, 100).await.expect("range");
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    let nodes: std::collections::HashSet<&str> =
+        chain[2..].iter().map(|e| e.node.as_str()).collect();
+    assert_eq!(nodes.len(), 1, "entries 3..=5 come from one writer");
+}
+
+async fn audit_first_writers_race_on_an_empty_log(fx: Fixture) {
+    let store = fx.open().await;
+    // Two writers start two different chains at once; only one may become the log.
+    let writers: Vec<_> = [1, 10]
+        .into_iter()
+        .map(|first| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append_audit(&entries(first..=first + 2)).await })
+        })
+        .collect();
+    let mut won = 0;
+    for writer in writers {
+        match writer.await.expect("writer task") {
+            Ok(()) => won += 1,
+            Err(e) => assert!(e.is_conflict(), "the loser sees a conflict: {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one chain is stored");
+    assert_eq!(
+        store.audit_range(i64::MIN, 100).await.expect("range").len(),
+        3
+    );
+}
+
+async fn audit_large_batch_in_one_commit(fx: Fixture) {
+    let store = fx.open().await;
+    // More rows than one INSERT statement takes.
+    let batch = entries(1..=2500);
+    store.append_audit(&batch).await.expect("large batch");
+    assert_eq!(
+        store.audit_head().await.expect("head"),
+        Some((2500, h(2500)))
+    );
+    let mut read = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = store.audit_range(from, 700).await.expect("range");
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        read.extend(page);
+    }
+    assert_eq!(read, batch);
+}
+
+async fn audit_checkpoints_in_order(fx: Fixture) {
+    let store = fx.open().await;
+    assert!(store.checkpoints().await.expect("list").is_empty());
+    let checkpoint = |seq: i64, at: i64| Checkpoint {
+        seq,
+        head_hash: h(seq),
+        count: seq,
+        at: t(at),
+        node: "node-a".into(),
+        kid: "node-a-2026".into(),
+        signature: vec![seq as u8; 64],
+    };
+    // Written out of seq order (two nodes), read back by seq.
+    store
+        .append_checkpoint(&checkpoint(10, 60))
+        .await
+        .expect("append");
+    store
+        .append_checkpoint(&checkpoint(25, 120))
+        .await
+        .expect("append");
+    store
+        .append_checkpoint(&checkpoint(20, 90))
+        .await
+        .expect("append");
+    // The head did not move since the last checkpoint: a second one at the same seq is kept.
+    store
+        .append_checkpoint(&checkpoint(25, 180))
+        .await
+        .expect("append");
+    let all = store.checkpoints().await.expect("list");
+    assert_eq!(
+        all,
+        [
+            checkpoint(10, 60),
+            checkpoint(20, 90),
+            checkpoint(25, 120),
+            checkpoint(25, 180)
+        ]
+    );
+
+    let mut fine = checkpoint(30, 240);
+    fine.at += TimeDelta::microseconds(1) + TimeDelta::nanoseconds(500);
+    let err = store
+        .append_checkpoint(&fine)
+        .await
+        .expect_err("sub-microsecond time");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+}
+
+async fn holder_accesses_newest_first_paged(fx: Fixture) {
+    let store = fx.open().await;
+    // Holder 1 at seqs 1, 3, 4, 6, 7; holder 2 in between. Entries 6 and 7 share a time (two
+    // venues in the same microsecond); entry 4 has an earlier time than entry 3 (another node's
+    // clock): newest first is by time, then seq.
+    let times = [
+        (1, 1, 10),
+        (2, 2, 20),
+        (3, 1, 30),
+        (4, 1, 25),
+        (5, 2, 40),
+        (6, 1, 50),
+        (7, 1, 50),
+    ];
+    let batch: Vec<AuditEntry> = times
+        .iter()
+        .map(|&(seq, subject, at)| entry(seq, subject, t(at)))
+        .collect();
+    store.append_audit(&batch).await.expect("append");
+
+    let seqs = |page: &[AuditEntry]| page.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let holder = [1u8; 32];
+    let first = store
+        .holder_accesses(&holder, None, 2)
+        .await
+        .expect("page 1");
+    assert_eq!(seqs(&first), [7, 6]);
+    let cursor = first.last().map(|e| (e.at, e.seq));
+    let second = store
+        .holder_accesses(&holder, cursor, 2)
+        .await
+        .expect("page 2");
+    assert_eq!(seqs(&second), [3, 4]);
+    let cursor = second.last().map(|e| (e.at, e.seq));
+    let third = store
+        .holder_accesses(&holder, cursor, 2)
+        .await
+        .expect("page 3");
+    assert_eq!(seqs(&third), [1]);
+    let cursor = third.last().map(|e| (e.at, e.seq));
+    assert!(store
+        .holder_accesses(&holder, cursor, 2)
+        .await
+        .expect("end")
+        .is_empty());
+
+    let other = store
+        .holder_accesses(&[2u8; 32], None, 10)
+        .await
+        .expect("holder 2");
+    assert_eq!(seqs(&other), [5, 2]);
+    assert!(store
+        .holder_accesses(&[9u8; 32], None, 10)
+        .await
+        .expect("nobody")
+        .is_empty());
+}
+
+async fn objections_create_get_and_list_filters(fx: Fixture) {
+    let store = fx.open().await;
+    let now = t(1000);
+    let mut filed = vec![
+        objection("obj-01", "public-security", t(900)), // overdue
+        objection("obj-02", "public-security", t(2000)),
+        objection("obj-03", "civil-affairs", t(500)), // overdue
+        objection("obj-04", "civil-affairs", t(3000)),
+        objection("obj-05", "public-security", t(100)), // overdue, but resolved below
+    ];
+    filed[1].channel = Channel::Hotline;
+    filed[1].filed_by = FiledBy::Venue;
+    filed[1].filer = "qingdao-harbour-hotel".into();
+    filed[1].verification_id = None;
+    filed[1].created_at = t(5) + TimeDelta::nanoseconds(123_456_789);
+    for o in &filed {
+        store.create_objection(o).await.expect("create");
+    }
+    // Times are kept to the microsecond.
+    filed[1].created_at = store::micros(filed[1].created_at);
+
+    let duplicate = store
+        .create_objection(&filed[0])
+        .await
+        .expect_err("same id");
+    assert!(duplicate.is_conflict(), "{duplicate:?}");
+    let mut not_open = objection("obj-99", "civil-affairs", t(1));
+    not_open.status = Status::InReview;
+    let err = store
+        .create_objection(&not_open)
+        .await
+        .expect_err("must start open");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+
+    let (got, history) = store
+        .objection("obj-02")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(got, filed[1]);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].from_status, None);
+    assert_eq!(history[0].to_status, Status::Open);
+    assert_eq!(history[0].actor, "qingdao-harbour-hotel");
+    assert_eq!(store.objection("obj-none").await.expect("get"), None);
+
+    store
+        .transition(
+            "obj-05",
+            &[Status::Open],
+            Status::InReview,
+            "op-1",
+            "",
+            None,
+        )
+        .await
+        .expect("review");
+    store
+        .transition(
+            "obj-05",
+            &[Status::InReview],
+            Status::ResolvedUpheld,
+            "op-1",
+            "ok",
+            None,
+        )
+        .await
+        .expect("resolve");
+
+    let list = |filter: ObjectionFilter| {
+        let store = store.clone();
+        async move { store.list_objections(&filter).await.expect("list") }
+    };
+    let all = list(ObjectionFilter::default()).await;
+    assert_eq!(
+        ids(&all),
+        ["obj-01", "obj-02", "obj-03", "obj-04", "obj-05"]
+    );
+    let police = list(ObjectionFilter {
+        department: Some("public-security".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&police), ["obj-01", "obj-02", "obj-05"]);
+    let open_police = list(ObjectionFilter {
+        department: Some("public-security".into()),
+        status: Some(Status::Open),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&open_police), ["obj-01", "obj-02"]);
+    let overdue = list(ObjectionFilter {
+        overdue_at: Some(now),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        ids(&overdue),
+        ["obj-01", "obj-03"],
+        "a resolved one is not overdue"
+    );
+    let overdue_civil = list(ObjectionFilter {
+        department: Some("civil-affairs".into()),
+        overdue_at: Some(now),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&overdue_civil), ["obj-03"]);
+
+    // Paging by id.
+    let page1 = list(ObjectionFilter {
+        limit: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&page1), ["obj-01", "obj-02"]);
+    let page2 = list(ObjectionFilter {
+        limit: 2,
+        after_id: page1.last().map(|o| o.id.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&page2), ["obj-03", "obj-04"]);
+}
+
+async fn objection_transitions_keep_history(fx: Fixture) {
+    let store = fx.open().await;
+    store
+        .create_objection(&objection("obj-1", "public-security", t(100)))
+        .await
+        .expect("create");
+
+    let assigned = store
+        .transition(
+            "obj-1",
+            &[Status::Open],
+            Status::InReview,
+            "lead",
+            "to Li",
+            Some("op-li"),
+        )
+        .await
+        .expect("assign");
+    assert_eq!(assigned.status, Status::InReview);
+    assert_eq!(assigned.assignee.as_deref(), Some("op-li"));
+    assert!(assigned.updated_at > t(0));
+
+    // A note keeps the status and the assignee.
+    let noted = store
+        .transition(
+            "obj-1",
+            &[Status::InReview],
+            Status::InReview,
+            "op-li",
+            "called the bureau",
+            None,
+        )
+        .await
+        .expect("note");
+    assert_eq!(noted.assignee.as_deref(), Some("op-li"));
+
+    let resolved = store
+        .transition(
+            "obj-1",
+            &[Status::InReview],
+            Status::ResolvedCorrected,
+            "op-li",
+            "address corrected in the record",
+            None,
+        )
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.status, Status::ResolvedCorrected);
+
+    let (stored, history) = store.objection("obj-1").await.expect("get").expect("found");
+    assert_eq!(stored, resolved);
+    let steps: Vec<(Option<Status>, Status, &str, &str)> = history
+        .iter()
+        .map(|e| {
+            (
+                e.from_status,
+                e.to_status,
+                e.actor.as_str(),
+                e.note.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (None, Status::Open, hex::encode([7u8; 32]).as_str(), "filed"),
+            (Some(Status::Open), Status::InReview, "lead", "to Li"),
+            (
+                Some(Status::InReview),
+                Status::InReview,
+                "op-li",
+                "called the bureau"
+            ),
+            (
+                Some(Status::InReview),
+                Status::ResolvedCorrected,
+                "op-li",
+                "address corrected in the record"
+            ),
+        ]
+    );
+    assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(history.iter().all(|e| e.objection_id == "obj-1"));
+}
+
+async fn illegal_and_stale_transitions_are_refused(fx: Fixture) {
+    let store = fx.open().await;
+    store
+        .create_objection(&objection("obj-1", "public-security", t(100)))
+        .await
+        .expect("create");
+
+    // Straight from open to resolved skips the review.
+    let err = store
+        .transition(
+            "obj-1",
+            &[Status::Open],
+            Status::ResolvedCorrected,
+            "op",
+            "",
+            None,
+        )
+        .await
+        .expect_err("illegal");
+    assert!(
+        matches!(
+            err,
+            TransitionError::Illegal {
+                from: Status::Open,
+                to: Status::ResolvedCorrected,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // The caller thought it was in review; it is open.
+    let err = store
+        .transition(
+            "obj-1",
+            &[Status::InReview],
+            Status::ResolvedUpheld,
+            "op",
+            "",
+            None,
+        )
+        .await
+        .expect_err("stale");
+    assert!(
+        matches!(
+            err,
+            TransitionError::Stale {
+                current: Status::Open,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    let err = store
+        .transition(
+            "obj-none",
+            &[Status::Open],
+            Status::InReview,
+            "op",
+            "",
+            None,
+        )
+        .await
+        .expect_err("missing");
+    assert!(
+        matches!(err, TransitionError::NotFound(ref id) if id == "obj-none"),
+        "{err:?}"
+    );
+
+    // Closed is closed.
+    store
+        .transition(
+            "obj-1",
+            &[Status::Open],
+            Status::Rejected,
+            "op",
+            "duplicate of obj-0",
+            None,
+        )
+        .await
+        .expect("reject");
+    let err = store
+        .transition("obj-1", &[Status::Rejected], Status::Open, "op", "", None)
+        .await
+        .expect_err("reopen");
+    assert!(matches!(err, TransitionError::Illegal { .. }), "{err:?}");
+
+    // Refusals leave no trace.
+    let (stored, history) = store.objection("obj-1").await.expect("get").expect("found");
+    assert_eq!(stored.status, Status::Rejected);
+    assert_eq!(history.len(), 2, "{history:?}");
+}
+
+async fn claim_next_takes_the_oldest_deadline_of_its_department(fx: Fixture) {
+    let store = fx.open().await;
+    assert_eq!(
+        store
+            .claim_next("public-security", "op")
+            .await
+            .expect("claim"),
+        None
+    );
+    store
+        .create_objection(&objection("obj-a", "public-security", t(300)))
+        .await
+        .expect("create");
+    store
+        .create_objection(&objection("obj-b", "public-security", t(100)))
+        .await
+        .expect("create");
+    store
+        .create_objection(&objection("obj-c", "civil-affairs", t(50)))
+        .await
+        .expect("create");
+    store
+        .create_objection(&objection("obj-d", "public-security", t(200)))
+        .await
+        .expect("create");
+
+    let mut claimed = Vec::new();
+    while let Some(o) = store
+        .claim_next("public-security", "op-wang")
+        .await
+        .expect("claim")
+    {
+        assert_eq!(o.status, Status::InReview);
+        assert_eq!(o.assignee.as_deref(), Some("op-wang"));
+        claimed.push(o.id);
+    }
+    assert_eq!(claimed, ["obj-b", "obj-d", "obj-a"]);
+    let (civil, history) = store.objection("obj-c").await.expect("get").expect("found");
+    assert_eq!(
+        civil.status,
+        Status::Open,
+        "another department's queue is untouched"
+    );
+    assert_eq!(history.len(), 1);
+    let (_, history) = store.objection("obj-b").await.expect("get").expect("found");
+    assert_eq!(
+        history.last().map(|e| (e.to_status, e.actor.as_str())),
+        Some((Status::InReview, "op-wang"))
+    );
+}
+
+async fn claim_next_concurrent_claimers_never_share(fx: Fixture) {
+    let store = fx.open().await;
+    for i in 0..5 {
+        store
+            .create_objection(&objection(
+                &format!("obj-{i}"),
+                "public-security",
+                t(100 + i),
+            ))
+            .await
+            .expect("create");
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(8));
+    let claimers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                let operator = format!("op-{i}");
+                let claimed = store.claim_next("public-security", &operator).await;
+                (operator, claimed)
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    let mut empty_handed = 0;
+    for claimer in claimers {
+        let (operator, result) = claimer.await.expect("claimer task");
+        match result.expect("claim") {
+            Some(o) => {
+                assert_eq!(o.assignee.as_deref(), Some(operator.as_str()));
+                claimed.push(o.id);
+            }
+            None => empty_handed += 1,
+        }
+    }
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        ["obj-0", "obj-1", "obj-2", "obj-3", "obj-4"],
+        "each claimed once"
+    );
+    assert_eq!(empty_handed, 3);
+    for i in 0..5 {
+        let (o, history) = store
+            .objection(&format!("obj-{i}"))
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(o.status, Status::InReview);
+        let claims = history
+            .iter()
+            .filter(|e| e.to_status == Status::InReview)
+            .count();
+        assert_eq!(claims, 1, "{history:?}");
+        assert_eq!(
+            history.last().map(|e| e.actor.as_str()),
+            o.assignee.as_deref()
+        );
+    }
+}
+
+async fn committed_rows_survive_reopen(fx: Fixture) {
+    {
+        let store = fx.open().await;
+        store.upsert_venue(&venue("v1", 1)).await.expect("venue");
+        store.append_audit(&entries(1..=3)).await.expect("audit");
+        store
+            .create_objection(&objection("obj-1", "public-security", t(100)))
+            .await
+            .expect("objection");
+        // Dropped without `close`: on SQLite the rows are in the WAL only, not yet in the main
+        // file, as after a crash.
+        drop(store);
+    }
+    let store = fx.open().await;
+    assert_eq!(store.venue("v1").await.expect("get"), Some(venue("v1", 1)));
+    assert_eq!(
+        store.audit_range(1, 10).await.expect("range"),
+        entries(1..=3)
+    );
+    assert!(store.objection("obj-1").await.expect("get").is_some());
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One engine only
+
+#[tokio::test]
+async fn sqlite_lock_held_past_the_busy_timeout_is_unavailable() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let url = format!("sqlite://{}/mianzheng.db?mode=rwc", dir.path().display());
+    let options = StoreOptions {
+        busy_timeout: Duration::from_millis(100),
+        ..StoreOptions::default()
+    };
+    let holder = Store::open_with(&url, &options).await.expect("open");
+    let writer = Store::open_with(&url, &options).await.expect("open");
+    let Store::Sqlite(pool) = &holder else {
+        panic!("a sqlite url opens sqlite")
+    };
+    // Another process holds the write lock.
+    let lock = pool.begin_with("BEGIN IMMEDIATE").await.expect("lock");
+    let err = writer
+        .append_audit(&entries(1..=1))
+        .await
+        .expect_err("locked");
+    assert!(err.is_unavailable(), "{err:?}");
+    lock.rollback().await.expect("unlock");
+    writer
+        .append_audit(&entries(1..=1))
+        .await
+        .expect("recovers by itself");
+}
+
+#[tokio::test]
+async fn open_sqlite_in_creates_the_folder_and_file() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let data = dir.path().join("data").join("node-a");
+    let store = Store::open_sqlite_in(&data).await.expect("open");
+    assert_eq!(store.engine(), "sqlite");
+    store.ping().await.expect("ping");
+    store.close().await;
+    assert!(data.join(store::SQLITE_FILE).is_file());
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    let options = StoreOptions {
+        acquire_timeout: Duration::from_millis(500),
+        ..StoreOptions::default()
+    };
+    // Port 1 on loopback: nothing listens there.
+    let err = Store::open_with("postgres://postgres@127.0.0.1:1/test", &options)
+        .await
+        .expect_err("nothing listens");
+    assert!(err.is_unavailable(), "{err:?}");
+}
+
+#[tokio::test]
+async fn unknown_urls_are_refused() {
+    let err = Store::open("mysql://root@localhost/mz")
+        .await
+        .expect_err("not ours");
+    assert!(matches!(err, StoreError::BadUrl { .. }), "{err:?}");
+    assert!(!err.is_unavailable());
+    let err = Store::open("postgres://app:s3cret@[bad/mz")
+        .await
+        .expect_err("bad url");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+}
