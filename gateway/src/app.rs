@@ -35,10 +35,12 @@ use crate::shutdown::Shutdown;
 use crate::signature_batch::SignatureBatcher;
 use crate::tls::TlsAcceptor;
 use crate::upstream::{self, BackendClient};
+use crate::venue_registry::VenueRegistry;
 use crate::venues::{self, Venues};
 use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
 use crate::verify::record::SubjectTagger;
 use crate::verify::{VerifyLimits, VerifyService};
+use store::Store;
 
 /// A running gateway.
 #[derive(Debug)]
@@ -137,6 +139,14 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         None => Venues::parse(venues::EMBEDDED, "embedded venues.toml", &catalogue),
     }
     .map_err(anyhow::Error::msg)?;
+    let store = open_store(&config).await?;
+    let registry = VenueRegistry::new(store.clone(), metrics.clone());
+    if config.venues.seed {
+        registry
+            .seed(&venues)
+            .await
+            .context("seeding the store with the venues file")?;
+    }
     let seal_trust = load_trust(
         resolve(&config.departments.seal_trust).as_deref(),
         demo::DEPARTMENT_SEALS_TRUST,
@@ -195,6 +205,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         replay: ReplayGuard::new(config.codes.clock_skew_secs),
         signatures: SignatureBatcher::start(),
         venues: Arc::new(venues),
+        registry,
         fetcher,
         metrics: metrics.clone(),
         limits: VerifyLimits {
@@ -295,6 +306,33 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         population_seed: config.departments.population_seed,
         tasks,
     })
+}
+
+/// Opens (and migrates) the store: `DATABASE_URL` or `store.url`, else SQLite in the data folder.
+async fn open_store(config: &GatewayConfig) -> Result<Store> {
+    match config.store_url() {
+        Some(url) => Store::open(&url)
+            .await
+            .with_context(|| format!("opening the store at `{}`", redact(&url))),
+        None => {
+            let dir = config.data_dir();
+            Store::open_sqlite_in(&dir)
+                .await
+                .with_context(|| format!("opening the SQLite store in `{}`", dir.display()))
+        }
+    }
+}
+
+/// A store URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Starts one in-process issuer on a loopback port for every backend whose endpoint is

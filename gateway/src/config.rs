@@ -22,6 +22,7 @@ pub struct GatewayConfig {
     pub catalogue: CatalogueSource,
     pub codes: Codes,
     pub venues: Venues,
+    pub store: StoreConfig,
     pub departments: Departments,
     pub fetch: Fetch,
     pub limits: Limits,
@@ -76,10 +77,30 @@ pub struct Codes {
     pub max_lifetime_secs: u32,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Venues {
     pub file: Option<PathBuf>,
+    /// Write the file's venues into the store at start (demo seeding).
+    pub seed: bool,
+}
+
+impl Default for Venues {
+    fn default() -> Venues {
+        Venues {
+            file: None,
+            seed: true,
+        }
+    }
+}
+
+/// Where durable state lives: venues, the audit log, objections.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`; `DATABASE_URL` overrides it. Default: SQLite in
+    /// the data folder (`mianzheng.db`), created on first start.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +152,7 @@ impl Default for GatewayConfig {
             catalogue: CatalogueSource::default(),
             codes: Codes::default(),
             venues: Venues::default(),
+            store: StoreConfig::default(),
             departments: Departments::default(),
             fetch: Fetch::default(),
             limits: Limits::default(),
@@ -317,6 +339,14 @@ impl GatewayConfig {
 
     pub fn data_dir(&self) -> PathBuf {
         self.resolve(&self.data.dir)
+    }
+
+    /// The store URL: `DATABASE_URL`, else `store.url`; `None` means SQLite in the data folder.
+    pub fn store_url(&self) -> Option<String> {
+        std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.store.url.clone())
     }
 
     pub fn deadline(&self) -> Duration {

@@ -37,6 +37,8 @@ pub enum Failure {
     MissingCredentials,
     #[error("unknown venue key")]
     UnknownVenue,
+    #[error("this venue is disabled")]
+    VenueDisabled,
     #[error("venue quota exceeded; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u32 },
     #[error("unknown scenario `{0}`")]
@@ -63,6 +65,9 @@ pub enum Failure {
     NoHolderCity(String),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// The store did not answer: nothing can be decided or recorded safely.
+    #[error("the gateway's store is unavailable; retry shortly")]
+    StoreUnavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -79,6 +84,7 @@ impl Failure {
             Failure::MalformedRequest(_) => "request.malformed",
             Failure::MissingCredentials => "venue.missing_credentials",
             Failure::UnknownVenue => "venue.unknown",
+            Failure::VenueDisabled => "venue.disabled",
             Failure::RateLimited { .. } => "venue.rate_limited",
             Failure::UnknownScenario(_) => "scenario.unknown",
             Failure::ScenarioNotAllowed(_) => "scenario.not_allowed",
@@ -88,6 +94,7 @@ impl Failure {
             Failure::WrongHolderKind { .. } => "code.wrong_holder_kind",
             Failure::NoHolderCity(_) => "code.no_city",
             Failure::ShuttingDown => "gateway.shutting_down",
+            Failure::StoreUnavailable(_) => "gateway.store_unavailable",
             Failure::Internal(_) => "gateway.internal",
         }
     }
@@ -100,7 +107,9 @@ impl Failure {
             | Failure::ScopeNotGranted(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_) => Fault::Holder,
-            Failure::ShuttingDown | Failure::Internal(_) => Fault::Gateway,
+            Failure::ShuttingDown | Failure::StoreUnavailable(_) | Failure::Internal(_) => {
+                Fault::Gateway
+            }
             _ => Fault::Venue,
         }
     }
@@ -112,6 +121,7 @@ impl Failure {
             Failure::BodyTimeout
                 | Failure::RateLimited { .. }
                 | Failure::ShuttingDown
+                | Failure::StoreUnavailable(_)
                 | Failure::Internal(_)
         )
     }
@@ -125,13 +135,15 @@ impl Failure {
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::MalformedRequest(_) | Failure::CodeMalformed(_) => StatusCode::BAD_REQUEST,
             Failure::MissingCredentials | Failure::UnknownVenue => StatusCode::UNAUTHORIZED,
-            Failure::ScenarioNotAllowed(_) | Failure::ScopeNotGranted(_) => StatusCode::FORBIDDEN,
+            Failure::ScenarioNotAllowed(_)
+            | Failure::ScopeNotGranted(_)
+            | Failure::VenueDisabled => StatusCode::FORBIDDEN,
             Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Failure::CodeReplayed => StatusCode::CONFLICT,
             Failure::CodeRejected(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Failure::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::ShuttingDown | Failure::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,11 +153,14 @@ impl Failure {
         let detail = match self {
             // Never show internals to a client; the log line has them.
             Failure::Internal(_) => None,
+            Failure::StoreUnavailable(_) => {
+                Some("the gateway's store is unavailable; retry shortly".into())
+            }
             other => Some(other.to_string()),
         };
         let retry_after = match self {
             Failure::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            Failure::ShuttingDown => Some(1),
+            Failure::ShuttingDown | Failure::StoreUnavailable(_) => Some(1),
             _ => None,
         };
         let status = self.status();

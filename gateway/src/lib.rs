@@ -8,7 +8,8 @@
 //! - [`upstream`], [`breaker`] — the department clients: one per backend, deadline, breaker,
 //!   retry budget.
 //! - [`replay`] — each code's nonce accepted once while the code is valid.
-//! - [`venues`] — who may call, for which scenarios, at what rate.
+//! - [`venues`], [`venue_registry`] — who may call, for which scenarios, at what rate; the
+//!   venues live in the store with a cache in front.
 //! - [`server`], [`tls`], [`shutdown`] — listeners, limits, reloadable TLS, graceful drain.
 //! - [`admin`], [`metrics`] — `/livez`, `/readyz`, `/metrics`.
 //! - [`error`], [`problem`] — failures, whose fault, and their RFC 9457 answers.
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod breaker;
 pub mod commands;
 pub mod config;
@@ -30,5 +32,6 @@ pub mod shutdown;
 pub mod signature_batch;
 pub mod tls;
 pub mod upstream;
+pub mod venue_registry;
 pub mod venues;
 pub mod verify;

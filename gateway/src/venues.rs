@@ -1,7 +1,7 @@
-//! The venue registry ("用证单位"): who may call the verify API, for which scenarios, at what
-//! rate. Keys are kept only as SHA-256 hashes; a request's bearer key is hashed and looked up.
-//! Today the registry is seeded from `config/venues.toml`; the store takes over in a later
-//! release behind the same [`Venues`] interface.
+//! Venues ("用证单位"): who may call the verify API, for which scenarios, at what rate — and
+//! the venues file (`config/venues.toml`) that seeds the store with demo venues. Keys are kept
+//! only as SHA-256 hashes. The verify path looks venues up through the store-backed
+//! [`crate::venue_registry::VenueRegistry`].
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -16,19 +16,64 @@ use wire::catalogue::Catalogue;
 /// `config/venues.toml` as shipped (demo venues).
 pub const EMBEDDED: &str = include_str!("../../config/venues.toml");
 
+/// A venue's rate quota: `rate_per_sec`, with a burst of two seconds' worth.
+pub type Limiter = DefaultDirectRateLimiter;
+
+/// A quota of `rate` requests per second (at least 1), burst two seconds' worth.
+pub fn limiter(rate: u32) -> Limiter {
+    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+}
+
 /// A registered venue.
 #[derive(Debug)]
 pub struct Venue {
     pub id: String,
     pub name: String,
     pub city: CityCode,
+    pub rate_per_sec: u32,
+    pub disabled: bool,
     scenarios: HashSet<String>,
-    limiter: DefaultDirectRateLimiter,
+    key_hash: [u8; 32],
+    limiter: Arc<Limiter>,
     /// The clear key of a demo venue, so the demo can print a working request.
     pub demo_key: Option<String>,
 }
 
 impl Venue {
+    /// A venue as the store has it, sharing `limiter` with earlier copies of the same venue so
+    /// a cache refresh does not reset its quota.
+    pub fn from_row(row: store::VenueRow, limiter: Arc<Limiter>) -> Venue {
+        Venue {
+            id: row.id,
+            name: row.name,
+            city: row.city,
+            rate_per_sec: row.rate_per_sec,
+            disabled: row.disabled,
+            scenarios: row.scenarios.into_iter().collect(),
+            key_hash: row.key_hash,
+            limiter,
+            demo_key: None,
+        }
+    }
+
+    /// The row the store keeps for this venue.
+    pub fn to_row(&self) -> store::VenueRow {
+        let mut scenarios: Vec<String> = self.scenarios.iter().cloned().collect();
+        scenarios.sort();
+        store::VenueRow {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            city: self.city,
+            scenarios,
+            rate_per_sec: self.rate_per_sec,
+            key_hash: self.key_hash,
+            disabled: self.disabled,
+            updated_at: store::now(),
+        }
+    }
+
     pub fn may_use(&self, scenario: &str) -> bool {
         self.scenarios.contains(scenario)
     }
@@ -70,7 +115,8 @@ pub struct Venues {
     by_key_hash: HashMap<[u8; 32], Arc<Venue>>,
 }
 
-fn hash_key(key: &str) -> [u8; 32] {
+/// The SHA-256 of a venue key: all the store keeps of it.
+pub fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
@@ -104,15 +150,18 @@ impl Venues {
                 }
                 _ => return Err(at("give exactly one of `key_sha256` and `demo_key`".into())),
             };
-            let rate = NonZeroU32::new(v.rate_per_sec)
-                .ok_or_else(|| at("`rate_per_sec` must be at least 1".into()))?;
-            let burst = NonZeroU32::new(v.rate_per_sec.saturating_mul(2)).unwrap_or(rate);
+            if v.rate_per_sec == 0 {
+                return Err(at("`rate_per_sec` must be at least 1".into()));
+            }
             let venue = Venue {
                 id: v.id.clone(),
                 name: v.name,
                 city: v.city,
+                rate_per_sec: v.rate_per_sec,
+                disabled: false,
                 scenarios: v.scenarios.into_iter().collect(),
-                limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+                key_hash: hash,
+                limiter: Arc::new(limiter(v.rate_per_sec)),
                 demo_key: v.demo_key,
             };
             if venues.by_key_hash.insert(hash, Arc::new(venue)).is_some() {

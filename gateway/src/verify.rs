@@ -44,6 +44,7 @@ use crate::error::{Failure, Fault};
 use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
 use crate::signature_batch::SignatureBatcher;
+use crate::venue_registry::VenueRegistry;
 use crate::venues::Venues;
 
 /// The province's calendar: validity dates and ages are judged on the day in China.
@@ -69,7 +70,9 @@ pub struct VerifyService {
     pub replay: ReplayGuard,
     /// Where stage 5 sends Ed25519 signatures, to be checked in batches.
     pub signatures: SignatureBatcher,
+    /// The venues file the store was seeded from (demo keys for the printed example).
     pub venues: Arc<Venues>,
+    pub registry: VenueRegistry,
     pub fetcher: fetch::Fetcher,
     pub metrics: Metrics,
     pub limits: VerifyLimits,
@@ -131,7 +134,7 @@ impl VerifyService {
         started: Instant,
     ) -> Result<Bytes, Failure> {
         let limits = &self.limits;
-        let venue = authenticate::venue(&self.venues, headers)?;
+        let venue = authenticate::venue(&self.registry, headers).await?;
         let request = admit::parse(body)?;
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
         let decoded = decode::code(&self.verifier, &request.code)?;

@@ -1,5 +1,6 @@
-//! Stage 2, authenticate: the venue key from `Authorization: Bearer <key>` → the venue, then
-//! the venue's rate quota (429 with `Retry-After` when exhausted).
+//! Stage 2, authenticate: the venue key from `Authorization: Bearer <key>` → the venue (from
+//! the registry's cache, or the store), refused when disabled, then the venue's rate quota
+//! (429 with `Retry-After` when exhausted).
 
 use std::sync::Arc;
 
@@ -7,9 +8,10 @@ use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
 use crate::error::Failure;
-use crate::venues::{Venue, Venues};
+use crate::venue_registry::VenueRegistry;
+use crate::venues::Venue;
 
-pub fn venue(venues: &Venues, headers: &HeaderMap) -> Result<Arc<Venue>, Failure> {
+pub async fn venue(registry: &VenueRegistry, headers: &HeaderMap) -> Result<Arc<Venue>, Failure> {
     let key = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -19,9 +21,16 @@ pub fn venue(venues: &Venues, headers: &HeaderMap) -> Result<Arc<Venue>, Failure
         })
         .filter(|k| !k.is_empty())
         .ok_or(Failure::MissingCredentials)?;
-    let venue = venues.by_key(key).ok_or(Failure::UnknownVenue)?;
+    let venue = registry
+        .by_key(key)
+        .await
+        .map_err(|e| Failure::StoreUnavailable(e.to_string()))?
+        .ok_or(Failure::UnknownVenue)?;
+    if venue.disabled {
+        return Err(Failure::VenueDisabled);
+    }
     venue.admit().map_err(|wait| Failure::RateLimited {
         retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u32,
     })?;
-    Ok(Arc::clone(venue))
+    Ok(venue)
 }

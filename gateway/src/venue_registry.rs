@@ -1,0 +1,179 @@
+//! The venue registry on the verify path: venues live in the store (hundreds of thousands
+//! province-wide), with a cache in front so a request costs a hash and a map look-up, not a
+//! query. Unknown keys are cached briefly too, so a flood of bad keys does not become a flood
+//! of queries. Changes made through this node's admin API invalidate its cache at once; other
+//! nodes see them within [`POSITIVE_TTL`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use moka::sync::Cache;
+use store::{Store, StoreError};
+
+use crate::metrics::Metrics;
+use crate::venues::{self, Limiter, Venue, Venues};
+
+/// How long a known venue is served from the cache.
+pub const POSITIVE_TTL: Duration = Duration::from_secs(30);
+/// How long an unknown key is remembered as unknown.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct VenueRegistry {
+    store: Store,
+    known: Cache<[u8; 32], Arc<Venue>>,
+    unknown: Cache<[u8; 32], ()>,
+    /// Quotas by venue id, kept across cache refreshes; replaced when the rate changes.
+    limiters: Arc<DashMap<String, (u32, Arc<Limiter>)>>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for VenueRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VenueRegistry")
+            .field("store", &self.store.engine())
+            .field("cached", &self.known.entry_count())
+            .finish()
+    }
+}
+
+impl VenueRegistry {
+    pub fn new(store: Store, metrics: Metrics) -> VenueRegistry {
+        VenueRegistry {
+            store,
+            known: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(POSITIVE_TTL)
+                .build(),
+            unknown: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(NEGATIVE_TTL)
+                .build(),
+            limiters: Arc::new(DashMap::new()),
+            metrics,
+        }
+    }
+
+    /// Writes the venues of a venues file into the store (demo seeding; a venue already
+    /// registered with the same id is overwritten with the file's values).
+    pub async fn seed(&self, venues: &Venues) -> Result<(), StoreError> {
+        for venue in venues.iter() {
+            self.store.upsert_venue(&venue.to_row()).await?;
+        }
+        self.invalidate_all();
+        Ok(())
+    }
+
+    /// The venue whose key is `key`, or `None` for an unknown key.
+    pub async fn by_key(&self, key: &str) -> Result<Option<Arc<Venue>>, StoreError> {
+        let hash = venues::hash_key(key);
+        if let Some(venue) = self.known.get(&hash) {
+            self.metrics.cache("venues", true);
+            return Ok(Some(venue));
+        }
+        if self.unknown.contains_key(&hash) {
+            self.metrics.cache("venues", true);
+            return Ok(None);
+        }
+        self.metrics.cache("venues", false);
+        match self.store.venue_by_key_hash(&hash).await? {
+            None => {
+                self.unknown.insert(hash, ());
+                Ok(None)
+            }
+            Some(row) => {
+                let limiter = self.limiter(&row.id, row.rate_per_sec);
+                let venue = Arc::new(Venue::from_row(row, limiter));
+                self.known.insert(hash, Arc::clone(&venue));
+                Ok(Some(venue))
+            }
+        }
+    }
+
+    fn limiter(&self, id: &str, rate: u32) -> Arc<Limiter> {
+        let mut entry = self
+            .limiters
+            .entry(id.to_string())
+            .or_insert_with(|| (rate, Arc::new(venues::limiter(rate))));
+        if entry.0 != rate {
+            *entry = (rate, Arc::new(venues::limiter(rate)));
+        }
+        Arc::clone(&entry.1)
+    }
+
+    /// Forgets every cached venue (after a change through the admin API).
+    pub fn invalidate_all(&self) {
+        self.known.invalidate_all();
+        self.unknown.invalidate_all();
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wire::catalogue::Catalogue;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn venues_come_from_the_store_and_changes_show_after_invalidation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_sqlite_in(dir.path()).await.expect("store");
+        let registry = VenueRegistry::new(store.clone(), Metrics::new());
+        let file =
+            Venues::parse(venues::EMBEDDED, "venues.toml", &Catalogue::embedded()).expect("venues");
+        registry.seed(&file).await.expect("seed");
+
+        let park = registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .expect("known");
+        assert_eq!(park.id, "jinan-baotu-spring-park");
+        assert!(park.may_use("park-entry-senior"));
+        assert!(!park.disabled);
+        assert!(registry
+            .by_key("no-such-key-at-all")
+            .await
+            .expect("store")
+            .is_none());
+
+        store
+            .set_venue_disabled(&park.id, true)
+            .await
+            .expect("disable");
+        let cached = registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .expect("known");
+        assert!(!cached.disabled, "served from the cache until invalidated");
+        registry.invalidate_all();
+        let fresh = registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .expect("known");
+        assert!(fresh.disabled);
+
+        store
+            .rotate_venue_key(&park.id, &venues::hash_key("a-new-key-for-the-park"))
+            .await
+            .expect("rotate");
+        registry.invalidate_all();
+        assert!(registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .is_none());
+        assert!(registry
+            .by_key("a-new-key-for-the-park")
+            .await
+            .expect("store")
+            .is_some());
+    }
+}
