@@ -1,0 +1,25 @@
+//! The audit trail (DESIGN.md §6): every verification leaves a hash-chained entry in the store,
+//! committed in groups by one writer task per node, with signed checkpoints of the chain head.
+//!
+//! - [`chain`] — what a verification records ([`AuditRecord`]), the canonical encoding and hash
+//!   of an entry, and the walk that re-checks a chain and its checkpoints ([`verify_chain`]).
+//! - [`subject`] — the holder only as a keyed hash ([`SubjectHasher`]).
+//! - [`writer`] — the node's one writer task: bounded backlog, group commit, retries with
+//!   back-off, re-chaining after another node appended ([`AuditWriter`]).
+//! - [`checkpoint`] — signing and checking checkpoints, the node's key on disk.
+//! - [`verify`] — `gateway audit verify`: the whole stored chain, page by page ([`verify_store`]).
+
+pub mod chain;
+pub mod checkpoint;
+pub mod subject;
+pub mod verify;
+pub mod writer;
+
+pub use chain::{verify_chain, AuditRecord, ChainBreak, ChainReport, ChainWalker, Problem};
+pub use checkpoint::{load_or_create_node_key, sign_checkpoint, verify_checkpoint};
+pub use subject::SubjectHasher;
+pub use verify::{verify_store, VerifyStoreError};
+pub use writer::{
+    AuditError, AuditPosition, AuditReceipt, AuditWriter, CheckpointSettings, WriterSettings,
+    WriterStats,
+};

@@ -1,0 +1,545 @@
+//! The hash chain of the audit log, as pure functions: how a verification's [`AuditRecord`]
+//! becomes a chained [`AuditEntry`], and how a stored chain and its checkpoints are re-walked.
+//!
+//! # Encoding (version 1)
+//!
+//! ```text
+//! hash    = SHA-256( "mianzheng-audit/1" || prev_hash (32 bytes) || body )
+//! body    = i64(seq) || i64(at, microseconds since the Unix epoch)
+//!           || str(node) || str(venue) || str(scenario)
+//!           || u32(number of certificates) || str(certificate)...
+//!           || str(verdict)
+//!           || u32(number of requirement verdicts) || (str(certificate) || str(verdict))...
+//!           || i64(latency_us) || subject_hash (32 bytes) || str(verification_id)
+//! i64, u32 = big-endian two's complement / unsigned
+//! str(s)  = u32(length of s in bytes) || s as UTF-8
+//! ```
+//!
+//! Every field has a fixed place and every variable-length field its length first, so two
+//! different entries never encode alike. The first entry has seq 1 and `prev_hash` 32 zero
+//! bytes ([`GENESIS`]). A change of encoding gets a new domain string.
+//!
+//! # What a walk detects
+//!
+//! [`ChainWalker`] takes entries in seq order, one at a time (so `gateway audit verify` pages
+//! through any length of log in bounded memory), and stops at the first break: a seq that skips
+//! (a row deleted) or repeats, a `prev_hash` that is not the hash before (a row inserted or
+//! replaced), a stored hash that is not the recomputed one (a row edited), or a checkpoint that
+//! is not signed by a trusted node key, does not match the chain at its seq, or lies past the
+//! end of the chain (rows deleted at the tail).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+use store::{AuditEntry, Checkpoint};
+use wire::keys::TrustList;
+
+use super::checkpoint::{verify_checkpoint, CheckpointError};
+
+/// The domain string hashed before every entry.
+pub const DOMAIN: &[u8] = b"mianzheng-audit/1";
+
+/// `prev_hash` of the first entry.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// What one verification leaves in the audit log, before it has a place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When it was decided (cut to whole microseconds when chained).
+    pub at: DateTime<Utc>,
+    /// The gateway node that answered.
+    pub node: String,
+    pub venue: String,
+    pub scenario: String,
+    /// Certificate types consulted.
+    pub certificates: Vec<String>,
+    /// The overall verdict.
+    pub verdict: String,
+    /// (certificate, verdict) per requirement of the scenario, in order.
+    pub requirement_verdicts: Vec<(String, String)>,
+    pub latency_us: i64,
+    /// The holder, keyed-hashed ([`super::SubjectHasher`]).
+    pub subject_hash: [u8; 32],
+    pub verification_id: String,
+}
+
+impl AuditRecord {
+    /// The entry this record becomes at `seq`, after the entry whose hash is `prev_hash`.
+    pub fn chain(&self, seq: i64, prev_hash: [u8; 32]) -> AuditEntry {
+        let mut entry = AuditEntry {
+            seq,
+            at: store::micros(self.at),
+            node: self.node.clone(),
+            venue: self.venue.clone(),
+            scenario: self.scenario.clone(),
+            certificates: self.certificates.clone(),
+            verdict: self.verdict.clone(),
+            requirement_verdicts: self.requirement_verdicts.clone(),
+            latency_us: self.latency_us,
+            subject_hash: self.subject_hash,
+            verification_id: self.verification_id.clone(),
+            prev_hash,
+            hash: [0; 32],
+        };
+        entry.hash = entry_hash(&entry);
+        entry
+    }
+}
+
+/// Chains `records` one after another onto the entry (`seq`, `hash`) — (0, [`GENESIS`]) for an
+/// empty log.
+pub fn chain_all<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+    after: (i64, [u8; 32]),
+) -> Vec<AuditEntry> {
+    let (mut seq, mut prev) = after;
+    records
+        .into_iter()
+        .map(|record| {
+            seq += 1;
+            let entry = record.chain(seq, prev);
+            prev = entry.hash;
+            entry
+        })
+        .collect()
+}
+
+/// The hash an entry must carry: over its `prev_hash` and every other field but `hash`.
+pub fn entry_hash(entry: &AuditEntry) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(DOMAIN);
+    h.update(entry.prev_hash);
+    h.update(entry.seq.to_be_bytes());
+    h.update(entry.at.timestamp_micros().to_be_bytes());
+    put_str(&mut h, &entry.node);
+    put_str(&mut h, &entry.venue);
+    put_str(&mut h, &entry.scenario);
+    put_len(&mut h, entry.certificates.len());
+    for certificate in &entry.certificates {
+        put_str(&mut h, certificate);
+    }
+    put_str(&mut h, &entry.verdict);
+    put_len(&mut h, entry.requirement_verdicts.len());
+    for (certificate, verdict) in &entry.requirement_verdicts {
+        put_str(&mut h, certificate);
+        put_str(&mut h, verdict);
+    }
+    h.update(entry.latency_us.to_be_bytes());
+    h.update(entry.subject_hash);
+    put_str(&mut h, &entry.verification_id);
+    h.finalize().into()
+}
+
+/// Lengths are u32: a field of 4 GiB is not an audit field; saturating keeps the function total.
+pub(crate) fn put_len(h: &mut Sha256, len: usize) {
+    h.update(u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+pub(crate) fn put_str(h: &mut Sha256, s: &str) {
+    put_len(h, s.len());
+    h.update(s.as_bytes());
+}
+
+/// A chain that re-walked cleanly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Entries whose seq, link and hash were checked.
+    pub entries: u64,
+    /// Checkpoints whose signature and head were checked.
+    pub checkpoints: u64,
+    /// The last entry's (seq, hash); `None` for an empty log.
+    pub head: Option<(i64, [u8; 32])>,
+}
+
+impl fmt::Display for ChainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.head {
+            Some((seq, hash)) => write!(
+                f,
+                "audit chain intact: {} entries checked (seq 1..={seq}, head {}), {} checkpoints \
+                 verified",
+                self.entries,
+                hex::encode(hash),
+                self.checkpoints
+            ),
+            None => write!(
+                f,
+                "audit log empty: 0 entries, {} checkpoints verified",
+                self.checkpoints
+            ),
+        }
+    }
+}
+
+/// The first place where the chain is not what was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit chain broken at seq {seq}: {problem} ({entries} entries checked before it)")]
+pub struct ChainBreak {
+    /// Where: the entry missing, edited or mislinked, or the seq a bad checkpoint names.
+    pub seq: i64,
+    /// Boxed: a `Result` carrying it stays small on the good path.
+    pub problem: Box<Problem>,
+    /// Entries that checked out before the break.
+    pub entries: u64,
+}
+
+/// What was wrong at a [`ChainBreak`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The next stored entry has a later seq: this one (and any up to `found`) was deleted.
+    #[error("entry missing (the next stored entry is seq {found}): a row was deleted")]
+    Missing { found: i64 },
+    /// The next stored entry has an earlier seq than expected.
+    #[error("entry out of order (found seq {found}): a row was inserted or renumbered")]
+    OutOfOrder { found: i64 },
+    /// `prev_hash` is not the hash of the entry before.
+    #[error("`prev_hash` is not the hash of the entry before: a row was inserted or replaced")]
+    Unlinked,
+    /// The stored hash is not the hash of the stored fields.
+    #[error(
+        "stored hash {stored} does not match the entry's fields (hash {computed}): the row was \
+         edited"
+    )]
+    Edited { stored: String, computed: String },
+    /// A checkpoint's signature does not check out.
+    #[error("checkpoint by node `{node}` (key `{kid}`): {reason}")]
+    CheckpointSignature {
+        node: String,
+        kid: String,
+        reason: String,
+    },
+    /// A checkpoint's head hash or count differs from the chain at its seq.
+    #[error(
+        "checkpoint by node `{node}` (key `{kid}`) says head {signed_head} after {signed_count} \
+         entries, the chain has head {chain_head} after {chain_count}"
+    )]
+    CheckpointMismatch {
+        node: String,
+        kid: String,
+        signed_head: String,
+        signed_count: i64,
+        chain_head: String,
+        chain_count: i64,
+    },
+    /// A checkpoint names a seq the chain does not reach.
+    #[error(
+        "checkpoint by node `{node}` (key `{kid}`) names seq {seq} but the chain ends at seq \
+         {chain_end}: rows were deleted at the end"
+    )]
+    CheckpointPastEnd {
+        node: String,
+        kid: String,
+        seq: i64,
+        chain_end: i64,
+    },
+}
+
+/// Re-walks a chain entry by entry (see the module doc). Feed it with [`ChainWalker::push`] in
+/// seq order, then call [`ChainWalker::finish`]; it keeps only the checkpoints and the tip.
+#[derive(Debug)]
+pub struct ChainWalker<'t> {
+    trust: &'t TrustList,
+    /// Sorted by seq; `next_checkpoint` indexes the first not yet checked.
+    checkpoints: Vec<Checkpoint>,
+    next_checkpoint: usize,
+    /// The last good entry's seq and hash; (0, GENESIS) before the first.
+    tip: (i64, [u8; 32]),
+    entries: u64,
+}
+
+impl<'t> ChainWalker<'t> {
+    /// A walk that will check `checkpoints` (in any order) against keys in `trust`.
+    pub fn new(mut checkpoints: Vec<Checkpoint>, trust: &'t TrustList) -> ChainWalker<'t> {
+        checkpoints.sort_by_key(|c| c.seq);
+        ChainWalker {
+            trust,
+            checkpoints,
+            next_checkpoint: 0,
+            tip: (0, GENESIS),
+            entries: 0,
+        }
+    }
+
+    fn broken(&self, seq: i64, problem: Problem) -> ChainBreak {
+        ChainBreak {
+            seq,
+            problem: Box::new(problem),
+            entries: self.entries,
+        }
+    }
+
+    /// Checks the next entry (and the checkpoints at its seq).
+    pub fn push(&mut self, entry: &AuditEntry) -> Result<(), ChainBreak> {
+        // Checkpoints of the empty chain (seq 0), if any, before the first entry.
+        self.settle_checkpoints()?;
+        let (tip_seq, tip_hash) = self.tip;
+        let expected = tip_seq + 1;
+        if entry.seq > expected {
+            return Err(self.broken(expected, Problem::Missing { found: entry.seq }));
+        }
+        if entry.seq < expected {
+            return Err(self.broken(expected, Problem::OutOfOrder { found: entry.seq }));
+        }
+        if entry.prev_hash != tip_hash {
+            return Err(self.broken(entry.seq, Problem::Unlinked));
+        }
+        let computed = entry_hash(entry);
+        if computed != entry.hash {
+            return Err(self.broken(
+                entry.seq,
+                Problem::Edited {
+                    stored: hex::encode(entry.hash),
+                    computed: hex::encode(computed),
+                },
+            ));
+        }
+        self.tip = (entry.seq, entry.hash);
+        self.entries += 1;
+        self.settle_checkpoints()
+    }
+
+    /// Checks every checkpoint at or before the tip.
+    fn settle_checkpoints(&mut self) -> Result<(), ChainBreak> {
+        let (tip_seq, tip_hash) = self.tip;
+        while let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint) {
+            if checkpoint.seq > tip_seq {
+                break;
+            }
+            let problem = if let Err(e) = verify_checkpoint(checkpoint, self.trust) {
+                Some(Problem::CheckpointSignature {
+                    node: checkpoint.node.clone(),
+                    kid: checkpoint.kid.clone(),
+                    reason: match e {
+                        CheckpointError::Key(e) => e.to_string(),
+                        other => other.to_string(),
+                    },
+                })
+            } else if checkpoint.seq != tip_seq
+                || checkpoint.head_hash != tip_hash
+                || u64::try_from(checkpoint.count).ok() != Some(self.entries)
+            {
+                Some(Problem::CheckpointMismatch {
+                    node: checkpoint.node.clone(),
+                    kid: checkpoint.kid.clone(),
+                    signed_head: hex::encode(checkpoint.head_hash),
+                    signed_count: checkpoint.count,
+                    chain_head: hex::encode(tip_hash),
+                    chain_count: i64::try_from(self.entries).unwrap_or(i64::MAX),
+                })
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(self.broken(checkpoint.seq, problem));
+            }
+            self.next_checkpoint += 1;
+        }
+        Ok(())
+    }
+
+    /// Ends the walk: every checkpoint must have been reached.
+    pub fn finish(mut self) -> Result<ChainReport, ChainBreak> {
+        self.settle_checkpoints()?;
+        if let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint) {
+            return Err(self.broken(
+                checkpoint.seq,
+                Problem::CheckpointPastEnd {
+                    node: checkpoint.node.clone(),
+                    kid: checkpoint.kid.clone(),
+                    seq: checkpoint.seq,
+                    chain_end: self.tip.0,
+                },
+            ));
+        }
+        Ok(ChainReport {
+            entries: self.entries,
+            checkpoints: u64::try_from(self.next_checkpoint).unwrap_or(u64::MAX),
+            head: (self.entries > 0).then_some(self.tip),
+        })
+    }
+}
+
+/// Re-walks `entries` (in seq order, from seq 1) with `checkpoints`, trusting the node keys in
+/// `trust`; the first break found, or what was checked.
+pub fn verify_chain<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+    checkpoints: Vec<Checkpoint>,
+    trust: &TrustList,
+) -> Result<ChainReport, ChainBreak> {
+    let mut walker = ChainWalker::new(checkpoints, trust);
+    for entry in entries {
+        walker.push(entry)?;
+    }
+    walker.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::checkpoint::sign_checkpoint;
+    use wire::keys::{Algorithm, SigningKey, Validity};
+
+    fn record(i: i64) -> AuditRecord {
+        AuditRecord {
+            at: DateTime::from_timestamp(1_800_000_000 + i, 123_456_789).expect("time"),
+            node: "node-a".into(),
+            venue: "venue-1".into(),
+            scenario: "hotel-checkin".into(),
+            certificates: vec!["id-card".into(), "health".into()],
+            verdict: "pass".into(),
+            requirement_verdicts: vec![
+                ("id-card".into(), "pass".into()),
+                ("health".into(), "pass".into()),
+            ],
+            latency_us: 1200 + i,
+            subject_hash: [7; 32],
+            verification_id: format!("v-{i}"),
+        }
+    }
+
+    fn chain_of(n: i64) -> Vec<AuditEntry> {
+        let records: Vec<_> = (1..=n).map(record).collect();
+        chain_all(&records, (0, GENESIS))
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::generate(Algorithm::EdDsa, "node-a", Validity::default()).expect("key")
+    }
+
+    #[test]
+    fn chaining_starts_at_genesis_and_links() {
+        let entries = chain_of(3);
+        assert_eq!(entries[0].seq, 1);
+        assert_eq!(entries[0].prev_hash, GENESIS);
+        assert_eq!(entries[1].prev_hash, entries[0].hash);
+        assert_eq!(entries[2].seq, 3);
+        // `at` is cut to whole microseconds, as the store keeps it.
+        assert_eq!(entries[0].at.timestamp_subsec_nanos(), 123_456_000);
+        let report = verify_chain(&entries, vec![], &TrustList::default()).expect("intact");
+        assert_eq!(report.entries, 3);
+        assert_eq!(report.head, Some((3, entries[2].hash)));
+    }
+
+    #[test]
+    fn the_hash_covers_every_field_and_is_deterministic() {
+        let base = record(1).chain(1, GENESIS);
+        assert_eq!(entry_hash(&base), record(1).chain(1, GENESIS).hash);
+        let edits: Vec<fn(&mut AuditEntry)> = vec![
+            |e| e.seq = 2,
+            |e| e.at += chrono::TimeDelta::microseconds(1),
+            |e| e.node.push('x'),
+            |e| e.venue.push('x'),
+            |e| e.scenario.push('x'),
+            |e| {
+                e.certificates.pop();
+            },
+            |e| e.verdict = "fail".into(),
+            |e| e.requirement_verdicts[1].1 = "fail".into(),
+            |e| e.latency_us += 1,
+            |e| e.subject_hash[0] ^= 1,
+            |e| e.verification_id.push('x'),
+            |e| e.prev_hash[31] ^= 1,
+        ];
+        for edit in edits {
+            let mut edited = base.clone();
+            edit(&mut edited);
+            assert_ne!(entry_hash(&edited), base.hash, "{edited:?}");
+        }
+        // Moving bytes between neighbouring fields changes the hash (length prefixes).
+        let mut shifted = base.clone();
+        shifted.venue = "venue-1h".into();
+        shifted.scenario = "otel-checkin".into();
+        assert_ne!(entry_hash(&shifted), base.hash);
+    }
+
+    #[test]
+    fn an_edited_entry_is_found_at_its_seq() {
+        let mut entries = chain_of(5);
+        entries[2].verdict = "fail".into();
+        let err = verify_chain(&entries, vec![], &TrustList::default()).expect_err("edited");
+        assert_eq!(err.seq, 3);
+        assert!(matches!(*err.problem, Problem::Edited { .. }), "{err}");
+        assert_eq!(err.entries, 2);
+    }
+
+    #[test]
+    fn a_deleted_entry_is_found_at_its_seq() {
+        let mut entries = chain_of(5);
+        entries.remove(3);
+        let err = verify_chain(&entries, vec![], &TrustList::default()).expect_err("gap");
+        assert_eq!(err.seq, 4);
+        assert_eq!(*err.problem, Problem::Missing { found: 5 });
+        // The first entry deleted.
+        let err = verify_chain(&chain_of(3)[1..], vec![], &TrustList::default())
+            .expect_err("first missing");
+        assert_eq!(err.seq, 1);
+    }
+
+    #[test]
+    fn a_replaced_entry_with_a_valid_hash_breaks_the_link() {
+        let mut entries = chain_of(4);
+        let mut forged = record(9).chain(3, entries[1].hash);
+        forged.prev_hash = [9; 32];
+        forged.hash = entry_hash(&forged);
+        entries[2] = forged;
+        let err = verify_chain(&entries, vec![], &TrustList::default()).expect_err("unlinked");
+        assert_eq!((err.seq, *err.problem), (3, Problem::Unlinked));
+    }
+
+    #[test]
+    fn checkpoints_are_checked_at_their_seq() {
+        let entries = chain_of(6);
+        let key = key();
+        let trust = TrustList::new([key.trusted()]);
+        let at = store::now();
+        let good = sign_checkpoint(&key, 4, entries[3].hash, 4, at, "node-a");
+        let report = verify_chain(&entries, vec![good.clone()], &trust).expect("good");
+        assert_eq!(report.checkpoints, 1);
+
+        // Signed over another head: the chain was rewritten after it.
+        let wrong = sign_checkpoint(&key, 4, entries[2].hash, 4, at, "node-a");
+        let err = verify_chain(&entries, vec![wrong], &trust).expect_err("mismatch");
+        assert_eq!(err.seq, 4);
+        assert!(
+            matches!(*err.problem, Problem::CheckpointMismatch { .. }),
+            "{err}"
+        );
+
+        // Edited after signing.
+        let mut forged = good.clone();
+        forged.count = 5;
+        let err = verify_chain(&entries, vec![forged], &trust).expect_err("forged");
+        assert!(
+            matches!(*err.problem, Problem::CheckpointSignature { .. }),
+            "{err}"
+        );
+
+        // Signed by a key nobody trusts.
+        let other = sign_checkpoint(&self::key(), 4, entries[3].hash, 4, at, "node-a");
+        let err = verify_chain(&entries, vec![other], &trust).expect_err("untrusted");
+        assert!(
+            matches!(*err.problem, Problem::CheckpointSignature { .. }),
+            "{err}"
+        );
+
+        // The tail deleted after a checkpoint.
+        let err = verify_chain(&entries[..3], vec![good], &trust).expect_err("tail");
+        assert_eq!(err.seq, 4);
+        assert!(
+            matches!(
+                *err.problem,
+                Problem::CheckpointPastEnd { chain_end: 3, .. }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_log_verifies_and_reports_so() {
+        let report = verify_chain(&[], vec![], &TrustList::default()).expect("empty");
+        assert_eq!(report.head, None);
+        assert!(report.to_string().contains("empty"));
+    }
+}

@@ -1,0 +1,607 @@
+//! The node's one audit writer task: requests hand it their [`AuditRecord`]s, it chains them and
+//! commits them in groups, and answers each request once the group holding its entry is
+//! committed.
+//!
+//! - Group commit: the task takes what is queued (up to `max_batch`), waits at most
+//!   `max_delay` for more while the batch is not full, and commits it in one transaction;
+//!   entries arriving meanwhile form the next batch.
+//! - Bounded backlog: at most `backlog` entries are accepted and not yet committed. One more is
+//!   refused at once with [`AuditError::Backlogged`] (the gateway answers 503 + `Retry-After`):
+//!   nothing accepted is ever dropped.
+//! - The store unreachable or too slow: the task keeps its batch, in order, and retries with
+//!   back-off until it commits; the backlog fills meanwhile, and drains by itself afterwards.
+//! - Several nodes on one PostgreSQL: when another node advanced the head the store answers
+//!   `Conflict`; the task re-reads the head and chains the same records onto it. After a
+//!   failure that may have hidden a commit (a connection lost during `COMMIT`), it first looks
+//!   whether its batch is stored already, so no entry is written twice.
+//! - Checkpoints are signed in the same task, between batches, over a committed head.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use store::{AuditEntry, Checkpoint, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use wire::keys::SigningKey;
+
+use super::chain::{chain_all, AuditRecord, GENESIS};
+use super::checkpoint::sign_checkpoint;
+
+/// How the writer batches, how much it holds, and whether it checkpoints.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// Entries per commit at most.
+    pub max_batch: usize,
+    /// How long a batch that is not full waits for more entries before it is committed.
+    /// `Duration::ZERO` commits whatever is queued at once (lowest latency at low load).
+    pub max_delay: Duration,
+    /// Entries accepted and not yet committed, at most; beyond, appends are refused.
+    pub backlog: usize,
+    /// Signed checkpoints of the chain head; `None`: none.
+    pub checkpoint: Option<CheckpointSettings>,
+}
+
+impl Default for WriterSettings {
+    fn default() -> WriterSettings {
+        WriterSettings {
+            max_batch: 512,
+            max_delay: Duration::from_millis(5),
+            backlog: 65_536,
+            checkpoint: None,
+        }
+    }
+}
+
+/// The node's checkpoint key and how often it signs (and once more on shutdown).
+#[derive(Debug, Clone)]
+pub struct CheckpointSettings {
+    pub key: SigningKey,
+    pub interval: Duration,
+}
+
+/// Where an entry landed in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditPosition {
+    pub seq: i64,
+    pub hash: [u8; 32],
+}
+
+/// Why an entry was not (or may not have been) committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    /// The backlog is full: the store is down or slower than the traffic. Nothing was accepted;
+    /// answer 503 with `Retry-After: retry_after_secs`.
+    #[error("the audit backlog is full; retry in {retry_after_secs} s")]
+    Backlogged { retry_after_secs: u64 },
+    /// The writer has shut down (or its task ended). Nothing was accepted — or, for a receipt,
+    /// the entry's fate is unknown.
+    #[error("the audit writer has stopped")]
+    Closed,
+    /// The store refused the batch as invalid: a bug, not an outage.
+    #[error("the store refused the audit entry: {0}")]
+    Rejected(String),
+    /// A checkpoint could not be written.
+    #[error("cannot write an audit checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+impl AuditError {
+    /// Seconds for `Retry-After`, for the errors where a retry helps.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AuditError::Backlogged { retry_after_secs } => Some(*retry_after_secs),
+            AuditError::Closed => Some(1),
+            AuditError::Rejected(_) | AuditError::Checkpoint(_) => None,
+        }
+    }
+}
+
+/// A snapshot of the writer's counters, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Entries accepted and not yet committed (the backlog gauge).
+    pub backlog: usize,
+    /// Entries committed.
+    pub committed: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Appends refused because the backlog was full.
+    pub backlogged: u64,
+    /// Failed commit attempts retried after back-off (store unavailable, slow or failing).
+    pub retries: u64,
+    /// Commits re-chained because another writer had advanced the head.
+    pub conflicts: u64,
+    /// Entries refused by the store as invalid (answered with [`AuditError::Rejected`]).
+    pub rejected: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Checkpoints that could not be written.
+    pub checkpoint_failures: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    committed: AtomicU64,
+    batches: AtomicU64,
+    backlogged: AtomicU64,
+    retries: AtomicU64,
+    conflicts: AtomicU64,
+    rejected: AtomicU64,
+    checkpoints: AtomicU64,
+    checkpoint_failures: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// State shared by the handles and the task.
+#[derive(Debug)]
+struct Shared {
+    /// Accepted, not yet answered.
+    backlog: AtomicUsize,
+    capacity: usize,
+    closed: AtomicBool,
+    /// What `Backlogged` suggests: 1 s, or the back-off the task is in.
+    retry_after_secs: AtomicU64,
+    counters: Counters,
+}
+
+impl Shared {
+    /// Takes one place in the backlog, if there is one.
+    fn reserve(&self) -> bool {
+        self.backlog
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.backlog.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+type Reply = oneshot::Sender<Result<AuditPosition, AuditError>>;
+
+#[derive(Debug)]
+struct Queued {
+    record: AuditRecord,
+    /// `None` for [`AuditWriter::append_nowait`].
+    reply: Option<Reply>,
+}
+
+#[derive(Debug)]
+enum Control {
+    Checkpoint(oneshot::Sender<Result<Option<Checkpoint>, AuditError>>),
+    Shutdown,
+}
+
+/// The handle to a node's audit writer task. Cheap to clone; every clone feeds the same task.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    queue: mpsc::UnboundedSender<Queued>,
+    control: mpsc::Sender<Control>,
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// An accepted entry; [`AuditReceipt::committed`] waits for its commit.
+#[derive(Debug)]
+pub struct AuditReceipt {
+    reply: oneshot::Receiver<Result<AuditPosition, AuditError>>,
+}
+
+impl AuditReceipt {
+    /// The entry's place in the chain once its batch is committed.
+    pub async fn committed(self) -> Result<AuditPosition, AuditError> {
+        self.reply.await.unwrap_or(Err(AuditError::Closed))
+    }
+}
+
+impl AuditWriter {
+    /// Starts the writer task of node `node` on `store` (from a tokio runtime). It resumes the
+    /// chain from the stored head when it first commits.
+    pub fn start(store: Store, node: String, settings: WriterSettings) -> AuditWriter {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let (control, control_rx) = mpsc::channel(8);
+        let shared = Arc::new(Shared {
+            backlog: AtomicUsize::new(0),
+            capacity: settings.backlog.max(1),
+            closed: AtomicBool::new(false),
+            retry_after_secs: AtomicU64::new(1),
+            counters: Counters::default(),
+        });
+        let task = Task {
+            store,
+            node,
+            max_batch: settings.max_batch.max(1),
+            max_delay: settings.max_delay,
+            checkpoint: settings.checkpoint,
+            shared: Arc::clone(&shared),
+            tip: None,
+            last_checkpoint: None,
+        };
+        let handle = tokio::spawn(task.run(rx, control_rx));
+        AuditWriter {
+            inner: Arc::new(Inner {
+                queue,
+                control,
+                shared,
+                task: Mutex::new(Some(handle)),
+            }),
+        }
+    }
+
+    fn enqueue(&self, record: AuditRecord, reply: Option<Reply>) -> Result<(), AuditError> {
+        let shared = &self.inner.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(AuditError::Closed);
+        }
+        if !shared.reserve() {
+            bump(&shared.counters.backlogged, 1);
+            return Err(AuditError::Backlogged {
+                retry_after_secs: shared.retry_after_secs.load(Ordering::Relaxed),
+            });
+        }
+        if self.inner.queue.send(Queued { record, reply }).is_err() {
+            shared.release(1);
+            return Err(AuditError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Accepts `record` now, or refuses it now ([`AuditError::Backlogged`] when the backlog is
+    /// full, [`AuditError::Closed`] after shutdown); the receipt waits for the commit.
+    pub fn try_enqueue(&self, record: AuditRecord) -> Result<AuditReceipt, AuditError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(record, Some(reply))?;
+        Ok(AuditReceipt { reply: rx })
+    }
+
+    /// Appends `record` and returns its place once the batch holding it is committed. Refused at
+    /// once when the backlog is full.
+    pub async fn append(&self, record: AuditRecord) -> Result<AuditPosition, AuditError> {
+        self.try_enqueue(record)?.committed().await
+    }
+
+    /// Accepts `record` without waiting for its commit (for a gateway configured not to wait).
+    /// Still refused when the backlog is full; once accepted it is committed unless the process
+    /// dies first.
+    pub fn append_nowait(&self, record: AuditRecord) -> Result<(), AuditError> {
+        self.enqueue(record, None)
+    }
+
+    /// Entries accepted and not yet committed.
+    pub fn backlog(&self) -> usize {
+        self.inner.shared.backlog.load(Ordering::Acquire)
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.inner.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        WriterStats {
+            backlog: self.backlog(),
+            committed: get(&c.committed),
+            batches: get(&c.batches),
+            backlogged: get(&c.backlogged),
+            retries: get(&c.retries),
+            conflicts: get(&c.conflicts),
+            rejected: get(&c.rejected),
+            checkpoints: get(&c.checkpoints),
+            checkpoint_failures: get(&c.checkpoint_failures),
+        }
+    }
+
+    /// Signs and stores a checkpoint of the committed head now (between batches). `Ok(None)`
+    /// when the log is empty; an error when no checkpoint key is configured or the store fails.
+    pub async fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .control
+            .send(Control::Checkpoint(reply))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        rx.await.unwrap_or(Err(AuditError::Closed))
+    }
+
+    /// Stops accepting entries, commits every accepted one (retrying while the store is down —
+    /// bound this with a timeout if the process must exit regardless), signs a last checkpoint
+    /// and ends the task. Later calls (from any clone) return at once.
+    pub async fn shutdown(&self) {
+        self.inner.shared.closed.store(true, Ordering::Release);
+        let _ = self.inner.control.send(Control::Shutdown).await;
+        let handle = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "the audit writer task failed");
+            }
+        }
+    }
+}
+
+/// The tip of the chain as this task last knew it committed: (seq, hash); (0, GENESIS) for an
+/// empty log.
+type Tip = (i64, [u8; 32]);
+
+struct Task {
+    store: Store,
+    node: String,
+    max_batch: usize,
+    max_delay: Duration,
+    checkpoint: Option<CheckpointSettings>,
+    shared: Arc<Shared>,
+    /// `None`: unknown, read the store's head before the next commit.
+    tip: Option<Tip>,
+    /// Seq of the last checkpoint this task signed: an idle node does not sign the same head
+    /// again at every interval.
+    last_checkpoint: Option<i64>,
+}
+
+/// Doubling pauses between attempts, 50 ms to 5 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const MAX: Duration = Duration::from_secs(5);
+
+    async fn wait(&mut self, shared: &Shared) {
+        let secs = self.0.as_secs_f64().ceil().max(1.0);
+        shared
+            .retry_after_secs
+            .store(secs as u64, Ordering::Relaxed);
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Self::MAX);
+    }
+}
+
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Queued>,
+        mut control: mpsc::Receiver<Control>,
+    ) {
+        let mut ticker = self.checkpoint.as_ref().map(|c| {
+            let period = c.interval.max(Duration::from_millis(1));
+            let mut t = tokio::time::interval_at(Instant::now() + period, period);
+            t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            t
+        });
+        let mut draining = false;
+        loop {
+            let first = if draining {
+                match rx.try_recv() {
+                    Ok(queued) => queued,
+                    Err(_) => break,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    Some(ctl) = control.recv() => {
+                        match ctl {
+                            Control::Checkpoint(reply) => {
+                                let result = self.write_checkpoint(true).await;
+                                let _ = reply.send(result);
+                            }
+                            Control::Shutdown => {
+                                draining = true;
+                                // No more sends succeed; what is queued is still received.
+                                rx.close();
+                            }
+                        }
+                        continue;
+                    }
+                    () = tick(&mut ticker) => {
+                        let _ = self.write_checkpoint(false).await;
+                        continue;
+                    }
+                    queued = rx.recv() => match queued {
+                        Some(queued) => queued,
+                        // Every handle dropped without shutdown.
+                        None => break,
+                    },
+                }
+            };
+            let batch = self.gather(first, &mut rx).await;
+            self.commit(batch).await;
+        }
+        if self.checkpoint.is_some() {
+            let _ = self.write_checkpoint(false).await;
+        }
+    }
+
+    /// `first` and whatever else arrives, up to `max_batch`, for at most `max_delay`.
+    async fn gather(&self, first: Queued, rx: &mut mpsc::UnboundedReceiver<Queued>) -> Vec<Queued> {
+        let mut batch = vec![first];
+        let deadline = Instant::now() + self.max_delay;
+        while batch.len() < self.max_batch {
+            match rx.try_recv() {
+                Ok(queued) => {
+                    batch.push(queued);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(queued)) => batch.push(queued),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Commits `batch` — retrying until it is stored — and answers its callers.
+    async fn commit(&mut self, batch: Vec<Queued>) {
+        let mut backoff = Backoff(Backoff::FIRST);
+        // The entries of an attempt whose outcome is unknown.
+        let mut attempted: Option<Vec<AuditEntry>> = None;
+        loop {
+            let tip = match self.tip {
+                Some(tip) => tip,
+                None => match self.read_tip(attempted.as_deref()).await {
+                    Ok(Resume::Tip(tip)) => tip,
+                    Ok(Resume::AlreadyStored) => {
+                        let entries = attempted.take().unwrap_or_default();
+                        self.committed(batch, &entries);
+                        return;
+                    }
+                    Err(e) => {
+                        self.retrying(&e, "cannot read the audit head; retrying");
+                        backoff.wait(&self.shared).await;
+                        continue;
+                    }
+                },
+            };
+            let entries = chain_all(batch.iter().map(|q| &q.record), tip);
+            match self.store.append_audit(&entries).await {
+                Ok(()) => {
+                    self.committed(batch, &entries);
+                    return;
+                }
+                Err(StoreError::Invalid(reason)) => {
+                    // Nothing was written, and the same batch would be refused again.
+                    tracing::error!(%reason, node = %self.node, "the store refused an audit batch");
+                    self.tip = None;
+                    self.reject(batch, &reason);
+                    return;
+                }
+                Err(StoreError::Conflict(reason)) => {
+                    bump(&self.shared.counters.conflicts, 1);
+                    tracing::debug!(%reason, node = %self.node, "audit head moved; re-chaining");
+                    self.tip = None;
+                    attempted = Some(entries);
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => {
+                    self.retrying(&e, "cannot commit an audit batch; retrying");
+                    self.tip = None;
+                    attempted = Some(entries);
+                    backoff.wait(&self.shared).await;
+                }
+            }
+        }
+    }
+
+    fn retrying(&self, error: &StoreError, message: &str) {
+        bump(&self.shared.counters.retries, 1);
+        let backlog = self.shared.backlog.load(Ordering::Relaxed);
+        tracing::warn!(%error, node = %self.node, backlog, "{message}");
+    }
+
+    /// The stored head — unless it shows that the attempt whose outcome was unknown is stored.
+    async fn read_tip(&self, attempted: Option<&[AuditEntry]>) -> Result<Resume, StoreError> {
+        let tip = self.store.audit_head().await?.unwrap_or((0, GENESIS));
+        if let Some(attempted @ [first, ..]) = attempted {
+            if tip.0 >= first.seq {
+                let len = u32::try_from(attempted.len()).unwrap_or(u32::MAX);
+                let stored = self.store.audit_range(first.seq, len).await?;
+                let same = stored.len() == attempted.len()
+                    && stored
+                        .iter()
+                        .zip(attempted)
+                        .all(|(s, a)| s.seq == a.seq && s.hash == a.hash);
+                if same {
+                    return Ok(Resume::AlreadyStored);
+                }
+            }
+        }
+        Ok(Resume::Tip(tip))
+    }
+
+    fn committed(&mut self, batch: Vec<Queued>, entries: &[AuditEntry]) {
+        if let Some(last) = entries.last() {
+            self.tip = Some((last.seq, last.hash));
+        }
+        // Counted before the callers hear of it: a caller that saw its commit sees the gauge too.
+        let n = batch.len();
+        let counters = &self.shared.counters;
+        bump(&counters.committed, n as u64);
+        bump(&counters.batches, 1);
+        self.shared.retry_after_secs.store(1, Ordering::Relaxed);
+        self.shared.release(n);
+        for (queued, entry) in batch.into_iter().zip(entries) {
+            if let Some(reply) = queued.reply {
+                let _ = reply.send(Ok(AuditPosition {
+                    seq: entry.seq,
+                    hash: entry.hash,
+                }));
+            }
+        }
+    }
+
+    fn reject(&mut self, batch: Vec<Queued>, reason: &str) {
+        let n = batch.len();
+        bump(&self.shared.counters.rejected, n as u64);
+        self.shared.release(n);
+        for queued in batch {
+            if let Some(reply) = queued.reply {
+                let _ = reply.send(Err(AuditError::Rejected(reason.to_owned())));
+            }
+        }
+    }
+
+    /// Signs and stores a checkpoint of the stored head. With `force` false, skipped when this
+    /// task already signed that head.
+    async fn write_checkpoint(&mut self, force: bool) -> Result<Option<Checkpoint>, AuditError> {
+        let Some(settings) = &self.checkpoint else {
+            return Err(AuditError::Checkpoint(
+                "no checkpoint key configured".into(),
+            ));
+        };
+        let result = async {
+            let Some((seq, hash)) = self.store.audit_head().await? else {
+                return Ok(None);
+            };
+            if !force && self.last_checkpoint == Some(seq) {
+                return Ok(None);
+            }
+            // The chain starts at seq 1 without gaps: `seq` entries up to the head.
+            let checkpoint =
+                sign_checkpoint(&settings.key, seq, hash, seq, store::now(), &self.node);
+            self.store.append_checkpoint(&checkpoint).await?;
+            Ok::<_, StoreError>(Some(checkpoint))
+        }
+        .await;
+        match result {
+            Ok(Some(checkpoint)) => {
+                self.last_checkpoint = Some(checkpoint.seq);
+                bump(&self.shared.counters.checkpoints, 1);
+                Ok(Some(checkpoint))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                bump(&self.shared.counters.checkpoint_failures, 1);
+                tracing::warn!(error = %e, node = %self.node, "cannot write an audit checkpoint");
+                Err(AuditError::Checkpoint(e.to_string()))
+            }
+        }
+    }
+}
+
+enum Resume {
+    Tip(Tip),
+    AlreadyStored,
+}

@@ -1,0 +1,412 @@
+//! The audit trail against a real store, on both engines: a fresh SQLite file in a temporary
+//! folder, and PostgreSQL in a schema of its own (`MIANZHENG_TEST_DATABASE_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/test`, as `store`'s own suite).
+//!
+//! Group commit under concurrency, one chain shared by two nodes, tampering found at the right
+//! seq, signed and forged checkpoints, and a full backlog that refuses instead of losing.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway::audit::{
+    verify_store, AuditError, AuditRecord, AuditWriter, CheckpointSettings, Problem,
+    VerifyStoreError, WriterSettings,
+};
+use store::{Store, StoreOptions};
+use wire::keys::{Algorithm, SigningKey, TrustList, Validity};
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone)]
+struct Fixture {
+    url: String,
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Fixture {
+    async fn open(&self) -> Store {
+        Store::open(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("open `{}`: {e:?}", self.url))
+    }
+}
+
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let url = format!("sqlite://{}/mianzheng.db?mode=rwc", dir.path().display());
+    test(Fixture {
+        url,
+        _dir: Some(Arc::new(dir)),
+    })
+    .await;
+}
+
+async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let base = std::env::var("MIANZHENG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&base)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach PostgreSQL at `{base}` ({e}): start a local server or point \
+                 MIANZHENG_TEST_DATABASE_URL at one"
+            )
+        });
+    let schema = format!("mz_audit_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create the test schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options[search_path]={schema}");
+    let outcome = tokio::spawn(test(Fixture { url, _dir: None })).await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .expect("drop the test schema");
+    admin.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Each named test, once per engine: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! suite {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::on_sqlite(super::$name).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::on_postgres(super::$name).await;
+                }
+            )+
+        }
+    };
+}
+
+suite!(
+    concurrent_appends_are_committed_contiguous_and_distinct,
+    two_nodes_share_one_chain,
+    a_restarted_writer_continues_the_chain,
+    an_edited_row_is_found_at_its_seq,
+    a_deleted_row_is_found_at_its_seq,
+    checkpoints_are_signed_verified_and_forgeries_found,
+);
+
+fn record(node: &str, i: usize) -> AuditRecord {
+    AuditRecord {
+        at: chrono::Utc::now(),
+        node: node.into(),
+        venue: format!("venue-{}", i % 7),
+        scenario: "hotel-checkin".into(),
+        certificates: vec!["id-card".into()],
+        verdict: "pass".into(),
+        requirement_verdicts: vec![("id-card".into(), "pass".into())],
+        latency_us: 900,
+        subject_hash: [u8::try_from(i % 251).expect("small"); 32],
+        verification_id: format!("{node}-{i}"),
+    }
+}
+
+fn node_key(node: &str) -> SigningKey {
+    SigningKey::generate(Algorithm::EdDsa, node, Validity::default()).expect("key")
+}
+
+fn settings() -> WriterSettings {
+    WriterSettings {
+        max_batch: 16,
+        ..WriterSettings::default()
+    }
+}
+
+/// `n` appends at once from as many tasks; their seqs, sorted.
+async fn append_concurrently(writer: &AuditWriter, node: &str, n: usize) -> Vec<i64> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let writer = writer.clone();
+            let record = record(node, i);
+            tokio::spawn(async move { writer.append(record).await })
+        })
+        .collect();
+    let mut seqs = Vec::with_capacity(n);
+    for task in tasks {
+        seqs.push(task.await.expect("task").expect("committed").seq);
+    }
+    seqs.sort_unstable();
+    seqs
+}
+
+/// Raw SQL behind the store's back, as someone with database access would.
+async fn tamper(store: &Store, sql: &str) {
+    let affected = match store {
+        Store::Sqlite(pool) => sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+        Store::Postgres(pool) => sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+    };
+    assert_eq!(affected.expect("tamper"), 1, "{sql}");
+}
+
+async fn concurrent_appends_are_committed_contiguous_and_distinct(fx: Fixture) {
+    let store = fx.open().await;
+    let writer = AuditWriter::start(store.clone(), "node-a".into(), settings());
+    let seqs = append_concurrently(&writer, "node-a", 300).await;
+    assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
+    let stored = store.audit_range(1, 1000).await.expect("range");
+    assert_eq!(stored.len(), 300);
+    let stats = writer.stats();
+    assert_eq!((stats.committed, stats.backlog), (300, 0));
+    assert!(stats.batches <= 300);
+    let report = verify_store(&store, &TrustList::default())
+        .await
+        .expect("intact");
+    assert_eq!(report.entries, 300);
+    writer.shutdown().await;
+    assert!(matches!(
+        writer.append(record("node-a", 0)).await,
+        Err(AuditError::Closed)
+    ));
+}
+
+async fn two_nodes_share_one_chain(fx: Fixture) {
+    let a = AuditWriter::start(fx.open().await, "node-a".into(), settings());
+    let b = AuditWriter::start(fx.open().await, "node-b".into(), settings());
+    let (seqs_a, seqs_b) = tokio::join!(
+        append_concurrently(&a, "node-a", 150),
+        append_concurrently(&b, "node-b", 150)
+    );
+    let mut all: Vec<i64> = seqs_a.into_iter().chain(seqs_b).collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=300).collect::<Vec<_>>(), "every seq once");
+    // Each node's writer re-chained its batch whenever the other had moved the head.
+    assert_eq!(a.stats().committed + b.stats().committed, 300);
+    let store = fx.open().await;
+    let report = verify_store(&store, &TrustList::default())
+        .await
+        .expect("one intact chain");
+    assert_eq!(report.entries, 300);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+async fn a_restarted_writer_continues_the_chain(fx: Fixture) {
+    let store = fx.open().await;
+    let first = AuditWriter::start(store.clone(), "node-a".into(), settings());
+    append_concurrently(&first, "node-a", 3).await;
+    first.shutdown().await;
+    let second = AuditWriter::start(fx.open().await, "node-a".into(), settings());
+    let position = second.append(record("node-a", 3)).await.expect("append");
+    assert_eq!(position.seq, 4);
+    second.append_nowait(record("node-a", 4)).expect("accepted");
+    second.shutdown().await;
+    let report = verify_store(&store, &TrustList::default())
+        .await
+        .expect("intact");
+    assert_eq!(report.entries, 5);
+}
+
+async fn an_edited_row_is_found_at_its_seq(fx: Fixture) {
+    let store = fx.open().await;
+    let writer = AuditWriter::start(store.clone(), "node-a".into(), settings());
+    append_concurrently(&writer, "node-a", 10).await;
+    writer.shutdown().await;
+    tamper(
+        &store,
+        "UPDATE audit_entries SET verdict = 'fail' WHERE seq = 4",
+    )
+    .await;
+    let err = verify_store(&store, &TrustList::default())
+        .await
+        .expect_err("edited");
+    let VerifyStoreError::Broken(broken) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(broken.seq, 4, "{broken}");
+    assert!(
+        matches!(*broken.problem, Problem::Edited { .. }),
+        "{broken}"
+    );
+}
+
+async fn a_deleted_row_is_found_at_its_seq(fx: Fixture) {
+    let store = fx.open().await;
+    let key = node_key("node-a");
+    let trust = TrustList::new([key.trusted()]);
+    let writer = AuditWriter::start(
+        store.clone(),
+        "node-a".into(),
+        WriterSettings {
+            checkpoint: Some(CheckpointSettings {
+                key,
+                interval: Duration::from_secs(3600),
+            }),
+            ..settings()
+        },
+    );
+    append_concurrently(&writer, "node-a", 10).await;
+    writer.checkpoint_now().await.expect("checkpoint");
+    writer.shutdown().await;
+
+    // The last row: only the checkpoint shows it existed.
+    tamper(&store, "DELETE FROM audit_entries WHERE seq = 10").await;
+    let err = verify_store(&store, &trust).await.expect_err("tail cut");
+    let VerifyStoreError::Broken(broken) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(broken.seq, 10, "{broken}");
+    assert!(
+        matches!(
+            *broken.problem,
+            Problem::CheckpointPastEnd { chain_end: 9, .. }
+        ),
+        "{broken}"
+    );
+
+    tamper(&store, "DELETE FROM audit_entries WHERE seq = 6").await;
+    let err = verify_store(&store, &trust).await.expect_err("gap");
+    let VerifyStoreError::Broken(broken) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(broken.seq, 6, "{broken}");
+    assert_eq!(*broken.problem, Problem::Missing { found: 7 });
+}
+
+async fn checkpoints_are_signed_verified_and_forgeries_found(fx: Fixture) {
+    let store = fx.open().await;
+    let key = node_key("node-a");
+    let trust = TrustList::new([key.trusted()]);
+    let writer = AuditWriter::start(
+        store.clone(),
+        "node-a".into(),
+        WriterSettings {
+            checkpoint: Some(CheckpointSettings {
+                key,
+                interval: Duration::from_secs(3600),
+            }),
+            ..settings()
+        },
+    );
+    append_concurrently(&writer, "node-a", 5).await;
+    let checkpoint = writer
+        .checkpoint_now()
+        .await
+        .expect("checkpoint")
+        .expect("a head to sign");
+    assert_eq!((checkpoint.seq, checkpoint.count), (5, 5));
+    append_concurrently(&writer, "node-a", 2).await;
+    // Shutdown signs the new head.
+    writer.shutdown().await;
+    let report = verify_store(&store, &trust).await.expect("intact");
+    assert_eq!((report.entries, report.checkpoints), (7, 2));
+
+    // Without the node's key the checkpoints cannot be trusted.
+    let err = verify_store(&store, &TrustList::default())
+        .await
+        .expect_err("unknown key");
+    let VerifyStoreError::Broken(broken) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(*broken.problem, Problem::CheckpointSignature { .. }),
+        "{broken}"
+    );
+
+    // A forged checkpoint: a valid one edited to vouch for a longer chain.
+    let mut forged = checkpoint;
+    forged.seq = 6;
+    forged.count = 6;
+    store.append_checkpoint(&forged).await.expect("stored");
+    let err = verify_store(&store, &trust).await.expect_err("forged");
+    let VerifyStoreError::Broken(broken) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(broken.seq, 6, "{broken}");
+    assert!(
+        matches!(*broken.problem, Problem::CheckpointSignature { .. }),
+        "{broken}"
+    );
+}
+
+/// The store's writes block (another connection holds SQLite's write lock): accepted entries
+/// wait, one more is refused at once, and after the lock goes every accepted entry is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backlog_refuses_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let url = format!("sqlite://{}/mianzheng.db?mode=rwc", dir.path().display());
+    let options = StoreOptions {
+        busy_timeout: Duration::from_millis(20),
+        ..StoreOptions::default()
+    };
+    let holder = Store::open_with(&url, &options).await.expect("open");
+    let store = Store::open_with(&url, &options).await.expect("open");
+    let Store::Sqlite(pool) = &holder else {
+        panic!("a sqlite url opens sqlite")
+    };
+    let lock = pool.begin_with("BEGIN IMMEDIATE").await.expect("lock");
+
+    let writer = AuditWriter::start(
+        store.clone(),
+        "node-a".into(),
+        WriterSettings {
+            max_batch: 2,
+            max_delay: Duration::ZERO,
+            backlog: 4,
+            checkpoint: None,
+        },
+    );
+    let accepted: Vec<_> = (0..4)
+        .map(|i| writer.try_enqueue(record("node-a", i)).expect("accepted"))
+        .collect();
+    assert_eq!(writer.backlog(), 4);
+    let refused = writer.append(record("node-a", 4)).await;
+    let Err(AuditError::Backlogged { retry_after_secs }) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(retry_after_secs >= 1);
+    assert!(matches!(
+        writer.append_nowait(record("node-a", 5)),
+        Err(AuditError::Backlogged { .. })
+    ));
+    assert_eq!(writer.stats().backlogged, 2);
+
+    lock.rollback().await.expect("unlock");
+    let mut seqs = Vec::new();
+    for receipt in accepted {
+        seqs.push(receipt.committed().await.expect("committed").seq);
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4], "in the order accepted");
+    assert_eq!(writer.backlog(), 0);
+    writer
+        .append(record("node-a", 6))
+        .await
+        .expect("accepts again");
+    writer.shutdown().await;
+    let report = verify_store(&store, &TrustList::default())
+        .await
+        .expect("intact");
+    assert_eq!(report.entries, 5);
+}
