@@ -24,6 +24,10 @@ use wire::issuer_api::{backend_name, RecordStatus};
 use wire::keys::{SigningKey, TrustList};
 
 use crate::admin::{AdminHandler, Readiness};
+use crate::audit::subject::load_or_create_subject_key;
+use crate::audit::{
+    load_or_create_node_key, AuditWriter, CheckpointSettings, SubjectHasher, WriterSettings,
+};
 use crate::breaker::BreakerSettings;
 use crate::config::{GatewayConfig, TlsMode};
 use crate::demo;
@@ -38,7 +42,7 @@ use crate::upstream::{self, BackendClient};
 use crate::venue_registry::VenueRegistry;
 use crate::venues::{self, Venues};
 use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
-use crate::verify::record::SubjectTagger;
+use crate::verify::record::AuditRecorder;
 use crate::verify::{VerifyLimits, VerifyService};
 use store::Store;
 
@@ -140,6 +144,28 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     }
     .map_err(anyhow::Error::msg)?;
     let store = open_store(&config).await?;
+    let node = node_name(&config);
+    let subject_key_path = resolve(&config.audit.subject_key_file)
+        .unwrap_or_else(|| config.data_dir().join("subject-key"));
+    let subjects = SubjectHasher::new(
+        &load_or_create_subject_key(&subject_key_path)
+            .with_context(|| format!("the subject-hash secret `{}`", subject_key_path.display()))?,
+    );
+    let node_key =
+        load_or_create_node_key(&config.data_dir(), &node).context("the node's checkpoint key")?;
+    let audit = AuditWriter::start(
+        store.clone(),
+        node.clone(),
+        WriterSettings {
+            max_batch: config.audit.max_batch,
+            max_delay: Duration::from_millis(config.audit.max_delay_ms),
+            backlog: config.audit.backlog,
+            checkpoint: Some(CheckpointSettings {
+                key: node_key,
+                interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
+            }),
+        },
+    );
     let registry = VenueRegistry::new(store.clone(), metrics.clone());
     if config.venues.seed {
         registry
@@ -213,7 +239,12 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
             fetch_deadline: config.deadline(),
         },
-        tagger: SubjectTagger::default(),
+        subjects,
+        audit: AuditRecorder {
+            writer: audit.clone(),
+            node,
+            wait_for_commit: config.audit.wait_for_commit,
+        },
     });
 
     // Listeners: bind everything first, so a taken port fails the start.
@@ -323,6 +354,18 @@ async fn open_store(config: &GatewayConfig) -> Result<Store> {
     }
 }
 
+/// `audit.node`, else the host name, else `gateway`.
+fn node_name(config: &GatewayConfig) -> String {
+    config
+        .audit
+        .node
+        .clone()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "gateway".to_string())
+}
+
 /// A store URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -389,6 +432,18 @@ impl Gateway {
                 self.shutdown.trigger();
                 first_error.get_or_insert(e);
             }
+        }
+        // Every accepted audit entry is committed before the process ends (bounded: a store
+        // that stays down cannot hold the shutdown forever).
+        let audit = self.service.audit.writer.clone();
+        if tokio::time::timeout(Duration::from_secs(10), audit.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                backlog = audit.backlog(),
+                "the store did not take the last audit entries within 10 s"
+            );
         }
         self.admin_shutdown.trigger();
         if let Some(admin) = self.admin_task.take() {

@@ -23,6 +23,7 @@ pub struct GatewayConfig {
     pub codes: Codes,
     pub venues: Venues,
     pub store: StoreConfig,
+    pub audit: Audit,
     pub departments: Departments,
     pub fetch: Fetch,
     pub limits: Limits,
@@ -94,6 +95,42 @@ impl Default for Venues {
     }
 }
 
+/// The audit trail: one hash-chained entry per verification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// This node's name in entries and checkpoints; default: the host name.
+    pub node: Option<String>,
+    /// Answer a verification only after its entry is committed (what a venue was told is
+    /// never lost).
+    pub wait_for_commit: bool,
+    /// A batch that is not full waits this long for more entries, in milliseconds.
+    pub max_delay_ms: u64,
+    /// Entries per commit at most.
+    pub max_batch: usize,
+    /// Entries accepted and not yet committed, at most; beyond, verifications get 503.
+    pub backlog: usize,
+    /// Seconds between signed checkpoints of the chain head.
+    pub checkpoint_interval_secs: u64,
+    /// File with the secret (hex, 32 bytes) that keys subject hashes; every node sharing a
+    /// store needs the same one. Default: `<data dir>/subject-key`, created on first start.
+    pub subject_key_file: Option<PathBuf>,
+}
+
+impl Default for Audit {
+    fn default() -> Audit {
+        Audit {
+            node: None,
+            wait_for_commit: true,
+            max_delay_ms: 2,
+            max_batch: 512,
+            backlog: 65_536,
+            checkpoint_interval_secs: 60,
+            subject_key_file: None,
+        }
+    }
+}
+
 /// Where durable state lives: venues, the audit log, objections.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -153,6 +190,7 @@ impl Default for GatewayConfig {
             codes: Codes::default(),
             venues: Venues::default(),
             store: StoreConfig::default(),
+            audit: Audit::default(),
             departments: Departments::default(),
             fetch: Fetch::default(),
             limits: Limits::default(),
@@ -321,6 +359,12 @@ impl GatewayConfig {
         }
         if self.fetch.breaker_failures == 0 {
             return Err("fetch.breaker_failures must be at least 1".into());
+        }
+        if self.audit.backlog == 0 || self.audit.max_batch == 0 {
+            return Err("audit.backlog and audit.max_batch must be at least 1".into());
+        }
+        if self.audit.checkpoint_interval_secs == 0 {
+            return Err("audit.checkpoint_interval_secs must be at least 1".into());
         }
         if self.limits.max_body_bytes < 256 {
             return Err("limits.max_body_bytes must be at least 256".into());

@@ -65,6 +65,9 @@ pub enum Failure {
     NoHolderCity(String),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// Too many audit entries wait for the store: verifications are shed, not left unrecorded.
+    #[error("the audit log is behind; retry in {retry_after_secs} s")]
+    AuditBacklogged { retry_after_secs: u32 },
     /// The store did not answer: nothing can be decided or recorded safely.
     #[error("the gateway's store is unavailable; retry shortly")]
     StoreUnavailable(String),
@@ -95,6 +98,7 @@ impl Failure {
             Failure::NoHolderCity(_) => "code.no_city",
             Failure::ShuttingDown => "gateway.shutting_down",
             Failure::StoreUnavailable(_) => "gateway.store_unavailable",
+            Failure::AuditBacklogged { .. } => "gateway.audit_backlogged",
             Failure::Internal(_) => "gateway.internal",
         }
     }
@@ -107,9 +111,10 @@ impl Failure {
             | Failure::ScopeNotGranted(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_) => Fault::Holder,
-            Failure::ShuttingDown | Failure::StoreUnavailable(_) | Failure::Internal(_) => {
-                Fault::Gateway
-            }
+            Failure::ShuttingDown
+            | Failure::StoreUnavailable(_)
+            | Failure::AuditBacklogged { .. }
+            | Failure::Internal(_) => Fault::Gateway,
             _ => Fault::Venue,
         }
     }
@@ -122,6 +127,7 @@ impl Failure {
                 | Failure::RateLimited { .. }
                 | Failure::ShuttingDown
                 | Failure::StoreUnavailable(_)
+                | Failure::AuditBacklogged { .. }
                 | Failure::Internal(_)
         )
     }
@@ -143,7 +149,9 @@ impl Failure {
             Failure::CodeRejected(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Failure::ShuttingDown | Failure::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::ShuttingDown
+            | Failure::StoreUnavailable(_)
+            | Failure::AuditBacklogged { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -159,7 +167,8 @@ impl Failure {
             other => Some(other.to_string()),
         };
         let retry_after = match self {
-            Failure::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Failure::RateLimited { retry_after_secs }
+            | Failure::AuditBacklogged { retry_after_secs } => Some(*retry_after_secs),
             Failure::ShuttingDown | Failure::StoreUnavailable(_) => Some(1),
             _ => None,
         };

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use gateway::commands::{code, keys};
+use gateway::commands::{audit, code, keys};
 use std::io::Write as _;
 
 use gateway::config::GatewayConfig;
@@ -71,6 +71,15 @@ enum Command {
     /// Platform key management.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Re-walk the hash chain and the signed checkpoints; exit 1 at the first break.
+    Verify(audit::VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +121,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Code(CodeCommand::Mint(args))) => {
             code::mint(&args, &catalogue(cli.config_dir.as_ref())?, &mut out)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Audit(AuditCommand::Verify(args))) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            match runtime.block_on(audit::verify(&args, &mut out))? {
+                audit::Verified::Intact => Ok(ExitCode::SUCCESS),
+                audit::Verified::Broken => Ok(ExitCode::from(1)),
+            }
         }
         Some(Command::Keys(KeysCommand::Generate(args))) => {
             keys::generate(&args, &mut out)?;

@@ -10,8 +10,9 @@
 //! 8. [`check_seal`] — each record's department seal, before it is cached (called by `fetch`)
 //! 9. [`decide`] — predicates → verdict per requirement and overall
 //! 10. [`disclose`] — only the scenario's fields, masked
-//! 11. [`respond`] — the JSON answer
-//! 12. [`record`] — metrics and the log line
+//! 11. [`record`] — the hash-chained audit entry (the answer waits for its commit), metrics,
+//!     the log line
+//! 12. [`respond`] — the JSON answer, with the entry's place in the audit chain
 //!
 //! The order is written down once, in [`VerifyService::run`].
 
@@ -76,7 +77,9 @@ pub struct VerifyService {
     pub fetcher: fetch::Fetcher,
     pub metrics: Metrics,
     pub limits: VerifyLimits,
-    pub tagger: record::SubjectTagger,
+    /// Keys subject hashes in the audit log and in logs (a deployment secret).
+    pub subjects: crate::audit::SubjectHasher,
+    pub audit: record::AuditRecorder,
 }
 
 impl VerifyService {
@@ -134,6 +137,7 @@ impl VerifyService {
         started: Instant,
     ) -> Result<Bytes, Failure> {
         let limits = &self.limits;
+        self.audit.admit()?;
         let venue = authenticate::venue(&self.registry, headers).await?;
         let request = admit::parse(body)?;
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
@@ -203,17 +207,31 @@ impl VerifyService {
             holder: disclose::holder(holder.kind, records()),
             requirements,
             decided_at: now,
+            audit_seq: None,
         };
-        let json = respond::json(&response);
+        let subject_hash = self.subjects.hash(&holder.subject);
+        let elapsed = started.elapsed();
+        let position = self
+            .audit
+            .append(record::audit_record(
+                &self.audit.node,
+                &response,
+                &venue.id,
+                subject_hash,
+                elapsed,
+            ))
+            .await?;
         record::verification(
             &self.metrics,
-            &self.tagger,
             &response,
             &venue.id,
-            &holder.subject,
+            &subject_hash,
             request_id,
-            started.elapsed(),
+            elapsed,
         );
-        Ok(json)
+        Ok(respond::json(&VerifyResponse {
+            audit_seq: position.map(|p| p.seq),
+            ..response
+        }))
     }
 }

@@ -28,7 +28,8 @@ use wire::catalogue::model::HolderKind;
 use crate::cli::BaselineArgs;
 
 /// The body every answer carries: a real `park-entry-senior` pass as the gateway serializes
-/// it (id, masked name, one requirement, timestamp), so both servers send the same bytes.
+/// it (id, masked name, one requirement, timestamp, audit position), so both servers send the
+/// same bytes.
 pub fn body() -> Bytes {
     let response = VerifyResponse {
         verification_id: gateway::verify::respond::verification_id(chrono::Utc::now()),
@@ -46,6 +47,7 @@ pub fn body() -> Bytes {
             stale: false,
         }],
         decided_at: chrono::Utc::now(),
+        audit_seq: Some(1_234_567),
     };
     Bytes::from(serde_json::to_vec(&response).expect("a verify response serializes"))
 }
@@ -133,6 +135,6 @@ mod tests {
         let b = body();
         let parsed: VerifyResponse = serde_json::from_slice(&b).expect("a verify response");
         assert_eq!(parsed.verdict, Verdict::Pass);
-        assert!((180..=300).contains(&b.len()), "{} bytes", b.len());
+        assert!((180..=320).contains(&b.len()), "{} bytes", b.len());
     }
 }

@@ -133,6 +133,9 @@ pub struct VerifyResponse {
     pub holder: DisclosedHolder,
     pub requirements: Vec<RequirementResult>,
     pub decided_at: DateTime<Utc>,
+    /// The verification's place in the gateway's hash-chained audit log, once committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_seq: Option<i64>,
 }
 
 /// The RFC 9457 problem the gateway answers refused requests with.

@@ -27,6 +27,7 @@ pub fn encode(c: &mut Criterion) {
             stale: false,
         }],
         decided_at: Utc::now(),
+        audit_seq: Some(1_234_567),
     };
     c.bench_function("respond/json", |b| {
         b.iter(|| black_box(gateway::verify::respond::json(black_box(&response))))

@@ -4,7 +4,11 @@
 //! all nodes and "who checked me" finds every entry), unknown to whoever reads the database (so
 //! a hash cannot be reversed by hashing candidate ID numbers).
 
+use std::io::Write as _;
+use std::path::Path;
+
 use hmac::{Hmac, Mac as _};
+use rand::RngCore as _;
 use sha2::Sha256;
 
 /// Hashes subject handles for the audit log. Cheap to clone; the key is never printed.
@@ -33,6 +37,35 @@ impl SubjectHasher {
         let mut mac = self.keyed.clone();
         mac.update(subject.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+}
+
+/// The subject-hash secret in `path` (64 hex digits), created at random (mode 0600) when the
+/// file does not exist yet. Every node sharing a store must be given the same file.
+pub fn load_or_create_subject_key(path: &Path) -> std::io::Result<Vec<u8>> {
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        match super::checkpoint::private_file(path) {
+            Ok(mut file) => {
+                file.write_all(hex::encode(key).as_bytes())?;
+                file.sync_all()?;
+            }
+            // Another process created it first: read theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let text = std::fs::read_to_string(path)?;
+    match hex::decode(text.trim()) {
+        Ok(key) if key.len() >= 32 => Ok(key),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("`{}` must hold at least 32 bytes as hex", path.display()),
+        )),
     }
 }
 

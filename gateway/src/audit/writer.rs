@@ -279,6 +279,13 @@ impl AuditWriter {
         self.enqueue(record, None)
     }
 
+    /// `Some(retry after, in seconds)` when an append now would be refused as backlogged.
+    pub fn full(&self) -> Option<u64> {
+        let shared = &self.inner.shared;
+        (shared.backlog.load(Ordering::Acquire) >= shared.capacity)
+            .then(|| shared.retry_after_secs.load(Ordering::Relaxed))
+    }
+
     /// Entries accepted and not yet committed.
     pub fn backlog(&self) -> usize {
         self.inner.shared.backlog.load(Ordering::Acquire)

@@ -1,5 +1,6 @@
 //! Operator commands of the `gateway` binary, one module per command group. Each takes its
 //! parsed arguments and an output to write to, so tests can run them without a process.
 
+pub mod audit;
 pub mod code;
 pub mod keys;

@@ -1,7 +1,8 @@
-//! Stage 12, record: metrics by scenario, requirement and verdict, and a structured log line
-//! per verification at `debug` — with the subject only as a keyed hash, never a name or an ID
-//! number. Refusals are logged at `info` by `verify.rs`. (The durable, hash-chained audit trail
-//! joins here with the store.)
+//! Stage 11, record: the verification's hash-chained audit entry (the answer waits for its
+//! commit unless configured otherwise: what a venue was told is never lost), metrics by
+//! scenario, requirement and verdict, and a structured log line at `debug` — with the subject
+//! only as a keyed hash, never a name or an ID number. Refusals are logged at `info` by
+//! `verify.rs`.
 //!
 //! Why `debug`: formatting and writing one line per verification cost ~3 µs of server CPU per
 //! verify (`loadtest compare --warm --pin --profile hmac`, `--gateway-log info` vs `warn`),
@@ -10,47 +11,88 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac as _};
-use sha2::Sha256;
 use wire::api::VerifyResponse;
 
+use crate::audit::{AuditError, AuditPosition, AuditRecord, AuditWriter};
+use crate::error::Failure;
 use crate::metrics::Metrics;
 
-/// Hashes subject handles for logs with a key of this process, so log lines of one holder can
-/// be correlated within a run but not reversed or joined with other systems.
-#[derive(Clone)]
-pub struct SubjectTagger {
-    key: [u8; 32],
+/// Where verifications are recorded: the node's audit writer, and whether the answer waits
+/// for its entry's commit.
+#[derive(Debug, Clone)]
+pub struct AuditRecorder {
+    pub writer: AuditWriter,
+    pub node: String,
+    pub wait_for_commit: bool,
 }
 
-impl std::fmt::Debug for SubjectTagger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SubjectTagger(..)")
+impl AuditRecorder {
+    /// Refuses new verifications up front while the backlog is full, before their code is
+    /// spent: the venue can retry the same code after `Retry-After`.
+    pub fn admit(&self) -> Result<(), Failure> {
+        match self.writer.full() {
+            Some(retry_after_secs) => Err(Failure::AuditBacklogged {
+                retry_after_secs: u32::try_from(retry_after_secs).unwrap_or(u32::MAX),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends the verification's entry; waits for its commit when configured to.
+    pub async fn append(&self, record: AuditRecord) -> Result<Option<AuditPosition>, Failure> {
+        let refused = |e: AuditError| match e {
+            AuditError::Backlogged { retry_after_secs } => Failure::AuditBacklogged {
+                retry_after_secs: u32::try_from(retry_after_secs).unwrap_or(u32::MAX),
+            },
+            AuditError::Closed => Failure::ShuttingDown,
+            other => Failure::Internal(format!("audit: {other}")),
+        };
+        if self.wait_for_commit {
+            self.writer.append(record).await.map(Some).map_err(refused)
+        } else {
+            self.writer
+                .append_nowait(record)
+                .map(|()| None)
+                .map_err(refused)
+        }
     }
 }
 
-impl Default for SubjectTagger {
-    fn default() -> SubjectTagger {
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-        SubjectTagger { key }
-    }
-}
-
-impl SubjectTagger {
-    pub fn tag(&self, subject: &str) -> String {
-        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.key).expect("any key length");
-        mac.update(subject.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..8])
+/// The audit entry of a verification.
+pub fn audit_record(
+    node: &str,
+    response: &VerifyResponse,
+    venue: &str,
+    subject_hash: [u8; 32],
+    elapsed: Duration,
+) -> AuditRecord {
+    AuditRecord {
+        at: store::micros(response.decided_at),
+        node: node.to_string(),
+        venue: venue.to_string(),
+        scenario: response.scenario.clone(),
+        certificates: response
+            .requirements
+            .iter()
+            .map(|r| r.certificate.clone())
+            .collect(),
+        verdict: response.verdict.as_str().to_string(),
+        requirement_verdicts: response
+            .requirements
+            .iter()
+            .map(|r| (r.certificate.clone(), r.verdict.as_str().to_string()))
+            .collect(),
+        latency_us: i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
+        subject_hash,
+        verification_id: response.verification_id.clone(),
     }
 }
 
 pub fn verification(
     metrics: &Metrics,
-    tagger: &SubjectTagger,
     response: &VerifyResponse,
     venue: &str,
-    subject: &str,
+    subject_hash: &[u8; 32],
     request_id: &str,
     elapsed: Duration,
 ) {
@@ -65,7 +107,7 @@ pub fn verification(
             venue,
             scenario = %response.scenario,
             verdict = response.verdict.as_str(),
-            subject = tagger.tag(subject),
+            subject = %hex::encode(&subject_hash[..8]),
             latency_us = elapsed.as_micros() as u64,
             "verified"
         );
