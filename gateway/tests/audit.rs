@@ -5,8 +5,6 @@
 //! Group commit under concurrency, one chain shared by two nodes, tampering found at the right
 //! seq, signed and forged checkpoints, and a full backlog that refuses instead of losing.
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::audit::{
@@ -16,95 +14,9 @@ use gateway::audit::{
 use store::{Store, StoreOptions};
 use wire::keys::{Algorithm, SigningKey, TrustList, Validity};
 
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+use store::testing::Fixture;
 
-#[derive(Debug, Clone)]
-struct Fixture {
-    url: String,
-    _dir: Option<Arc<tempfile::TempDir>>,
-}
-
-impl Fixture {
-    async fn open(&self) -> Store {
-        Store::open(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("open `{}`: {e:?}", self.url))
-    }
-}
-
-async fn on_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(Fixture) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let url = format!("sqlite://{}/mianzheng.db?mode=rwc", dir.path().display());
-    test(Fixture {
-        url,
-        _dir: Some(Arc::new(dir)),
-    })
-    .await;
-}
-
-async fn on_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Fixture) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let base = std::env::var("MIANZHENG_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
-    let admin = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&base)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach PostgreSQL at `{base}` ({e}): start a local server or point \
-                 MIANZHENG_TEST_DATABASE_URL at one"
-            )
-        });
-    let schema = format!("mz_audit_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("create the test schema");
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options[search_path]={schema}");
-    let outcome = tokio::spawn(test(Fixture { url, _dir: None })).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .expect("drop the test schema");
-    admin.close().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-/// Each named test, once per engine: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! suite {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::on_sqlite(super::$name).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::on_postgres(super::$name).await;
-                }
-            )+
-        }
-    };
-}
-
-suite!(
+store::engine_suite!(
     concurrent_appends_are_committed_contiguous_and_distinct,
     two_nodes_share_one_chain,
     a_restarted_writer_continues_the_chain,

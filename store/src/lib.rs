@@ -19,6 +19,8 @@ pub mod audit;
 pub mod backend;
 pub mod error;
 pub mod objections;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod venues;
 
 pub use audit::{AuditEntry, Checkpoint};

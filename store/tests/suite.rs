@@ -8,7 +8,6 @@
 //! the user needs the right to create schemas in that database. When no server answers, the
 //! PostgreSQL tests fail (they do not skip) and say so.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,104 +17,9 @@ use store::{
     StoreError, StoreOptions, TransitionError, VenueRow,
 };
 
-const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+use store::testing::Fixture;
 
-/// How a test opens (and re-opens) the store under test.
-#[derive(Debug, Clone)]
-struct Fixture {
-    url: String,
-    /// Keeps the SQLite folder until the last clone goes.
-    _dir: Option<Arc<tempfile::TempDir>>,
-}
-
-impl Fixture {
-    async fn open(&self) -> Store {
-        Store::open(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("open `{}`: {e:?}", self.url))
-    }
-}
-
-async fn on_sqlite<F, Fut>(test: F)
-where
-    F: FnOnce(Fixture) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().expect("temporary folder");
-    // A folder that does not exist yet: opening creates it.
-    let url = format!(
-        "sqlite://{}/data/mianzheng.db?mode=rwc",
-        dir.path().display()
-    );
-    test(Fixture {
-        url,
-        _dir: Some(Arc::new(dir)),
-    })
-    .await;
-}
-
-async fn on_postgres<F, Fut>(test: F)
-where
-    F: FnOnce(Fixture) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let base = std::env::var("MIANZHENG_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
-    let admin = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&base)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach PostgreSQL at `{base}` ({e}). The store's tests run against both \
-                 engines: start a local server (CI has one on 127.0.0.1:5432, trust auth, \
-                 database `test`) or point MIANZHENG_TEST_DATABASE_URL at one, e.g. \
-                 MIANZHENG_TEST_DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DB"
-            )
-        });
-    let schema = format!("mz_test_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("create the test schema");
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options[search_path]={schema}");
-    // Run the test as a task so that a failing test still drops its schema.
-    let outcome = tokio::spawn(test(Fixture { url, _dir: None })).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .expect("drop the test schema");
-    admin.close().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-/// Each named test, once per engine: `sqlite::NAME` and `postgres::NAME`.
-macro_rules! suite {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::on_sqlite(super::$name).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::on_postgres(super::$name).await;
-                }
-            )+
-        }
-    };
-}
-
-suite!(
+store::engine_suite!(
     migrations_are_idempotent_on_reopen,
     venues_upsert_lookup_rotate_disable,
     venue_keys_are_unique,
