@@ -20,7 +20,7 @@ use wire::api::VERIFY_PATH;
 use wire::catalogue::model::{Endpoint, HolderKind};
 use wire::catalogue::Catalogue;
 use wire::code::{HolderClaims, Minter, Profile, Verifier};
-use wire::issuer_api::{backend_name, RecordStatus};
+use wire::issuer_api::{backend_name, RecordStatus, EVENTS_PATH};
 use wire::keys::{SigningKey, TrustList};
 
 use crate::admin::{AdminHandler, Readiness};
@@ -32,6 +32,7 @@ use crate::breaker::BreakerSettings;
 use crate::config::{GatewayConfig, TlsMode};
 use crate::demo;
 use crate::error::Failure;
+use crate::issuer_events::IssuerEvents;
 use crate::metrics::Metrics;
 use crate::replay::ReplayGuard;
 use crate::server::{self, Handler, Listener};
@@ -73,6 +74,7 @@ pub struct Gateway {
 #[derive(Clone)]
 struct PublicHandler {
     service: Arc<VerifyService>,
+    events: Arc<IssuerEvents>,
     listener: &'static str,
 }
 
@@ -80,6 +82,7 @@ impl Handler for PublicHandler {
     async fn call(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
         let (route, response) = match (req.method(), req.uri().path()) {
             (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
+            (&Method::POST, EVENTS_PATH) => ("issuer_events", self.events.handle(req).await),
             (_, VERIFY_PATH) => {
                 let id = crate::verify::admit::request_id(&req);
                 let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
@@ -179,7 +182,55 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         "department seal trust list",
     )?;
 
-    let embedded = start_embedded_issuers(&config, &catalogue).await?;
+    // Listeners: bind everything first, so a taken port fails the start.
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} ({what})"))
+    };
+    let (tls, certificate) = match config.tls.mode {
+        TlsMode::Off => (None, None),
+        TlsMode::SelfSigned => {
+            let dir = config.data_dir().join("tls");
+            let (cert, key) = crate::tls::ensure_self_signed(&dir, &["localhost", "127.0.0.1"])?;
+            (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
+        }
+        TlsMode::Files => {
+            let cert = resolve(&config.tls.cert).context("tls.cert")?;
+            let key = resolve(&config.tls.key).context("tls.key")?;
+            (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
+        }
+    };
+    let public = bind(config.listen.public, "public").await?;
+    let plain = match config.listen.public_plain {
+        Some(addr) => Some(bind(addr, "public plain").await?),
+        None => None,
+    };
+    let admin = bind(config.listen.admin, "admin").await?;
+    let public_addr = public.local_addr()?;
+    let plain_addr = plain.as_ref().map(TcpListener::local_addr).transpose()?;
+    let admin_addr = admin.local_addr()?;
+
+    // The embedded departments push their changes to a plain-HTTP listener (the issuer speaks
+    // plain HTTP only) with a token made for this run.
+    let mut event_tokens =
+        crate::issuer_events::EventTokens::from_config(&config.departments.event_tokens)
+            .map_err(anyhow::Error::msg)?;
+    let plain_public = (config.tls.mode == TlsMode::Off).then_some(public_addr);
+    let embedded_notify = plain_addr.or(plain_public).map(|addr| {
+        let token = crate::issuer_events::fresh_token();
+        (format!("http://{addr}"), token)
+    });
+    let embedded = start_embedded_issuers(&config, &catalogue, embedded_notify.clone()).await?;
+    if let (Some(_), Some((_, token))) = (&embedded, &embedded_notify) {
+        event_tokens.allow(token, issuer_departments(&catalogue));
+    }
+    if embedded.is_some() && embedded_notify.is_none() {
+        tracing::warn!(
+            "no plain-HTTP listener: the embedded departments cannot push their changes"
+        );
+    }
+
     let connector = upstream::connector(match resolve(&config.departments.ca_file) {
         Some(ca) => Some(crate::tls::client_config_trusting(&ca)?),
         None => None,
@@ -247,35 +298,6 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         },
     });
 
-    // Listeners: bind everything first, so a taken port fails the start.
-    let bind = |addr: SocketAddr, what: &'static str| async move {
-        TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} ({what})"))
-    };
-    let (tls, certificate) = match config.tls.mode {
-        TlsMode::Off => (None, None),
-        TlsMode::SelfSigned => {
-            let dir = config.data_dir().join("tls");
-            let (cert, key) = crate::tls::ensure_self_signed(&dir, &["localhost", "127.0.0.1"])?;
-            (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
-        }
-        TlsMode::Files => {
-            let cert = resolve(&config.tls.cert).context("tls.cert")?;
-            let key = resolve(&config.tls.key).context("tls.key")?;
-            (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
-        }
-    };
-    let public = bind(config.listen.public, "public").await?;
-    let plain = match config.listen.public_plain {
-        Some(addr) => Some(bind(addr, "public plain").await?),
-        None => None,
-    };
-    let admin = bind(config.listen.admin, "admin").await?;
-    let public_addr = public.local_addr()?;
-    let plain_addr = plain.as_ref().map(TcpListener::local_addr).transpose()?;
-    let admin_addr = admin.local_addr()?;
-
     let limits = server::Limits {
         header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
         max_header_bytes: config.limits.max_header_bytes,
@@ -284,6 +306,11 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         keep_alive_idle: Duration::from_secs(config.limits.keep_alive_idle_secs),
         drain_timeout: Duration::from_millis(config.limits.drain_timeout_ms),
     };
+    let events = Arc::new(IssuerEvents {
+        tokens: event_tokens,
+        catalogue: Arc::clone(&service.catalogue),
+        fetcher: service.fetcher.clone(),
+    });
     let mut tasks = JoinSet::new();
     if let Some(tls) = &tls {
         let _reloader = tls.spawn_reloader(Duration::from_secs(5), shutdown.clone());
@@ -305,6 +332,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     for (listener, name) in listeners.into_iter().flatten() {
         let handler = PublicHandler {
             service: Arc::clone(&service),
+            events: Arc::clone(&events),
             listener: name,
         };
         tasks.spawn(server::serve(
@@ -378,18 +406,25 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Starts one in-process issuer on a loopback port for every backend whose endpoint is
-/// `embedded` (the demo), with the embedded or configured seal keys.
-async fn start_embedded_issuers(
-    config: &GatewayConfig,
-    catalogue: &Arc<Catalogue>,
-) -> Result<Option<issuer::RunningIssuer>> {
-    let embedded: Vec<String> = catalogue
+/// The departments with at least one embedded backend.
+fn issuer_departments(catalogue: &Catalogue) -> Vec<String> {
+    catalogue
         .departments()
         .iter()
         .filter(|d| d.backends.iter().any(|b| b.endpoint == Endpoint::Embedded))
         .map(|d| d.id.clone())
-        .collect();
+        .collect()
+}
+
+/// Starts one in-process issuer on a loopback port for every backend whose endpoint is
+/// `embedded` (the demo), with the embedded or configured seal keys; `notify` = (gateway URL,
+/// token) for its change notifications.
+async fn start_embedded_issuers(
+    config: &GatewayConfig,
+    catalogue: &Arc<Catalogue>,
+    notify: Option<(String, String)>,
+) -> Result<Option<issuer::RunningIssuer>> {
+    let embedded = issuer_departments(catalogue);
     if embedded.is_empty() {
         return Ok(None);
     }
@@ -406,6 +441,11 @@ async fn start_embedded_issuers(
     let mut issuer_config = issuer::IssuerConfig::new(Arc::clone(catalogue), keys);
     issuer_config.departments = Some(embedded);
     issuer_config.seed = config.departments.population_seed;
+    if let Some((url, token)) = notify {
+        let mut notify = issuer::config::NotifyConfig::new(url);
+        notify.default_token = Some(token);
+        issuer_config.notify = Some(notify);
+    }
     issuer_config.admin_token = config
         .departments
         .embedded_admin_token

@@ -151,6 +151,9 @@ pub struct Departments {
     /// Bearer token of the embedded backends' admin endpoints (overrides, fault knobs, stats);
     /// absent disables them. Also read from `MIANZHENG_EMBEDDED_ADMIN_TOKEN`.
     pub embedded_admin_token: Option<String>,
+    /// Tokens departments push changes with (`POST /v1/issuer-events`): department id → hex
+    /// SHA-256 of its bearer token. The embedded demo departments get a fresh token per run.
+    pub event_tokens: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +249,7 @@ impl Default for Departments {
             embedded_seal_keys: None,
             population_seed: 1,
             embedded_admin_token: None,
+            event_tokens: Default::default(),
         }
     }
 }

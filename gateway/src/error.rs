@@ -39,6 +39,10 @@ pub enum Failure {
     UnknownVenue,
     #[error("this venue is disabled")]
     VenueDisabled,
+    #[error("unknown department token")]
+    UnknownDepartmentToken,
+    #[error("this token does not speak for department `{0}`")]
+    WrongDepartment(String),
     #[error("venue quota exceeded; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u32 },
     #[error("unknown scenario `{0}`")]
@@ -88,6 +92,8 @@ impl Failure {
             Failure::MissingCredentials => "venue.missing_credentials",
             Failure::UnknownVenue => "venue.unknown",
             Failure::VenueDisabled => "venue.disabled",
+            Failure::UnknownDepartmentToken => "department.unknown",
+            Failure::WrongDepartment(_) => "department.mismatch",
             Failure::RateLimited { .. } => "venue.rate_limited",
             Failure::UnknownScenario(_) => "scenario.unknown",
             Failure::ScenarioNotAllowed(_) => "scenario.not_allowed",
@@ -140,10 +146,13 @@ impl Failure {
             Failure::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::MalformedRequest(_) | Failure::CodeMalformed(_) => StatusCode::BAD_REQUEST,
-            Failure::MissingCredentials | Failure::UnknownVenue => StatusCode::UNAUTHORIZED,
+            Failure::MissingCredentials
+            | Failure::UnknownVenue
+            | Failure::UnknownDepartmentToken => StatusCode::UNAUTHORIZED,
             Failure::ScenarioNotAllowed(_)
             | Failure::ScopeNotGranted(_)
-            | Failure::VenueDisabled => StatusCode::FORBIDDEN,
+            | Failure::VenueDisabled
+            | Failure::WrongDepartment(_) => StatusCode::FORBIDDEN,
             Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Failure::CodeReplayed => StatusCode::CONFLICT,
             Failure::CodeRejected(_)

@@ -7,6 +7,7 @@
 //! - [`signature_batch`] — Ed25519 checks of concurrent requests verified as a batch.
 //! - [`upstream`], [`breaker`] — the department clients: one per backend, deadline, breaker,
 //!   retry budget.
+//! - [`issuer_events`] — departments push changes; the cache drops what they changed.
 //! - [`replay`] — each code's nonce accepted once while the code is valid.
 //! - [`venues`], [`venue_registry`] — who may call, for which scenarios, at what rate; the
 //!   venues live in the store with a cache in front.
@@ -24,6 +25,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod issuer_events;
 pub mod metrics;
 pub mod problem;
 pub mod replay;

@@ -631,7 +631,7 @@ async fn a_city_level_certificate_is_asked_of_the_holders_city() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_are_cached_until_invalidated_after_a_revocation() {
+async fn answers_are_cached_until_the_department_pushes_a_revocation() {
     let park = "park-entry-senior";
     let gw = TestGateway::start().await;
     let senior = Holder::passing(park);
@@ -652,20 +652,57 @@ async fn answers_are_cached_until_invalidated_after_a_revocation() {
         "the second verify is answered from the cache"
     );
 
-    // The department revokes; the gateway is told (here by hand: its receiver comes later).
+    // The department revokes and pushes the change to `POST /v1/issuer-events` (with retries,
+    // in the background); the gateway drops its cached answer and asks again.
     gw.override_record(&senior.handle, certificate, "revoke")
         .await;
-    gw.gateway
-        .service
-        .fetcher
-        .invalidate(&senior.handle, certificate);
-    let answer = gw.verify_holder(&senior, park).await;
-    assert_eq!(answer.verdict, Verdict::Fail, "{answer:?}");
+    let mut answer = gw.verify_holder(&senior, park).await;
+    for _ in 0..100 {
+        if answer.verdict == Verdict::Fail {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = gw.verify_holder(&senior, park).await;
+    }
+    assert_eq!(
+        answer.verdict,
+        Verdict::Fail,
+        "the change reached the gateway: {answer:?}"
+    );
     assert_eq!(answer.requirements[0].reason, Some(Reason::Revoked));
     assert_eq!(
         new_queries(&first, &gw.upstream_queries().await),
         BTreeMap::from([(backend, 1)])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_events_need_the_departments_token() {
+    let gw = TestGateway::start().await;
+    let url = gw.verify_url().replace("/v1/verify", "/v1/issuer-events");
+    let event = serde_json::json!({
+        "event_id": "e-1", "department": "health", "subject": "someone",
+        "certificate": "senior-citizen-card", "change": {"kind": "revoked"},
+        "at": "2026-11-26T08:00:00Z"
+    });
+    let post = |auth: Option<&str>| {
+        let mut req = http::Request::post(&url).header("content-type", "application/json");
+        if let Some(token) = auth {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        req.body(http_body_util::Full::new(bytes::Bytes::from(
+            event.to_string(),
+        )))
+        .expect("request")
+    };
+    let reply = common::send(&gw.client, post(None)).await;
+    reply.assert_problem(
+        http::StatusCode::UNAUTHORIZED,
+        "venue.missing_credentials",
+        None,
+    );
+    let reply = common::send(&gw.client, post(Some("not-a-department-token"))).await;
+    reply.assert_problem(http::StatusCode::UNAUTHORIZED, "department.unknown", None);
 }
 
 // ---------------------------------------------------------------------------------------------
