@@ -136,14 +136,12 @@ impl TestGateway {
     }
 
     /// The gateway's data folder (store, keys).
-    #[allow(dead_code)]
     pub fn data_dir(&self) -> &std::path::Path {
         self._data.path()
     }
 
     /// Triggers the shutdown and waits for the drain (audit entries flushed, checkpoint
     /// signed); the data folder stays until `self` is dropped.
-    #[allow(dead_code)]
     pub async fn stop(self) -> tempfile::TempDir {
         self.gateway.shutdown.trigger();
         patiently("the gateway stops", self.gateway.run())
