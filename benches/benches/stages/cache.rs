@@ -2,6 +2,9 @@
 //! holder whose record is cached), no upstream call.
 //!
 //! `cargo bench -p benches --bench stages -- cache/`
+//!
+//! Last measured 2026-11-26 on the 2-vCPU shared dev VM (AMD EPYC, release, criterion medians):
+//! 0.28 µs per hit (one requirement).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -2,6 +2,10 @@
 //! department seal (deterministic CBOR + Ed25519), and the gateway's seal check.
 //!
 //! `cargo bench -p benches --bench stages -- issuer/`
+//!
+//! Last measured 2026-11-26 on the 2-vCPU shared dev VM (AMD EPYC, release, criterion medians):
+//! generate_record 2.2 µs, seal 23 µs, verify_seal 44 µs (measured while a CI build ran on
+//! the other core: read them as upper bounds).
 
 use std::hint::black_box;
 

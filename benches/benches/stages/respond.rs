@@ -1,6 +1,9 @@
 //! Stage 11: JSON encoding of a typical verify response.
 //!
 //! `cargo bench -p benches --bench stages -- respond/`
+//!
+//! Last measured 2026-11-26 on the 2-vCPU shared dev VM (AMD EPYC, release, criterion medians):
+//! 0.51 µs per response (measured while a CI build ran on the other core).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
