@@ -154,6 +154,13 @@ fn unknown_key_key_outside_window_and_wrong_profile() {
 #[test]
 fn a_key_id_swapped_to_another_algorithms_key_does_not_verify() {
     // An HMAC key's id put on an Ed25519-signed message: the key's algorithm decides.
+    let (verifier, code) = key_id_swapped_to_a_mac_key();
+    assert_eq!(verifier.verify(&code, now()), Err(CodeError::BadSignature));
+}
+
+/// An Ed25519-signed code whose key id names an HMAC key of the trust list, and a verifier
+/// trusting only that HMAC key.
+fn key_id_swapped_to_a_mac_key() -> (Verifier, String) {
     let ed = key(Profile::Eddsa);
     let mac = key(Profile::Hmac);
     let verifier = Verifier::new(TrustList::new([mac.trusted()]));
@@ -169,8 +176,7 @@ fn a_key_id_swapped_to_another_algorithms_key_does_not_verify() {
         .build()
         .to_tagged_vec()
         .expect("cose");
-    let code = envelope::seal(&cose, PREFIX, false);
-    assert_eq!(verifier.verify(&code, now()), Err(CodeError::BadSignature));
+    (verifier, envelope::seal(&cose, PREFIX, false))
 }
 
 fn payload(c: &HolderClaims) -> Vec<u8> {
@@ -385,22 +391,7 @@ fn the_two_halves_of_check_answer_as_check_does() {
         }
     }
     // A key id swapped to a key of another algorithm: a bad signature both ways.
-    let ed = key(Profile::Eddsa);
-    let mac = key(Profile::Hmac);
-    let verifier = Verifier::new(TrustList::new([mac.trusted()]));
-    let cose = CoseSign1Builder::new()
-        .protected(
-            HeaderBuilder::new()
-                .algorithm(iana::Algorithm::EdDSA)
-                .key_id(mac.kid().as_bytes().to_vec())
-                .build(),
-        )
-        .payload(payload(&claims()))
-        .create_signature(b"", |d| ed.sign(d))
-        .build()
-        .to_tagged_vec()
-        .expect("cose");
-    let code = envelope::seal(&cose, PREFIX, false);
+    let (verifier, code) = key_id_swapped_to_a_mac_key();
     assert_eq!(
         check_in_halves(&verifier, &code),
         Err(CodeError::BadSignature)
