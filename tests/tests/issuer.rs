@@ -394,39 +394,29 @@ async fn bad_requests_get_their_problem_codes() {
     let issuer = start(config).await;
     let ps = query_url(&issuer, "public-security", BackendScope::Province);
 
-    // A type of another department, and one of another level of the same department.
-    query(
-        &issuer,
-        "public-security",
-        BackendScope::Province,
-        &person_query("h-1", &["resident-id-card", "senior-citizen-card"]),
-    )
-    .await
-    .assert_problem(StatusCode::BAD_REQUEST, "query.wrong_backend");
-    query(
-        &issuer,
-        "public-security",
-        BackendScope::Province,
-        &person_query("h-1", &["residence-permit"]),
-    )
-    .await
-    .assert_problem(StatusCode::BAD_REQUEST, "query.wrong_backend");
-    query(
-        &issuer,
-        "public-security",
-        BackendScope::Province,
-        &person_query("h-1", &["no-such-certificate"]),
-    )
-    .await
-    .assert_problem(StatusCode::BAD_REQUEST, "query.unknown_certificate");
-    query(
-        &issuer,
-        "public-security",
-        BackendScope::Province,
-        &person_query("h-1", &["resident-id-card", "resident-id-card"]),
-    )
-    .await
-    .assert_problem(StatusCode::BAD_REQUEST, "query.duplicate_certificate");
+    let refused: [(&[&str], &str); 4] = [
+        // A type of another department, and one of another level of the same department.
+        (
+            &["resident-id-card", "senior-citizen-card"],
+            "query.wrong_backend",
+        ),
+        (&["residence-permit"], "query.wrong_backend"),
+        (&["no-such-certificate"], "query.unknown_certificate"),
+        (
+            &["resident-id-card", "resident-id-card"],
+            "query.duplicate_certificate",
+        ),
+    ];
+    for (certificates, code) in refused {
+        query(
+            &issuer,
+            "public-security",
+            BackendScope::Province,
+            &person_query("h-1", certificates),
+        )
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, code);
+    }
     let too_many: Vec<String> = (0..65).map(|i| format!("c{i}")).collect();
     let refs: Vec<&str> = too_many.iter().map(String::as_str).collect();
     query(
