@@ -1,6 +1,7 @@
 //! `POST /v1/verify`: the hot path (DESIGN.md §4). The stages, in order — each its own module:
 //!
-//! 1. [`admit`] — request id, content type, body under a size limit and a deadline
+//! 1. [`admit`] — request id, content type, body under a size limit and a deadline; new
+//!    verifications shed (503) while the audit backlog is full
 //! 2. [`authenticate`] — venue key → venue (and its rate quota)
 //! 3. [`authorize`] — the venue may use the scenario
 //! 4. [`decode`] — prefix → base45 → [zlib] → COSE → claims
@@ -14,7 +15,8 @@
 //!     the log line
 //! 12. [`respond`] — the JSON answer, with the entry's place in the audit chain
 //!
-//! The order is written down once, in [`VerifyService::run`].
+//! The order is written down once: [`VerifyService::run`] admits and reads the body, then
+//! [`VerifyService::verify`] runs stages 2–12.
 
 pub mod admit;
 pub mod authenticate;
