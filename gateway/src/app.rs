@@ -372,7 +372,7 @@ async fn open_store(config: &GatewayConfig) -> Result<Store> {
     match config.store_url() {
         Some(url) => Store::open(&url)
             .await
-            .with_context(|| format!("opening the store at `{}`", redact(&url))),
+            .with_context(|| format!("opening the store at `{}`", store::redact(&url))),
         None => {
             let dir = config.data_dir();
             Store::open_sqlite_in(&dir)
@@ -392,18 +392,6 @@ fn node_name(config: &GatewayConfig) -> String {
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "gateway".to_string())
-}
-
-/// A store URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// The departments with at least one embedded backend.

@@ -308,6 +308,17 @@ impl GatewayConfig {
         GatewayConfig::parse(&text, &path.display().to_string(), base)
     }
 
+    /// `path`, else `./config/gateway.toml` when it exists, else the embedded configuration:
+    /// what the server and the operator commands read.
+    pub fn load_or_default(path: Option<&Path>) -> Result<GatewayConfig, ConfigError> {
+        let default = Path::new("config/gateway.toml");
+        match path {
+            Some(path) => GatewayConfig::load(path),
+            None if default.is_file() => GatewayConfig::load(default),
+            None => Ok(GatewayConfig::embedded()),
+        }
+    }
+
     /// The embedded demo configuration, with paths relative to `./config`.
     pub fn embedded() -> GatewayConfig {
         GatewayConfig::parse(EMBEDDED, "embedded gateway.toml", PathBuf::from("config"))

@@ -96,7 +96,7 @@ impl IssuerEvents {
 
     async fn accept(&self, req: Request<Incoming>) -> Result<(), Failure> {
         let (parts, body) = req.into_parts();
-        let token = bearer(&parts.headers).ok_or(Failure::MissingCredentials)?;
+        let token = admit::bearer(&parts.headers).ok_or(Failure::MissingCredentials)?;
         let allowed = self
             .tokens
             .departments(token)
@@ -126,15 +126,6 @@ impl IssuerEvents {
         );
         Ok(())
     }
-}
-
-fn bearer(headers: &http::HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

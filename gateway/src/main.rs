@@ -140,12 +140,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn load_config(args: &ServeArgs) -> Result<GatewayConfig> {
-    let default = PathBuf::from("config/gateway.toml");
-    let mut config = match &args.config {
-        Some(path) => GatewayConfig::load(path)?,
-        None if default.is_file() => GatewayConfig::load(&default)?,
-        None => GatewayConfig::embedded(),
-    };
+    let mut config = GatewayConfig::load_or_default(args.config.as_deref())?;
     if let Some(addr) = args.listen_public {
         config.listen.public = addr;
     }

@@ -218,7 +218,7 @@ impl Store {
 }
 
 /// Hides the password of a PostgreSQL URL in error messages.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

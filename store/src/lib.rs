@@ -24,7 +24,7 @@ pub mod testing;
 pub mod venues;
 
 pub use audit::{AuditEntry, Checkpoint};
-pub use backend::{micros, now, Store, StoreOptions, SQLITE_FILE};
+pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
 pub use objections::{
     Channel, FiledBy, Objection, ObjectionEvent, ObjectionFilter, Status, TransitionError,

@@ -39,12 +39,7 @@ pub enum Verified {
 }
 
 pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<Verified> {
-    let default = PathBuf::from("config/gateway.toml");
-    let mut config = match &args.config {
-        Some(path) => GatewayConfig::load(path)?,
-        None if default.is_file() => GatewayConfig::load(&default)?,
-        None => GatewayConfig::embedded(),
-    };
+    let mut config = GatewayConfig::load_or_default(args.config.as_deref())?;
     if let Some(dir) = &args.data_dir {
         config.data.dir = std::env::current_dir()?.join(dir);
     }

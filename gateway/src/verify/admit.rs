@@ -32,6 +32,16 @@ pub fn request_id<B>(req: &Request<B>) -> String {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header (venue keys, department tokens).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// Reads the body: refused with 413 before reading when `Content-Length` says it is too big,
 /// cut off at `max` bytes otherwise, and abandoned with 408 when it has not fully arrived
 /// within `deadline`.

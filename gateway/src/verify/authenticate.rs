@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
 use crate::error::Failure;
@@ -12,15 +11,7 @@ use crate::venue_registry::VenueRegistry;
 use crate::venues::Venue;
 
 pub async fn venue(registry: &VenueRegistry, headers: &HeaderMap) -> Result<Arc<Venue>, Failure> {
-    let key = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, key) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
-        })
-        .filter(|k| !k.is_empty())
-        .ok_or(Failure::MissingCredentials)?;
+    let key = super::admit::bearer(headers).ok_or(Failure::MissingCredentials)?;
     let venue = registry
         .by_key(key)
         .await
