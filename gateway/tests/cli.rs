@@ -237,52 +237,36 @@ fn generated_keys_mint_and_verify_and_the_demo_trust_list_refuses_them() {
 
 #[test]
 fn bad_arguments_get_clear_errors() {
-    let out = gateway(&[
-        "code",
-        "mint",
-        "--subject",
-        "x",
-        "--kind",
-        "person",
-        "--scope",
-        "no-such-type",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown certificate type `no-such-type`"),
-        "{}",
-        stderr(&out)
-    );
-    let out = gateway(&[
-        "code",
-        "mint",
-        "--subject",
-        "x",
-        "--kind",
-        "person",
-        "--city",
-        "999999",
-    ]);
-    assert!(
-        stderr(&out).contains("unknown city `999999`"),
-        "{}",
-        stderr(&out)
-    );
-    let out = gateway(&[
-        "code",
-        "mint",
-        "--subject",
-        "no spaces please",
-        "--kind",
-        "person",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("code.bad_claims"), "{}", stderr(&out));
-    let out = gateway(&["code", "mint", "--subject", "x", "--kind", "robot"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown holder kind `robot`"),
-        "{}",
-        stderr(&out)
-    );
+    let mint = ["code", "mint"];
+    let person = ["--kind", "person"];
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--subject", "x", "--scope", "no-such-type"],
+            "unknown certificate type `no-such-type`",
+        ),
+        (
+            &["--subject", "x", "--city", "999999"],
+            "unknown city `999999`",
+        ),
+        (&["--subject", "no spaces please"], "code.bad_claims"),
+        (
+            &["--subject", "x", "--kind", "robot"],
+            "unknown holder kind `robot`",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let kind: &[&str] = if extra.contains(&"--kind") {
+            &[]
+        } else {
+            &person
+        };
+        let args: Vec<&str> = mint.iter().chain(kind).chain(extra).copied().collect();
+        let out = gateway(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 }
