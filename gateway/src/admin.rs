@@ -6,6 +6,7 @@
 //!   (`admin.starting`) or from the first moment of draining (`admin.draining`), so load
 //!   balancers stop sending before the listeners close.
 //! - `GET /metrics` — [`Metrics::render`].
+//! - `/admin/v1/…` — the console's API ([`crate::admin_api`]), behind the admin token.
 //! - Anything else: 404 (405 for a known path with another method), as a problem.
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use crate::admin_api::AdminApi;
 use crate::metrics::{self, Metrics};
 use crate::problem::{fresh_request_id, Problem};
 use crate::server::Handler;
@@ -72,11 +74,22 @@ impl Readiness {
 pub struct AdminHandler {
     metrics: Metrics,
     readiness: Readiness,
+    api: Option<AdminApi>,
 }
 
 impl AdminHandler {
     pub fn new(metrics: Metrics, readiness: Readiness) -> AdminHandler {
-        AdminHandler { metrics, readiness }
+        AdminHandler {
+            metrics,
+            readiness,
+            api: None,
+        }
+    }
+
+    /// Serves the console's API too.
+    pub fn with_api(mut self, api: AdminApi) -> AdminHandler {
+        self.api = Some(api);
+        self
     }
 
     /// Picks the route; returns its static name (the metric label) and the answer.
@@ -89,7 +102,6 @@ impl AdminHandler {
                 "metrics",
                 text(StatusCode::OK, metrics::CONTENT_TYPE, self.metrics.render()),
             ),
-            // Further admin routes (the console's API) go here, before the fallbacks.
             "/livez" | "/readyz" | "/metrics" => ("method_not_allowed", method_not_allowed()),
             _ => ("not_found", not_found()),
         }
@@ -117,9 +129,15 @@ impl Handler for AdminHandler {
         req: Request<Incoming>,
         _peer: SocketAddr,
     ) -> impl Future<Output = Response<Full<Bytes>>> + Send {
-        let (route, response) = self.route(&req);
-        self.metrics.http(LISTENER, route, response.status());
-        std::future::ready(response)
+        let this = self.clone();
+        async move {
+            let (route, response) = match &this.api {
+                Some(api) if AdminApi::owns(req.uri().path()) => api.handle(req).await,
+                _ => this.route(&req),
+            };
+            this.metrics.http(LISTENER, route, response.status());
+            response
+        }
     }
 }
 

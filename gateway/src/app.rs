@@ -16,7 +16,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use wire::api::VERIFY_PATH;
+use wire::api::{HOLDER_ACCESSES_PATH, OBJECTIONS_PATH, VERIFY_PATH};
 use wire::catalogue::model::{Endpoint, HolderKind};
 use wire::catalogue::Catalogue;
 use wire::code::{HolderClaims, Minter, Profile, Verifier};
@@ -24,6 +24,7 @@ use wire::issuer_api::{backend_name, RecordStatus, EVENTS_PATH};
 use wire::keys::{SigningKey, TrustList};
 
 use crate::admin::{AdminHandler, Readiness};
+use crate::admin_api::AdminApi;
 use crate::audit::subject::load_or_create_subject_key;
 use crate::audit::{
     load_or_create_node_key, AuditWriter, CheckpointSettings, SubjectHasher, WriterSettings,
@@ -31,6 +32,11 @@ use crate::audit::{
 use crate::breaker::BreakerSettings;
 use crate::config::{GatewayConfig, TlsMode};
 use crate::demo;
+use crate::department_admin::DepartmentAdmin;
+use crate::holder_accesses::HolderAccessesApi;
+use crate::invalidation::Invalidations;
+use crate::objection_filing::ObjectionFilingApi;
+use crate::objections::ObjectionDesk;
 use crate::error::Failure;
 use crate::issuer_events::IssuerEvents;
 use crate::metrics::Metrics;
@@ -38,6 +44,7 @@ use crate::replay::ReplayGuard;
 use crate::server::{self, Handler, Listener};
 use crate::shutdown::Shutdown;
 use crate::signature_batch::SignatureBatcher;
+use crate::snapshot::{SnapshotFeed, Sources};
 use crate::tls::TlsAcceptor;
 use crate::upstream::{self, BackendClient};
 use crate::venue_registry::VenueRegistry;
@@ -75,7 +82,18 @@ pub struct Gateway {
 struct PublicHandler {
     service: Arc<VerifyService>,
     events: Arc<IssuerEvents>,
+    objections: Arc<ObjectionFilingApi>,
+    accesses: Arc<HolderAccessesApi>,
     listener: &'static str,
+}
+
+/// 405 with the method a path takes.
+fn method_not_allowed(req: &Request<Incoming>, allow: &'static str) -> Response<Full<Bytes>> {
+    let id = crate::verify::admit::request_id(req);
+    let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
+    r.headers_mut()
+        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    r
 }
 
 impl Handler for PublicHandler {
@@ -83,13 +101,15 @@ impl Handler for PublicHandler {
         let (route, response) = match (req.method(), req.uri().path()) {
             (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
             (&Method::POST, EVENTS_PATH) => ("issuer_events", self.events.handle(req).await),
-            (_, VERIFY_PATH) => {
-                let id = crate::verify::admit::request_id(&req);
-                let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
-                r.headers_mut()
-                    .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
-                ("verify", r)
+            (&Method::POST, OBJECTIONS_PATH) => {
+                ("objections", self.objections.handle(req).await)
             }
+            (&Method::GET, HOLDER_ACCESSES_PATH) => {
+                ("holder_accesses", self.accesses.handle(req).await)
+            }
+            (_, VERIFY_PATH) => ("verify", method_not_allowed(&req, "POST")),
+            (_, OBJECTIONS_PATH) => ("objections", method_not_allowed(&req, "POST")),
+            (_, HOLDER_ACCESSES_PATH) => ("holder_accesses", method_not_allowed(&req, "GET")),
             _ => {
                 let id = crate::verify::admit::request_id(&req);
                 ("other", Failure::NotFound.problem(&id).into_response())
@@ -221,7 +241,20 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         let token = crate::issuer_events::fresh_token();
         (format!("http://{addr}"), token)
     });
-    let embedded = start_embedded_issuers(&config, &catalogue, embedded_notify.clone()).await?;
+    // The gateway tells the embedded departments of corrections through their admin endpoint.
+    let embedded_admin_token = config
+        .departments
+        .embedded_admin_token
+        .clone()
+        .or_else(|| std::env::var("MIANZHENG_EMBEDDED_ADMIN_TOKEN").ok())
+        .unwrap_or_else(crate::issuer_events::fresh_token);
+    let embedded = start_embedded_issuers(
+        &config,
+        &catalogue,
+        embedded_notify.clone(),
+        &embedded_admin_token,
+    )
+    .await?;
     if let (Some(_), Some((_, token))) = (&embedded, &embedded_notify) {
         event_tokens.allow(token, issuer_departments(&catalogue));
     }
@@ -235,6 +268,12 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         Some(ca) => Some(crate::tls::client_config_trusting(&ca)?),
         None => None,
     });
+    let mut department_admin = DepartmentAdmin::new(connector.clone());
+    if let Some(issuer) = &embedded {
+        for department in issuer_departments(&catalogue) {
+            department_admin.add(&department, &issuer.url(), &embedded_admin_token);
+        }
+    }
     let breaker = BreakerSettings {
         failures: config.fetch.breaker_failures,
         open: Duration::from_millis(config.fetch.breaker_open_ms),
@@ -264,6 +303,12 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
                 .insert(backend.scope, Arc::new(client));
         }
     }
+    metrics.live().prepare_backends(
+        backends
+            .values()
+            .flat_map(HashMap::values)
+            .map(|client| client.name()),
+    );
     let fetcher = Fetcher::new(
         backends,
         Arc::clone(&catalogue),
@@ -276,8 +321,10 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             stale_grace: Duration::from_secs(config.fetch.stale_grace_secs.into()),
         },
     );
+    let rollout = Arc::new(crate::rollout::Rollout::load(&config, Arc::clone(&catalogue))?);
     let service = Arc::new(VerifyService {
         catalogue,
+        rollout,
         verifier,
         replay: ReplayGuard::new(config.codes.clock_skew_secs),
         signatures: SignatureBatcher::start(),
@@ -306,15 +353,66 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         keep_alive_idle: Duration::from_secs(config.limits.keep_alive_idle_secs),
         drain_timeout: Duration::from_millis(config.limits.drain_timeout_ms),
     };
+    let invalidations = Invalidations::start(
+        service.fetcher.clone(),
+        service.registry.clone(),
+        &store,
+        metrics.clone(),
+        shutdown.clone(),
+    );
     let events = Arc::new(IssuerEvents {
         tokens: event_tokens,
         catalogue: Arc::clone(&service.catalogue),
-        fetcher: service.fetcher.clone(),
+        invalidations: invalidations.clone(),
+        subjects: service.subjects.clone(),
     });
+    let desk = ObjectionDesk {
+        store: store.clone(),
+        catalogue: Arc::clone(&service.catalogue),
+        invalidations: invalidations.clone(),
+        departments: department_admin,
+    };
+    let objections = Arc::new(ObjectionFilingApi {
+        service: Arc::clone(&service),
+        desk: desk.clone(),
+    });
+    let accesses = Arc::new(HolderAccessesApi {
+        service: Arc::clone(&service),
+    });
+    let snapshots = SnapshotFeed::start(
+        Sources {
+            node: service.audit.node.clone(),
+            metrics: metrics.clone(),
+            fetcher: service.fetcher.clone(),
+            store: store.clone(),
+            audit: audit.clone(),
+            rollout: {
+                let rollout = Arc::clone(&service.rollout);
+                Arc::new(move || rollout.view(crate::verify::china_today(chrono::Utc::now())))
+            },
+        },
+        shutdown.clone(),
+    )
+    .await;
+    let admin_api = AdminApi::new(
+        config.admin_token().as_deref(),
+        desk,
+        service.registry.clone(),
+        Arc::clone(&service.catalogue),
+        snapshots,
+        {
+            let rollout = Arc::clone(&service.rollout);
+            Arc::new(move || rollout.reload())
+        },
+    );
     let mut tasks = JoinSet::new();
     if let Some(tls) = &tls {
         let _reloader = tls.spawn_reloader(Duration::from_secs(5), shutdown.clone());
     }
+    let _rollout_reloader = service.rollout.spawn_reloader(
+        Duration::from_secs(config.rollout.reload_check_secs),
+        shutdown.clone(),
+    );
     let public_tls = tls.is_some();
     let public_name = if public_tls { "public" } else { "public_plain" };
     let listeners = [
@@ -333,6 +431,8 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         let handler = PublicHandler {
             service: Arc::clone(&service),
             events: Arc::clone(&events),
+            objections: Arc::clone(&objections),
+            accesses: Arc::clone(&accesses),
             listener: name,
         };
         tasks.spawn(server::serve(
@@ -346,7 +446,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let admin_shutdown = Shutdown::new();
     let admin_task = tokio::spawn(server::serve(
         Listener::new("admin", admin, None, &metrics),
-        AdminHandler::new(metrics.clone(), readiness.clone()),
+        AdminHandler::new(metrics.clone(), readiness.clone()).with_api(admin_api),
         limits,
         admin_shutdown.clone(),
     ));
@@ -411,6 +511,7 @@ async fn start_embedded_issuers(
     config: &GatewayConfig,
     catalogue: &Arc<Catalogue>,
     notify: Option<(String, String)>,
+    admin_token: &str,
 ) -> Result<Option<issuer::RunningIssuer>> {
     let embedded = issuer_departments(catalogue);
     if embedded.is_empty() {
@@ -434,11 +535,7 @@ async fn start_embedded_issuers(
         notify.default_token = Some(token);
         issuer_config.notify = Some(notify);
     }
-    issuer_config.admin_token = config
-        .departments
-        .embedded_admin_token
-        .clone()
-        .or_else(|| std::env::var("MIANZHENG_EMBEDDED_ADMIN_TOKEN").ok());
+    issuer_config.admin_token = Some(admin_token.to_owned());
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("binding the embedded issuers' loopback port")?;

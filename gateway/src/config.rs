@@ -17,6 +17,7 @@ pub const EMBEDDED: &str = include_str!("../../config/gateway.toml");
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     pub listen: Listen,
+    pub admin: AdminApi,
     pub tls: Tls,
     pub data: Data,
     pub catalogue: CatalogueSource,
@@ -27,6 +28,7 @@ pub struct GatewayConfig {
     pub departments: Departments,
     pub fetch: Fetch,
     pub limits: Limits,
+    pub rollout: RolloutPlan,
     /// The folder relative paths are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -40,6 +42,17 @@ pub struct Listen {
     pub public_plain: Option<SocketAddr>,
     pub admin: SocketAddr,
 }
+
+/// The admin API on the admin listener (what the console reads).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminApi {
+    /// Bearer token; `MIANZHENG_ADMIN_TOKEN` overrides it. None: the admin API answers 401.
+    pub token: Option<String>,
+}
+
+/// The token shipped in `config/gateway.toml`: accepted only on a loopback admin listener.
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-7d1f0c4b2a9e";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -149,7 +162,8 @@ pub struct Departments {
     pub embedded_seal_keys: Option<PathBuf>,
     pub population_seed: u64,
     /// Bearer token of the embedded backends' admin endpoints (overrides, fault knobs, stats);
-    /// absent disables them. Also read from `MIANZHENG_EMBEDDED_ADMIN_TOKEN`.
+    /// also read from `MIANZHENG_EMBEDDED_ADMIN_TOKEN`; absent: a fresh one per run, known
+    /// only to the gateway.
     pub embedded_admin_token: Option<String>,
     /// Tokens departments push changes with (`POST /v1/issuer-events`): department id → hex
     /// SHA-256 of its bearer token. The embedded demo departments get a fresh token per run.
@@ -170,6 +184,26 @@ pub struct Fetch {
     pub retry_budget: f64,
 }
 
+/// The province's rollout plan (`config/rollout.toml`, see [`crate::rollout`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutPlan {
+    /// The plan file, reloaded when it changes. Default: the copy embedded in the binary
+    /// (never reloaded).
+    pub file: Option<PathBuf>,
+    /// How often the file's modification time and size are checked, in seconds.
+    pub reload_check_secs: u64,
+}
+
+impl Default for RolloutPlan {
+    fn default() -> RolloutPlan {
+        RolloutPlan {
+            file: None,
+            reload_check_secs: 5,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -187,6 +221,7 @@ impl Default for GatewayConfig {
     fn default() -> GatewayConfig {
         GatewayConfig {
             listen: Listen::default(),
+            admin: AdminApi::default(),
             tls: Tls::default(),
             data: Data::default(),
             catalogue: CatalogueSource::default(),
@@ -197,6 +232,7 @@ impl Default for GatewayConfig {
             departments: Departments::default(),
             fetch: Fetch::default(),
             limits: Limits::default(),
+            rollout: RolloutPlan::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -319,10 +355,15 @@ impl GatewayConfig {
         }
     }
 
-    /// The embedded demo configuration, with paths relative to `./config`.
+    /// The embedded demo configuration, with paths relative to `./config`, and the embedded
+    /// rollout plan: the plan file it names lies beside a configuration file that is not
+    /// there.
     pub fn embedded() -> GatewayConfig {
-        GatewayConfig::parse(EMBEDDED, "embedded gateway.toml", PathBuf::from("config"))
-            .expect("the embedded gateway.toml is valid (a unit test checks it)")
+        let mut config =
+            GatewayConfig::parse(EMBEDDED, "embedded gateway.toml", PathBuf::from("config"))
+                .expect("the embedded gateway.toml is valid (a unit test checks it)");
+        config.rollout.file = None;
+        config
     }
 
     /// Parses and validates a configuration text; `name` is used in errors.
@@ -344,6 +385,17 @@ impl GatewayConfig {
                     "listen.public_plain `{plain}` must be a loopback address: plain HTTP carries codes and venue keys in clear"
                 ));
             }
+        }
+        if self.admin_token().as_deref() == Some(DEMO_ADMIN_TOKEN)
+            && !self.listen.admin.ip().is_loopback()
+        {
+            return Err(format!(
+                "admin.token is the demo token from the repository, and listen.admin `{}` is not a loopback address: set a token of your own",
+                self.listen.admin
+            ));
+        }
+        if self.admin_token().is_some_and(|t| t.len() < 16) {
+            return Err("admin.token must be at least 16 characters".into());
         }
         if self.tls.mode == TlsMode::Files && (self.tls.cert.is_none() || self.tls.key.is_none()) {
             return Err("tls.mode = \"files\" needs both tls.cert and tls.key".into());
@@ -381,6 +433,9 @@ impl GatewayConfig {
         if self.audit.checkpoint_interval_secs == 0 {
             return Err("audit.checkpoint_interval_secs must be at least 1".into());
         }
+        if self.rollout.reload_check_secs == 0 {
+            return Err("rollout.reload_check_secs must be at least 1".into());
+        }
         if self.limits.max_body_bytes < 256 {
             return Err("limits.max_body_bytes must be at least 256".into());
         }
@@ -408,6 +463,14 @@ impl GatewayConfig {
             .or_else(|| self.store.url.clone())
     }
 
+    /// The admin API's bearer token: `MIANZHENG_ADMIN_TOKEN`, else `admin.token`.
+    pub fn admin_token(&self) -> Option<String> {
+        std::env::var(wire::admin_api::ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.admin.token.clone())
+    }
+
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.fetch.deadline_ms)
     }
@@ -425,6 +488,13 @@ mod tests {
         assert_eq!(config.fetch.deadline_ms, defaults.fetch.deadline_ms);
         assert_eq!(config.limits.max_body_bytes, defaults.limits.max_body_bytes);
         assert_eq!(config.data_dir(), PathBuf::from("config/../data"));
+        assert_eq!(config.rollout.file, None, "the embedded plan");
+        let shipped =
+            GatewayConfig::parse(EMBEDDED, "gateway.toml", PathBuf::from("config")).expect("valid");
+        assert_eq!(
+            shipped.rollout.file.map(|f| shipped.base_dir.join(f)),
+            Some(PathBuf::from("config/rollout.toml"))
+        );
     }
 
     #[test]
@@ -435,11 +505,20 @@ mod tests {
                 "must be a loopback address",
             ),
             ("[tls]\nmode = \"files\"", "needs both tls.cert and tls.key"),
+            (
+                "[listen]\nadmin = \"0.0.0.0:9090\"\n[admin]\ntoken = \"demo-admin-7d1f0c4b2a9e\"",
+                "set a token of your own",
+            ),
+            ("[admin]\ntoken = \"short\"", "at least 16 characters"),
             ("[codes]\nprofiles = []", "at least one profile"),
             ("[codes]\nprofiles = [\"rsa\"]", "unknown variant `rsa`"),
             ("[fetch]\ndeadline_ms = 0", "fetch.deadline_ms `0`"),
             ("[fetch]\nretry_budget = 3.0", "fetch.retry_budget `3`"),
             ("[fetch]\ndeadline = 3", "unknown field `deadline`"),
+            (
+                "[rollout]\nreload_check_secs = 0",
+                "rollout.reload_check_secs must be at least 1",
+            ),
         ];
         for (text, expected) in cases {
             let err = GatewayConfig::parse(text, "test.toml", PathBuf::new())

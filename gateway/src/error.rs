@@ -10,7 +10,8 @@ use crate::problem::Problem;
 /// Who has to act for the request to succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// The calling venue: its request, credentials or permissions.
+    /// The caller (a venue, an operator, a department): its request, credentials or
+    /// permissions.
     Venue,
     /// The holder: their code.
     Holder,
@@ -75,6 +76,20 @@ pub enum Failure {
     /// The store did not answer: nothing can be decided or recorded safely.
     #[error("the gateway's store is unavailable; retry shortly")]
     StoreUnavailable(String),
+    #[error("missing or wrong `Authorization: Bearer <admin token>`")]
+    AdminUnauthorized,
+    #[error("the admin API is off: no admin token is configured (admin.token or MIANZHENG_ADMIN_TOKEN)")]
+    AdminDisabled,
+    #[error("missing `Authorization: Holder <code>`: show a fresh code of your own")]
+    MissingHolderCode,
+    #[error("{what} `{id}` not found")]
+    Missing { what: &'static str, id: String },
+    /// The request clashes with the current state (a workflow step already taken, an id in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed, but it does not make sense for what it names.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -105,6 +120,12 @@ impl Failure {
             Failure::ShuttingDown => "gateway.shutting_down",
             Failure::StoreUnavailable(_) => "gateway.store_unavailable",
             Failure::AuditBacklogged { .. } => "gateway.audit_backlogged",
+            Failure::AdminUnauthorized => "admin.unauthorized",
+            Failure::AdminDisabled => "admin.disabled",
+            Failure::MissingHolderCode => "holder.missing_code",
+            Failure::Missing { .. } => "resource.not_found",
+            Failure::Conflict(_) => "resource.conflict",
+            Failure::Unprocessable(_) => "request.unprocessable",
             Failure::Internal(_) => "gateway.internal",
         }
     }
@@ -116,7 +137,8 @@ impl Failure {
             | Failure::CodeReplayed
             | Failure::ScopeNotGranted(_)
             | Failure::WrongHolderKind { .. }
-            | Failure::NoHolderCity(_) => Fault::Holder,
+            | Failure::NoHolderCity(_)
+            | Failure::MissingHolderCode => Fault::Holder,
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
             | Failure::AuditBacklogged { .. }
@@ -140,7 +162,9 @@ impl Failure {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::NotFound | Failure::UnknownScenario(_) => StatusCode::NOT_FOUND,
+            Failure::NotFound | Failure::UnknownScenario(_) | Failure::Missing { .. } => {
+                StatusCode::NOT_FOUND
+            }
             Failure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Failure::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Failure::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -148,14 +172,18 @@ impl Failure {
             Failure::MalformedRequest(_) | Failure::CodeMalformed(_) => StatusCode::BAD_REQUEST,
             Failure::MissingCredentials
             | Failure::UnknownVenue
-            | Failure::UnknownDepartmentToken => StatusCode::UNAUTHORIZED,
+            | Failure::UnknownDepartmentToken
+            | Failure::AdminUnauthorized
+            | Failure::AdminDisabled
+            | Failure::MissingHolderCode => StatusCode::UNAUTHORIZED,
             Failure::ScenarioNotAllowed(_)
             | Failure::ScopeNotGranted(_)
             | Failure::VenueDisabled
             | Failure::WrongDepartment(_) => StatusCode::FORBIDDEN,
             Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Failure::CodeReplayed => StatusCode::CONFLICT,
-            Failure::CodeRejected(_)
+            Failure::CodeReplayed | Failure::Conflict(_) => StatusCode::CONFLICT,
+            Failure::Unprocessable(_)
+            | Failure::CodeRejected(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::ShuttingDown

@@ -1,6 +1,6 @@
 //! `POST /v1/issuer-events`: departments push changes (revoked, suspended, reinstated,
 //! corrected) and the gateway drops what it cached for that (holder, certificate type), so the
-//! next verification asks the department again. Each department authenticates with its own
+//! next verification asks the department again, on every node ([`Invalidations`]). Each department authenticates with its own
 //! bearer token (kept as a SHA-256 hash) and may only speak for itself. Delivery is at least
 //! once: dropping a cache entry twice is harmless, so duplicates need no bookkeeping.
 
@@ -17,9 +17,10 @@ use sha2::{Digest as _, Sha256};
 use wire::catalogue::Catalogue;
 use wire::issuer_api::IssuerEvent;
 
+use crate::audit::SubjectHasher;
 use crate::error::Failure;
+use crate::invalidation::Invalidations;
 use crate::verify::admit;
-use crate::verify::fetch::Fetcher;
 
 /// Largest event body accepted.
 const MAX_EVENT_BYTES: usize = 16 * 1024;
@@ -75,7 +76,8 @@ impl EventTokens {
 pub struct IssuerEvents {
     pub tokens: EventTokens,
     pub catalogue: Arc<Catalogue>,
-    pub fetcher: Fetcher,
+    pub invalidations: Invalidations,
+    pub subjects: SubjectHasher,
 }
 
 impl IssuerEvents {
@@ -117,7 +119,13 @@ impl IssuerEvents {
                 event.department, event.certificate
             )));
         }
-        self.fetcher.invalidate(&event.subject, &event.certificate);
+        let hash = self.subjects.hash(&event.subject);
+        if let Err(e) = self.invalidations.publish(hash, &event.certificate).await {
+            // Dropped here; the other nodes keep theirs until its TTL. The department retries
+            // on an error answer, and a retry is harmless.
+            tracing::warn!(event_id = %event.event_id, error = %e, "could not tell the other nodes");
+            return Err(Failure::StoreUnavailable(e.to_string()));
+        }
         tracing::info!(
             event_id = %event.event_id,
             department = %event.department,

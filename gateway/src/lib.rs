@@ -9,6 +9,8 @@
 //!   retry budget.
 //! - [`issuer_events`] — departments push changes; the cache drops what they changed.
 //! - [`replay`] — each code's nonce accepted once while the code is valid.
+//! - [`rollout`] — the province's rollout plan in force (reloadable): which certificate is
+//!   offered in which city for which scenario, and the live figures against the plan's targets.
 //! - [`venues`], [`venue_registry`] — who may call, for which scenarios, at what rate; the
 //!   venues live in the store with a cache in front.
 //! - [`server`], [`tls`], [`shutdown`] — listeners, limits, reloadable TLS, graceful drain.
@@ -18,20 +20,31 @@
 //! - [`demo`] — the demo keys embedded in the binary.
 
 pub mod admin;
+pub mod admin_api;
 pub mod app;
 pub mod audit;
 pub mod breaker;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod department_admin;
+pub mod holder;
+pub mod holder_accesses;
+pub mod http_json;
 pub mod error;
+pub mod invalidation;
 pub mod issuer_events;
+pub mod live;
 pub mod metrics;
+pub mod objection_filing;
+pub mod objections;
 pub mod problem;
 pub mod replay;
+pub mod rollout;
 pub mod server;
 pub mod shutdown;
 pub mod signature_batch;
+pub mod snapshot;
 pub mod tls;
 pub mod upstream;
 pub mod venue_registry;

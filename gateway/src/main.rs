@@ -215,7 +215,7 @@ fn print_banner(gateway: &gateway::app::Gateway) {
     }
     let _ = writeln!(
         out,
-        "  admin        http://{}/metrics  /livez  /readyz",
+        "  admin        http://{}/metrics  /livez  /readyz  /admin/v1/… (console: cargo run --release -p console)",
         gateway.admin_addr
     );
     if let Some(issuer) = &gateway.embedded {

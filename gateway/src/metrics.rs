@@ -30,11 +30,14 @@ use prometheus_client::registry::Registry;
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Verdicts, overall and per requirement.
-pub const VERDICTS: [&str; 3] = ["pass", "fail", "unavailable"];
+pub const VERDICTS: [&str; 4] = ["pass", "fail", "unavailable", "not_offered"];
 /// Outcomes of one upstream call.
 pub const UPSTREAM_OUTCOMES: [&str; 5] = ["ok", "error", "timeout", "breaker_open", "rejected"];
 /// The caches that report hits and misses.
 pub const CACHES: [&str; 3] = ["records", "venues", "replay"];
+/// Where a record-cache invalidation came from: this node, another node (LISTEN/NOTIFY), or a
+/// whole-cache flush after the listener reconnected.
+pub const INVALIDATIONS: [&str; 3] = ["local", "remote", "flush"];
 
 /// Seconds. From half a millisecond (a cache hit and one signature check) to two seconds (past
 /// any request deadline), roughly doubling, so both the fast path and a slow department show.
@@ -91,6 +94,11 @@ struct RequirementLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ListenerLabels {
     listener: Label,
 }
@@ -121,23 +129,26 @@ struct Inner {
     paper_fallbacks: Family<ScenarioLabels, Counter>,
     in_flight: Family<ListenerLabels, Gauge>,
     open_connections: Family<ListenerLabels, Gauge>,
+    invalidations: Family<SourceLabels, Counter>,
     /// Handles to the series of the configured scenarios and certificate types, made once
     /// by [`Metrics::prepare`] so the verify path bumps atomics instead of looking up label
     /// sets (a lock, a hash and an allocation per call).
     prepared: OnceLock<Prepared>,
     /// `[cache][miss, hit]` for the closed set [`CACHES`].
     cache_series: [[Counter; 2]; 3],
+    /// The same events as plain atomics, for the console's snapshot.
+    live: crate::live::Live,
 }
 
 #[derive(Debug, Default)]
 struct Prepared {
     scenarios: HashMap<String, ScenarioSeries>,
-    certificates: HashMap<String, [Counter; 3]>,
+    certificates: HashMap<String, [Counter; 4]>,
 }
 
 #[derive(Debug)]
 struct ScenarioSeries {
-    verdicts: [Counter; 3],
+    verdicts: [Counter; 4],
     paper_fallbacks: Counter,
     duration: Histogram,
 }
@@ -146,7 +157,7 @@ struct ScenarioSeries {
 fn verdict_series<S>(
     family: &Family<S, Counter>,
     labels: impl Fn(&'static str) -> S,
-) -> [Counter; 3]
+) -> [Counter; 4]
 where
     S: Clone + std::hash::Hash + Eq,
 {
@@ -179,6 +190,7 @@ impl Metrics {
         let paper_fallbacks = Family::default();
         let in_flight = Family::default();
         let open_connections = Family::default();
+        let invalidations = Family::default();
 
         let cache_series = CACHES.map(|cache| {
             ["miss", "hit"].map(|result| {
@@ -247,6 +259,11 @@ impl Metrics {
             "Open client connections (including TLS handshakes), by listener",
             open_connections.clone(),
         );
+        registry.register(
+            "mz_record_cache_invalidations",
+            "Record-cache invalidations, by source (local, remote node, flush on reconnect)",
+            invalidations.clone(),
+        );
 
         Metrics {
             inner: Arc::new(Inner {
@@ -262,8 +279,10 @@ impl Metrics {
                 paper_fallbacks,
                 in_flight,
                 open_connections,
+                invalidations,
                 prepared: OnceLock::new(),
                 cache_series,
+                live: crate::live::Live::default(),
             }),
         }
     }
@@ -315,12 +334,30 @@ impl Metrics {
             status: status.as_u16(),
         };
         self.inner.http_requests.get_or_create(&labels).inc();
+        if route == "verify" && status != http::StatusCode::OK {
+            self.inner.live.outcome("refused");
+        }
+    }
+
+    /// Requests being handled now on the public listeners.
+    pub fn public_in_flight(&self) -> i64 {
+        ["public", "public_plain"]
+            .iter()
+            .map(|l| self.listener(l).in_flight())
+            .sum()
+    }
+
+    /// The live counters (read by the snapshot task).
+    pub fn live(&self) -> &crate::live::Live {
+        &self.inner.live
     }
 
     /// One verification answered with `verdict` (one of [`VERDICTS`]) after `elapsed`.
     /// An `unavailable` verdict also counts a paper fallback: that is what the venue does.
     pub fn verification(&self, scenario: &str, verdict: &'static str, elapsed: Duration) {
         debug_assert!(VERDICTS.contains(&verdict), "verdict `{verdict}`");
+        self.inner.live.outcome(verdict);
+        self.inner.live.latency.observe(elapsed);
         if let Some(series) = self
             .inner
             .prepared
@@ -366,9 +403,23 @@ impl Metrics {
             .inc();
     }
 
+    /// One record-cache invalidation from `source` (one of [`INVALIDATIONS`]).
+    pub fn invalidation(&self, source: &'static str) {
+        debug_assert!(INVALIDATIONS.contains(&source), "source `{source}`");
+        self.inner
+            .invalidations
+            .get_or_create(&SourceLabels {
+                source: Cow::Borrowed(source),
+            })
+            .inc();
+    }
+
     /// One look-up in `cache` (one of [`CACHES`]).
     pub fn cache(&self, cache: &'static str, hit: bool) {
         debug_assert!(CACHES.contains(&cache), "cache `{cache}`");
+        if cache == "records" {
+            self.inner.live.record_lookup(hit);
+        }
         if let Some(i) = CACHES.iter().position(|c| *c == cache) {
             self.inner.cache_series[i][usize::from(hit)].inc();
             return;
@@ -385,6 +436,7 @@ impl Metrics {
     /// take no time and would drag the percentiles down exactly when a backend is bad.
     pub fn upstream(&self, backend: &str, outcome: &'static str, elapsed: Duration) {
         debug_assert!(UPSTREAM_OUTCOMES.contains(&outcome), "outcome `{outcome}`");
+        self.inner.live.upstream(backend, outcome, elapsed);
         let backend: Label = Cow::Owned(backend.to_owned());
         self.inner
             .upstream_requests

@@ -1,15 +1,16 @@
 //! The venue registry on the verify path: venues live in the store (hundreds of thousands
 //! province-wide), with a cache in front so a request costs a hash and a map look-up, not a
 //! query. Unknown keys are cached briefly too, so a flood of bad keys does not become a flood
-//! of queries. Changes made through this node's admin API invalidate its cache at once; other
-//! nodes see them within [`POSITIVE_TTL`].
+//! of queries. Changes made through the admin API invalidate this node's cache at once and the
+//! other nodes' through [`crate::invalidation`] (or, should that message be lost, within
+//! [`POSITIVE_TTL`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
 use moka::sync::Cache;
-use store::{Store, StoreError};
+use store::{Store, StoreError, VenueRow};
 
 use crate::metrics::Metrics;
 use crate::venues::{self, Limiter, Venue, Venues};
@@ -111,6 +112,56 @@ impl VenueRegistry {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// A venue's registered name (for "who checked me"); `None` when it is gone or the store
+    /// cannot say.
+    pub async fn name_of(&self, id: &str) -> Option<String> {
+        self.store.venue(id).await.ok().flatten().map(|row| row.name)
+    }
+
+    /// Registers a venue under a fresh key; returns the row and the key (shown once).
+    pub async fn register(&self, mut row: VenueRow) -> Result<(VenueRow, String), StoreError> {
+        let key = fresh_key();
+        row.key_hash = venues::hash_key(&key);
+        row.updated_at = store::now();
+        self.store.insert_venue(&row).await?;
+        self.invalidate_all();
+        Ok((row, key))
+    }
+
+    /// Gives a venue a fresh key; the old one stops working on this node at once.
+    pub async fn rotate(&self, id: &str) -> Result<(VenueRow, String), StoreError> {
+        let key = fresh_key();
+        self.store
+            .rotate_venue_key(id, &venues::hash_key(&key))
+            .await?;
+        self.invalidate_all();
+        Ok((self.row(id).await?, key))
+    }
+
+    /// Disables or re-enables a venue (at once on this node).
+    pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<VenueRow, StoreError> {
+        self.store.set_venue_disabled(id, disabled).await?;
+        self.invalidate_all();
+        self.row(id).await
+    }
+
+    async fn row(&self, id: &str) -> Result<VenueRow, StoreError> {
+        self.store
+            .venue(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "venue",
+                id: id.to_owned(),
+            })
+    }
+}
+
+/// A new venue key: `mzv_` and 32 random bytes in hex.
+fn fresh_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    format!("mzv_{}", hex::encode(bytes))
 }
 
 #[cfg(test)]

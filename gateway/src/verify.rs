@@ -56,6 +56,11 @@ const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     None => panic!("UTC+8 is a valid offset"),
 };
 
+/// The day it is in China at `now`: what validity dates, ages and the rollout plan go by.
+pub fn china_today(now: chrono::DateTime<Utc>) -> chrono::NaiveDate {
+    now.with_timezone(&CHINA).date_naive()
+}
+
 /// Bounds of one verify request.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyLimits {
@@ -82,6 +87,8 @@ pub struct VerifyService {
     /// Keys subject hashes in the audit log and in logs (a deployment secret).
     pub subjects: crate::audit::SubjectHasher,
     pub audit: record::AuditRecorder,
+    /// The province's rollout plan: which requirements are offered where, and their counters.
+    pub rollout: Arc<crate::rollout::Rollout>,
 }
 
 impl VerifyService {
@@ -155,24 +162,60 @@ impl VerifyService {
         )
         .await?;
         let plan = resolve::plan(&self.catalogue, scenario, &holder)?;
-        let deadline = started + limits.fetch_deadline;
-        let answers = self
-            .fetcher
-            .fetch(
-                &holder.subject,
-                holder.kind,
-                &plan,
-                scenario.allow_stale,
-                deadline,
-                request_id,
-            )
-            .await;
         let today = now.with_timezone(&CHINA).date_naive();
-        let decisions: Vec<_> = plan
+        // The rollout plan: a requirement not yet offered in the holder's city (the venue's
+        // when the code names none) is not asked of its department; it is `not_offered`.
+        let city = self.rollout.city_of(holder.city, venue.city);
+        let offered: Vec<bool> = plan
             .iter()
-            .zip(&answers)
-            .map(|(p, a)| decide::requirement(p.requirement, a, today))
+            .map(|p| {
+                self.rollout
+                    .offered(&p.certificate.code, city, &scenario.id, today)
+            })
             .collect();
+        let asked: std::borrow::Cow<'_, [resolve::Planned<'_>]> = if offered.iter().all(|&o| o) {
+            std::borrow::Cow::Borrowed(&plan)
+        } else {
+            std::borrow::Cow::Owned(
+                plan.iter()
+                    .zip(&offered)
+                    .filter(|(_, &o)| o)
+                    .map(|(p, _)| *p)
+                    .collect(),
+            )
+        };
+        let deadline = started + limits.fetch_deadline;
+        let subject_hash = self.subjects.hash(&holder.subject);
+        let answers = if asked.is_empty() {
+            Vec::new()
+        } else {
+            self.fetcher
+                .fetch(
+                    &holder.subject,
+                    subject_hash,
+                    holder.kind,
+                    &asked,
+                    scenario.allow_stale,
+                    deadline,
+                    request_id,
+                )
+                .await
+        };
+        // Per requirement of `plan`: its answer (none when not offered) and the decision.
+        let mut fetched = answers.iter();
+        let (per_requirement, decisions): (Vec<Option<&fetch::Answer>>, Vec<decide::Decision>) =
+            plan.iter()
+                .zip(&offered)
+                .map(
+                    |(p, &is_offered)| match is_offered.then(|| fetched.next()).flatten() {
+                        Some(a) => (Some(a), decide::requirement(p.requirement, a, today)),
+                        None => (None, decide::Decision::NOT_OFFERED),
+                    },
+                )
+                .unzip();
+        for (p, d) in plan.iter().zip(&decisions) {
+            self.rollout.count(&p.certificate.code, city, d.verdict);
+        }
         let records = || {
             answers.iter().filter_map(|a| match a {
                 fetch::Answer::Record { record, .. } => Some(record.as_ref()),
@@ -181,12 +224,14 @@ impl VerifyService {
         };
         let requirements = plan
             .iter()
-            .zip(&answers)
+            .zip(&per_requirement)
             .zip(&decisions)
             .map(|((p, answer), decision)| {
                 let (record, stale) = match answer {
-                    fetch::Answer::Record { record, stale } => (Some(record.as_ref()), *stale),
-                    fetch::Answer::Unavailable(_) => (None, false),
+                    Some(fetch::Answer::Record { record, stale }) => {
+                        (Some(record.as_ref()), *stale)
+                    }
+                    Some(fetch::Answer::Unavailable(_)) | None => (None, false),
                 };
                 RequirementResult {
                     certificate: p.certificate.code.clone(),
@@ -211,7 +256,6 @@ impl VerifyService {
             decided_at: now,
             audit_seq: None,
         };
-        let subject_hash = self.subjects.hash(&holder.subject);
         let elapsed = started.elapsed();
         let position = self
             .audit

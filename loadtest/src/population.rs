@@ -67,8 +67,21 @@ pub fn passing_holders(
     n: usize,
     today: NaiveDate,
 ) -> Result<Vec<Holder>> {
+    // The gateway answers `not_offered` where its rollout plan does not offer a certificate
+    // yet: only holders whose home city is offered everything pass. The shipped plan is
+    // assumed (skipped when it does not fit the catalogue).
+    let plan =
+        wire::rollout::Plan::parse(wire::rollout::EMBEDDED, "config/rollout.toml", catalogue).ok();
+    let offered_at_home = |h: &str| {
+        let Some(plan) = &plan else { return true };
+        let city = population.holder(h, scenario.holder).home_city();
+        scenario
+            .requirements
+            .iter()
+            .all(|r| plan.offered(&r.certificate, city, &scenario.id, today) != Some(false))
+    };
     let handles = population.find_handles(HANDLE_PREFIX, n, |h| {
-        passes(population, catalogue, scenario, h, today)
+        offered_at_home(h) && passes(population, catalogue, scenario, h, today)
     });
     ensure!(
         handles.len() == n,

@@ -276,6 +276,19 @@ impl Store {
         })
     }
 
+    /// The last `limit` entries of the chain, newest first.
+    pub async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_entries ORDER BY seq DESC LIMIT $1");
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(&sql)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(classify)?;
+            rows.iter().map(entry_from).collect()
+        })
+    }
+
     /// "Who checked me": a holder's entries, newest first (by time, then seq). For the next page
     /// pass the (`at`, `seq`) of the last entry of this one as `before`.
     pub async fn holder_accesses(

@@ -278,6 +278,12 @@ pub(crate) trait Columns {
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
     fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError>;
 
+    /// A count (never negative).
+    fn count(&self, column: &str) -> Result<u64, StoreError> {
+        let n = self.int(column)?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("`{column}` is negative: {n}")))
+    }
+
     /// A 32-byte hash column.
     fn hash(&self, column: &str) -> Result<[u8; 32], StoreError> {
         let bytes = self.bytes(column)?;
@@ -370,17 +376,31 @@ pub(crate) fn exact_micros(t: DateTime<Utc>, what: &str) -> Result<(), StoreErro
 /// the list matches the folder.
 type Migrations = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE_MIGRATIONS: Migrations = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "objection_subject",
+        include_str!("../migrations/sqlite/0002_objection_subject.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: Migrations = &[(
-    1,
-    "initial",
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+const POSTGRES_MIGRATIONS: Migrations = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "objection_subject",
+        include_str!("../migrations/postgres/0002_objection_subject.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(Migrations);

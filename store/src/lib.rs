@@ -7,6 +7,7 @@
 //!   helpers that let each query be written once for both engines.
 //! - [`venues`]: who may call the verify API; keys only as SHA-256 hashes.
 //! - [`audit`]: append-only, hash-chained verification log, checkpoints, "who checked me".
+//! - [`notify`]: LISTEN/NOTIFY between the nodes sharing a PostgreSQL store.
 //! - [`objections`]: filing, listing, claiming and resolving objections, with history.
 //! - [`error`]: [`StoreError`], and which failures are worth a retry.
 //!
@@ -18,6 +19,7 @@
 pub mod audit;
 pub mod backend;
 pub mod error;
+pub mod notify;
 pub mod objections;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -26,7 +28,8 @@ pub mod venues;
 pub use audit::{AuditEntry, Checkpoint};
 pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
+pub use notify::{Received, Subscription};
 pub use objections::{
-    Channel, FiledBy, Objection, ObjectionEvent, ObjectionFilter, Status, TransitionError,
+    Channel, FiledBy, Objection, ObjectionCount, ObjectionEvent, ObjectionFilter, Status, TransitionError,
 };
 pub use venues::VenueRow;

@@ -132,6 +132,9 @@ pub struct Objection {
     pub department: String,
     /// Keyed hash of the holder whose record is concerned.
     pub subject_hash: [u8; 32],
+    /// The holder's handle, when the filer showed the holder's code (the department needs it
+    /// to find the record); `None` when known only by hash.
+    pub subject: Option<String>,
     pub description: String,
     pub status: Status,
     /// Operator working on it.
@@ -152,6 +155,16 @@ pub struct ObjectionEvent {
     pub from_status: Option<Status>,
     pub to_status: Status,
     pub note: String,
+}
+
+/// One row of [`Store::objection_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectionCount {
+    pub department: String,
+    pub status: Status,
+    pub count: u64,
+    /// Open or in review past the deadline (0 for closed statuses).
+    pub overdue: u64,
 }
 
 /// Which objections [`Store::list_objections`] returns. Conditions combine with AND.
@@ -201,7 +214,7 @@ fn list(statuses: &[Status]) -> String {
 
 const COLUMNS: &str = "id, created_at, channel, filed_by, filer, verification_id, certificate, \
                        department, subject_hash, description, status, assignee, deadline, \
-                       updated_at";
+                       updated_at, subject";
 
 fn objection_from(row: &impl Columns) -> Result<Objection, StoreError> {
     Ok(Objection {
@@ -219,6 +232,7 @@ fn objection_from(row: &impl Columns) -> Result<Objection, StoreError> {
         assignee: row.opt_text("assignee")?,
         deadline: row.time("deadline")?,
         updated_at: row.time("updated_at")?,
+        subject: row.opt_text("subject")?,
     })
 }
 
@@ -271,7 +285,7 @@ impl Store {
         }
         let insert = format!(
             "INSERT INTO objections ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         let o = objection;
         with_pool!(self, |pool, dialect| {
@@ -294,6 +308,7 @@ impl Store {
                 .bind(&o.assignee)
                 .bind(micros(o.deadline))
                 .bind(micros(o.updated_at))
+                .bind(&o.subject)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| classify_conflict(e, || format!("objection `{}` exists", o.id)))?;
@@ -444,6 +459,67 @@ impl Store {
                 .map_err(classify)?;
             tx.commit().await.map_err(classify)?;
             Ok(objection)
+        })
+    }
+
+    /// Adds a note to an objection's history without changing it — also on a closed one (what
+    /// happened after the resolution, e.g. whether the department's backend was told).
+    pub async fn append_note(&self, id: &str, actor: &str, note: &str) -> Result<(), StoreError> {
+        let at = now();
+        with_pool!(self, |pool, dialect| {
+            let mut tx = pool
+                .begin_with(dialect.begin_write())
+                .await
+                .map_err(classify)?;
+            let current = sqlx::query(dialect.pick(LOCK_ONE))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
+            let Some(current) = current else {
+                return Err(StoreError::NotFound {
+                    what: "objection",
+                    id: id.to_owned(),
+                });
+            };
+            let current: Status = current.parsed("status")?;
+            sqlx::query(INSERT_EVENT)
+                .bind(id)
+                .bind(at)
+                .bind(actor)
+                .bind(current.as_str())
+                .bind(current.as_str())
+                .bind(note)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+            tx.commit().await.map_err(classify)
+        })
+    }
+
+    /// Objection counts by (department, status), and of those still open or in review, how
+    /// many are past their deadline at `at`. Sorted by department, then status.
+    pub async fn objection_counts(
+        &self,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ObjectionCount>, StoreError> {
+        let sql = "SELECT department, status, COUNT(*) AS n,                    SUM(CASE WHEN status IN ('open', 'in_review') AND deadline < $1                        THEN 1 ELSE 0 END) AS overdue                    FROM objections GROUP BY department, status ORDER BY department, status";
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(micros(at))
+                .fetch_all(pool)
+                .await
+                .map_err(classify)?;
+            rows.iter()
+                .map(|row| {
+                    Ok(ObjectionCount {
+                        department: row.text("department")?,
+                        status: row.parsed("status")?,
+                        count: row.count("n")?,
+                        overdue: row.count("overdue")?,
+                    })
+                })
+                .collect()
         })
     }
 

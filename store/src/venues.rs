@@ -54,13 +54,26 @@ impl Store {
     /// Registers a venue or replaces every field of the one with the same id. Fails with
     /// [`StoreError::Conflict`] when another venue already has this key hash.
     pub async fn upsert_venue(&self, venue: &VenueRow) -> Result<(), StoreError> {
-        let sql = "INSERT INTO venues (id, name, city, scenarios, rate_per_sec, key_hash, \
-                       disabled, updated_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                   ON CONFLICT (id) DO UPDATE SET name = excluded.name, city = excluded.city, \
-                       scenarios = excluded.scenarios, rate_per_sec = excluded.rate_per_sec, \
-                       key_hash = excluded.key_hash, disabled = excluded.disabled, \
-                       updated_at = excluded.updated_at";
+        self.write_venue(venue, true).await
+    }
+
+    /// Registers a new venue. Fails with [`StoreError::Conflict`] when the id or the key hash
+    /// is taken.
+    pub async fn insert_venue(&self, venue: &VenueRow) -> Result<(), StoreError> {
+        self.write_venue(venue, false).await
+    }
+
+    async fn write_venue(&self, venue: &VenueRow, replace: bool) -> Result<(), StoreError> {
+        let insert = "INSERT INTO venues (id, name, city, scenarios, rate_per_sec, key_hash, \
+                          disabled, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let upsert = format!(
+            "{insert} ON CONFLICT (id) DO UPDATE SET name = excluded.name, city = excluded.city, \
+                 scenarios = excluded.scenarios, rate_per_sec = excluded.rate_per_sec, \
+                 key_hash = excluded.key_hash, disabled = excluded.disabled, \
+                 updated_at = excluded.updated_at"
+        );
+        let sql = if replace { upsert.as_str() } else { insert };
         let scenarios = crate::backend::to_json(&venue.scenarios);
         let result = with_pool!(self, |pool| {
             sqlx::query(sql)
@@ -78,7 +91,11 @@ impl Store {
         });
         result.map_err(|e| {
             classify_conflict(e, || {
-                format!("another venue already has the key of venue `{}`", venue.id)
+                if replace {
+                    format!("another venue already has the key of venue `{}`", venue.id)
+                } else {
+                    format!("venue `{}` is already registered (or its key is taken)", venue.id)
+                }
             })
         })
     }

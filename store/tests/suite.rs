@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use store::{
-    AuditEntry, Channel, Checkpoint, FiledBy, Objection, ObjectionFilter, Status, Store,
-    StoreError, StoreOptions, TransitionError, VenueRow,
+    AuditEntry, Channel, Checkpoint, FiledBy, Objection, ObjectionCount, ObjectionFilter,
+    Received, Status, Store, StoreError, StoreOptions, TransitionError, VenueRow,
 };
 
 use store::testing::Fixture;
@@ -36,6 +36,10 @@ store::engine_suite!(
     claim_next_takes_the_oldest_deadline_of_its_department,
     claim_next_concurrent_claimers_never_share,
     committed_rows_survive_reopen,
+    notes_counts_and_the_subject_handle,
+    venues_insert_refuses_taken_ids,
+    recent_audit_newest_first,
+    notifications_reach_subscribers,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -105,6 +109,7 @@ fn objection(id: &str, department: &str, deadline: DateTime<Utc>) -> Objection {
         certificate: "resident-id".into(),
         department: department.to_owned(),
         subject_hash: [7; 32],
+        subject: Some("p-000007".into()),
         description: "地址已变更，核验结果仍为旧地址".into(),
         status: Status::Open,
         assignee: None,
@@ -137,7 +142,7 @@ async fn migrations_are_idempotent_on_reopen(fx: Fixture) {
                 .await
                 .expect("count migrations"),
         };
-        assert_eq!(applied, 1, "each migration is applied once");
+        assert_eq!(applied, 2, "each of the two migrations is applied once");
         store.close().await;
     }
 }
@@ -1032,4 +1037,98 @@ async fn unknown_urls_are_refused() {
         .await
         .expect_err("bad url");
     assert!(!err.to_string().contains("s3cret"), "{err}");
+}
+
+async fn notes_counts_and_the_subject_handle(fx: Fixture) {
+    let store = fx.open().await;
+    let mut anonymous = objection("obj-a", "health", t(100));
+    anonymous.subject = None;
+    store.create_objection(&anonymous).await.expect("create");
+    store
+        .create_objection(&objection("obj-b", "health", t(5000)))
+        .await
+        .expect("create");
+    store
+        .create_objection(&objection("obj-c", "transport", t(100)))
+        .await
+        .expect("create");
+    store
+        .transition("obj-c", &[Status::Open], Status::Rejected, "op", "duplicate", None)
+        .await
+        .expect("reject");
+
+    // The handle is kept when given, absent when not.
+    let (b, _) = store.objection("obj-b").await.expect("read").expect("exists");
+    assert_eq!(b.subject.as_deref(), Some("p-000007"));
+    let (a, _) = store.objection("obj-a").await.expect("read").expect("exists");
+    assert_eq!(a.subject, None);
+
+    // A note on a closed objection is history, not a transition.
+    store
+        .append_note("obj-c", "gateway", "cache dropped")
+        .await
+        .expect("note");
+    let (c, history) = store.objection("obj-c").await.expect("read").expect("exists");
+    assert_eq!(c.status, Status::Rejected);
+    let last = history.last().expect("events");
+    assert_eq!(
+        (last.actor.as_str(), last.from_status, last.to_status, last.note.as_str()),
+        ("gateway", Some(Status::Rejected), Status::Rejected, "cache dropped")
+    );
+    let missing = store.append_note("obj-zz", "op", "x").await.expect_err("unknown");
+    assert!(matches!(missing, StoreError::NotFound { .. }), "{missing:?}");
+
+    let counts = store.objection_counts(t(1000)).await.expect("counts");
+    let row = |department: &str, status, count, overdue| ObjectionCount {
+        department: department.into(),
+        status,
+        count,
+        overdue,
+    };
+    assert_eq!(
+        counts,
+        vec![
+            row("health", Status::Open, 2, 1),
+            row("transport", Status::Rejected, 1, 0),
+        ],
+        "obj-a is overdue at t(1000); a rejected one never is"
+    );
+}
+
+async fn venues_insert_refuses_taken_ids(fx: Fixture) {
+    let store = fx.open().await;
+    store.insert_venue(&venue("v1", 1)).await.expect("insert");
+    let same_id = store.insert_venue(&venue("v1", 2)).await.expect_err("id taken");
+    assert!(same_id.is_conflict(), "{same_id:?}");
+    let same_key = store.insert_venue(&venue("v2", 1)).await.expect_err("key taken");
+    assert!(same_key.is_conflict(), "{same_key:?}");
+    assert_eq!(store.list_venues().await.expect("list").len(), 1);
+}
+
+async fn recent_audit_newest_first(fx: Fixture) {
+    let store = fx.open().await;
+    store.append_audit(&entries(1..=5)).await.expect("append");
+    let recent = store.recent_audit(3).await.expect("recent");
+    let seqs: Vec<i64> = recent.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![5, 4, 3]);
+}
+
+async fn notifications_reach_subscribers(fx: Fixture) {
+    let store = fx.open().await;
+    let subscription = store.subscribe("mz_test").await.expect("subscribe");
+    match (&store, subscription) {
+        (Store::Sqlite(_), subscription) => {
+            // One node: nothing to subscribe to, and sending is a no-op.
+            assert!(subscription.is_none());
+            store.notify("mz_test", "hello").await.expect("no-op");
+        }
+        (Store::Postgres(_), Some(mut subscription)) => {
+            store.notify("mz_test", "hello").await.expect("notify");
+            let got = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+                .await
+                .expect("delivered in time");
+            assert_eq!(got, Received::Message("hello".into()));
+        }
+        (Store::Postgres(_), None) => panic!("PostgreSQL subscribes"),
+    }
 }

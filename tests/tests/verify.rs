@@ -112,6 +112,11 @@ async fn every_scenario_passes_a_holder_who_meets_it_and_fails_others_with_the_r
         reasons.sort_unstable();
         summary.insert(scenario.id.clone(), reasons);
     }
+    assert!(
+        covered.contains(&Reason::NotOffered),
+        "no holder lives where the embedded rollout plan does not yet offer a scenario's \
+         certificate: {summary:#?}"
+    );
     for reason in [
         Reason::NotHeld,
         Reason::Expired,

@@ -11,8 +11,12 @@
 //!                       "disclosed": {} } ],
 //!   "decided_at": "2026-11-26T08:00:00.123Z" }
 //! ```
-//! `unavailable` means a department could not answer in time: the venue falls back to the paper
-//! certificate. Malformed or unauthorised requests get RFC 9457 problems instead.
+//! `unavailable` means a department could not answer in time, and `not_offered` that the
+//! certificate is not yet offered electronically in the holder's city for this scenario (the
+//! province's rollout plan, `config/rollout.toml`): either way the venue falls back to the paper
+//! certificate. Overall, any `fail` fails; else any `unavailable` makes it `unavailable`; else
+//! any `not_offered` makes it `not_offered`; else `pass`. Malformed or unauthorised requests get
+//! RFC 9457 problems instead.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +46,9 @@ pub enum Verdict {
     Fail,
     /// The department could not answer in time; the venue uses the paper certificate.
     Unavailable,
+    /// The certificate is not yet offered electronically in the holder's city for this
+    /// scenario (rollout plan); the department was not asked and the venue uses paper.
+    NotOffered,
 }
 
 impl Verdict {
@@ -50,6 +57,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Unavailable => "unavailable",
+            Verdict::NotOffered => "not_offered",
         }
     }
 }
@@ -79,6 +87,9 @@ pub enum Reason {
     /// The department answered with something the gateway cannot trust (bad seal, malformed
     /// identifier, wrong subject): treated like no answer, and counted.
     DepartmentAnswerRejected,
+    /// The rollout plan does not yet offer the certificate in the holder's city for this
+    /// scenario (planned there, or piloted for other scenarios).
+    NotOffered,
 }
 
 impl Reason {
@@ -95,6 +106,7 @@ impl Reason {
             Reason::MissingField => "missing_field",
             Reason::DepartmentUnavailable => "department_unavailable",
             Reason::DepartmentAnswerRejected => "department_answer_rejected",
+            Reason::NotOffered => "not_offered",
         }
     }
 }
@@ -140,3 +152,69 @@ pub struct VerifyResponse {
 
 /// The RFC 9457 problem the gateway answers refused requests with.
 pub use crate::problem::Problem as ProblemBody;
+
+/// Path of the objection endpoint on the public listener.
+pub const OBJECTIONS_PATH: &str = "/v1/objections";
+/// Path of the "who checked me" endpoint on the public listener.
+pub const HOLDER_ACCESSES_PATH: &str = "/v1/holder/accesses";
+/// The `Authorization` scheme a holder shows a fresh code of their own with:
+/// `Authorization: Holder MZ1:…`.
+pub const HOLDER_AUTH_SCHEME: &str = "Holder";
+
+/// The body of `POST /v1/objections` ("the record is wrong").
+///
+/// - A **venue** files with its key (`Authorization: Bearer <venue key>`) and names one of its
+///   own verifications (`verification_id`), and/or gives the `code` the holder shows at the
+///   counter (then `certificate` is required).
+/// - A **holder** files with a fresh code of their own in `code` (no `Authorization`), naming
+///   the `certificate` concerned and optionally the `verification_id`.
+///
+/// `certificate` may be left out when the verification asked for one certificate only.
+/// Answers `201 Created` with [`ObjectionFiled`] only once the objection is stored durably.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectionFiling {
+    #[serde(default)]
+    pub verification_id: Option<String>,
+    #[serde(default)]
+    pub certificate: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// `app`, `hall` or `hotline` (12345).
+    pub channel: String,
+    /// What is wrong, 1–2000 characters.
+    pub description: String,
+}
+
+/// The answer to a filed objection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionFiled {
+    pub objection_id: String,
+    /// The department that issues the certificate and must answer.
+    pub department: String,
+    pub certificate: String,
+    /// When the department's service level runs out.
+    pub deadline: DateTime<Utc>,
+    pub status: String,
+}
+
+/// One verification of the holder, as the holder sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderAccess {
+    pub at: DateTime<Utc>,
+    pub venue_id: String,
+    /// The venue's registered name (its id when the venue is gone).
+    pub venue_name: String,
+    pub scenario: String,
+    pub verdict: String,
+    pub certificates: Vec<String>,
+    pub verification_id: String,
+}
+
+/// `GET /v1/holder/accesses?limit=N&before=CURSOR`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderAccesses {
+    pub items: Vec<HolderAccess>,
+    /// Pass as `before=` for the next (older) page; `None` on the last.
+    pub next: Option<String>,
+}

@@ -2,6 +2,7 @@
 //! reference issuer, the console and the load tester.
 //!
 //! - [`api`] — the public API venues call: `POST /v1/verify` request and response.
+//! - [`admin_api`] — the gateway's admin API the operator console reads.
 //! - [`code`] — the dynamic code a holder shows: mint, decode strictly, verify (COSE + CWT,
 //!   base45 behind our prefix, optional zlib), with a stable machine code for every failure.
 //! - [`keys`] — signing keys and trust lists with validity windows (rotation without downtime).
@@ -12,7 +13,11 @@
 //! - [`problem`] — RFC 9457 problem bodies, shared by every service.
 //! - [`issuer_api`] — the record query protocol between the gateway and department backends,
 //!   and the department seal over each record.
+//! - [`rollout`] — the province's rollout plan (`config/rollout.toml`): which certificate type
+//!   is planned, piloted or live in which city since when, the scenarios each city pilots, and
+//!   the plan's targets; validated against the catalogue.
 
+pub mod admin_api;
 pub mod api;
 pub mod catalogue;
 pub mod code;
@@ -20,3 +25,4 @@ pub mod ident;
 pub mod issuer_api;
 pub mod keys;
 pub mod problem;
+pub mod rollout;

@@ -42,6 +42,7 @@ pub fn record_hit(c: &mut Criterion) {
     };
     let scenario = service.catalogue.scenario(SCENARIO).expect("scenario");
     let plan = resolve::plan(&service.catalogue, scenario, &holder).expect("plan");
+    let subject_hash = service.subjects.hash(&holder.subject);
     c.bench_function("cache/record_hit", |b| {
         b.to_async(&rt).iter(|| async {
             let deadline = Instant::now() + Duration::from_secs(1);
@@ -49,6 +50,7 @@ pub fn record_hit(c: &mut Criterion) {
                 .fetcher
                 .fetch(
                     &holder.subject,
+                    subject_hash,
                     holder.kind,
                     &plan,
                     false,

@@ -27,19 +27,7 @@ pub async fn check(
     scenario: &Scenario,
     now: DateTime<Utc>,
 ) -> Result<HolderClaims, Failure> {
-    // EdDSA signatures go to the batcher; every other profile is checked here in line.
-    let verified = match verifier
-        .detach_signature(decoded, now)
-        .map_err(Failure::CodeRejected)?
-    {
-        Some(signature) => match signatures.verify(signature).await {
-            true => verifier.check_with_signature_verified(decoded, now),
-            false => Err(CodeError::BadSignature),
-        },
-        None => verifier.check(decoded, now),
-    }
-    .map_err(Failure::CodeRejected)?;
-    let claims = verified.claims;
+    let claims = authentic(verifier, signatures, decoded, now).await?;
     if claims.kind != scenario.holder {
         return Err(Failure::WrongHolderKind {
             scenario: scenario.id.clone(),
@@ -54,8 +42,42 @@ pub async fn check(
     {
         return Err(Failure::ScopeNotGranted(missing.certificate.clone()));
     }
-    if !replay.first_use(&claims.nonce, claims.expires_at, now.timestamp()) {
-        return Err(Failure::CodeReplayed);
-    }
+    spend(replay, &claims, now)?;
     Ok(claims)
+}
+
+/// The code's claims if its key, signature or MAC and time window check out (nothing about
+/// what it is used for, and the nonce is not spent).
+pub async fn authentic(
+    verifier: &Verifier,
+    signatures: &SignatureBatcher,
+    decoded: &DecodedCode,
+    now: DateTime<Utc>,
+) -> Result<HolderClaims, Failure> {
+    // EdDSA signatures go to the batcher; every other profile is checked here in line.
+    let verified = match verifier
+        .detach_signature(decoded, now)
+        .map_err(Failure::CodeRejected)?
+    {
+        Some(signature) => match signatures.verify(signature).await {
+            true => verifier.check_with_signature_verified(decoded, now),
+            false => Err(CodeError::BadSignature),
+        },
+        None => verifier.check(decoded, now),
+    }
+    .map_err(Failure::CodeRejected)?;
+    Ok(verified.claims)
+}
+
+/// Spends the code's nonce: a second use within its validity is refused.
+pub fn spend(
+    replay: &ReplayGuard,
+    claims: &HolderClaims,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    if replay.first_use(&claims.nonce, claims.expires_at, now.timestamp()) {
+        Ok(())
+    } else {
+        Err(Failure::CodeReplayed)
+    }
 }

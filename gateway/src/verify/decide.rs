@@ -1,7 +1,11 @@
 //! Stage 9, decide: each requirement's predicates against its record on the day of the
 //! verification (China Standard Time, the province's calendar), then the overall verdict: any
 //! definite `fail` fails; otherwise any `unavailable` makes it `unavailable` (the venue falls
-//! back to paper); otherwise `pass`.
+//! back to paper); otherwise any `not_offered` (the rollout plan does not yet offer that
+//! certificate in the holder's city: paper too, but nothing went wrong) makes it
+//! `not_offered`; otherwise `pass`. A definite `fail` wins because the venue must refuse
+//! whatever the paper says for the rest; `unavailable` ranks above `not_offered` because it is
+//! the one operators must look at.
 
 use chrono::{Datelike as _, NaiveDate};
 use wire::api::{Reason, Verdict};
@@ -21,6 +25,12 @@ impl Decision {
     const PASS: Decision = Decision {
         verdict: Verdict::Pass,
         reason: None,
+    };
+
+    /// A requirement the rollout plan does not yet offer: not asked, the venue uses paper.
+    pub const NOT_OFFERED: Decision = Decision {
+        verdict: Verdict::NotOffered,
+        reason: Some(Reason::NotOffered),
     };
 
     fn fail(reason: Reason) -> Decision {
@@ -128,6 +138,8 @@ pub fn overall(decisions: &[Decision]) -> Verdict {
         Verdict::Fail
     } else if decisions.iter().any(|d| d.verdict == Verdict::Unavailable) {
         Verdict::Unavailable
+    } else if decisions.iter().any(|d| d.verdict == Verdict::NotOffered) {
+        Verdict::NotOffered
     } else {
         Verdict::Pass
     }
@@ -295,8 +307,13 @@ mod tests {
             verdict: Verdict::Unavailable,
             reason: Some(Reason::DepartmentUnavailable),
         };
+        let not_offered = Decision::NOT_OFFERED;
         assert_eq!(overall(&[pass, unavailable, fail]), Verdict::Fail);
+        assert_eq!(overall(&[not_offered, fail]), Verdict::Fail);
         assert_eq!(overall(&[pass, unavailable]), Verdict::Unavailable);
+        assert_eq!(overall(&[not_offered, unavailable]), Verdict::Unavailable);
+        assert_eq!(overall(&[pass, not_offered]), Verdict::NotOffered);
+        assert_eq!(overall(&[not_offered]), Verdict::NotOffered);
         assert_eq!(overall(&[pass, pass]), Verdict::Pass);
     }
 }

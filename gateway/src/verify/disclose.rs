@@ -42,7 +42,8 @@ fn render(value: &FieldValue, kind: &FieldKind, personal: bool) -> Option<String
 }
 
 /// The fields of `record` that `requirement` lets the venue see, only for a passing
-/// requirement (a failed one says why, not what).
+/// requirement (a failed one says why, not what; an unavailable or not offered one has no
+/// record).
 pub fn fields(
     requirement: &Requirement,
     certificate: &CertificateType,

@@ -36,17 +36,19 @@ use super::resolve::Planned;
 use crate::metrics::Metrics;
 use crate::upstream::BackendClient;
 
-/// (holder, certificate type): what one cache entry answers.
+/// (holder, certificate type): what one cache entry answers. The holder is the keyed subject
+/// hash of the audit log, so an objection or another node can name the entry without the
+/// holder's handle.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordKey {
-    subject: Arc<str>,
+    subject: [u8; 32],
     certificate: Arc<str>,
 }
 
 impl RecordKey {
-    pub fn new(subject: &str, certificate: &str) -> RecordKey {
+    pub fn new(subject_hash: [u8; 32], certificate: &str) -> RecordKey {
         RecordKey {
-            subject: subject.into(),
+            subject: subject_hash,
             certificate: certificate.into(),
         }
     }
@@ -181,11 +183,12 @@ impl Fetcher {
             .get(&backend.scope)
     }
 
-    /// Drops the cached answer for (subject, certificate): after a department's change.
-    pub fn invalidate(&self, subject: &str, certificate: &str) {
+    /// Drops the cached answer for (holder, certificate), the holder named by its subject
+    /// hash: after a department's change or a corrected objection.
+    pub fn invalidate(&self, subject_hash: [u8; 32], certificate: &str) {
         self.inner
             .cache
-            .invalidate(&RecordKey::new(subject, certificate));
+            .invalidate(&RecordKey::new(subject_hash, certificate));
     }
 
     /// Drops every cached answer.
@@ -193,10 +196,13 @@ impl Fetcher {
         self.inner.cache.invalidate_all();
     }
 
-    /// One answer per planned requirement, in order, by `deadline`.
+    /// One answer per planned requirement, in order, by `deadline`. `subject_hash` is the
+    /// subject's keyed hash (the cache key).
+    #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &self,
         subject: &str,
+        subject_hash: [u8; 32],
         kind: HolderKind,
         plan: &[Planned<'_>],
         allow_stale: bool,
@@ -205,7 +211,6 @@ impl Fetcher {
     ) -> Vec<Answer> {
         let inner = &self.inner;
         let now = Instant::now();
-        let subject: Arc<str> = subject.into();
         let mut answers: Vec<Option<Answer>> = vec![None; plan.len()];
         let mut stale: Vec<Option<Arc<Record>>> = vec![None; plan.len()];
         let mut waits = Vec::new();
@@ -214,7 +219,7 @@ impl Fetcher {
 
         for (i, planned) in plan.iter().enumerate() {
             let key = RecordKey {
-                subject: Arc::clone(&subject),
+                subject: subject_hash,
                 certificate: planned.certificate.code.as_str().into(),
             };
             if let Some(cached) = inner.cache.get(&key) {

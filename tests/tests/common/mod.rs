@@ -2,7 +2,7 @@
 //! department backends, an HTTP/1.1 client, holder codes minted with the demo platform keys,
 //! holders picked from the synthetic population, and an oracle that says what the gateway should
 //! answer for a holder (judged from the population's records, independently of the gateway's
-//! own `decide` stage).
+//! own `decide` stage, and from the embedded rollout plan the test gateway enforces).
 //!
 //! Every wait is bounded by [`PATIENCE`], so a broken gateway fails a test instead of hanging it;
 //! nothing here asserts that anything is *fast*.
@@ -49,6 +49,13 @@ pub async fn patiently<F: Future>(what: &str, future: F) -> F::Output {
 pub fn catalogue() -> &'static Catalogue {
     static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
     CATALOGUE.get_or_init(Catalogue::embedded)
+}
+
+/// The rollout plan the test gateway enforces: the embedded `config/rollout.toml`
+/// ([`GatewayConfig::embedded`] names no plan file).
+pub fn rollout_plan() -> &'static wire::rollout::Plan {
+    static PLAN: OnceLock<wire::rollout::Plan> = OnceLock::new();
+    PLAN.get_or_init(|| wire::rollout::Plan::embedded(catalogue()))
 }
 
 pub fn scenario(id: &str) -> &'static Scenario {
@@ -520,18 +527,35 @@ pub struct Expected {
 }
 
 impl Expected {
+    /// A requirement the rollout plan does not offer in the holder's city for the scenario
+    /// today is `not_offered`; the others are judged on the holder's records. Overall: any
+    /// `fail` fails, else any `not_offered` makes it `not_offered`, else `pass`.
     pub fn of(scenario: &Scenario, holder: &Holder) -> Expected {
         let day = today();
         let requirements: Vec<_> = scenario
             .requirements
             .iter()
-            .map(|r| match judge(r, &holder.record(&r.certificate), day) {
-                Ok(()) => (r.certificate.clone(), Verdict::Pass, None),
-                Err(reason) => (r.certificate.clone(), Verdict::Fail, Some(reason)),
+            .map(|r| {
+                let offered =
+                    rollout_plan().offered(&r.certificate, holder.city, &scenario.id, day);
+                if offered == Some(false) {
+                    return (
+                        r.certificate.clone(),
+                        Verdict::NotOffered,
+                        Some(Reason::NotOffered),
+                    );
+                }
+                match judge(r, &holder.record(&r.certificate), day) {
+                    Ok(()) => (r.certificate.clone(), Verdict::Pass, None),
+                    Err(reason) => (r.certificate.clone(), Verdict::Fail, Some(reason)),
+                }
             })
             .collect();
-        let verdict = if requirements.iter().any(|(_, v, _)| *v == Verdict::Fail) {
+        let any = |verdict: Verdict| requirements.iter().any(|(_, v, _)| *v == verdict);
+        let verdict = if any(Verdict::Fail) {
             Verdict::Fail
+        } else if any(Verdict::NotOffered) {
+            Verdict::NotOffered
         } else {
             Verdict::Pass
         };
@@ -628,4 +652,96 @@ fn judge(requirement: &Requirement, record: &Record, day: NaiveDate) -> Result<(
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objections, "who checked me" and the gateway's admin API
+// ---------------------------------------------------------------------------------------------
+
+/// The demo admin token of the embedded `config/gateway.toml` (accepted on a loopback admin
+/// listener, which the tests use).
+pub const GATEWAY_ADMIN_TOKEN: &str = gateway::config::DEMO_ADMIN_TOKEN;
+
+/// A request with these headers and an optional JSON body.
+pub async fn request(
+    client: &HttpClient,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(Full::new(
+            body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string())),
+        ))
+        .expect("a valid request");
+    send(client, req).await
+}
+
+impl TestGateway {
+    /// `http://PUBLIC_ADDR{path}` (plain HTTP in tests).
+    pub fn public_url(&self, path: &str) -> String {
+        assert!(!self.gateway.public_tls, "this helper speaks plain HTTP");
+        format!("http://{}{path}", self.gateway.public_addr)
+    }
+
+    /// `POST /v1/objections` with `authorization` (the whole header value) when given.
+    pub async fn file_objection(&self, authorization: Option<&str>, body: &Value) -> Reply {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        request(
+            &self.client,
+            Method::POST,
+            &self.public_url(wire::api::OBJECTIONS_PATH),
+            &headers,
+            Some(body),
+        )
+        .await
+    }
+
+    /// `GET /v1/holder/accesses{query}` with `Authorization: Holder <code>` when given.
+    pub async fn holder_accesses(&self, code: Option<&str>, query: &str) -> Reply {
+        let auth = code.map(|c| format!("{} {c}", wire::api::HOLDER_AUTH_SCHEME));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        let url = self.public_url(&format!("{}{query}", wire::api::HOLDER_ACCESSES_PATH));
+        request(&self.client, Method::GET, &url, &headers, None).await
+    }
+
+    /// A request to the gateway's admin API (`path` after `/admin/v1`) with `token`.
+    pub async fn admin_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("authorization", a)])
+            .unwrap_or_default();
+        let url = format!(
+            "http://{}{}{path}",
+            self.gateway.admin_addr,
+            wire::admin_api::ADMIN_PREFIX
+        );
+        request(&self.client, method, &url, &headers, body.as_ref()).await
+    }
+
+    /// A request to the gateway's admin API with the demo admin token.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.admin_as(Some(GATEWAY_ADMIN_TOKEN), method, path, body)
+            .await
+    }
 }

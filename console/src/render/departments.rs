@@ -1,0 +1,79 @@
+//! Tab 2, Departments: each department backend as the gateway sees it — call rate, errors,
+//! p99 and the circuit breaker (green closed, red open, yellow half-open), errors first.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::Frame;
+use wire::admin_api::BreakerState;
+
+use super::common::{number, placeholder, titled};
+use super::theme::Theme;
+use crate::state::{breaker_word, State, Tab};
+
+pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
+    let list = state.list(Tab::Departments);
+    let rows = state.visible_departments();
+    let title = format!(
+        "Departments · {} backends · by {} (s)",
+        rows.len(),
+        state.department_sort.label()
+    );
+    let block = Block::bordered().title(titled(title, &list.filter));
+    if state.snapshot.is_none() {
+        return placeholder(
+            "waiting for the first snapshot …",
+            theme,
+            block,
+            frame,
+            area,
+        );
+    }
+    if rows.is_empty() {
+        return placeholder("no department backend to show", theme, block, frame, area);
+    }
+    let rows = rows.iter().map(|row| {
+        let breaker = match row.state {
+            BreakerState::Closed => theme.good(),
+            BreakerState::Open => theme.bad(),
+            BreakerState::HalfOpen => theme.warn(),
+        };
+        let errors = if row.errors_per_sec > 0.0 {
+            theme.bad()
+        } else {
+            Default::default()
+        };
+        Row::new([
+            Cell::from(row.backend.as_str()),
+            Cell::from(Line::from(format!("{:.1}", row.rate_per_sec)).right_aligned()),
+            Cell::from(
+                Line::from(Span::styled(format!("{:.1}", row.errors_per_sec), errors))
+                    .right_aligned(),
+            ),
+            Cell::from(Line::from(number(row.p99_ms, 1)).right_aligned()),
+            Cell::from(Span::styled(breaker_word(row.state), breaker)),
+        ])
+    });
+    let header = Row::new([
+        Cell::from("backend"),
+        Cell::from(Line::from("rate/s").right_aligned()),
+        Cell::from(Line::from("errors/s").right_aligned()),
+        Cell::from(Line::from("p99 ms").right_aligned()),
+        Cell::from("breaker"),
+    ])
+    .style(theme.heading());
+    let widths = [
+        Constraint::Fill(1),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(9),
+        Constraint::Length(10),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(theme.selected())
+        .highlight_symbol("> ");
+    let mut table_state = TableState::default().with_selected(Some(list.selected));
+    frame.render_stateful_widget(table, area, &mut table_state);
+}

@@ -1,0 +1,131 @@
+//! Tab 1, Overview: the verify path at a glance — throughput sparkline, verdict split per second
+//! and since start, latency percentiles, cache hit rate, in-flight requests, audit backlog.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Row, Sparkline, Table};
+use ratatui::Frame;
+use wire::admin_api::Snapshot;
+
+use super::common::{number, percent, placeholder, uptime};
+use super::theme::Theme;
+use crate::state::State;
+
+pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
+    let Some(snapshot) = &state.snapshot else {
+        let text = format!("waiting for the first snapshot from {} …", state.url);
+        placeholder(
+            &text,
+            theme,
+            Block::bordered().title(" Overview "),
+            frame,
+            area,
+        );
+        return;
+    };
+    let [header, spark, tables] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(8),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let line = Line::from(vec![
+        Span::styled(format!(" {} ", snapshot.node), theme.heading()),
+        Span::raw(format!(
+            "up {} · snapshot #{} at {} UTC",
+            uptime(snapshot.uptime_secs),
+            snapshot.generation,
+            snapshot.at.format("%H:%M:%S")
+        )),
+    ]);
+    frame.render_widget(line, header);
+    sparkline(snapshot, frame, spark);
+    let [verdicts, load] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(tables);
+    verdict_table(snapshot, theme, frame, verdicts);
+    load_table(snapshot, frame, load);
+}
+
+fn sparkline(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
+    let history = &snapshot.traffic.rate_history;
+    let now = history.last().copied().unwrap_or(0.0);
+    let peak = history.iter().copied().fold(0.0, f64::max);
+    let block = Block::bordered().title(format!(
+        " verifications/s — now {now:.1} · peak {peak:.1} · last {} s ",
+        history.len()
+    ));
+    // The newest values that fit, scaled by ten so that rates below one still show.
+    let width = usize::from(block.inner(area).width);
+    let data: Vec<u64> = history[history.len().saturating_sub(width)..]
+        .iter()
+        .map(|rate| (rate.max(0.0) * 10.0).round() as u64)
+        .collect();
+    frame.render_widget(Sparkline::default().block(block).data(&data), area);
+}
+
+fn verdict_table(snapshot: &Snapshot, theme: Theme, frame: &mut Frame, area: Rect) {
+    let (per_sec, totals) = (&snapshot.traffic.per_sec, &snapshot.traffic.totals);
+    let rows = [
+        ("pass", per_sec.pass, totals.pass, theme.good()),
+        ("fail", per_sec.fail, totals.fail, theme.bad()),
+        (
+            "unavailable",
+            per_sec.unavailable,
+            totals.unavailable,
+            theme.warn(),
+        ),
+        (
+            "not offered",
+            per_sec.not_offered,
+            totals.not_offered,
+            theme.dim(),
+        ),
+        ("refused", per_sec.refused, totals.refused, theme.dim()),
+    ]
+    .into_iter()
+    .map(|(name, rate, total, style)| {
+        Row::new([
+            Cell::from(Span::styled(name, style)),
+            Cell::from(Line::from(format!("{rate:.1}")).right_aligned()),
+            Cell::from(Line::from(total.to_string()).right_aligned()),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(12),
+            Constraint::Length(9),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(Row::new(["verdict", "   per s", "   since start"]).style(theme.heading()))
+    .block(Block::bordered().title(" verdicts "));
+    frame.render_widget(table, area);
+}
+
+fn load_table(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
+    let traffic = &snapshot.traffic;
+    let rows = [
+        ("latency p50", format!("{:.1} ms", traffic.latency.p50_ms)),
+        ("latency p90", format!("{:.1} ms", traffic.latency.p90_ms)),
+        ("latency p99", format!("{:.1} ms", traffic.latency.p99_ms)),
+        (
+            "cache hit rate",
+            traffic
+                .cache_hit_rate
+                .map_or_else(|| number(None, 0), percent),
+        ),
+        ("in flight", traffic.in_flight.to_string()),
+        ("audit backlog", traffic.audit_backlog.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| {
+        Row::new([
+            Cell::from(name),
+            Cell::from(Line::from(value).right_aligned()),
+        ])
+    });
+    let table = Table::new(rows, [Constraint::Length(15), Constraint::Fill(1)])
+        .block(Block::bordered().title(" latency and load "));
+    frame.render_widget(table, area);
+}

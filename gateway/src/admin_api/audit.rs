@@ -1,0 +1,66 @@
+//! `/admin/v1/audit…`: recent verifications and one by its id, the holder only as a short hash.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use store::AuditEntry;
+use wire::admin_api::{AuditPage, AuditView};
+
+use super::{segments, short_hash, AdminApi};
+use crate::error::Failure;
+use crate::http_json;
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+pub fn view(e: &AuditEntry) -> AuditView {
+    AuditView {
+        seq: e.seq,
+        at: e.at,
+        node: e.node.clone(),
+        venue: e.venue.clone(),
+        scenario: e.scenario.clone(),
+        verdict: e.verdict.clone(),
+        requirements: e.requirement_verdicts.clone(),
+        latency_us: e.latency_us,
+        verification_id: e.verification_id.clone(),
+        subject: short_hash(&e.subject_hash),
+    }
+}
+
+fn unavailable(e: store::StoreError) -> Failure {
+    Failure::StoreUnavailable(e.to_string())
+}
+
+pub async fn route(
+    api: &AdminApi,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let segments = segments(&req);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let store = api.registry.store();
+    match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["audit", "recent"]) => {
+            let limit = http_json::limit_param(req.uri().query(), DEFAULT_PAGE, MAX_PAGE)?;
+            let entries = store.recent_audit(limit).await.map_err(unavailable)?;
+            let page = AuditPage {
+                items: entries.iter().map(view).collect(),
+            };
+            Ok(http_json::reply(StatusCode::OK, &page, request_id))
+        }
+        (&Method::GET, ["audit", "verifications", id]) => {
+            let entry = store
+                .audit_by_verification(id)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| Failure::Missing {
+                    what: "verification",
+                    id: id.to_string(),
+                })?;
+            Ok(http_json::reply(StatusCode::OK, &view(&entry), request_id))
+        }
+        _ => Err(Failure::NotFound),
+    }
+}

@@ -1,0 +1,143 @@
+//! `/admin/v1/venues…`: the venue registry. A new or rotated key is shown once in the answer;
+//! the store keeps only its hash. Changes take effect on every node at once (the venue caches
+//! are dropped through [`crate::invalidation`]).
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use store::{StoreError, VenueRow};
+use wire::admin_api::{VenueKeyIssued, VenueRegistration, VenueView};
+
+use super::{segments, AdminApi};
+use crate::error::Failure;
+use crate::http_json;
+
+pub fn view(row: &VenueRow) -> VenueView {
+    VenueView {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        city: row.city,
+        scenarios: row.scenarios.clone(),
+        rate_per_sec: row.rate_per_sec,
+        disabled: row.disabled,
+        updated_at: row.updated_at,
+    }
+}
+
+fn failure(e: StoreError) -> Failure {
+    match e {
+        StoreError::NotFound { what, id } => Failure::Missing { what, id },
+        StoreError::Conflict(message) => Failure::Conflict(message),
+        e => Failure::StoreUnavailable(e.to_string()),
+    }
+}
+
+/// Checks a registration against the catalogue; every problem at once.
+fn check(api: &AdminApi, r: &VenueRegistration) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    let slug = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if !slug(&r.id) {
+        problems.push(format!(
+            "id `{}` must be 1–64 lowercase letters, digits or `-`",
+            r.id
+        ));
+    }
+    if r.name.trim().is_empty() {
+        problems.push("name must not be empty".to_owned());
+    }
+    if api.catalogue.city(r.city).is_none() {
+        problems.push(format!("city `{}` is not in the catalogue", r.city));
+    }
+    if r.scenarios.is_empty() {
+        problems.push("scenarios must name at least one scenario".to_owned());
+    }
+    for s in &r.scenarios {
+        if api.catalogue.scenario(s).is_none() {
+            problems.push(format!("scenario `{s}` is not in the catalogue"));
+        }
+    }
+    if r.rate_per_sec == 0 {
+        problems.push("rate_per_sec must be at least 1".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Unprocessable(problems.join("; ")))
+    }
+}
+
+pub async fn route(
+    api: &AdminApi,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let segments = segments(&req);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let registry = &api.registry;
+    let tell_nodes = || async {
+        if let Err(e) = api.desk.invalidations.publish_venues().await {
+            tracing::warn!(error = %e, "other nodes keep their venue cache until it expires");
+        }
+    };
+    let issued = |status, (row, key): (VenueRow, String)| {
+        http_json::reply(
+            status,
+            &VenueKeyIssued {
+                venue: view(&row),
+                key,
+            },
+            request_id,
+        )
+    };
+    match (req.method().clone(), segments.as_slice()) {
+        (Method::GET, ["venues"]) => {
+            let rows = registry.store().list_venues().await.map_err(failure)?;
+            let views: Vec<VenueView> = rows.iter().map(view).collect();
+            Ok(http_json::reply(StatusCode::OK, &views, request_id))
+        }
+        (Method::POST, ["venues"]) => {
+            let (parts, body) = req.into_parts();
+            let r: VenueRegistration = http_json::read(&parts.headers, body).await?;
+            check(api, &r)?;
+            let mut scenarios = r.scenarios.clone();
+            scenarios.sort();
+            scenarios.dedup();
+            let row = VenueRow {
+                id: r.id,
+                name: r.name.trim().to_owned(),
+                city: r.city,
+                scenarios,
+                rate_per_sec: r.rate_per_sec,
+                key_hash: [0; 32],
+                disabled: false,
+                updated_at: store::now(),
+            };
+            let created = registry.register(row).await.map_err(failure)?;
+            tracing::info!(venue = %created.0.id, "venue registered");
+            tell_nodes().await;
+            Ok(issued(StatusCode::CREATED, created))
+        }
+        (Method::POST, ["venues", id, "rotate"]) => {
+            let rotated = registry.rotate(id).await.map_err(failure)?;
+            tracing::info!(venue = %id, "venue key rotated");
+            tell_nodes().await;
+            Ok(issued(StatusCode::OK, rotated))
+        }
+        (Method::POST, ["venues", id, action @ ("disable" | "enable")]) => {
+            let row = registry
+                .set_disabled(id, *action == "disable")
+                .await
+                .map_err(failure)?;
+            tracing::info!(venue = %id, action, "venue changed");
+            tell_nodes().await;
+            Ok(http_json::reply(StatusCode::OK, &view(&row), request_id))
+        }
+        _ => Err(Failure::NotFound),
+    }
+}

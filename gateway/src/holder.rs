@@ -1,0 +1,60 @@
+//! A holder authenticating with a fresh code of their own (for "who checked me" and for filing
+//! objections): the code must decode, verify (key, signature or MAC, time window) and not have
+//! been used before — it is spent here, so a code a venue scanned cannot be reused to read the
+//! holder's history.
+
+use chrono::Utc;
+use http::HeaderMap;
+use wire::api::HOLDER_AUTH_SCHEME;
+use wire::code::HolderClaims;
+
+use crate::error::Failure;
+use crate::objections::Holder;
+use crate::verify::{check_code, decode, VerifyService};
+
+/// The code of `Authorization: Holder <code>`.
+pub fn code_from_header(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, code) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case(HOLDER_AUTH_SCHEME)
+        .then(|| code.trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// The claims of a fresh, authentic code, its nonce spent.
+pub async fn authenticate(service: &VerifyService, code: &str) -> Result<HolderClaims, Failure> {
+    let now = Utc::now();
+    let decoded = decode::code(&service.verifier, code)?;
+    let claims =
+        check_code::authentic(&service.verifier, &service.signatures, &decoded, now).await?;
+    check_code::spend(&service.replay, &claims, now)?;
+    Ok(claims)
+}
+
+/// The holder a code names, as the objection desk needs them.
+pub fn holder(service: &VerifyService, claims: &HolderClaims) -> Holder {
+    Holder {
+        handle: claims.subject.clone(),
+        hash: service.subjects.hash(&claims.subject),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_scheme_is_read_and_nothing_else() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::AUTHORIZATION, v.parse().expect("header"));
+            h
+        };
+        assert_eq!(code_from_header(&with("Holder MZ1:AB C")), Some("MZ1:AB C"));
+        assert_eq!(code_from_header(&with("holder MZ1:X")), Some("MZ1:X"));
+        assert_eq!(code_from_header(&with("Bearer MZ1:X")), None);
+        assert_eq!(code_from_header(&with("Holder ")), None);
+        assert_eq!(code_from_header(&HeaderMap::new()), None);
+    }
+}

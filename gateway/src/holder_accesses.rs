@@ -1,0 +1,98 @@
+//! `GET /v1/holder/accesses`: "who checked me". A holder shows a fresh code of their own
+//! (`Authorization: Holder <code>`) and gets the verifications of them, newest first, a page at
+//! a time (`?limit=` 1–100, default 20; `?before=` the previous page's `next`): venue, scenario,
+//! time, verdict. The audit log knows the holder only by keyed hash; so does this query.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use wire::api::{HolderAccess, HolderAccesses};
+
+use crate::error::Failure;
+use crate::verify::{admit, VerifyService};
+use crate::{holder, http_json};
+
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+/// The handler of `GET /v1/holder/accesses`.
+#[derive(Debug)]
+pub struct HolderAccessesApi {
+    pub service: Arc<VerifyService>,
+}
+
+/// `<microseconds since the epoch>.<seq>` of the last entry of a page.
+fn cursor(at: DateTime<Utc>, seq: i64) -> String {
+    format!("{}.{seq}", at.timestamp_micros())
+}
+
+fn parse_cursor(text: &str) -> Result<(DateTime<Utc>, i64), Failure> {
+    let bad = || Failure::MalformedRequest(format!("before `{text}` is not a page cursor"));
+    let (micros, seq) = text.split_once('.').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, seq.parse().map_err(|_| bad())?))
+}
+
+impl HolderAccessesApi {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let request_id = admit::request_id(&req);
+        http_json::answer(self.page(&req).await, StatusCode::OK, &request_id)
+    }
+
+    async fn page(&self, req: &Request<Incoming>) -> Result<HolderAccesses, Failure> {
+        let query = req.uri().query();
+        let limit = http_json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?;
+        let before = http_json::query_param(query, "before")
+            .map(|c| parse_cursor(&c))
+            .transpose()?;
+        let code = holder::code_from_header(req.headers()).ok_or(Failure::MissingHolderCode)?;
+        let claims = holder::authenticate(&self.service, code).await?;
+        let hash = self.service.subjects.hash(&claims.subject);
+        let store = self.service.registry.store();
+        // One more than asked tells whether there is a next page.
+        let mut entries = store
+            .holder_accesses(&hash, before, limit + 1)
+            .await
+            .map_err(|e| Failure::StoreUnavailable(e.to_string()))?;
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next = more
+            .then(|| entries.last().map(|e| cursor(e.at, e.seq)))
+            .flatten();
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let venue_name = match self.service.registry.name_of(&entry.venue).await {
+                Some(name) => name,
+                None => entry.venue.clone(),
+            };
+            items.push(HolderAccess {
+                at: entry.at,
+                venue_id: entry.venue,
+                venue_name,
+                scenario: entry.scenario,
+                verdict: entry.verdict,
+                certificates: entry.certificates,
+                verification_id: entry.verification_id,
+            });
+        }
+        Ok(HolderAccesses { items, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time");
+        assert_eq!(parse_cursor(&cursor(at, 42)).ok(), Some((at, 42)));
+        for bad in ["", "12", "x.1", "1.y", "1.2.3"] {
+            assert!(parse_cursor(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The gateway's admin API, on its admin listener, for the operator console and for scripts.
+//! Every route except `/livez`, `/readyz` and `/metrics` needs `Authorization: Bearer <token>`
+//! (`admin.token` in `gateway.toml` or `MIANZHENG_ADMIN_TOKEN`). Errors are RFC 9457 problems.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /admin/v1/snapshot` | [`Snapshot`] now |
+//! | `GET /admin/v1/snapshot?after=<generation>` | long poll: the first [`Snapshot`] newer than `generation` (at most ~2 s wait; one is made per second) |
+//! | `GET /admin/v1/objections?department=&status=&overdue=true&limit=&after=` | [`ObjectionPage`], by id |
+//! | `GET /admin/v1/objections/{id}` | [`ObjectionDetail`] |
+//! | `POST /admin/v1/objections/{id}/actions` with [`ObjectionAction`] | [`ObjectionDetail`] after the change (409 when the workflow forbids it) |
+//! | `POST /admin/v1/objections/claim` with [`ClaimRequest`] | [`ObjectionDetail`] of the claimed one, or 204 when the queue is empty |
+//! | `GET /admin/v1/audit/recent?limit=` | [`AuditPage`], newest first |
+//! | `GET /admin/v1/audit/verifications/{verification_id}` | [`AuditView`] |
+//! | `GET /admin/v1/venues` | `[VenueView]` |
+//! | `POST /admin/v1/venues` with [`VenueRegistration`] | 201 [`VenueKeyIssued`] (the key is shown once) |
+//! | `POST /admin/v1/venues/{id}/rotate` | [`VenueKeyIssued`] |
+//! | `POST /admin/v1/venues/{id}/disable`, `/enable` | [`VenueView`] |
+//! | `POST /admin/v1/rollout/reload` | [`RolloutReloaded`] (422 problem and the old plan kept when the file is bad) |
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every admin API route.
+pub const ADMIN_PREFIX: &str = "/admin/v1";
+/// Environment variable that overrides `admin.token`.
+pub const ADMIN_TOKEN_ENV: &str = "MIANZHENG_ADMIN_TOKEN";
+
+/// One view of the whole gateway node, made once per second off the verify path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Increases by one per snapshot; give it back as `after=` to wait for the next.
+    pub generation: u64,
+    pub at: DateTime<Utc>,
+    pub node: String,
+    pub uptime_secs: u64,
+    pub traffic: Traffic,
+    pub departments: Vec<BackendHealth>,
+    pub objections: ObjectionCounts,
+    pub rollout: RolloutView,
+}
+
+/// Counts of verification outcomes (overall verdicts, plus refused requests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictCounts<T> {
+    pub pass: T,
+    pub fail: T,
+    pub unavailable: T,
+    /// The certificate is not yet live in the holder's city (the venue uses paper).
+    pub not_offered: T,
+    /// Requests refused before a verdict (bad code, unknown venue, quota, …).
+    pub refused: T,
+}
+
+/// Latency of answered verifications, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The verify path's traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// Per second over the last snapshot interval.
+    pub per_sec: VerdictCounts<f64>,
+    /// Since the node started.
+    pub totals: VerdictCounts<u64>,
+    /// Verifications per second (all outcomes), one value per second, oldest first, at most
+    /// [`RATE_HISTORY`] values.
+    pub rate_history: Vec<f64>,
+    /// Over the last snapshot interval (zeros when nothing was answered).
+    pub latency: Percentiles,
+    /// Share of record look-ups answered from the cache since start, 0–1 (`None` before any).
+    pub cache_hit_rate: Option<f64>,
+    pub in_flight: u64,
+    /// Audit entries accepted but not yet committed.
+    pub audit_backlog: u64,
+}
+
+/// How many per-second rates a snapshot keeps for the sparkline.
+pub const RATE_HISTORY: usize = 120;
+
+/// The circuit breaker in front of a department backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// One department backend as the gateway sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendHealth {
+    /// `department` or `department/city-code`.
+    pub backend: String,
+    pub department: String,
+    /// Calls per second over the last snapshot interval.
+    pub rate_per_sec: f64,
+    /// Failed calls (error, timeout, refused answer) per second over the last interval.
+    pub errors_per_sec: f64,
+    /// Over the last interval; `None` when no call finished.
+    pub p99_ms: Option<f64>,
+    pub state: BreakerState,
+}
+
+/// Objection counts of one department.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentObjections {
+    pub department: String,
+    pub open: u64,
+    pub in_review: u64,
+    pub resolved: u64,
+    pub rejected: u64,
+    /// Open or in review with the deadline passed (also counted in `open`/`in_review`).
+    pub overdue: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionCounts {
+    /// Departments with at least one objection, by id.
+    pub by_department: Vec<DepartmentObjections>,
+}
+
+/// Where a certificate type stands in a city.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Planned,
+    Pilot,
+    Live,
+}
+
+/// One city of the matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CityRef {
+    pub code: u32,
+    pub name_zh: String,
+    pub name_en: String,
+}
+
+/// One (certificate type, city) cell: the plan and the live figures since start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutCell {
+    pub certificate: String,
+    pub city: u32,
+    /// The stage in effect today.
+    pub stage: Stage,
+    /// When that stage began (`None` for planned without a date).
+    pub since: Option<NaiveDate>,
+    /// Requirements of this type asked of holders of this city, by verdict.
+    pub requirements: VerdictCounts<u64>,
+    /// Answered electronically (pass, fail) ÷ all asked; `None` before any.
+    pub substitution_rate: Option<f64>,
+}
+
+/// One of the plan's targets against its live figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kpi {
+    /// The metric id of `targets.tsv`, e.g. `top_certificates_in_use`.
+    pub id: String,
+    pub title: String,
+    /// The year the target is for.
+    pub year: i32,
+    /// The target as a number (a share is 0–1).
+    pub target: f64,
+    /// The live figure, same unit; `None` when the gateway cannot measure it.
+    pub actual: Option<f64>,
+    /// `count` or `share`.
+    pub unit: String,
+}
+
+/// The rollout plan with live figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub cities: Vec<CityRef>,
+    /// Certificate type ids, in catalogue order.
+    pub certificates: Vec<String>,
+    /// Certificate-major order: every city of the first certificate, then the next.
+    pub cells: Vec<RolloutCell>,
+    pub kpis: Vec<Kpi>,
+}
+
+/// Status of an objection (the store's workflow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectionStatus {
+    Open,
+    InReview,
+    ResolvedCorrected,
+    ResolvedUpheld,
+    Rejected,
+}
+
+/// An objection as operators see it (the holder only as a short hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// `app`, `hall` or `hotline`.
+    pub channel: String,
+    /// `venue` or `holder`.
+    pub filed_by: String,
+    /// The venue id, or `holder`.
+    pub filer: String,
+    pub verification_id: Option<String>,
+    pub certificate: String,
+    pub department: String,
+    /// First 8 hex digits of the holder's keyed hash.
+    pub subject: String,
+    pub description: String,
+    pub status: ObjectionStatus,
+    pub assignee: Option<String>,
+    pub deadline: DateTime<Utc>,
+    pub overdue: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One change in an objection's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionEventView {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub from_status: Option<ObjectionStatus>,
+    pub to_status: ObjectionStatus,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionDetail {
+    pub objection: ObjectionView,
+    /// Oldest first; the first is the filing.
+    pub history: Vec<ObjectionEventView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectionPage {
+    pub items: Vec<ObjectionView>,
+    /// Pass as `after=` for the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// An operator's action on an objection. `actor` is who does it (kept in the history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ObjectionAction {
+    /// Hand it to an operator (an open one moves to in review).
+    Assign { actor: String, assignee: String },
+    /// Add a note; the status stays.
+    Note { actor: String, note: String },
+    /// The record was wrong and is corrected: cached answers are dropped on every node. With a
+    /// `correction` (and the holder's handle known) the department's backend is told to apply
+    /// it; without one, the department corrects the record in its own system.
+    ResolveCorrected {
+        actor: String,
+        note: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        correction: Option<Correction>,
+    },
+    /// The record was right.
+    ResolveUpheld { actor: String, note: String },
+    /// Not a valid objection; `reason` is required.
+    Reject { actor: String, reason: String },
+}
+
+/// The corrected value of one field of the record, in the department backend's override form
+/// (e.g. `{"field": "penalty_points", "value": {"integer": 3}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    pub field: String,
+    pub value: serde_json::Value,
+}
+
+/// `POST /admin/v1/objections/claim`: the next open objection of a department, oldest
+/// deadline first, moved to in review for `actor`; two operators never get the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    pub department: String,
+    pub actor: String,
+}
+
+/// One verification in the audit log, as operators see it (holder as a short hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub node: String,
+    pub venue: String,
+    pub scenario: String,
+    pub verdict: String,
+    /// (certificate type, verdict) per requirement.
+    pub requirements: Vec<(String, String)>,
+    pub latency_us: i64,
+    pub verification_id: String,
+    /// First 8 hex digits of the holder's keyed hash.
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub items: Vec<AuditView>,
+}
+
+/// A venue in the registry (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueView {
+    pub id: String,
+    pub name: String,
+    pub city: u32,
+    pub scenarios: Vec<String>,
+    pub rate_per_sec: u32,
+    pub disabled: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /admin/v1/venues`: a new venue; the gateway makes its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueRegistration {
+    pub id: String,
+    pub name: String,
+    pub city: u32,
+    pub scenarios: Vec<String>,
+    pub rate_per_sec: u32,
+}
+
+/// A venue's new key, shown once: only its hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueKeyIssued {
+    pub venue: VenueView,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutReloaded {
+    /// The file the plan was read from.
+    pub source: String,
+    pub cells: usize,
+}
