@@ -63,8 +63,8 @@ impl Verb {
     pub fn prompt(self, id: &str) -> String {
         match self {
             Verb::Assign => format!("assign {id} to"),
-            Verb::ResolveCorrected => format!("note for resolving {id} as corrected"),
-            Verb::ResolveUpheld => format!("note for resolving {id} as upheld"),
+            Verb::ResolveCorrected => format!("note for resolving {id} as corrected (required)"),
+            Verb::ResolveUpheld => format!("note for resolving {id} as upheld (required)"),
             Verb::Reject => format!("reason for rejecting {id} (required)"),
         }
     }
@@ -74,6 +74,9 @@ impl Verb {
         match self {
             Verb::Assign if input.trim().is_empty() => Some("an assignee is required"),
             Verb::Reject if input.trim().is_empty() => Some("a reason is required"),
+            Verb::ResolveCorrected | Verb::ResolveUpheld if input.trim().is_empty() => {
+                Some("a note is required: it goes into the objection's history")
+            }
             _ => None,
         }
     }

@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     pub url: Option<String>,
     /// Bearer token of the admin API [default: $MIANZHENG_ADMIN_TOKEN, else `[admin] token`]
-    #[arg(long, env = ADMIN_TOKEN_ENV, hide_env_values = true)]
+    #[arg(long)]
     pub token: Option<String>,
     /// The gateway's configuration, looked up from the current folder and its parents
     #[arg(long, default_value = "config/gateway.toml")]
@@ -54,7 +54,8 @@ impl Args {
         cwd: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Settings> {
-        let need_file = self.url.is_none() || self.token.is_none();
+        let flag_or_env_token = self.token.clone().or_else(|| env(ADMIN_TOKEN_ENV));
+        let need_file = self.url.is_none() || flag_or_env_token.is_none();
         let file = match need_file.then(|| find_upwards(cwd, &self.config)).flatten() {
             Some(path) => Some((GatewayConfig::load(&path)?, path)),
             None => None,
@@ -69,7 +70,7 @@ impl Args {
             (None, None) => DEFAULT_ADMIN.to_string(),
         };
         let url = normalize_url(&url)?;
-        let token = match (&self.token, &file) {
+        let token = match (&flag_or_env_token, &file) {
             (Some(token), _) => token.clone(),
             (None, Some((config, path))) => config.admin.token.clone().with_context(|| {
                 format!(
@@ -177,6 +178,18 @@ mod tests {
             .expect("settings");
         assert_eq!(settings.actor, "mei");
         assert!(settings.no_color);
+    }
+
+    #[test]
+    fn the_environment_token_wins_over_the_file() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let env = |name: &str| (name == ADMIN_TOKEN_ENV).then(|| "from-env".to_string());
+        let settings = args(&[]).settings(here, &env).expect("settings");
+        assert_eq!(settings.token, "from-env");
+        let settings = args(&["--token", "flag"])
+            .settings(here, &env)
+            .expect("settings");
+        assert_eq!(settings.token, "flag");
     }
 
     #[test]

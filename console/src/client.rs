@@ -58,7 +58,7 @@ pub trait AdminApi: Clone + Send + Sync + 'static {
         &self,
         after: Option<u64>,
     ) -> impl Future<Output = Result<Snapshot, ClientError>> + Send;
-    /// `GET /objections?limit=`.
+    /// `GET /objections?open=true&limit=`: the queue (open or in review).
     fn objections(
         &self,
         limit: usize,
@@ -218,7 +218,7 @@ impl AdminApi for HttpAdminClient {
     async fn objections(&self, limit: usize) -> Result<ObjectionPage, ClientError> {
         self.call(
             Method::GET,
-            &format!("/objections?limit={limit}"),
+            &format!("/objections?open=true&limit={limit}"),
             None,
             CALL_TIMEOUT,
         )

@@ -238,6 +238,7 @@ pub const BINDINGS: &[Binding] = &[
         Action::ToggleHelp,
         "close the help",
     ),
+    when(Mode::Help, &[Input::Ctrl('c')], Action::Quit, "quit"),
     when(
         Mode::Prompt,
         &[key(KeyCode::Enter)],

@@ -23,6 +23,13 @@
 //! - [`render`] — `render(&State, &mut Frame)`: one file per tab plus the shared widgets.
 //! - [`run`] — terminal setup and restore (also on panic), the event loop.
 
+//!
+//! Run it with `cargo run -p console` from the repository (URL and token from
+//! `config/gateway.toml`), or anywhere with only `--url http://127.0.0.1:9090 --token …`: no
+//! file is read then. That second form is what an end-to-end test drives (the binary in tmux
+//! against a real gateway on a free port, reading the screen with `capture-pane`); the tests in
+//! `tests/` cover everything short of that with a fake [`client::AdminApi`].
+
 pub mod action;
 pub mod cli;
 pub mod client;

@@ -147,7 +147,7 @@ async fn a_refused_action_shows_the_problem_and_refreshes_the_list() {
         )),
         ..FakeApi::default()
     };
-    let mut effects = type_keys(&mut state, "3u");
+    let mut effects = type_keys(&mut state, "3ucorrect as filed");
     effects.extend(press(&mut state, KeyCode::Enter));
     effects.extend(type_keys(&mut state, "y"));
     settle(&mut state, &api, effects).await;

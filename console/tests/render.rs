@@ -245,3 +245,15 @@ fn help_on_a_small_terminal_scrolls() {
     );
     insta::assert_snapshot!(bottom);
 }
+
+#[test]
+fn rollout_and_audit_before_any_data() {
+    let mut screens = String::new();
+    for tab in [Tab::Rollout, Tab::Audit] {
+        let mut state = empty_state();
+        state.tab = tab;
+        screens.push_str(&screen(&state, 70, 6));
+        screens.push('\n');
+    }
+    insta::assert_snapshot!(screens);
+}

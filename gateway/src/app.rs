@@ -388,7 +388,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             audit: audit.clone(),
             rollout: {
                 let rollout = Arc::clone(&service.rollout);
-                Arc::new(move || rollout.view(crate::verify::china_today(chrono::Utc::now())))
+                Arc::new(move || rollout.view_now())
             },
         },
         shutdown.clone(),

@@ -246,7 +246,7 @@ impl Metrics {
         );
         registry.register(
             "mz_paper_fallbacks",
-            "Verifications answered unavailable, so the venue falls back to paper, by scenario",
+            "Verifications answered unavailable or not_offered, so the venue falls back to paper, by scenario",
             paper_fallbacks.clone(),
         );
         registry.register(
@@ -353,7 +353,8 @@ impl Metrics {
     }
 
     /// One verification answered with `verdict` (one of [`VERDICTS`]) after `elapsed`.
-    /// An `unavailable` verdict also counts a paper fallback: that is what the venue does.
+    /// An `unavailable` or `not_offered` verdict also counts a paper fallback: that is what the
+    /// venue does.
     pub fn verification(&self, scenario: &str, verdict: &'static str, elapsed: Duration) {
         debug_assert!(VERDICTS.contains(&verdict), "verdict `{verdict}`");
         self.inner.live.outcome(verdict);
@@ -365,7 +366,7 @@ impl Metrics {
             .and_then(|p| p.scenarios.get(scenario))
         {
             series.verdicts[verdict_index(verdict)].inc();
-            if verdict == "unavailable" {
+            if matches!(verdict, "unavailable" | "not_offered") {
                 series.paper_fallbacks.inc();
             }
             series.duration.observe(elapsed.as_secs_f64());
@@ -379,7 +380,7 @@ impl Metrics {
                 verdict: Cow::Borrowed(verdict),
             })
             .inc();
-        if verdict == "unavailable" {
+        if matches!(verdict, "unavailable" | "not_offered") {
             self.inner
                 .paper_fallbacks
                 .get_or_create(&ScenarioLabels {

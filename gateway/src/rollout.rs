@@ -288,6 +288,12 @@ impl Rollout {
         }
     }
 
+    /// [`Rollout::view`] on today's date in China (the province's calendar, as the verify path
+    /// judges it): what the console's snapshot shows.
+    pub fn view_now(&self) -> RolloutView {
+        self.view(crate::verify::china_today(chrono::Utc::now()))
+    }
+
     /// Re-reads the configured file. A bad file is refused — the error lists every problem,
     /// one a line — and the plan in force kept.
     pub fn reload(&self) -> Result<RolloutReloaded, String> {

@@ -231,8 +231,13 @@ impl SnapshotFeed {
     }
 
     /// The first snapshot newer than `generation`, waiting at most `max_wait` (then the
-    /// latest, whatever its generation).
+    /// latest, whatever its generation). A `generation` ahead of the latest (the client saw an
+    /// earlier run of this node) gets the latest at once.
     pub async fn after(&self, generation: u64, max_wait: Duration) -> Arc<Snapshot> {
+        let latest = self.latest();
+        if generation > latest.generation {
+            return latest;
+        }
         let mut rx = self.rx.clone();
         let newer = tokio::time::timeout(max_wait, async {
             rx.wait_for(|s| s.generation > generation)

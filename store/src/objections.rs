@@ -172,6 +172,8 @@ pub struct ObjectionCount {
 pub struct ObjectionFilter {
     pub department: Option<String>,
     pub status: Option<Status>,
+    /// Only those still open or in review (the queue).
+    pub open_only: bool,
     /// Only those still open or in review whose deadline is before this time.
     pub overdue_at: Option<DateTime<Utc>>,
     /// At most this many (0 means the default, 100; at most 1000).
@@ -374,6 +376,9 @@ impl Store {
             }
             if let Some(status) = filter.status {
                 query.push(" AND status = ").push_bind(status.as_str());
+            }
+            if filter.open_only {
+                query.push(" AND status IN ('open', 'in_review')");
             }
             if let Some(at) = filter.overdue_at {
                 query

@@ -639,6 +639,12 @@ async fn objections_create_get_and_list_filters(fx: Fixture) {
     })
     .await;
     assert_eq!(ids(&overdue_civil), ["obj-03"]);
+    let queue = list(ObjectionFilter {
+        open_only: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&queue), ["obj-01", "obj-02", "obj-03", "obj-04"]);
 
     // Paging by id.
     let page1 = list(ObjectionFilter {

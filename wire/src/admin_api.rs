@@ -5,8 +5,8 @@
 //! | Route | Answer |
 //! |---|---|
 //! | `GET /admin/v1/snapshot` | [`Snapshot`] now |
-//! | `GET /admin/v1/snapshot?after=<generation>` | long poll: the first [`Snapshot`] newer than `generation` (at most ~2 s wait; one is made per second) |
-//! | `GET /admin/v1/objections?department=&status=&overdue=true&limit=&after=` | [`ObjectionPage`], by id |
+//! | `GET /admin/v1/snapshot?after=<generation>` | long poll: the first [`Snapshot`] newer than `generation` (at most ~2 s wait; one is made per second); a generation ahead of the node's (it restarted) gets the current one at once |
+//! | `GET /admin/v1/objections?department=&status=&open=true&overdue=true&limit=&after=` | [`ObjectionPage`], by id; `open=true`: open or in review |
 //! | `GET /admin/v1/objections/{id}` | [`ObjectionDetail`] |
 //! | `POST /admin/v1/objections/{id}/actions` with [`ObjectionAction`] | [`ObjectionDetail`] after the change (409 when the workflow forbids it) |
 //! | `POST /admin/v1/objections/claim` with [`ClaimRequest`] | [`ObjectionDetail`] of the claimed one, or 204 when the queue is empty |

@@ -100,7 +100,10 @@ pub fn help(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         .max()
         .unwrap_or(0);
     let mut lines: Vec<Line> = Vec::new();
+    // Where each section starts, so that columns break between sections.
+    let mut starts = Vec::new();
     for (heading, bindings) in help_sections() {
+        starts.push(lines.len());
         lines.push(Line::from(Span::styled(heading, theme.heading())));
         for binding in bindings {
             let mut spans = vec![
@@ -120,7 +123,7 @@ pub fn help(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     let height = usize::from(inner.height.max(1));
     // One column when it fits; else columns as wide as their longest line, when they fit side
     // by side; else one column that j/k scroll.
-    let columns: Vec<&[Line]> = lines.chunks(height).collect();
+    let columns = columns_of(&lines, &starts, height);
     let widths: Vec<u16> = columns
         .iter()
         .map(|column| column.iter().map(Line::width).max().unwrap_or(0) + 2)
@@ -142,6 +145,30 @@ pub fn help(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     for (column, area) in columns.into_iter().zip(areas.iter()) {
         frame.render_widget(Paragraph::new(column.to_vec()), *area);
     }
+}
+
+/// `lines` cut into columns of at most `height`, each break at a section start where one fits.
+fn columns_of<'a, 'b>(
+    lines: &'a [Line<'b>],
+    starts: &[usize],
+    height: usize,
+) -> Vec<&'a [Line<'b>]> {
+    let mut columns = Vec::new();
+    let mut begin = 0;
+    while begin < lines.len() {
+        let limit = (begin + height).min(lines.len());
+        let end = match starts
+            .iter()
+            .rev()
+            .find(|&&start| start > begin && start <= limit)
+        {
+            Some(&start) if limit < lines.len() => start,
+            _ => limit,
+        };
+        columns.push(&lines[begin..end]);
+        begin = end;
+    }
+    columns
 }
 
 /// A one-line input box near the bottom, titled with what it asks for.

@@ -68,18 +68,18 @@ fn filter(query: Option<&str>) -> Result<ObjectionFilter, Failure> {
     let status = http_json::query_param(query, "status")
         .map(|s| s.parse::<Status>().map_err(Failure::MalformedRequest))
         .transpose()?;
-    let overdue = match http_json::query_param(query, "overdue").as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(Failure::MalformedRequest(format!(
-                "overdue `{other}` must be true or false"
-            )))
-        }
+    let flag = |name: &str| match http_json::query_param(query, name).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Failure::MalformedRequest(format!(
+            "{name} `{other}` must be true or false"
+        ))),
     };
+    let overdue = flag("overdue")?;
     Ok(ObjectionFilter {
         department: http_json::query_param(query, "department"),
         status,
+        open_only: flag("open")?,
         overdue_at: overdue.then(Utc::now),
         limit: http_json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?,
         after_id: http_json::query_param(query, "after"),
