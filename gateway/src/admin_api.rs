@@ -98,7 +98,10 @@ impl AdminApi {
     pub async fn handle(&self, req: Request<Incoming>) -> Routed {
         let request_id = admit::request_id(&req);
         if let Err(failure) = self.authorize(&req) {
-            return ("admin_refused", failure.problem(&request_id).into_response());
+            return (
+                "admin_refused",
+                failure.problem(&request_id).into_response(),
+            );
         }
         let segments = segments(&req);
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -135,16 +138,23 @@ impl AdminApi {
                     ),
                 }
             }
-            (_, ["objections", ..]) => {
-                answer("admin_objections", objections::route(self, req, &request_id).await)
+            (_, ["objections", ..]) => answer(
+                "admin_objections",
+                objections::route(self, req, &request_id).await,
+            ),
+            (_, ["venues", ..]) => {
+                answer("admin_venues", venues::route(self, req, &request_id).await)
             }
-            (_, ["venues", ..]) => answer("admin_venues", venues::route(self, req, &request_id).await),
             (_, ["audit", ..]) => answer("admin_audit", audit::route(self, req, &request_id).await),
             (&Method::POST, ["rollout", "reload"]) => answer(
                 "admin_rollout",
                 (self.rollout_reload)()
                     .map(|loaded| http_json::reply(StatusCode::OK, &loaded, &request_id))
-                    .map_err(|e| Failure::Unprocessable(format!("the rollout plan was refused and the old one kept: {e}"))),
+                    .map_err(|e| {
+                        Failure::Unprocessable(format!(
+                            "the rollout plan was refused and the old one kept: {e}"
+                        ))
+                    }),
             ),
             _ => answer("not_found", Err(Failure::NotFound)),
         }

@@ -33,13 +33,13 @@ use crate::breaker::BreakerSettings;
 use crate::config::{GatewayConfig, TlsMode};
 use crate::demo;
 use crate::department_admin::DepartmentAdmin;
+use crate::error::Failure;
 use crate::holder_accesses::HolderAccessesApi;
 use crate::invalidation::Invalidations;
-use crate::objection_filing::ObjectionFilingApi;
-use crate::objections::ObjectionDesk;
-use crate::error::Failure;
 use crate::issuer_events::IssuerEvents;
 use crate::metrics::Metrics;
+use crate::objection_filing::ObjectionFilingApi;
+use crate::objections::ObjectionDesk;
 use crate::replay::ReplayGuard;
 use crate::server::{self, Handler, Listener};
 use crate::shutdown::Shutdown;
@@ -101,9 +101,7 @@ impl Handler for PublicHandler {
         let (route, response) = match (req.method(), req.uri().path()) {
             (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
             (&Method::POST, EVENTS_PATH) => ("issuer_events", self.events.handle(req).await),
-            (&Method::POST, OBJECTIONS_PATH) => {
-                ("objections", self.objections.handle(req).await)
-            }
+            (&Method::POST, OBJECTIONS_PATH) => ("objections", self.objections.handle(req).await),
             (&Method::GET, HOLDER_ACCESSES_PATH) => {
                 ("holder_accesses", self.accesses.handle(req).await)
             }
@@ -321,7 +319,10 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             stale_grace: Duration::from_secs(config.fetch.stale_grace_secs.into()),
         },
     );
-    let rollout = Arc::new(crate::rollout::Rollout::load(&config, Arc::clone(&catalogue))?);
+    let rollout = Arc::new(crate::rollout::Rollout::load(
+        &config,
+        Arc::clone(&catalogue),
+    )?);
     let service = Arc::new(VerifyService {
         catalogue,
         rollout,

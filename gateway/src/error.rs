@@ -78,7 +78,9 @@ pub enum Failure {
     StoreUnavailable(String),
     #[error("missing or wrong `Authorization: Bearer <admin token>`")]
     AdminUnauthorized,
-    #[error("the admin API is off: no admin token is configured (admin.token or MIANZHENG_ADMIN_TOKEN)")]
+    #[error(
+        "the admin API is off: no admin token is configured (admin.token or MIANZHENG_ADMIN_TOKEN)"
+    )]
     AdminDisabled,
     #[error("missing `Authorization: Holder <code>`: show a fresh code of your own")]
     MissingHolderCode,

@@ -31,7 +31,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
 }
 
 /// A JSON answer.
-pub fn reply<T: Serialize>(status: StatusCode, body: &T, request_id: &str) -> Response<Full<Bytes>> {
+pub fn reply<T: Serialize>(
+    status: StatusCode,
+    body: &T,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
     match serde_json::to_vec(body) {
         Ok(json) => Response::builder()
             .status(status)
@@ -92,7 +96,10 @@ mod tests {
     #[test]
     fn query_parameters_are_decoded() {
         let q = Some("department=public-security&after=obj%2D1&note=a+b&limit=5");
-        assert_eq!(query_param(q, "department").as_deref(), Some("public-security"));
+        assert_eq!(
+            query_param(q, "department").as_deref(),
+            Some("public-security")
+        );
         assert_eq!(query_param(q, "after").as_deref(), Some("obj-1"));
         assert_eq!(query_param(q, "note").as_deref(), Some("a b"));
         assert_eq!(query_param(q, "missing"), None);

@@ -93,7 +93,9 @@ fn objection_id(at: DateTime<Utc>) -> String {
 fn required(text: &str, what: &str) -> Result<String, Failure> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(Failure::MalformedRequest(format!("{what} must not be empty")));
+        return Err(Failure::MalformedRequest(format!(
+            "{what} must not be empty"
+        )));
     }
     if text.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(Failure::MalformedRequest(format!(
@@ -107,8 +109,11 @@ impl ObjectionDesk {
     /// Checks a filing, routes it to the issuing department with that department's deadline,
     /// and stores it. Durable when this returns.
     pub async fn file(&self, filing: Filing, now: DateTime<Utc>) -> Result<Objection, Failure> {
-        let (channel, description) =
-            self.precheck(&filing.channel, &filing.description, filing.certificate.as_deref())?;
+        let (channel, description) = self.precheck(
+            &filing.channel,
+            &filing.description,
+            filing.certificate.as_deref(),
+        )?;
         let (subject_hash, certificate) = match &filing.verification_id {
             Some(id) => self.concerned_by_verification(&filing, id).await?,
             None => {
@@ -118,22 +123,27 @@ impl ObjectionDesk {
                     )
                 })?;
                 let certificate = filing.certificate.clone().ok_or_else(|| {
-                    Failure::MalformedRequest("`certificate` is required without a verification".into())
+                    Failure::MalformedRequest(
+                        "`certificate` is required without a verification".into(),
+                    )
                 })?;
                 (holder.hash, certificate)
             }
         };
-        let certificate_type = self.catalogue.certificate(&certificate).ok_or_else(|| {
-            Failure::Missing {
-                what: "certificate type",
-                id: certificate.clone(),
-            }
-        })?;
+        let certificate_type =
+            self.catalogue
+                .certificate(&certificate)
+                .ok_or_else(|| Failure::Missing {
+                    what: "certificate type",
+                    id: certificate.clone(),
+                })?;
         let department = certificate_type
             .departments
             .first()
             .and_then(|d| self.catalogue.department(d))
-            .ok_or_else(|| Failure::Internal(format!("`{certificate}` has no issuing department")))?;
+            .ok_or_else(|| {
+                Failure::Internal(format!("`{certificate}` has no issuing department"))
+            })?;
         let now = store::micros(now);
         let (filed_by, filer) = match &filing.filer {
             Filer::Venue { id } => (FiledBy::Venue, id.clone()),

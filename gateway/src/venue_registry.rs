@@ -116,7 +116,12 @@ impl VenueRegistry {
     /// A venue's registered name (for "who checked me"); `None` when it is gone or the store
     /// cannot say.
     pub async fn name_of(&self, id: &str) -> Option<String> {
-        self.store.venue(id).await.ok().flatten().map(|row| row.name)
+        self.store
+            .venue(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.name)
     }
 
     /// Registers a venue under a fresh key; returns the row and the key (shown once).

@@ -30,6 +30,7 @@ pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
 pub use notify::{Received, Subscription};
 pub use objections::{
-    Channel, FiledBy, Objection, ObjectionCount, ObjectionEvent, ObjectionFilter, Status, TransitionError,
+    Channel, FiledBy, Objection, ObjectionCount, ObjectionEvent, ObjectionFilter, Status,
+    TransitionError,
 };
 pub use venues::VenueRow;

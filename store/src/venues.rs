@@ -94,7 +94,10 @@ impl Store {
                 if replace {
                     format!("another venue already has the key of venue `{}`", venue.id)
                 } else {
-                    format!("venue `{}` is already registered (or its key is taken)", venue.id)
+                    format!(
+                        "venue `{}` is already registered (or its key is taken)",
+                        venue.id
+                    )
                 }
             })
         })

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use store::{
-    AuditEntry, Channel, Checkpoint, FiledBy, Objection, ObjectionCount, ObjectionFilter,
-    Received, Status, Store, StoreError, StoreOptions, TransitionError, VenueRow,
+    AuditEntry, Channel, Checkpoint, FiledBy, Objection, ObjectionCount, ObjectionFilter, Received,
+    Status, Store, StoreError, StoreOptions, TransitionError, VenueRow,
 };
 
 use store::testing::Fixture;
@@ -1059,14 +1059,29 @@ async fn notes_counts_and_the_subject_handle(fx: Fixture) {
         .await
         .expect("create");
     store
-        .transition("obj-c", &[Status::Open], Status::Rejected, "op", "duplicate", None)
+        .transition(
+            "obj-c",
+            &[Status::Open],
+            Status::Rejected,
+            "op",
+            "duplicate",
+            None,
+        )
         .await
         .expect("reject");
 
     // The handle is kept when given, absent when not.
-    let (b, _) = store.objection("obj-b").await.expect("read").expect("exists");
+    let (b, _) = store
+        .objection("obj-b")
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(b.subject.as_deref(), Some("p-000007"));
-    let (a, _) = store.objection("obj-a").await.expect("read").expect("exists");
+    let (a, _) = store
+        .objection("obj-a")
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(a.subject, None);
 
     // A note on a closed objection is history, not a transition.
@@ -1074,15 +1089,35 @@ async fn notes_counts_and_the_subject_handle(fx: Fixture) {
         .append_note("obj-c", "gateway", "cache dropped")
         .await
         .expect("note");
-    let (c, history) = store.objection("obj-c").await.expect("read").expect("exists");
+    let (c, history) = store
+        .objection("obj-c")
+        .await
+        .expect("read")
+        .expect("exists");
     assert_eq!(c.status, Status::Rejected);
     let last = history.last().expect("events");
     assert_eq!(
-        (last.actor.as_str(), last.from_status, last.to_status, last.note.as_str()),
-        ("gateway", Some(Status::Rejected), Status::Rejected, "cache dropped")
+        (
+            last.actor.as_str(),
+            last.from_status,
+            last.to_status,
+            last.note.as_str()
+        ),
+        (
+            "gateway",
+            Some(Status::Rejected),
+            Status::Rejected,
+            "cache dropped"
+        )
     );
-    let missing = store.append_note("obj-zz", "op", "x").await.expect_err("unknown");
-    assert!(matches!(missing, StoreError::NotFound { .. }), "{missing:?}");
+    let missing = store
+        .append_note("obj-zz", "op", "x")
+        .await
+        .expect_err("unknown");
+    assert!(
+        matches!(missing, StoreError::NotFound { .. }),
+        "{missing:?}"
+    );
 
     let counts = store.objection_counts(t(1000)).await.expect("counts");
     let row = |department: &str, status, count, overdue| ObjectionCount {
@@ -1104,9 +1139,15 @@ async fn notes_counts_and_the_subject_handle(fx: Fixture) {
 async fn venues_insert_refuses_taken_ids(fx: Fixture) {
     let store = fx.open().await;
     store.insert_venue(&venue("v1", 1)).await.expect("insert");
-    let same_id = store.insert_venue(&venue("v1", 2)).await.expect_err("id taken");
+    let same_id = store
+        .insert_venue(&venue("v1", 2))
+        .await
+        .expect_err("id taken");
     assert!(same_id.is_conflict(), "{same_id:?}");
-    let same_key = store.insert_venue(&venue("v2", 1)).await.expect_err("key taken");
+    let same_key = store
+        .insert_venue(&venue("v2", 1))
+        .await
+        .expect_err("key taken");
     assert!(same_key.is_conflict(), "{same_key:?}");
     assert_eq!(store.list_venues().await.expect("list").len(), 1);
 }

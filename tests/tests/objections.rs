@@ -86,9 +86,11 @@ async fn a_holder_files_with_a_fresh_code_routed_to_the_issuing_department() {
     // A filing refused for its form does not spend the holder's code.
     let mut malformed = holder_filing(&code, CERTIFICATE, "wrong channel");
     malformed["channel"] = json!("fax");
-    gw.file_objection(None, &malformed)
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "request.malformed", None);
+    gw.file_objection(None, &malformed).await.assert_problem(
+        StatusCode::BAD_REQUEST,
+        "request.malformed",
+        None,
+    );
     let before = Utc::now();
     let reply = gw
         .file_objection(

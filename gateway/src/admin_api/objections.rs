@@ -104,9 +104,7 @@ pub async fn route(
             let mut items = desk.list(&filter).await?;
             let more = items.len() > limit;
             items.truncate(limit);
-            let next = more
-                .then(|| items.last().map(|o| o.id.clone()))
-                .flatten();
+            let next = more.then(|| items.last().map(|o| o.id.clone())).flatten();
             let page = ObjectionPage {
                 items: items.iter().map(view).collect(),
                 next,
