@@ -25,22 +25,6 @@ use wire::api::{ObjectionFiled, VerifyResponse};
 const SCENARIO: &str = "park-entry-senior";
 const CERTIFICATE: &str = "senior-citizen-card";
 
-/// `target/<profile>/gateway`, next to the `deps/` folder this test runs from.
-fn gateway_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test runs from target/<profile>/deps");
-    let binary = profile_dir.join(format!("gateway{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "`{}` is missing: run `cargo build -p gateway` before this test (it runs the real binary \
-         and does not build it)",
-        binary.display()
-    );
-    binary
-}
 
 /// A free loopback port (bound, read, released: another process could take it meanwhile, which
 /// would fail the start loudly, never silently).
@@ -112,7 +96,7 @@ impl Process {
     /// Starts the binary on a configuration written into `dir` for the data folder `data`, and
     /// waits until `/readyz` answers 200.
     async fn start(dir: &Path, data: &Path) -> Process {
-        let binary = gateway_binary();
+        let binary = common::gateway_binary();
         let (config, public, admin) = write_config(dir, data);
         let mut child = Command::new(&binary)
             .arg("--config")
@@ -245,7 +229,7 @@ async fn try_send(client: &HttpClient, req: Request<Full<Bytes>>) -> Option<Repl
 
 /// Runs `gateway audit verify` on `data`; its exit status and what it printed.
 fn audit_verify(config: &Path, data: &Path) -> (std::process::ExitStatus, String) {
-    let output = Command::new(gateway_binary())
+    let output = Command::new(common::gateway_binary())
         .args(["audit", "verify", "--config"])
         .arg(config)
         .arg("--data-dir")

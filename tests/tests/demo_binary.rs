@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -18,22 +17,6 @@ use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use wire::api::{Verdict, VerifyResponse};
 
-/// `target/<profile>/gateway`, next to the `deps/` folder this test runs from.
-fn gateway_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test runs from target/<profile>/deps");
-    let binary = profile_dir.join(format!("gateway{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "`{}` is missing: run `cargo build -p gateway` before this test (it runs the real binary \
-         and does not build it)",
-        binary.display()
-    );
-    binary
-}
 
 /// The gateway process; killed if the test fails before stopping it.
 struct Process {
@@ -124,7 +107,7 @@ fn parse_curl(line: &str) -> CurlLine {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_banner_curl_line_passes_and_sigterm_stops_the_gateway() {
-    let binary = gateway_binary();
+    let binary = common::gateway_binary();
     let data = tempfile::tempdir().expect("a temporary folder");
     let mut child = Command::new(&binary)
         .args([

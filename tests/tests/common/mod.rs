@@ -745,3 +745,20 @@ impl TestGateway {
             .await
     }
 }
+
+/// `target/<profile>/gateway`, next to the `deps/` folder this test runs from.
+pub fn gateway_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test runs from target/<profile>/deps");
+    let binary = profile_dir.join(format!("gateway{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "`{}` is missing: run `cargo build -p gateway` before this test (it runs the real binary \
+         and does not build it)",
+        binary.display()
+    );
+    binary
+}
