@@ -25,7 +25,6 @@ use wire::api::{ObjectionFiled, VerifyResponse};
 const SCENARIO: &str = "park-entry-senior";
 const CERTIFICATE: &str = "senior-citizen-card";
 
-
 /// A free loopback port (bound, read, released: another process could take it meanwhile, which
 /// would fail the start loudly, never silently).
 fn free_port() -> u16 {

@@ -17,7 +17,6 @@ use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use wire::api::{Verdict, VerifyResponse};
 
-
 /// The gateway process; killed if the test fails before stopping it.
 struct Process {
     child: Child,
