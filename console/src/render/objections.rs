@@ -75,7 +75,13 @@ fn queue(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     let widths = [
         Constraint::Length(1),
         Constraint::Length(12),
-        Constraint::Fill(2),
+        // Ids are 32 characters (`obj-` + time + random): whole where there is room, since
+        // operators read them out; on a narrow screen the deadline and status matter more.
+        if area.width >= 110 {
+            Constraint::Length(32)
+        } else {
+            Constraint::Fill(2)
+        },
         Constraint::Fill(2),
         Constraint::Fill(2),
         Constraint::Length(9),
