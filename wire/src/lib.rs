@@ -10,6 +10,8 @@
 //!   e-licence identifier.
 //! - [`catalogue`] — certificate types, departments and their backends, cities, scenarios and
 //!   service items, loaded from `config/` and validated.
+//! - [`file_problems`] — what is wrong with an operator's configuration file, every problem
+//!   at once.
 //! - [`problem`] — RFC 9457 problem bodies, shared by every service.
 //! - [`issuer_api`] — the record query protocol between the gateway and department backends,
 //!   and the department seal over each record.
@@ -21,6 +23,7 @@ pub mod admin_api;
 pub mod api;
 pub mod catalogue;
 pub mod code;
+pub mod file_problems;
 pub mod ident;
 pub mod issuer_api;
 pub mod keys;

@@ -21,8 +21,7 @@
 //!   pilots; `planned`: not offered.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -31,7 +30,8 @@ use serde::Deserialize;
 
 use crate::admin_api::Stage;
 use crate::catalogue::model::{CertificateCode, CityCode, HolderKinds};
-use crate::catalogue::{Catalogue, Problem};
+use crate::catalogue::Catalogue;
+use crate::file_problems::{one_line, syntax_error, LoadError, Problem};
 
 /// The file name of the plan, beside the gateway's configuration.
 pub const ROLLOUT_FILE: &str = "rollout.toml";
@@ -107,44 +107,9 @@ pub struct Plan {
     targets: Vec<Target>,
 }
 
-/// Why a plan could not be loaded. A bad plan is the operator's fault: fix the file and reload
-/// (a running gateway keeps its previous plan).
-#[derive(Debug, thiserror::Error)]
-pub enum RolloutError {
-    #[error("could not read `{}`: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file was read but is not a valid plan; every problem found is listed, one a line.
-    #[error("{}", ProblemList(.0))]
-    Invalid(Vec<Problem>),
-}
-
-impl RolloutError {
-    /// The problems found, empty for [`RolloutError::Read`].
-    pub fn problems(&self) -> &[Problem] {
-        match self {
-            RolloutError::Read { .. } => &[],
-            RolloutError::Invalid(problems) => problems,
-        }
-    }
-}
-
-struct ProblemList<'a>(&'a [Problem]);
-
-impl fmt::Display for ProblemList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
+/// Why a plan could not be loaded: the file could not be read, or every problem found. A bad
+/// plan is the operator's fault: fix the file and reload (a running gateway keeps its plan).
+pub type RolloutError = LoadError;
 
 impl Plan {
     /// Reads and validates the plan at `path` against `catalogue`; errors name the file by
@@ -429,15 +394,6 @@ impl Problems {
     }
 }
 
-fn one_line(message: &str) -> String {
-    let lines: Vec<&str> = message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines.join("; ")
-}
-
 /// A TOML local date (`2022-06-30`) as a calendar date.
 fn date(text: &str) -> Result<NaiveDate, String> {
     let only_date = text.len() == 10 && !text.contains(['T', 't', ' ', ':']);
@@ -522,16 +478,7 @@ fn load(text: &str, name: &str, catalogue: &Catalogue) -> Result<Plan, RolloutEr
     let table: toml::Table = match toml::from_str(text) {
         Ok(t) => t,
         Err(e) => {
-            let at = e
-                .span()
-                .map(|s| {
-                    let before = &text[..s.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    format!("line {line}, column {col}: ")
-                })
-                .unwrap_or_default();
-            problems.file(format!("{at}{}", one_line(e.message())));
+            problems.file(syntax_error(text, &e));
             return Err(RolloutError::Invalid(problems.list));
         }
     };

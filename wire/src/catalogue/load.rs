@@ -8,8 +8,6 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
-use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,6 +17,8 @@ use super::model::{
     Backend, BackendScope, CertificateType, City, CityCode, DataLevel, Department, Endpoint,
     FieldKind, FieldSpec, HolderKind, HolderKinds, Predicate, Requirement, Scenario, ServiceItem,
 };
+pub use crate::file_problems::Problem;
+use crate::file_problems::{one_line, syntax_error, LoadError};
 use crate::ident;
 
 /// The catalogue's file names, as [`super::Catalogue::load`] looks for them in a folder.
@@ -49,64 +49,8 @@ pub struct Sources<'a> {
     pub service_items: Source<'a>,
 }
 
-/// Why a catalogue could not be loaded. A bad catalogue is an operator's fault: fix the files and
-/// reload (a running gateway keeps its previous catalogue).
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogueError {
-    /// A file could not be read.
-    #[error("could not read `{}`: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The files were read but are not a valid catalogue; every problem found is listed.
-    #[error("{}", ProblemList(.0))]
-    Invalid(Vec<Problem>),
-}
-
-impl CatalogueError {
-    /// The problems found, empty for [`CatalogueError::Read`].
-    pub fn problems(&self) -> &[Problem] {
-        match self {
-            CatalogueError::Read { .. } => &[],
-            CatalogueError::Invalid(problems) => problems,
-        }
-    }
-}
-
-/// One thing wrong with the catalogue: the file, the entry at fault (if the problem is not about
-/// the file as a whole) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: String,
-    /// e.g. ``scenario `car-rental` ``, or ``scenario #3`` when the entry has no usable id.
-    pub entry: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.entry {
-            Some(entry) => write!(f, "{}: {}: {}", self.file, entry, self.message),
-            None => write!(f, "{}: {}", self.file, self.message),
-        }
-    }
-}
-
-struct ProblemList<'a>(&'a [Problem]);
-
-impl fmt::Display for ProblemList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
+/// Why a catalogue could not be loaded: a file could not be read, or every problem found.
+pub type CatalogueError = LoadError;
 
 /// The validated contents of the five files, in file order; [`super::Catalogue`] indexes them.
 #[derive(Debug)]
@@ -219,14 +163,7 @@ impl Problems {
         let table: toml::Table = match toml::from_str(src.text) {
             Ok(t) => t,
             Err(e) => {
-                let at = e
-                    .span()
-                    .map(|s| {
-                        let (line, col) = line_col(src.text, s.start);
-                        format!("line {line}, column {col}: ")
-                    })
-                    .unwrap_or_default();
-                self.file(src, format!("{at}{}", one_line(e.message())));
+                self.file(src, syntax_error(src.text, &e));
                 return None;
             }
         };
@@ -357,23 +294,6 @@ fn ignored_key<T: Serialize>(original: &toml::Value, value: &T) -> Option<String
     // A value that does not serialize to TOML cannot be compared; deserializing it was the check.
     let again = toml::Value::try_from(value).ok()?;
     walk(original, &again, &mut Vec::new())
-}
-
-/// toml's messages may span lines; a problem is one line.
-fn one_line(message: &str) -> String {
-    let lines: Vec<&str> = message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines.join("; ")
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
 }
 
 /// A department as written in `departments.toml`; [`build_departments`] turns it into a
@@ -1025,11 +945,5 @@ mod tests {
         for bad in ["", "_a", "1a", "a-b", "A"] {
             assert!(!is_field_name(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn line_and_column() {
-        assert_eq!(line_col("ab\ncd", 0), (1, 1));
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
     }
 }
