@@ -140,12 +140,16 @@ impl AdminApi {
             }
             (_, ["objections", ..]) => answer(
                 "admin_objections",
-                objections::route(self, req, &request_id).await,
+                objections::route(self, req, &segments, &request_id).await,
             ),
-            (_, ["venues", ..]) => {
-                answer("admin_venues", venues::route(self, req, &request_id).await)
-            }
-            (_, ["audit", ..]) => answer("admin_audit", audit::route(self, req, &request_id).await),
+            (_, ["venues", ..]) => answer(
+                "admin_venues",
+                venues::route(self, req, &segments, &request_id).await,
+            ),
+            (_, ["audit", ..]) => answer(
+                "admin_audit",
+                audit::route(self, req, &segments, &request_id).await,
+            ),
             (&Method::POST, ["rollout", "reload"]) => answer(
                 "admin_rollout",
                 (self.rollout_reload)()
@@ -162,7 +166,7 @@ impl AdminApi {
 }
 
 /// The path segments after [`ADMIN_PREFIX`] of a request (ids are plain slugs: no decoding).
-pub(crate) fn segments<B>(req: &Request<B>) -> Vec<String> {
+fn segments<B>(req: &Request<B>) -> Vec<String> {
     req.uri().path()[ADMIN_PREFIX.len()..]
         .split('/')
         .filter(|s| !s.is_empty())

@@ -96,6 +96,20 @@ pub enum Failure {
     Internal(String),
 }
 
+impl From<store::StoreError> for Failure {
+    /// A missing row is "not found", a clash is a conflict, an outage is 503 with
+    /// `Retry-After`; anything else is the gateway's bug (500, details only in the log).
+    fn from(e: store::StoreError) -> Failure {
+        use store::StoreError;
+        match e {
+            StoreError::NotFound { what, id } => Failure::Missing { what, id },
+            StoreError::Conflict(message) => Failure::Conflict(message),
+            e if e.is_unavailable() => Failure::StoreUnavailable(e.to_string()),
+            e => Failure::Internal(e.to_string()),
+        }
+    }
+}
+
 impl Failure {
     /// The stable machine code clients may match on.
     pub fn code(&self) -> &'static str {

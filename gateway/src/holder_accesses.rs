@@ -57,7 +57,7 @@ impl HolderAccessesApi {
         let mut entries = store
             .holder_accesses(&hash, before, limit + 1)
             .await
-            .map_err(|e| Failure::StoreUnavailable(e.to_string()))?;
+            .map_err(Failure::from)?;
         let more = entries.len() > limit as usize;
         entries.truncate(limit as usize);
         let next = more

@@ -12,8 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration as Span, Utc};
 use rand::RngCore as _;
 use store::{
-    Channel, FiledBy, Objection, ObjectionEvent, ObjectionFilter, Status, Store, StoreError,
-    TransitionError,
+    Channel, FiledBy, Objection, ObjectionEvent, ObjectionFilter, Status, Store, TransitionError,
 };
 use wire::admin_api::{Correction, ObjectionAction};
 use wire::catalogue::Catalogue;
@@ -63,22 +62,13 @@ pub struct ObjectionDesk {
     pub departments: DepartmentAdmin,
 }
 
-fn store_failure(e: StoreError) -> Failure {
-    match e {
-        StoreError::NotFound { what, id } => Failure::Missing { what, id },
-        StoreError::Conflict(message) => Failure::Conflict(message),
-        e if e.is_unavailable() => Failure::StoreUnavailable(e.to_string()),
-        e => Failure::Internal(e.to_string()),
-    }
-}
-
 fn transition_failure(e: TransitionError) -> Failure {
     match e {
         TransitionError::NotFound(id) => Failure::Missing {
             what: "objection",
             id,
         },
-        TransitionError::Store(e) => store_failure(e),
+        TransitionError::Store(e) => e.into(),
         other => Failure::Conflict(other.to_string()),
     }
 }
@@ -169,7 +159,7 @@ impl ObjectionDesk {
         self.store
             .create_objection(&objection)
             .await
-            .map_err(store_failure)?;
+            .map_err(Failure::from)?;
         tracing::info!(objection = %objection.id, department = %objection.department,
             certificate = %objection.certificate, "objection filed");
         Ok(objection)
@@ -213,7 +203,7 @@ impl ObjectionDesk {
             .store
             .audit_by_verification(id)
             .await
-            .map_err(store_failure)?
+            .map_err(Failure::from)?
             .ok_or_else(not_found)?;
         match (&filing.filer, &filing.holder) {
             (Filer::Venue { id: venue }, _) if *venue != entry.venue => return Err(not_found()),
@@ -253,7 +243,7 @@ impl ObjectionDesk {
         self.store
             .objection(id)
             .await
-            .map_err(store_failure)?
+            .map_err(Failure::from)?
             .ok_or_else(|| Failure::Missing {
                 what: "objection",
                 id: id.to_owned(),
@@ -264,7 +254,7 @@ impl ObjectionDesk {
         self.store
             .list_objections(filter)
             .await
-            .map_err(store_failure)
+            .map_err(Failure::from)
     }
 
     /// The department's next open objection, now in review for `actor`.
@@ -280,7 +270,7 @@ impl ObjectionDesk {
             .store
             .claim_next(department, &actor)
             .await
-            .map_err(store_failure)?;
+            .map_err(Failure::from)?;
         Ok(claimed.map(|o| o.id))
     }
 
@@ -313,7 +303,7 @@ impl ObjectionDesk {
                 self.store
                     .append_note(id, &actor, &note)
                     .await
-                    .map_err(store_failure)?;
+                    .map_err(Failure::from)?;
             }
             ObjectionAction::ResolveCorrected {
                 actor,

@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use store::AuditEntry;
 use wire::admin_api::{AuditPage, AuditView};
 
-use super::{segments, short_hash, AdminApi};
+use super::{short_hash, AdminApi};
 use crate::error::Failure;
 use crate::http_json;
 
@@ -29,22 +29,18 @@ pub fn view(e: &AuditEntry) -> AuditView {
     }
 }
 
-fn unavailable(e: store::StoreError) -> Failure {
-    Failure::StoreUnavailable(e.to_string())
-}
-
+/// `segments`: the request's path after `/admin/v1`, split at `/`.
 pub async fn route(
     api: &AdminApi,
     req: Request<Incoming>,
+    segments: &[&str],
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, Failure> {
-    let segments = segments(&req);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let store = api.registry.store();
-    match (req.method(), segments.as_slice()) {
+    match (req.method(), segments) {
         (&Method::GET, ["audit", "recent"]) => {
             let limit = http_json::limit_param(req.uri().query(), DEFAULT_PAGE, MAX_PAGE)?;
-            let entries = store.recent_audit(limit).await.map_err(unavailable)?;
+            let entries = store.recent_audit(limit).await.map_err(Failure::from)?;
             let page = AuditPage {
                 items: entries.iter().map(view).collect(),
             };
@@ -54,7 +50,7 @@ pub async fn route(
             let entry = store
                 .audit_by_verification(id)
                 .await
-                .map_err(unavailable)?
+                .map_err(Failure::from)?
                 .ok_or_else(|| Failure::Missing {
                     what: "verification",
                     id: id.to_string(),

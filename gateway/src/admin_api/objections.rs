@@ -11,7 +11,7 @@ use wire::admin_api::{
     ObjectionStatus, ObjectionView,
 };
 
-use super::{segments, short_hash, AdminApi};
+use super::{short_hash, AdminApi};
 use crate::error::Failure;
 use crate::http_json;
 
@@ -86,16 +86,16 @@ fn filter(query: Option<&str>) -> Result<ObjectionFilter, Failure> {
     })
 }
 
+/// `segments`: the request's path after `/admin/v1`, split at `/`.
 pub async fn route(
     api: &AdminApi,
     req: Request<Incoming>,
+    segments: &[&str],
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, Failure> {
-    let segments = segments(&req);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let desk = &api.desk;
     let detail_reply = |d| http_json::reply(StatusCode::OK, &detail(d), request_id);
-    match (req.method().clone(), segments.as_slice()) {
+    match (req.method().clone(), segments) {
         (Method::GET, ["objections"]) => {
             let mut filter = filter(req.uri().query())?;
             let limit = filter.limit as usize;

@@ -6,10 +6,10 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use store::{StoreError, VenueRow};
+use store::VenueRow;
 use wire::admin_api::{VenueKeyIssued, VenueRegistration, VenueView};
 
-use super::{segments, AdminApi};
+use super::AdminApi;
 use crate::error::Failure;
 use crate::http_json;
 
@@ -22,14 +22,6 @@ pub fn view(row: &VenueRow) -> VenueView {
         rate_per_sec: row.rate_per_sec,
         disabled: row.disabled,
         updated_at: row.updated_at,
-    }
-}
-
-fn failure(e: StoreError) -> Failure {
-    match e {
-        StoreError::NotFound { what, id } => Failure::Missing { what, id },
-        StoreError::Conflict(message) => Failure::Conflict(message),
-        e => Failure::StoreUnavailable(e.to_string()),
     }
 }
 
@@ -72,13 +64,13 @@ fn check(api: &AdminApi, r: &VenueRegistration) -> Result<(), Failure> {
     }
 }
 
+/// `segments`: the request's path after `/admin/v1`, split at `/`.
 pub async fn route(
     api: &AdminApi,
     req: Request<Incoming>,
+    segments: &[&str],
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, Failure> {
-    let segments = segments(&req);
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let registry = &api.registry;
     let tell_nodes = || async {
         if let Err(e) = api.desk.invalidations.publish_venues().await {
@@ -95,9 +87,13 @@ pub async fn route(
             request_id,
         )
     };
-    match (req.method().clone(), segments.as_slice()) {
+    match (req.method().clone(), segments) {
         (Method::GET, ["venues"]) => {
-            let rows = registry.store().list_venues().await.map_err(failure)?;
+            let rows = registry
+                .store()
+                .list_venues()
+                .await
+                .map_err(Failure::from)?;
             let views: Vec<VenueView> = rows.iter().map(view).collect();
             Ok(http_json::reply(StatusCode::OK, &views, request_id))
         }
@@ -118,13 +114,13 @@ pub async fn route(
                 disabled: false,
                 updated_at: store::now(),
             };
-            let created = registry.register(row).await.map_err(failure)?;
+            let created = registry.register(row).await.map_err(Failure::from)?;
             tracing::info!(venue = %created.0.id, "venue registered");
             tell_nodes().await;
             Ok(issued(StatusCode::CREATED, created))
         }
         (Method::POST, ["venues", id, "rotate"]) => {
-            let rotated = registry.rotate(id).await.map_err(failure)?;
+            let rotated = registry.rotate(id).await.map_err(Failure::from)?;
             tracing::info!(venue = %id, "venue key rotated");
             tell_nodes().await;
             Ok(issued(StatusCode::OK, rotated))
@@ -133,7 +129,7 @@ pub async fn route(
             let row = registry
                 .set_disabled(id, *action == "disable")
                 .await
-                .map_err(failure)?;
+                .map_err(Failure::from)?;
             tracing::info!(venue = %id, action, "venue changed");
             tell_nodes().await;
             Ok(http_json::reply(StatusCode::OK, &view(&row), request_id))
