@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use store::{Received, Store};
-use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -27,15 +26,12 @@ pub struct Invalidations {
     /// The shared store, when there are other nodes to tell (PostgreSQL).
     shared: Option<Store>,
     metrics: Metrics,
-    /// Counts (re)connections of the listener: 1 once it first listens (tests wait on it).
-    listening: watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Invalidations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Invalidations")
             .field("shared", &self.shared.is_some())
-            .field("listening", &*self.listening.borrow())
             .finish()
     }
 }
@@ -64,14 +60,12 @@ impl Invalidations {
         shutdown: Shutdown,
     ) -> Self {
         let shared = store.postgres_pool().is_some().then(|| store.clone());
-        let (tx, listening) = watch::channel(0);
         if let Some(store) = &shared {
             tokio::spawn(listen(
                 store.clone(),
                 fetcher.clone(),
                 venues.clone(),
                 metrics.clone(),
-                tx,
                 shutdown,
             ));
         }
@@ -80,7 +74,6 @@ impl Invalidations {
             venues,
             shared,
             metrics,
-            listening,
         }
     }
 
@@ -112,16 +105,6 @@ impl Invalidations {
             None => Ok(()),
         }
     }
-
-    /// Waits until the listener has listened at least `times` times (immediately on SQLite,
-    /// where there is no other node).
-    pub async fn wait_listening(&self, times: u64) {
-        if self.shared.is_none() {
-            return;
-        }
-        let mut rx = self.listening.clone();
-        let _ = rx.wait_for(|n| *n >= times).await;
-    }
 }
 
 /// The listener loop: applies other nodes' invalidations; after any break, reconnects with
@@ -131,11 +114,10 @@ async fn listen(
     fetcher: Fetcher,
     venues: VenueRegistry,
     metrics: Metrics,
-    listening: watch::Sender<u64>,
     shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_millis(100);
-    let mut connections = 0u64;
+    let mut listened_before = false;
     loop {
         let mut listener = tokio::select! {
             _ = shutdown.wait() => return,
@@ -154,15 +136,14 @@ async fn listen(
                 }
             },
         };
-        if connections > 0 {
+        if listened_before {
             // Whatever was published while we were away is lost: start from an empty cache.
             fetcher.invalidate_all();
             venues.invalidate_all();
             metrics.invalidation("flush");
             tracing::warn!("listening for cache invalidations again; the caches were flushed");
         }
-        connections += 1;
-        listening.send_replace(connections);
+        listened_before = true;
         backoff = Duration::from_millis(100);
         loop {
             let received = tokio::select! {
