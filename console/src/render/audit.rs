@@ -4,11 +4,11 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 use wire::admin_api::AuditView;
 
-use super::common::placeholder;
+use super::common::{placeholder, selectable};
 use super::theme::Theme;
 use crate::state::{Loadable, State, Tab};
 
@@ -84,14 +84,8 @@ fn recent(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(10),
         Constraint::Length(8),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("> ");
-    let mut table_state =
-        TableState::default().with_selected(Some(state.list(Tab::Audit).selected));
-    frame.render_stateful_widget(table, area, &mut table_state);
+    let table = Table::new(rows, widths).header(header).block(block);
+    selectable(table, state.list(Tab::Audit).selected, theme, frame, area);
 }
 
 fn verdict_style(verdict: &str, theme: Theme) -> Style {

@@ -4,7 +4,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use super::theme::Theme;
@@ -270,4 +270,13 @@ pub fn uptime(secs: u64) -> String {
     } else {
         clock
     }
+}
+
+/// Renders a tab's list as a table with row `selected` highlighted, the way every list tab does.
+pub fn selectable(table: Table<'_>, selected: usize, theme: Theme, frame: &mut Frame, area: Rect) {
+    let table = table
+        .row_highlight_style(theme.selected())
+        .highlight_symbol("> ");
+    let mut table_state = TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut table_state);
 }

@@ -3,11 +3,11 @@
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Row, Table};
 use ratatui::Frame;
 use wire::admin_api::BreakerState;
 
-use super::common::{number, placeholder, titled};
+use super::common::{number, placeholder, selectable, titled};
 use super::theme::Theme;
 use crate::state::{breaker_word, State, Tab};
 
@@ -69,11 +69,6 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(10),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("> ");
-    let mut table_state = TableState::default().with_selected(Some(list.selected));
-    frame.render_stateful_widget(table, area, &mut table_state);
+    let table = Table::new(rows, widths).header(header).block(block);
+    selectable(table, list.selected, theme, frame, area);
 }

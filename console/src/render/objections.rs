@@ -4,11 +4,11 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 use wire::admin_api::{ObjectionDetail, ObjectionView};
 
-use super::common::{placeholder, titled};
+use super::common::{placeholder, selectable, titled};
 use super::theme::Theme;
 use crate::state::{is_closed, status_word, Loadable, State, Tab};
 
@@ -87,13 +87,8 @@ fn queue(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(9),
         Constraint::Fill(1),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("> ");
-    let mut table_state = TableState::default().with_selected(Some(list.selected));
-    frame.render_stateful_widget(table, area, &mut table_state);
+    let table = Table::new(rows, widths).header(header).block(block);
+    selectable(table, list.selected, theme, frame, area);
 }
 
 /// `Objections · open 3 · in review 1 · overdue 2`, from the snapshot's counts.

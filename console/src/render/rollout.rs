@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Row, Table};
 use ratatui::Frame;
 use wire::admin_api::{Kpi, RolloutCell, RolloutView, Stage};
 
-use super::common::{number, percent, placeholder, titled};
+use super::common::{number, percent, placeholder, selectable, titled};
 use super::theme::Theme;
 use crate::state::{State, Tab};
 
@@ -98,12 +98,8 @@ fn matrix(
     let table = Table::new(rows, widths)
         .flex(Flex::Start)
         .header(Row::new(header).style(theme.heading()))
-        .block(block)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("> ");
-    let mut table_state =
-        TableState::default().with_selected(Some(state.list(Tab::Rollout).selected));
-    frame.render_stateful_widget(table, area, &mut table_state);
+        .block(block);
+    selectable(table, state.list(Tab::Rollout).selected, theme, frame, area);
 }
 
 /// A city's English name cut to a column.
