@@ -257,6 +257,39 @@ const INSERT_EVENT: &str = "INSERT INTO objection_events \
                             (objection_id, at, actor, from_status, to_status, note) \
                             VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// Appends one event to an objection's history inside the open transaction `$tx`. A macro, not
+/// a function: inside `with_pool!` the transaction's type differs by engine.
+macro_rules! record_event {
+    ($tx:expr, $id:expr, $at:expr, $actor:expr, $from:expr, $to:expr, $note:expr) => {
+        sqlx::query(INSERT_EVENT)
+            .bind($id)
+            .bind($at)
+            .bind($actor)
+            .bind($from.map(Status::as_str))
+            .bind($to.as_str())
+            .bind($note)
+            .execute(&mut *$tx)
+            .await
+            .map_err(classify)
+    };
+}
+
+/// The objection's status, its row locked for the rest of `$tx` ([`LOCK_ONE`]); `None` when
+/// there is no such objection. A macro for the same reason as [`record_event!`].
+macro_rules! locked_status {
+    ($tx:expr, $dialect:expr, $id:expr) => {
+        match sqlx::query($dialect.pick(LOCK_ONE))
+            .bind($id)
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err(classify)?
+        {
+            Some(row) => Some(row.parsed::<Status>("status")?),
+            None => None,
+        }
+    };
+}
+
 /// The current status of one objection, locked for the rest of the transaction. SQLite needs no
 /// row lock: the transaction already holds the database's write lock (`BEGIN IMMEDIATE`).
 const LOCK_ONE: (&str, &str) = (
@@ -314,16 +347,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| classify_conflict(e, || format!("objection `{}` exists", o.id)))?;
-            sqlx::query(INSERT_EVENT)
-                .bind(&o.id)
-                .bind(micros(o.created_at))
-                .bind(&o.filer)
-                .bind(None::<&str>)
-                .bind(Status::Open.as_str())
-                .bind("filed")
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
+            record_event!(
+                tx,
+                &o.id,
+                micros(o.created_at),
+                &o.filer,
+                None::<Status>,
+                Status::Open,
+                "filed"
+            )?;
             tx.commit().await.map_err(classify)
         })
     }
@@ -420,15 +452,9 @@ impl Store {
                 .begin_with(dialect.begin_write())
                 .await
                 .map_err(classify)?;
-            let current = sqlx::query(dialect.pick(LOCK_ONE))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(classify)?;
-            let Some(current) = current else {
+            let Some(current) = locked_status!(tx, dialect, id) else {
                 return Err(TransitionError::NotFound(id.to_owned()));
             };
-            let current: Status = current.parsed("status")?;
             if !expected_from.contains(&current) {
                 return Err(TransitionError::Stale {
                     id: id.to_owned(),
@@ -452,16 +478,7 @@ impl Store {
                 .await
                 .map_err(classify)?;
             let objection = objection_from(&row)?;
-            sqlx::query(INSERT_EVENT)
-                .bind(id)
-                .bind(at)
-                .bind(actor)
-                .bind(current.as_str())
-                .bind(to.as_str())
-                .bind(note)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
+            record_event!(tx, id, at, actor, Some(current), to, note)?;
             tx.commit().await.map_err(classify)?;
             Ok(objection)
         })
@@ -476,28 +493,13 @@ impl Store {
                 .begin_with(dialect.begin_write())
                 .await
                 .map_err(classify)?;
-            let current = sqlx::query(dialect.pick(LOCK_ONE))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(classify)?;
-            let Some(current) = current else {
+            let Some(current) = locked_status!(tx, dialect, id) else {
                 return Err(StoreError::NotFound {
                     what: "objection",
                     id: id.to_owned(),
                 });
             };
-            let current: Status = current.parsed("status")?;
-            sqlx::query(INSERT_EVENT)
-                .bind(id)
-                .bind(at)
-                .bind(actor)
-                .bind(current.as_str())
-                .bind(current.as_str())
-                .bind(note)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
+            record_event!(tx, id, at, actor, Some(current), current, note)?;
             tx.commit().await.map_err(classify)
         })
     }
@@ -563,16 +565,15 @@ impl Store {
                 .await
                 .map_err(classify)?;
             let objection = objection_from(&row)?;
-            sqlx::query(INSERT_EVENT)
-                .bind(&id)
-                .bind(at)
-                .bind(operator)
-                .bind(Status::Open.as_str())
-                .bind(Status::InReview.as_str())
-                .bind("claimed")
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
+            record_event!(
+                tx,
+                &id,
+                at,
+                operator,
+                Some(Status::Open),
+                Status::InReview,
+                "claimed"
+            )?;
             tx.commit().await.map_err(classify)?;
             Ok(Some(objection))
         })
