@@ -24,12 +24,16 @@ pub fn code_from_header(headers: &HeaderMap) -> Option<&str> {
 
 /// The claims of a fresh, authentic code, its nonce spent.
 pub async fn authenticate(service: &VerifyService, code: &str) -> Result<HolderClaims, Failure> {
-    let now = Utc::now();
-    let decoded = decode::code(&service.verifier, code)?;
-    let claims =
-        check_code::authentic(&service.verifier, &service.signatures, &decoded, now).await?;
-    check_code::spend(&service.replay, &claims, now)?;
+    let claims = authentic(service, code).await?;
+    check_code::spend(&service.replay, &claims, Utc::now())?;
     Ok(claims)
+}
+
+/// The claims of an authentic code within its validity, its nonce not spent (a code a venue
+/// has just used for a verification, shown again with an objection).
+pub async fn authentic(service: &VerifyService, code: &str) -> Result<HolderClaims, Failure> {
+    let decoded = decode::code(&service.verifier, code)?;
+    check_code::authentic(&service.verifier, &service.signatures, &decoded, Utc::now()).await
 }
 
 /// The holder a code names, as the objection desk needs them.

@@ -3,6 +3,7 @@
 //! a time (`?limit=` 1–100, default 20; `?before=` the previous page's `next`): venue, scenario,
 //! time, verdict. The audit log knows the holder only by keyed hash; so does this query.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -64,10 +65,21 @@ impl HolderAccessesApi {
             .then(|| entries.last().map(|e| cursor(e.at, e.seq)))
             .flatten();
         let mut items = Vec::with_capacity(entries.len());
+        // A page mostly repeats a few venues: look each up once.
+        let mut names: HashMap<String, String> = HashMap::new();
         for entry in entries {
-            let venue_name = match self.service.registry.name_of(&entry.venue).await {
-                Some(name) => name,
-                None => entry.venue.clone(),
+            let venue_name = match names.get(&entry.venue) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = self
+                        .service
+                        .registry
+                        .name_of(&entry.venue)
+                        .await
+                        .unwrap_or_else(|| entry.venue.clone());
+                    names.insert(entry.venue.clone(), name.clone());
+                    name
+                }
             };
             items.push(HolderAccess {
                 at: entry.at,

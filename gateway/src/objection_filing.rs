@@ -56,18 +56,7 @@ impl ObjectionFilingApi {
             (Some(code), None) => Some(holder::authenticate(&self.service, code).await?),
             // A venue shows the code the holder presented at the counter: it must be authentic,
             // but it may be the one just used for the verification.
-            (Some(code), Some(_)) => {
-                let decoded = crate::verify::decode::code(&self.service.verifier, code)?;
-                Some(
-                    crate::verify::check_code::authentic(
-                        &self.service.verifier,
-                        &self.service.signatures,
-                        &decoded,
-                        Utc::now(),
-                    )
-                    .await?,
-                )
-            }
+            (Some(code), Some(_)) => Some(holder::authentic(&self.service, code).await?),
             (None, None) => return Err(Failure::MissingHolderCode),
             (None, Some(_)) => None,
         };
