@@ -132,6 +132,11 @@ fn load_trust(path: Option<&Path>, embedded: &str, what: &str) -> Result<TrustLi
 /// Starts a gateway: everything is loaded and bound before this returns, so a bad
 /// configuration fails here with a clear error, and the addresses are real (port 0 works).
 pub async fn start(config: GatewayConfig) -> Result<Gateway> {
+    // Command-line overrides are applied after the file was validated.
+    config.check_audit_switch().map_err(anyhow::Error::msg)?;
+    if !config.audit.enabled {
+        tracing::warn!("audit.enabled = false: verifications are not recorded (measurement only)");
+    }
     let metrics = Metrics::new();
     let shutdown = Shutdown::new();
     let readiness = Readiness::new(shutdown.clone());
@@ -342,6 +347,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         audit: AuditRecorder {
             writer: audit.clone(),
             node,
+            enabled: config.audit.enabled,
             wait_for_commit: config.audit.wait_for_commit,
         },
     });

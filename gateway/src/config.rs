@@ -112,11 +112,20 @@ impl Default for Venues {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Audit {
-    /// This node's name in entries and checkpoints; default: the host name.
+    /// Record every verification (the default). `false` is a switch for measuring what the
+    /// trail costs (`loadtest compare --audit both`): refused unless every listener is on
+    /// loopback, and with it a code is remembered as spent by this process only.
+    pub enabled: bool,
+    /// This node's name in entries and checkpoints; default: the host name. Nodes sharing a
+    /// store hold their names as leases: a second live node with the same name is refused.
     pub node: Option<String>,
     /// Answer a verification only after its entry is committed (what a venue was told is
     /// never lost).
     pub wait_for_commit: bool,
+    /// How long a verification waits for its entry's commit before it is answered 503 with
+    /// `Retry-After` (the store down or too slow), in milliseconds. An entry given up on is
+    /// not committed later, so its code is not spent and the venue may retry it.
+    pub commit_timeout_ms: u64,
     /// A batch that is not full waits this long for more entries, in milliseconds.
     pub max_delay_ms: u64,
     /// Entries per commit at most.
@@ -133,8 +142,10 @@ pub struct Audit {
 impl Default for Audit {
     fn default() -> Audit {
         Audit {
+            enabled: true,
             node: None,
             wait_for_commit: true,
+            commit_timeout_ms: 2000,
             max_delay_ms: 2,
             max_batch: 512,
             backlog: 65_536,
@@ -379,6 +390,7 @@ impl GatewayConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.check_audit_switch()?;
         if let Some(plain) = self.listen.public_plain {
             if !plain.ip().is_loopback() {
                 return Err(format!(
@@ -443,6 +455,30 @@ impl GatewayConfig {
     }
 
     /// `path` resolved against the configuration's folder.
+    /// `audit.enabled = false` is for measurement on this machine only: refused when any
+    /// listener is off loopback. Checked again at start, after command-line overrides.
+    pub fn check_audit_switch(&self) -> Result<(), String> {
+        if self.audit.enabled {
+            return Ok(());
+        }
+        let listeners = [
+            Some(("listen.public", self.listen.public)),
+            self.listen.public_plain.map(|a| ("listen.public_plain", a)),
+            Some(("listen.admin", self.listen.admin)),
+        ];
+        match listeners
+            .into_iter()
+            .flatten()
+            .find(|(_, addr)| !addr.ip().is_loopback())
+        {
+            Some((name, addr)) => Err(format!(
+                "audit.enabled = false is a switch for measurement on loopback only, and {name} \
+                 `{addr}` is not a loopback address: remove the setting"
+            )),
+            None => Ok(()),
+        }
+    }
+
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_path_buf()
@@ -510,6 +546,10 @@ mod tests {
                 "set a token of your own",
             ),
             ("[admin]\ntoken = \"short\"", "at least 16 characters"),
+            (
+                "[listen]\npublic = \"0.0.0.0:8443\"\n[audit]\nenabled = false",
+                "listen.public `0.0.0.0:8443` is not a loopback address",
+            ),
             ("[codes]\nprofiles = []", "at least one profile"),
             ("[codes]\nprofiles = [\"rsa\"]", "unknown variant `rsa`"),
             ("[fetch]\ndeadline_ms = 0", "fetch.deadline_ms `0`"),

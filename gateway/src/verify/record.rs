@@ -23,6 +23,9 @@ use crate::metrics::Metrics;
 pub struct AuditRecorder {
     pub writer: AuditWriter,
     pub node: String,
+    /// `false` only when measuring what the trail costs (`audit.enabled`, loopback only):
+    /// nothing is recorded.
+    pub enabled: bool,
     pub wait_for_commit: bool,
 }
 
@@ -40,6 +43,9 @@ impl AuditRecorder {
 
     /// Appends the verification's entry; waits for its commit when configured to.
     pub async fn append(&self, record: AuditRecord) -> Result<Option<AuditPosition>, Failure> {
+        if !self.enabled {
+            return Ok(None);
+        }
         let refused = |e: AuditError| match e {
             AuditError::Backlogged { retry_after_secs } => Failure::AuditBacklogged {
                 retry_after_secs: u32::try_from(retry_after_secs).unwrap_or(u32::MAX),
