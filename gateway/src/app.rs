@@ -37,6 +37,7 @@ use crate::error::Failure;
 use crate::holder_accesses::HolderAccessesApi;
 use crate::invalidation::Invalidations;
 use crate::issuer_events::IssuerEvents;
+use crate::membership::Membership;
 use crate::metrics::Metrics;
 use crate::objection_filing::ObjectionFilingApi;
 use crate::objections::ObjectionDesk;
@@ -73,6 +74,8 @@ pub struct Gateway {
     admin_task: Option<tokio::task::JoinHandle<Result<()>>>,
     /// The embedded department backends (demo), when any endpoint is `embedded`.
     pub embedded: Option<issuer::RunningIssuer>,
+    /// This node's lease on its name in the store.
+    pub membership: Arc<Membership>,
     population_seed: u64,
     tasks: JoinSet<Result<()>>,
 }
@@ -179,6 +182,11 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     );
     let node_key =
         load_or_create_node_key(&config.data_dir(), &node).context("the node's checkpoint key")?;
+    let membership = Arc::new(
+        Membership::join(store.clone(), &node, &node_key.kid().to_string(), &subjects)
+            .await
+            .with_context(|| format!("joining the store's nodes as `{node}`"))?,
+    );
     let audit = AuditWriter::start(
         store.clone(),
         node.clone(),
@@ -332,7 +340,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         catalogue,
         rollout,
         verifier,
-        replay: ReplayGuard::new(config.codes.clock_skew_secs),
+        replay: ReplayGuard::new(&node, config.codes.clock_skew_secs),
         signatures: SignatureBatcher::start(),
         venues: Arc::new(venues),
         registry,
@@ -349,6 +357,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             node,
             enabled: config.audit.enabled,
             wait_for_commit: config.audit.wait_for_commit,
+            commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
         },
     });
 
@@ -413,6 +422,12 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         },
     );
     let mut tasks = JoinSet::new();
+    let _pruner = crate::audit::spent::spawn_pruner(
+        store.clone(),
+        config.codes.clock_skew_secs,
+        shutdown.clone(),
+    );
+    let _heartbeat = membership.spawn_heartbeat(shutdown.clone());
     if let Some(tls) = &tls {
         let _reloader = tls.spawn_reloader(Duration::from_secs(5), shutdown.clone());
     }
@@ -469,6 +484,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         admin_shutdown,
         admin_task: Some(admin_task),
         embedded,
+        membership,
         population_seed: config.departments.population_seed,
         tasks,
     })
@@ -577,6 +593,7 @@ impl Gateway {
                 "the store did not take the last audit entries within 10 s"
             );
         }
+        self.membership.leave().await;
         self.admin_shutdown.trigger();
         if let Some(admin) = self.admin_task.take() {
             if let Err(e) = admin.await.map_err(anyhow::Error::from).and_then(|r| r) {

@@ -4,13 +4,16 @@
 //! - [`chain`] — what a verification records ([`AuditRecord`]), the canonical encoding and hash
 //!   of an entry, and the walk that re-checks a chain and its checkpoints ([`verify_chain`]).
 //! - [`subject`] — the holder only as a keyed hash ([`SubjectHasher`]).
-//! - [`writer`] — the node's one writer task: bounded backlog, group commit, retries with
-//!   back-off, re-chaining after another node appended ([`AuditWriter`]).
+//! - [`writer`] — the node's one writer task: bounded backlog, group commit with the codes the
+//!   entries spend, retries with back-off, re-chaining after another node appended, bounded
+//!   waits ([`AuditWriter`]).
+//! - [`spent`] — pruning the store's spent codes once their codes have expired.
 //! - [`checkpoint`] — signing and checking checkpoints, the node's key on disk.
 //! - [`verify`] — `gateway audit verify`: the whole stored chain, page by page ([`verify_store`]).
 
 pub mod chain;
 pub mod checkpoint;
+pub mod spent;
 pub mod subject;
 pub mod verify;
 pub mod writer;
@@ -21,5 +24,5 @@ pub use subject::SubjectHasher;
 pub use verify::{verify_store, VerifyStoreError};
 pub use writer::{
     AuditError, AuditPosition, AuditReceipt, AuditWriter, CheckpointSettings, WriterSettings,
-    WriterStats,
+    WriterStats, REPLAYED, REPLAYED_AFTER_ANSWER,
 };

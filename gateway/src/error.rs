@@ -56,8 +56,12 @@ pub enum Failure {
     /// The code decoded but does not verify (key, signature, time, claims).
     #[error("code refused: {0}")]
     CodeRejected(CodeError),
-    #[error("this code was already used")]
-    CodeReplayed,
+    /// Each code works once, on whichever node: when and where it was first used.
+    #[error("this code was already used, on node `{node}` at {at}")]
+    CodeReplayed {
+        node: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     #[error("the holder did not consent to `{0}` being checked with this code")]
     ScopeNotGranted(String),
     #[error("scenario `{scenario}` is for {expected} holders, the code is an {actual}'s")]
@@ -73,6 +77,19 @@ pub enum Failure {
     /// Too many audit entries wait for the store: verifications are shed, not left unrecorded.
     #[error("the audit log is behind; retry in {retry_after_secs} s")]
     AuditBacklogged { retry_after_secs: u32 },
+    /// The audit entry was not committed within `audit.commit_timeout_ms` (the store down or
+    /// too slow) and was taken back: nothing was recorded and the code was not spent.
+    #[error(
+        "the audit log could not record this verification in time; the code was not spent: retry \
+         in {retry_after_secs} s"
+    )]
+    AuditTimedOut { retry_after_secs: u32 },
+    /// The audit entry was in a commit whose outcome is not known yet: it may be recorded.
+    #[error(
+        "the audit log has not confirmed this verification; a retry answered `code.replayed` \
+         means it was recorded"
+    )]
+    AuditUnconfirmed,
     /// The store did not answer: nothing can be decided or recorded safely.
     #[error("the gateway's store is unavailable; retry shortly")]
     StoreUnavailable(String),
@@ -129,13 +146,15 @@ impl Failure {
             Failure::UnknownScenario(_) => "scenario.unknown",
             Failure::ScenarioNotAllowed(_) => "scenario.not_allowed",
             Failure::CodeMalformed(e) | Failure::CodeRejected(e) => e.code(),
-            Failure::CodeReplayed => "code.replayed",
+            Failure::CodeReplayed { .. } => "code.replayed",
             Failure::ScopeNotGranted(_) => "code.scope_not_granted",
             Failure::WrongHolderKind { .. } => "code.wrong_holder_kind",
             Failure::NoHolderCity(_) => "code.no_city",
             Failure::ShuttingDown => "gateway.shutting_down",
             Failure::StoreUnavailable(_) => "gateway.store_unavailable",
             Failure::AuditBacklogged { .. } => "gateway.audit_backlogged",
+            Failure::AuditTimedOut { .. } => "gateway.audit_timeout",
+            Failure::AuditUnconfirmed => "gateway.audit_unconfirmed",
             Failure::AdminUnauthorized => "admin.unauthorized",
             Failure::AdminDisabled => "admin.disabled",
             Failure::MissingHolderCode => "holder.missing_code",
@@ -150,7 +169,7 @@ impl Failure {
         match self {
             Failure::CodeMalformed(_)
             | Failure::CodeRejected(_)
-            | Failure::CodeReplayed
+            | Failure::CodeReplayed { .. }
             | Failure::ScopeNotGranted(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_)
@@ -158,6 +177,8 @@ impl Failure {
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
             | Failure::AuditBacklogged { .. }
+            | Failure::AuditTimedOut { .. }
+            | Failure::AuditUnconfirmed
             | Failure::Internal(_) => Fault::Gateway,
             _ => Fault::Venue,
         }
@@ -172,6 +193,8 @@ impl Failure {
                 | Failure::ShuttingDown
                 | Failure::StoreUnavailable(_)
                 | Failure::AuditBacklogged { .. }
+                | Failure::AuditTimedOut { .. }
+                | Failure::AuditUnconfirmed
                 | Failure::Internal(_)
         )
     }
@@ -197,14 +220,16 @@ impl Failure {
             | Failure::VenueDisabled
             | Failure::WrongDepartment(_) => StatusCode::FORBIDDEN,
             Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Failure::CodeReplayed | Failure::Conflict(_) => StatusCode::CONFLICT,
+            Failure::CodeReplayed { .. } | Failure::Conflict(_) => StatusCode::CONFLICT,
             Failure::Unprocessable(_)
             | Failure::CodeRejected(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
-            | Failure::AuditBacklogged { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | Failure::AuditBacklogged { .. }
+            | Failure::AuditTimedOut { .. }
+            | Failure::AuditUnconfirmed => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -221,8 +246,11 @@ impl Failure {
         };
         let retry_after = match self {
             Failure::RateLimited { retry_after_secs }
-            | Failure::AuditBacklogged { retry_after_secs } => Some(*retry_after_secs),
-            Failure::ShuttingDown | Failure::StoreUnavailable(_) => Some(1),
+            | Failure::AuditBacklogged { retry_after_secs }
+            | Failure::AuditTimedOut { retry_after_secs } => Some(*retry_after_secs),
+            Failure::ShuttingDown | Failure::StoreUnavailable(_) | Failure::AuditUnconfirmed => {
+                Some(1)
+            }
             _ => None,
         };
         let status = self.status();
@@ -271,7 +299,21 @@ mod tests {
                 422,
                 "code.expired",
             ),
-            (Failure::CodeReplayed, 409, "code.replayed"),
+            (
+                Failure::CodeReplayed {
+                    node: "node-a".into(),
+                    at: chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a time"),
+                },
+                409,
+                "code.replayed",
+            ),
+            (
+                Failure::AuditTimedOut {
+                    retry_after_secs: 1,
+                },
+                503,
+                "gateway.audit_timeout",
+            ),
             (
                 Failure::RateLimited {
                     retry_after_secs: 2,

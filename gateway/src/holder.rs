@@ -1,7 +1,7 @@
 //! A holder authenticating with a fresh code of their own (for "who checked me" and for filing
 //! objections): the code must decode, verify (key, signature or MAC, time window) and not have
-//! been used before — it is spent here, so a code a venue scanned cannot be reused to read the
-//! holder's history.
+//! been used before on any node — it is spent here, in the store, so a code a venue scanned
+//! cannot be reused to read the holder's history.
 
 use chrono::Utc;
 use http::HeaderMap;
@@ -22,11 +22,22 @@ pub fn code_from_header(headers: &HeaderMap) -> Option<&str> {
         .filter(|c| !c.is_empty())
 }
 
-/// The claims of a fresh, authentic code, its nonce spent.
+/// The claims of a fresh, authentic code, its nonce spent — on this node first (the fast
+/// path), then in the store, committed, so no node accepts it again.
 pub async fn authenticate(service: &VerifyService, code: &str) -> Result<HolderClaims, Failure> {
     let claims = authentic(service, code).await?;
     check_code::spend(&service.replay, &claims, Utc::now())?;
-    Ok(claims)
+    let spend = crate::replay::spend_of(&claims.nonce, claims.expires_at);
+    match service.audit.spend(service.registry.store(), spend).await {
+        Ok(()) => Ok(claims),
+        Err(e) => {
+            if !matches!(e, Failure::CodeReplayed { .. }) {
+                // Not recorded as spent: the holder may show the same code again.
+                service.replay.forget(&claims.nonce, claims.expires_at);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The claims of an authentic code within its validity, its nonce not spent (a code a venue

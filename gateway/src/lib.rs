@@ -8,7 +8,10 @@
 //! - [`upstream`], [`breaker`] — the department clients: one per backend, deadline, breaker,
 //!   retry budget.
 //! - [`issuer_events`] — departments push changes; the cache drops what they changed.
-//! - [`replay`] — each code's nonce accepted once while the code is valid.
+//! - [`replay`] — each code's nonce accepted once on this node while the code is valid (the
+//!   fast path in front of the store's spent codes).
+//! - [`membership`] — this node's name held as a lease in the shared store, the live node
+//!   count, the subject-hash key every node must share.
 //! - [`rollout`] — the province's rollout plan in force (reloadable): which certificate is
 //!   offered in which city for which scenario, and the live figures against the plan's targets.
 //! - [`venues`], [`venue_registry`] — who may call, for which scenarios, at what rate; the
@@ -35,6 +38,7 @@ pub mod http_json;
 pub mod invalidation;
 pub mod issuer_events;
 pub mod live;
+pub mod membership;
 pub mod metrics;
 pub mod objection_filing;
 pub mod objections;

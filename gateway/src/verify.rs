@@ -5,14 +5,16 @@
 //! 2. [`authenticate`] — venue key → venue (and its rate quota)
 //! 3. [`authorize`] — the venue may use the scenario
 //! 4. [`decode`] — prefix → base45 → [zlib] → COSE → claims
-//! 5. [`check_code`] — key, signature/MAC, time window, holder kind, consent, replay
+//! 5. [`check_code`] — key, signature/MAC, time window, holder kind, consent, replay on this
+//!    node
 //! 6. [`resolve`] — scenario → certificate types → department backends
 //! 7. [`fetch`] — cache, or one batched query per backend, coalesced, under one deadline
 //! 8. [`check_seal`] — each record's department seal, before it is cached (called by `fetch`)
 //! 9. [`decide`] — predicates → verdict per requirement and overall
 //! 10. [`disclose`] — only the scenario's fields, masked
-//! 11. [`record`] — the hash-chained audit entry (the answer waits for its commit), metrics,
-//!     the log line
+//! 11. [`record`] — the hash-chained audit entry, committed with the code's nonce as spent
+//!     (the answer waits for the commit, which refuses a code spent on another node or before
+//!     a restart), metrics, the log line
 //! 12. [`respond`] — the JSON answer, with the entry's place in the audit chain
 //!
 //! The order is written down once: [`VerifyService::run`] admits and reads the body, then
@@ -145,7 +147,6 @@ impl VerifyService {
         request_id: &str,
         started: Instant,
     ) -> Result<Bytes, Failure> {
-        let limits = &self.limits;
         self.audit.admit()?;
         let venue = authenticate::venue(&self.registry, headers).await?;
         let request = admit::parse(body)?;
@@ -161,7 +162,34 @@ impl VerifyService {
             now,
         )
         .await?;
-        let plan = resolve::plan(&self.catalogue, scenario, &holder)?;
+        // The code is spent on this node from here on; if no answer comes of it, or its entry
+        // is not committed, it is not spent after all and the venue may try it again.
+        let answer = self
+            .decide_and_record(&venue, scenario, &holder, now, request_id, started)
+            .await;
+        if let Err(failure) = &answer {
+            if !matches!(
+                failure,
+                Failure::CodeReplayed { .. } | Failure::AuditUnconfirmed
+            ) {
+                self.replay.forget(&holder.nonce, holder.expires_at);
+            }
+        }
+        answer
+    }
+
+    /// Stages 6–12 for a code checked and spent on this node.
+    async fn decide_and_record(
+        &self,
+        venue: &crate::venues::Venue,
+        scenario: &wire::catalogue::model::Scenario,
+        holder: &wire::code::HolderClaims,
+        now: chrono::DateTime<Utc>,
+        request_id: &str,
+        started: Instant,
+    ) -> Result<Bytes, Failure> {
+        let limits = &self.limits;
+        let plan = resolve::plan(&self.catalogue, scenario, holder)?;
         let today = now.with_timezone(&CHINA).date_naive();
         // The rollout plan: a requirement not yet offered in the holder's city (the venue's
         // when the code names none) is not asked of its department; it is `not_offered`.
@@ -259,13 +287,16 @@ impl VerifyService {
         let elapsed = started.elapsed();
         let position = self
             .audit
-            .append(record::audit_record(
-                &self.audit.node,
-                &response,
-                &venue.id,
-                subject_hash,
-                elapsed,
-            ))
+            .append(
+                record::audit_record(
+                    &self.audit.node,
+                    &response,
+                    &venue.id,
+                    subject_hash,
+                    elapsed,
+                ),
+                crate::replay::spend_of(&holder.nonce, holder.expires_at),
+            )
             .await?;
         record::verification(
             &self.metrics,

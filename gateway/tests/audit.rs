@@ -11,7 +11,7 @@ use gateway::audit::{
     verify_store, AuditError, AuditRecord, AuditWriter, CheckpointSettings, Problem,
     VerifyStoreError, WriterSettings,
 };
-use store::{Store, StoreOptions};
+use store::{Spend, Store, StoreOptions};
 use wire::keys::{Algorithm, SigningKey, TrustList, Validity};
 
 use store::testing::Fixture;
@@ -23,6 +23,8 @@ store::engine_suite!(
     an_edited_row_is_found_at_its_seq,
     a_deleted_row_is_found_at_its_seq,
     checkpoints_are_signed_verified_and_forgeries_found,
+    two_writers_racing_with_one_code_commit_one_use_and_one_refusal,
+    a_code_spent_before_a_restart_is_refused_after_it,
 );
 
 fn record(node: &str, i: usize) -> AuditRecord {
@@ -133,7 +135,9 @@ async fn a_restarted_writer_continues_the_chain(fx: Fixture) {
     let second = AuditWriter::start(fx.open().await, "node-a".into(), settings());
     let position = second.append(record("node-a", 3)).await.expect("append");
     assert_eq!(position.seq, 4);
-    second.append_nowait(record("node-a", 4)).expect("accepted");
+    second
+        .append_nowait(record("node-a", 4), None)
+        .expect("accepted");
     second.shutdown().await;
     let report = verify_store(&store, &TrustList::default())
         .await
@@ -291,7 +295,11 @@ async fn a_full_backlog_refuses_and_loses_nothing() {
         },
     );
     let accepted: Vec<_> = (0..4)
-        .map(|i| writer.try_enqueue(record("node-a", i)).expect("accepted"))
+        .map(|i| {
+            writer
+                .try_enqueue(record("node-a", i), None)
+                .expect("accepted")
+        })
         .collect();
     assert_eq!(writer.backlog(), 4);
     let refused = writer.append(record("node-a", 4)).await;
@@ -300,7 +308,7 @@ async fn a_full_backlog_refuses_and_loses_nothing() {
     };
     assert!(retry_after_secs >= 1);
     assert!(matches!(
-        writer.append_nowait(record("node-a", 5)),
+        writer.append_nowait(record("node-a", 5), None),
         Err(AuditError::Backlogged { .. })
     ));
     assert_eq!(writer.stats().backlogged, 2);
@@ -321,4 +329,137 @@ async fn a_full_backlog_refuses_and_loses_nothing() {
         .await
         .expect("intact");
     assert_eq!(report.entries, 5);
+}
+
+fn code(n: u8) -> Spend {
+    Spend {
+        bucket: 60_000_000,
+        nonce: [n; 16],
+    }
+}
+
+/// Two nodes' writers each get an entry spending the same code, at once, 20 times over: each
+/// time exactly one commits it as the use and the other commits a refusal naming the first.
+async fn two_writers_racing_with_one_code_commit_one_use_and_one_refusal(fx: Fixture) {
+    let a = AuditWriter::start(fx.open().await, "node-a".into(), settings());
+    let b = AuditWriter::start(fx.open().await, "node-b".into(), settings());
+    for round in 0..20u8 {
+        let ra = a
+            .try_enqueue(record("node-a", round.into()), Some(code(round)))
+            .expect("accepted");
+        let rb = b
+            .try_enqueue(record("node-b", round.into()), Some(code(round)))
+            .expect("accepted");
+        let (ra, rb) = tokio::join!(ra.committed(), rb.committed());
+        let (winner, loser) = match (ra, rb) {
+            (Ok(w), Err(l)) => (("node-a", w), l),
+            (Err(l), Ok(w)) => (("node-b", w), l),
+            other => panic!("round {round}: exactly one use passes: {other:?}"),
+        };
+        let AuditError::Replayed { by, position } = loser else {
+            panic!("round {round}: the loser is told of the replay: {loser:?}")
+        };
+        assert_eq!(
+            by.node, winner.0,
+            "round {round}: the refusal names the first use"
+        );
+        assert_ne!(position.seq, winner.1.seq);
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    let store = fx.open().await;
+    let chain = store.audit_range(1, 100).await.expect("chain");
+    assert_eq!(
+        chain.len(),
+        40,
+        "every use and every refusal is in the chain"
+    );
+    let refusals = chain
+        .iter()
+        .filter(|e| e.verdict == gateway::audit::REPLAYED)
+        .count();
+    assert_eq!(refusals, 20);
+    for refusal in chain
+        .iter()
+        .filter(|e| e.verdict == gateway::audit::REPLAYED)
+    {
+        assert!(
+            refusal.requirement_verdicts.is_empty(),
+            "the venue was told no verdict"
+        );
+    }
+    verify_store(&store, &TrustList::default())
+        .await
+        .expect("one intact chain");
+}
+
+async fn a_code_spent_before_a_restart_is_refused_after_it(fx: Fixture) {
+    let first = AuditWriter::start(fx.open().await, "node-a".into(), settings());
+    first
+        .try_enqueue(record("node-a", 1), Some(code(1)))
+        .expect("accepted")
+        .committed()
+        .await
+        .expect("the first use");
+    first.shutdown().await;
+    let second = AuditWriter::start(fx.open().await, "node-a".into(), settings());
+    let again = second
+        .try_enqueue(record("node-a", 2), Some(code(1)))
+        .expect("accepted")
+        .committed()
+        .await;
+    assert!(
+        matches!(&again, Err(AuditError::Replayed { by, .. }) if by.node == "node-a"),
+        "{again:?}"
+    );
+    second
+        .try_enqueue(record("node-a", 3), Some(code(2)))
+        .expect("accepted")
+        .committed()
+        .await
+        .expect("another code passes");
+    second.shutdown().await;
+}
+
+/// The store refuses writes (another connection holds SQLite's write lock) for longer than the
+/// caller waits: the caller is told so and takes its entry back; once the store writes again,
+/// that entry is never committed and its code is not spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_given_up_on_is_never_committed() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let url = format!("sqlite://{}/mianzheng.db?mode=rwc", dir.path().display());
+    let options = StoreOptions {
+        busy_timeout: Duration::from_millis(20),
+        ..StoreOptions::default()
+    };
+    let holder = Store::open_with(&url, &options).await.expect("open");
+    let store = Store::open_with(&url, &options).await.expect("open");
+    let Store::Sqlite(pool) = &holder else {
+        panic!("a sqlite url opens sqlite")
+    };
+    let lock = pool.begin_with("BEGIN IMMEDIATE").await.expect("lock");
+    let writer = AuditWriter::start(store.clone(), "node-a".into(), settings());
+    let given_up = writer
+        .try_enqueue(record("node-a", 1), Some(code(7)))
+        .expect("accepted")
+        .committed_within(Duration::from_millis(300))
+        .await;
+    assert!(
+        matches!(given_up, Err(AuditError::TimedOut { retry_after_secs }) if retry_after_secs >= 1),
+        "{given_up:?}"
+    );
+    lock.rollback().await.expect("unlock");
+    // The retry of the same code passes, and the chain holds it once.
+    let position = writer
+        .try_enqueue(record("node-a", 2), Some(code(7)))
+        .expect("accepted")
+        .committed_within(Duration::from_secs(30))
+        .await
+        .expect("the retry is the code's first use");
+    assert_eq!(position.seq, 1, "the entry given up on was never committed");
+    writer.shutdown().await;
+    assert_eq!(writer.stats().abandoned, 1);
+    let chain = store.audit_range(1, 10).await.expect("chain");
+    assert_eq!(chain.len(), 1);
+    assert_eq!(chain[0].verification_id, "node-a-2");
 }

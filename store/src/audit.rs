@@ -3,11 +3,24 @@
 //! gateway; the store keeps what it is given, refuses an append that would fork or gap the chain,
 //! and hands entries back unchanged for `gateway audit verify` to re-walk.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use crate::backend::{exact_micros, to_json, with_pool, Columns, Store};
 use crate::error::{classify, is_unique_violation, StoreError};
+use crate::spent::{Spend, SpentBy, WHO_SPENT};
+
+/// What became of an append that spends codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Every entry is stored and every code spent.
+    Committed,
+    /// Nothing was written: these entries (by index, in order) spend codes already spent, by
+    /// whom and when.
+    AlreadySpent(Vec<(usize, SpentBy)>),
+}
 
 /// One verification, as the audit log keeps it. The subject appears only as a keyed hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,16 +171,41 @@ impl Store {
     /// fork the chain; appenders are serialised (SQLite's write lock, a table lock on
     /// PostgreSQL) and `seq` is the primary key besides. On an empty log any first seq is taken.
     pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        match self.append_audit_spending(entries, &[]).await? {
+            Appended::Committed => Ok(()),
+            Appended::AlreadySpent(_) => Err(StoreError::Invalid(
+                "no code was spent, yet one was already spent".into(),
+            )),
+        }
+    }
+
+    /// [`Store::append_audit`], spending codes in the same transaction: `spends` pairs the index
+    /// of an entry in `entries` with the code it spends (the spent row takes the entry's node and
+    /// time). When any of those codes was spent already — by another node, before a restart, or
+    /// earlier in this same batch — nothing is written and the answer is
+    /// [`Appended::AlreadySpent`], naming each such entry and who spent its code first; the
+    /// caller turns those entries into refusals and appends again.
+    pub async fn append_audit_spending(
+        &self,
+        entries: &[AuditEntry],
+        spends: &[(usize, Spend)],
+    ) -> Result<Appended, StoreError> {
         let Some(first) = entries.first() else {
-            return Ok(());
+            return Ok(Appended::Committed);
         };
         check_batch(entries)?;
+        if let Some((index, _)) = spends.iter().find(|(i, _)| *i >= entries.len()) {
+            return Err(StoreError::Invalid(format!(
+                "a spent code names entry {index} of a batch of {}",
+                entries.len()
+            )));
+        }
         let lists: Vec<(String, String)> = entries
             .iter()
             .map(|e| (to_json(&e.certificates), to_json(&e.requirement_verdicts)))
             .collect();
         let insert = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) ");
-        let result: Result<(), StoreError> = with_pool!(self, |pool, dialect| {
+        let result: Result<Appended, StoreError> = with_pool!(self, |pool, dialect| {
             let mut tx = pool
                 .begin_with(dialect.begin_write())
                 .await
@@ -187,6 +225,66 @@ impl Store {
                 None => None,
             };
             check_continues(head, first)?;
+            // Each code once per batch: a second use within the batch loses to the first.
+            let mut seen = HashSet::with_capacity(spends.len());
+            let (fresh, mut repeated): (Vec<&(usize, Spend)>, Vec<&(usize, Spend)>) =
+                spends.iter().partition(|(_, spend)| seen.insert(*spend));
+            let mut inserted = HashSet::with_capacity(fresh.len());
+            for chunk in fresh.chunks(ROWS_PER_INSERT) {
+                let mut builder =
+                    QueryBuilder::new("INSERT INTO spent_codes (bucket, nonce, node, used_at) ");
+                builder.push_values(chunk, |mut row, (index, spend)| {
+                    let entry = &entries[*index];
+                    row.push_bind(spend.bucket)
+                        .push_bind(&spend.nonce[..])
+                        .push_bind(&entry.node)
+                        .push_bind(entry.at);
+                });
+                builder.push(" ON CONFLICT DO NOTHING RETURNING bucket, nonce");
+                let rows = builder
+                    .build()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                for row in &rows {
+                    let nonce = row.bytes("nonce")?;
+                    let nonce = <[u8; 16]>::try_from(nonce.as_slice()).map_err(|_| {
+                        StoreError::Corrupt(format!("a spent nonce of {} bytes", nonce.len()))
+                    })?;
+                    inserted.insert(Spend {
+                        bucket: row.int("bucket")?,
+                        nonce,
+                    });
+                }
+            }
+            repeated.extend(fresh.iter().filter(|(_, spend)| !inserted.contains(spend)));
+            if !repeated.is_empty() {
+                let mut losers = Vec::with_capacity(repeated.len());
+                for (index, spend) in repeated {
+                    let row = sqlx::query(WHO_SPENT)
+                        .bind(spend.bucket)
+                        .bind(&spend.nonce[..])
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                    let by = match row {
+                        Some(row) => SpentBy {
+                            node: row.text("node")?,
+                            at: row.time("used_at")?,
+                        },
+                        None => {
+                            return Err(StoreError::Corrupt(
+                                "a spent code vanished within a transaction".into(),
+                            ))
+                        }
+                    };
+                    losers.push((*index, by));
+                }
+                losers.sort_by_key(|(index, _)| *index);
+                tx.rollback().await.map_err(classify)?;
+                return Ok(Appended::AlreadySpent(losers));
+            }
             for (chunk, lists) in entries
                 .chunks(ROWS_PER_INSERT)
                 .zip(lists.chunks(ROWS_PER_INSERT))
@@ -218,7 +316,14 @@ impl Store {
                     .await
                     .map_err(|e| append_failed(e, first.seq))?;
             }
-            tx.commit().await.map_err(|e| append_failed(e, first.seq))
+            // Until here nothing is stored whatever fails; a failed COMMIT may have landed.
+            tx.commit()
+                .await
+                .map_err(|e| match append_failed(e, first.seq) {
+                    StoreError::Unavailable(e) => StoreError::CommitUnknown(e),
+                    other => other,
+                })?;
+            Ok(Appended::Committed)
         });
         result
     }

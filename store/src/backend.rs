@@ -387,6 +387,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "objection_subject",
         include_str!("../migrations/sqlite/0002_objection_subject.sql"),
     ),
+    (
+        3,
+        "spent_codes_and_nodes",
+        include_str!("../migrations/sqlite/0003_spent_codes_and_nodes.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -399,6 +404,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         2,
         "objection_subject",
         include_str!("../migrations/postgres/0002_objection_subject.sql"),
+    ),
+    (
+        3,
+        "spent_codes_and_nodes",
+        include_str!("../migrations/postgres/0003_spent_codes_and_nodes.sql"),
     ),
 ];
 

@@ -33,6 +33,11 @@ pub enum StoreError {
     #[error("the store is unavailable or too slow; retry later")]
     Unavailable(#[source] sqlx::Error),
 
+    /// The connection failed while a transaction was being committed: it may or may not have
+    /// landed. The caller looks before it writes the same thing again.
+    #[error("the store's commit may not have landed; look before retrying")]
+    CommitUnknown(#[source] sqlx::Error),
+
     /// The row to change does not exist.
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
@@ -59,7 +64,10 @@ impl StoreError {
     /// Whether the store is out of reach or overloaded rather than the request being wrong: the
     /// gateway answers 503 with `Retry-After` and tries again later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Connect(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Connect(_) | StoreError::CommitUnknown(_)
+        )
     }
 
     /// Whether the write clashed with stored data ([`StoreError::Conflict`]).

@@ -7,6 +7,9 @@
 //!   helpers that let each query be written once for both engines.
 //! - [`venues`]: who may call the verify API; keys only as SHA-256 hashes.
 //! - [`audit`]: append-only, hash-chained verification log, checkpoints, "who checked me".
+//! - [`spent`]: codes spent once across every node and restart, pruned by expiry bucket.
+//! - [`nodes`]: the gateway nodes sharing the store (name leases) and the settings they must
+//!   agree on.
 //! - [`notify`]: LISTEN/NOTIFY between the nodes sharing a PostgreSQL store.
 //! - [`objections`]: filing, listing, claiming and resolving objections, with history.
 //! - [`error`]: [`StoreError`], and which failures are worth a retry.
@@ -19,18 +22,22 @@
 pub mod audit;
 pub mod backend;
 pub mod error;
+pub mod nodes;
 pub mod notify;
 pub mod objections;
+pub mod spent;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod venues;
 
-pub use audit::{AuditEntry, Checkpoint};
+pub use audit::{Appended, AuditEntry, Checkpoint};
 pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
+pub use nodes::{LeaseHolder, NodeLease};
 pub use notify::{Received, Subscription};
 pub use objections::{
     Channel, FiledBy, Objection, ObjectionCount, ObjectionEvent, ObjectionFilter, Status,
     TransitionError,
 };
+pub use spent::{Spend, SpentBy};
 pub use venues::VenueRow;

@@ -142,7 +142,7 @@ async fn migrations_are_idempotent_on_reopen(fx: Fixture) {
                 .await
                 .expect("count migrations"),
         };
-        assert_eq!(applied, 2, "each of the two migrations is applied once");
+        assert_eq!(applied, 3, "each of the three migrations is applied once");
         store.close().await;
     }
 }

@@ -65,6 +65,19 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// Turns the record of a verification into that of its refusal because its code had been
+    /// spent already (found at the commit). `answer_waited`: the venue was answered after the
+    /// commit, so it is refused (409) and told nothing of the requirements; otherwise it was
+    /// told the verdict before the replay was found, and the record keeps what it was told.
+    pub fn refuse_as_replayed(&mut self, answer_waited: bool) {
+        if answer_waited {
+            self.verdict = super::writer::REPLAYED.to_owned();
+            self.requirement_verdicts.clear();
+        } else {
+            self.verdict = super::writer::REPLAYED_AFTER_ANSWER.to_owned();
+        }
+    }
+
     /// The entry this record becomes at `seq`, after the entry whose hash is `prev_hash`.
     pub fn chain(&self, seq: i64, prev_hash: [u8; 32]) -> AuditEntry {
         let mut entry = AuditEntry {

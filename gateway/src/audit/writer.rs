@@ -14,13 +14,21 @@
 //!   `Conflict`; the task re-reads the head and chains the same records onto it. After a
 //!   failure that may have hidden a commit (a connection lost during `COMMIT`), it first looks
 //!   whether its batch is stored already, so no entry is written twice.
+//! - Spent codes: an entry may carry its code's [`Spend`]; the nonces join the same
+//!   transaction under the store's uniqueness key. When a code was spent already (on another
+//!   node, or before a restart) nothing is written; those entries become refusals
+//!   ([`REPLAYED`]) and the batch is appended again, so exactly one use of a code is
+//!   answered and the loser's refusal is in the chain too.
+//! - Bounded waits: a caller that gives up on its entry ([`AuditReceipt::committed_within`])
+//!   takes it back unless an attempt that may land holds it; an entry taken back is never
+//!   committed, so its code stays unspent and the venue may retry.
 //! - Checkpoints are signed in the same task, between batches, over a committed head.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use store::{AuditEntry, Checkpoint, Store, StoreError};
+use store::{Appended, AuditEntry, Checkpoint, Spend, SpentBy, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -85,15 +93,30 @@ pub enum AuditError {
     /// A checkpoint could not be written.
     #[error("cannot write an audit checkpoint: {0}")]
     Checkpoint(String),
+    /// The entry's code was spent already: the entry is committed as a refusal at `position`.
+    #[error("the code was already used on node `{}` at {}", by.node, by.at)]
+    Replayed {
+        by: SpentBy,
+        position: AuditPosition,
+    },
+    /// Not committed in time (the store down or too slow); taken back, never to be committed.
+    #[error("the audit log could not record the entry in time; retry in {retry_after_secs} s")]
+    TimedOut { retry_after_secs: u64 },
+    /// Not confirmed in time while an attempt that may yet land held it: it may be committed.
+    #[error("the audit log has not confirmed the entry; it may still be recorded")]
+    Unconfirmed,
 }
 
 impl AuditError {
     /// Seconds for `Retry-After`, for the errors where a retry helps.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            AuditError::Backlogged { retry_after_secs } => Some(*retry_after_secs),
-            AuditError::Closed => Some(1),
-            AuditError::Rejected(_) | AuditError::Checkpoint(_) => None,
+            AuditError::Backlogged { retry_after_secs }
+            | AuditError::TimedOut { retry_after_secs } => Some(*retry_after_secs),
+            AuditError::Closed | AuditError::Unconfirmed => Some(1),
+            AuditError::Rejected(_) | AuditError::Checkpoint(_) | AuditError::Replayed { .. } => {
+                None
+            }
         }
     }
 }
@@ -119,6 +142,10 @@ pub struct WriterStats {
     pub checkpoints: u64,
     /// Checkpoints that could not be written.
     pub checkpoint_failures: u64,
+    /// Entries whose code was spent already, committed as refusals.
+    pub replays: u64,
+    /// Entries their callers gave up on before any attempt held them (never committed).
+    pub abandoned: u64,
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +158,8 @@ struct Counters {
     rejected: AtomicU64,
     checkpoints: AtomicU64,
     checkpoint_failures: AtomicU64,
+    replays: AtomicU64,
+    abandoned: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, n: u64) {
@@ -166,11 +195,33 @@ impl Shared {
 
 type Reply = oneshot::Sender<Result<AuditPosition, AuditError>>;
 
+/// Who holds a queued entry: its caller may take it back while it is [`PENDING`].
+const PENDING: u8 = 0;
+/// In an attempt to commit that may land: the caller must wait for its outcome.
+const ATTEMPTED: u8 = 1;
+/// Taken back by its caller: never committed.
+const ABANDONED: u8 = 2;
+/// In an attempt when its caller gave up: dropped if that attempt wrote nothing, committed if
+/// it landed (the caller was told the outcome is unknown).
+const GIVEN_UP: u8 = 3;
+
+/// The verdict an entry is committed with when its code had been spent already and the venue
+/// was refused (409 `code.replayed`).
+pub const REPLAYED: &str = "replayed";
+/// The same, for a gateway that answered before the commit (`audit.wait_for_commit = false`):
+/// the venue was told the verdict, and the replay was found afterwards.
+pub const REPLAYED_AFTER_ANSWER: &str = "replayed_after_answer";
+
 #[derive(Debug)]
 struct Queued {
     record: AuditRecord,
+    /// The code this entry spends, if any; cleared when the code turns out spent already.
+    spend: Option<Spend>,
+    /// Set when the code turned out spent already: the answer is a refusal.
+    replayed: Option<SpentBy>,
     /// `None` for [`AuditWriter::append_nowait`].
     reply: Option<Reply>,
+    claim: Arc<AtomicU8>,
 }
 
 #[derive(Debug)]
@@ -197,12 +248,58 @@ struct Inner {
 #[derive(Debug)]
 pub struct AuditReceipt {
     reply: oneshot::Receiver<Result<AuditPosition, AuditError>>,
+    claim: Arc<AtomicU8>,
+    shared: Arc<Shared>,
 }
 
 impl AuditReceipt {
     /// The entry's place in the chain once its batch is committed.
     pub async fn committed(self) -> Result<AuditPosition, AuditError> {
         self.reply.await.unwrap_or(Err(AuditError::Closed))
+    }
+
+    /// [`AuditReceipt::committed`], waiting at most `wait`. Then the entry is taken back
+    /// ([`AuditError::TimedOut`]: never committed) — unless an attempt that may land holds it;
+    /// its outcome is then awaited for at most `wait` more, after which the answer is
+    /// [`AuditError::Unconfirmed`].
+    pub async fn committed_within(mut self, wait: Duration) -> Result<AuditPosition, AuditError> {
+        let outcome = |r: Result<Result<AuditPosition, AuditError>, oneshot::error::RecvError>| {
+            r.unwrap_or(Err(AuditError::Closed))
+        };
+        if let Ok(result) = tokio::time::timeout(wait, &mut self.reply).await {
+            return outcome(result);
+        }
+        let timed_out = || AuditError::TimedOut {
+            retry_after_secs: self.shared.retry_after_secs.load(Ordering::Relaxed),
+        };
+        match self
+            .claim
+            .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return Err(timed_out()),
+            Err(_) => {
+                // An attempt holds it: dropped if that attempt writes nothing.
+                if self
+                    .claim
+                    .compare_exchange(ATTEMPTED, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                    && self.claim.load(Ordering::Acquire) == PENDING
+                {
+                    // Released meanwhile: take it back after all.
+                    if self
+                        .claim
+                        .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return Err(timed_out());
+                    }
+                }
+            }
+        }
+        match tokio::time::timeout(wait, &mut self.reply).await {
+            Ok(result) => outcome(result),
+            Err(_) => Err(AuditError::Unconfirmed),
+        }
     }
 }
 
@@ -240,7 +337,12 @@ impl AuditWriter {
         }
     }
 
-    fn enqueue(&self, record: AuditRecord, reply: Option<Reply>) -> Result<(), AuditError> {
+    fn enqueue(
+        &self,
+        record: AuditRecord,
+        spend: Option<Spend>,
+        reply: Option<Reply>,
+    ) -> Result<Arc<AtomicU8>, AuditError> {
         let shared = &self.inner.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(AuditError::Closed);
@@ -251,32 +353,54 @@ impl AuditWriter {
                 retry_after_secs: shared.retry_after_secs.load(Ordering::Relaxed),
             });
         }
-        if self.inner.queue.send(Queued { record, reply }).is_err() {
+        let claim = Arc::new(AtomicU8::new(PENDING));
+        let queued = Queued {
+            record,
+            spend,
+            replayed: None,
+            reply,
+            claim: Arc::clone(&claim),
+        };
+        if self.inner.queue.send(queued).is_err() {
             shared.release(1);
             return Err(AuditError::Closed);
         }
-        Ok(())
+        Ok(claim)
     }
 
-    /// Accepts `record` now, or refuses it now ([`AuditError::Backlogged`] when the backlog is
-    /// full, [`AuditError::Closed`] after shutdown); the receipt waits for the commit.
-    pub fn try_enqueue(&self, record: AuditRecord) -> Result<AuditReceipt, AuditError> {
+    /// Accepts `record` — spending `spend`'s code in the same commit, if given — now, or
+    /// refuses it now ([`AuditError::Backlogged`] when the backlog is full,
+    /// [`AuditError::Closed`] after shutdown); the receipt waits for the commit.
+    pub fn try_enqueue(
+        &self,
+        record: AuditRecord,
+        spend: Option<Spend>,
+    ) -> Result<AuditReceipt, AuditError> {
         let (reply, rx) = oneshot::channel();
-        self.enqueue(record, Some(reply))?;
-        Ok(AuditReceipt { reply: rx })
+        let claim = self.enqueue(record, spend, Some(reply))?;
+        Ok(AuditReceipt {
+            reply: rx,
+            claim,
+            shared: Arc::clone(&self.inner.shared),
+        })
     }
 
     /// Appends `record` and returns its place once the batch holding it is committed. Refused at
     /// once when the backlog is full.
     pub async fn append(&self, record: AuditRecord) -> Result<AuditPosition, AuditError> {
-        self.try_enqueue(record)?.committed().await
+        self.try_enqueue(record, None)?.committed().await
     }
 
     /// Accepts `record` without waiting for its commit (for a gateway configured not to wait).
     /// Still refused when the backlog is full; once accepted it is committed unless the process
-    /// dies first.
-    pub fn append_nowait(&self, record: AuditRecord) -> Result<(), AuditError> {
-        self.enqueue(record, None)
+    /// dies first. A code found spent already at the commit is recorded as
+    /// [`REPLAYED_AFTER_ANSWER`].
+    pub fn append_nowait(
+        &self,
+        record: AuditRecord,
+        spend: Option<Spend>,
+    ) -> Result<(), AuditError> {
+        self.enqueue(record, spend, None).map(drop)
     }
 
     /// `Some(retry after, in seconds)` when an append now would be refused as backlogged.
@@ -305,6 +429,8 @@ impl AuditWriter {
             rejected: get(&c.rejected),
             checkpoints: get(&c.checkpoints),
             checkpoint_failures: get(&c.checkpoint_failures),
+            replays: get(&c.replays),
+            abandoned: get(&c.abandoned),
         }
     }
 
@@ -461,11 +587,17 @@ impl Task {
     }
 
     /// Commits `batch` — retrying until it is stored — and answers its callers.
-    async fn commit(&mut self, batch: Vec<Queued>) {
+    async fn commit(&mut self, mut batch: Vec<Queued>) {
         let mut backoff = Backoff(Backoff::FIRST);
-        // The entries of an attempt whose outcome is unknown.
+        // The entries of an attempt whose outcome is unknown (its claims are held meanwhile).
         let mut attempted: Option<Vec<AuditEntry>> = None;
         loop {
+            if attempted.is_none() {
+                batch = self.claim(batch);
+                if batch.is_empty() {
+                    return;
+                }
+            }
             let tip = match self.tip {
                 Some(tip) => tip,
                 None => match self.read_tip(attempted.as_deref()).await {
@@ -482,11 +614,28 @@ impl Task {
                     }
                 },
             };
+            // The head has been read: an earlier attempt did not land, so this one replaces it.
+            attempted = None;
             let entries = chain_all(batch.iter().map(|q| &q.record), tip);
-            match self.store.append_audit(&entries).await {
-                Ok(()) => {
+            let spends: Vec<(usize, Spend)> = batch
+                .iter()
+                .enumerate()
+                .filter_map(|(i, q)| q.spend.map(|s| (i, s)))
+                .collect();
+            match self.store.append_audit_spending(&entries, &spends).await {
+                Ok(Appended::Committed) => {
                     self.committed(batch, &entries);
                     return;
+                }
+                Ok(Appended::AlreadySpent(losers)) => {
+                    // Nothing was written: the losers become refusals and the batch goes again.
+                    for (index, by) in losers {
+                        if let Some(queued) = batch.get_mut(index) {
+                            queued.spend = None;
+                            queued.record.refuse_as_replayed(queued.reply.is_some());
+                            queued.replayed = Some(by);
+                        }
+                    }
                 }
                 Err(StoreError::Invalid(reason)) => {
                     // Nothing was written, and the same batch would be refused again.
@@ -499,17 +648,46 @@ impl Task {
                     bump(&self.shared.counters.conflicts, 1);
                     tracing::debug!(%reason, node = %self.node, "audit head moved; re-chaining");
                     self.tip = None;
-                    attempted = Some(entries);
+                    release_claims(&batch);
                     tokio::task::yield_now().await;
                 }
-                Err(e) => {
-                    self.retrying(&e, "cannot commit an audit batch; retrying");
+                Err(e @ StoreError::CommitUnknown(_)) => {
+                    // The commit may have landed: look before writing again, claims held.
+                    self.retrying(&e, "an audit commit may not have landed; looking");
                     self.tip = None;
                     attempted = Some(entries);
                     backoff.wait(&self.shared).await;
                 }
+                Err(e) => {
+                    // Nothing was written: callers may take their entries back meanwhile.
+                    self.retrying(&e, "cannot commit an audit batch; retrying");
+                    self.tip = None;
+                    release_claims(&batch);
+                    backoff.wait(&self.shared).await;
+                }
             }
         }
+    }
+
+    /// Marks every entry of `batch` as held by an attempt, dropping those their callers took
+    /// back or gave up on (which free their place in the backlog). Called only when no earlier
+    /// attempt may have landed.
+    fn claim(&self, batch: Vec<Queued>) -> Vec<Queued> {
+        let before = batch.len();
+        let kept: Vec<Queued> = batch
+            .into_iter()
+            .filter(|q| {
+                q.claim
+                    .compare_exchange(PENDING, ATTEMPTED, Ordering::AcqRel, Ordering::Acquire)
+                    .map_or_else(|state| state == ATTEMPTED, |_| true)
+            })
+            .collect();
+        let dropped = before - kept.len();
+        if dropped > 0 {
+            bump(&self.shared.counters.abandoned, dropped as u64);
+            self.shared.release(dropped);
+        }
+        kept
     }
 
     fn retrying(&self, error: &StoreError, message: &str) {
@@ -550,11 +728,19 @@ impl Task {
         self.shared.retry_after_secs.store(1, Ordering::Relaxed);
         self.shared.release(n);
         for (queued, entry) in batch.into_iter().zip(entries) {
+            let position = AuditPosition {
+                seq: entry.seq,
+                hash: entry.hash,
+            };
+            let outcome = match queued.replayed {
+                Some(by) => {
+                    bump(&counters.replays, 1);
+                    Err(AuditError::Replayed { by, position })
+                }
+                None => Ok(position),
+            };
             if let Some(reply) = queued.reply {
-                let _ = reply.send(Ok(AuditPosition {
-                    seq: entry.seq,
-                    hash: entry.hash,
-                }));
+                let _ = reply.send(outcome);
             }
         }
     }
@@ -611,4 +797,19 @@ impl Task {
 enum Resume {
     Tip(Tip),
     AlreadyStored,
+}
+
+/// After an attempt that wrote nothing: callers may take their entries back again, and those
+/// that gave up meanwhile have theirs taken back now.
+fn release_claims(batch: &[Queued]) {
+    for queued in batch {
+        let _ =
+            queued
+                .claim
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
+                    ATTEMPTED => Some(PENDING),
+                    GIVEN_UP => Some(ABANDONED),
+                    _ => None,
+                });
+    }
 }

@@ -1,7 +1,8 @@
 //! Stage 5, check the code: profile accepted, key by id in the trust list and valid now,
 //! signature or MAC, time window, holder kind fits the scenario, consent scope covers every
 //! certificate the scenario asks for, and — last, so only good codes are remembered — the nonce
-//! not seen before within the code's validity. Ed25519 signatures are checked in batches across
+//! not seen before on this node within the code's validity (the store's check, across nodes
+//! and restarts, comes with the audit entry's commit in stage 11). Ed25519 signatures are checked in batches across
 //! concurrent requests ([`crate::signature_batch`]).
 
 use chrono::{DateTime, Utc};
@@ -69,15 +70,18 @@ pub async fn authentic(
     Ok(verified.claims)
 }
 
-/// Spends the code's nonce: a second use within its validity is refused.
+/// Spends the code's nonce on this node — the fast path for a replay here: a second use within
+/// its validity is refused with when it was first used. What holds across nodes and restarts is
+/// the store's spent code, written with the use's audit entry (or by the holder's routes).
 pub fn spend(
     replay: &ReplayGuard,
     claims: &HolderClaims,
     now: DateTime<Utc>,
 ) -> Result<(), Failure> {
-    if replay.first_use(&claims.nonce, claims.expires_at, now.timestamp()) {
-        Ok(())
-    } else {
-        Err(Failure::CodeReplayed)
-    }
+    replay
+        .first_use(&claims.nonce, claims.expires_at, now.timestamp_micros())
+        .map_err(|first_us| Failure::CodeReplayed {
+            node: replay.node().to_owned(),
+            at: DateTime::from_timestamp_micros(first_us).unwrap_or(now),
+        })
 }

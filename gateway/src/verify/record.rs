@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use wire::api::VerifyResponse;
 
+use store::Spend;
+
 use crate::audit::{AuditError, AuditPosition, AuditRecord, AuditWriter};
 use crate::error::Failure;
 use crate::metrics::Metrics;
@@ -27,6 +29,8 @@ pub struct AuditRecorder {
     /// nothing is recorded.
     pub enabled: bool,
     pub wait_for_commit: bool,
+    /// How long an answer waits for its entry's commit (then 503: the store down or slow).
+    pub commit_timeout: Duration,
 }
 
 impl AuditRecorder {
@@ -41,25 +45,69 @@ impl AuditRecorder {
         }
     }
 
-    /// Appends the verification's entry; waits for its commit when configured to.
-    pub async fn append(&self, record: AuditRecord) -> Result<Option<AuditPosition>, Failure> {
+    /// Appends the verification's entry, spending its code in the same commit; waits for the
+    /// commit (at most `commit_timeout`) when configured to. A code spent already — on another
+    /// node, or before a restart — is refused here with where and when it was first used.
+    pub async fn append(
+        &self,
+        record: AuditRecord,
+        spend: Spend,
+    ) -> Result<Option<AuditPosition>, Failure> {
         if !self.enabled {
             return Ok(None);
         }
-        let refused = |e: AuditError| match e {
-            AuditError::Backlogged { retry_after_secs } => Failure::AuditBacklogged {
-                retry_after_secs: u32::try_from(retry_after_secs).unwrap_or(u32::MAX),
-            },
-            AuditError::Closed => Failure::ShuttingDown,
-            other => Failure::Internal(format!("audit: {other}")),
-        };
         if self.wait_for_commit {
-            self.writer.append(record).await.map(Some).map_err(refused)
+            let receipt = self
+                .writer
+                .try_enqueue(record, Some(spend))
+                .map_err(refused)?;
+            receipt
+                .committed_within(self.commit_timeout)
+                .await
+                .map(Some)
+                .map_err(refused)
         } else {
             self.writer
-                .append_nowait(record)
+                .append_nowait(record, Some(spend))
                 .map(|()| None)
                 .map_err(refused)
+        }
+    }
+
+    /// Spends a code outside a verification (the holder's own routes), committed before it
+    /// returns.
+    pub async fn spend(&self, store: &store::Store, spend: Spend) -> Result<(), Failure> {
+        if !self.enabled {
+            return Ok(());
+        }
+        match store.spend_code(&spend, &self.node, store::now()).await? {
+            None => Ok(()),
+            Some(by) => Err(Failure::CodeReplayed {
+                node: by.node,
+                at: by.at,
+            }),
+        }
+    }
+}
+
+/// The answer for an entry the writer did not commit as asked.
+fn refused(e: AuditError) -> Failure {
+    let secs = |s: u64| u32::try_from(s).unwrap_or(u32::MAX);
+    match e {
+        AuditError::Backlogged { retry_after_secs } => Failure::AuditBacklogged {
+            retry_after_secs: secs(retry_after_secs),
+        },
+        AuditError::TimedOut { retry_after_secs } => Failure::AuditTimedOut {
+            retry_after_secs: secs(retry_after_secs),
+        },
+        AuditError::Unconfirmed => Failure::AuditUnconfirmed,
+        AuditError::Replayed { by, .. } => Failure::CodeReplayed {
+            node: by.node,
+            at: by.at,
+        },
+        AuditError::Closed => Failure::ShuttingDown,
+        other @ (AuditError::Rejected(_) | AuditError::Checkpoint(_)) => {
+            Failure::Internal(format!("audit: {other}"))
         }
     }
 }

@@ -1,0 +1,114 @@
+//! Spent codes: each code's nonce is accepted once across every node sharing the store and
+//! across restarts, for as long as the code is valid.
+//!
+//! A verification spends its code inside the group commit of its audit entry
+//! ([`Store::append_audit_spending`]): the nonce is inserted under the table's key in the same
+//! transaction, so the answer that already waits for that commit learns of a replay on another
+//! node without a round trip of its own. The holder's own routes spend a code one at a time
+//! ([`Store::spend_code`]).
+//!
+//! Rows are keyed by (expiry bucket, nonce): a replay carries the code's signed `exp`, so it
+//! meets the first use on the same key, and [`Store::prune_spent`] drops whole buckets of
+//! expired codes with one range delete on the key's prefix — no per-row deletes, no timers.
+
+use chrono::{DateTime, Utc};
+
+use crate::backend::{exact_micros, with_pool, Columns, Store};
+use crate::error::{classify, StoreError};
+
+/// A code's nonce, filed under its expiry bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Spend {
+    /// The code's `exp` divided by the bucket width (the caller's choice, the same on every
+    /// node).
+    pub bucket: i64,
+    /// The code's nonce (`cti`), folded to 16 bytes.
+    pub nonce: [u8; 16],
+}
+
+/// Who spent a code, and when: what a refused replay is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpentBy {
+    pub node: String,
+    pub at: DateTime<Utc>,
+}
+
+fn spent_by_from(row: &impl Columns) -> Result<SpentBy, StoreError> {
+    Ok(SpentBy {
+        node: row.text("node")?,
+        at: row.time("used_at")?,
+    })
+}
+
+pub(crate) const WHO_SPENT: &str =
+    "SELECT node, used_at FROM spent_codes WHERE bucket = $1 AND nonce = $2";
+
+impl Store {
+    /// Spends one code now, committed before it returns: `Ok(None)` when this was its first use,
+    /// `Ok(Some(first use))` when it was spent already (by any node).
+    pub async fn spend_code(
+        &self,
+        spend: &Spend,
+        node: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SpentBy>, StoreError> {
+        exact_micros(at, "spent code")?;
+        let insert = "INSERT INTO spent_codes (bucket, nonce, node, used_at) \
+                      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+        with_pool!(self, |pool| {
+            let inserted = sqlx::query(insert)
+                .bind(spend.bucket)
+                .bind(&spend.nonce[..])
+                .bind(node)
+                .bind(at)
+                .execute(pool)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+            if inserted == 1 {
+                return Ok(None);
+            }
+            let row = sqlx::query(WHO_SPENT)
+                .bind(spend.bucket)
+                .bind(&spend.nonce[..])
+                .fetch_optional(pool)
+                .await
+                .map_err(classify)?;
+            match row {
+                Some(row) => spent_by_from(&row).map(Some),
+                // Pruned between the two statements: the code has expired meanwhile.
+                None => Ok(Some(SpentBy {
+                    node: node.to_owned(),
+                    at,
+                })),
+            }
+        })
+    }
+
+    /// Who spent a code, if anyone did (and it has not been pruned).
+    pub async fn spent_code(&self, spend: &Spend) -> Result<Option<SpentBy>, StoreError> {
+        with_pool!(self, |pool| {
+            let row = sqlx::query(WHO_SPENT)
+                .bind(spend.bucket)
+                .bind(&spend.nonce[..])
+                .fetch_optional(pool)
+                .await
+                .map_err(classify)?;
+            row.as_ref().map(spent_by_from).transpose()
+        })
+    }
+
+    /// Drops every spent code of a bucket below `oldest_live` (codes that have all expired),
+    /// returning how many rows went.
+    pub async fn prune_spent(&self, oldest_live: i64) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM spent_codes WHERE bucket < $1";
+        with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(oldest_live)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(classify)
+        })
+    }
+}
