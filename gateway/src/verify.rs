@@ -163,15 +163,13 @@ impl VerifyService {
         )
         .await?;
         // The code is spent on this node from here on; if no answer comes of it, or its entry
-        // is not committed, it is not spent after all and the venue may try it again.
+        // is not committed, it is not spent after all and the venue may try it again. (After
+        // `AuditUnconfirmed` the entry may still land: then the store refuses the retry.)
         let answer = self
             .decide_and_record(&venue, scenario, &holder, now, request_id, started)
             .await;
         if let Err(failure) = &answer {
-            if !matches!(
-                failure,
-                Failure::CodeReplayed { .. } | Failure::AuditUnconfirmed
-            ) {
+            if !matches!(failure, Failure::CodeReplayed { .. }) {
                 self.replay.forget(&holder.nonce, holder.expires_at);
             }
         }
