@@ -1,11 +1,12 @@
 //! One benchmark binary, a file per stage of the verify pipeline.
 //!
 //! Run all: `cargo bench -p benches --bench stages`; one group: append `-- code/` (or
-//! `cache/`, `pipeline/`, `issuer/`, `respond/`). Each file says what it measures; the README's
+//! `cache/`, `pipeline/`, `issuer/`, `respond/`, `audit/`). Each file says what it measures; the README's
 //! Performance section keeps the last figures with the machine they came from.
 
 use criterion::{criterion_group, criterion_main};
 
+mod audit;
 mod cache;
 mod code;
 mod fixture;
@@ -20,6 +21,7 @@ criterion_group!(
     cache::record_hit,
     pipeline::warm_pipeline,
     issuer::record_and_seal,
-    respond::encode
+    respond::encode,
+    audit::trail
 );
 criterion_main!(stages);

@@ -1,0 +1,182 @@
+//! Stage 11's audit trail, per entry, in its parts: chaining a record (encode and SHA-256),
+//! hashing alone, and a group commit of 512 entries that each spend a code — on SQLite on
+//! tmpfs (the store's work without the disk's flush), on SQLite on disk (with `fsync`, as
+//! deployed), and on the local PostgreSQL (a fresh schema, dropped afterwards). Per-entry figures
+//! are the batch's time divided by 512; a CPU profile of the whole gateway is in the README.
+//!
+//! `cargo bench -p benches --bench stages -- audit/`
+//!
+//! Last measured: see the README's Performance section (the per-entry breakdown).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use criterion::{Criterion, Throughput};
+use gateway::audit::chain::{chain_all, entry_hash, AuditRecord, GENESIS};
+use store::{Appended, Spend, Store};
+
+/// Entries per group commit: the writer's default `max_batch`.
+const BATCH: usize = 512;
+
+fn records(n: usize, offset: usize) -> Vec<AuditRecord> {
+    (0..n)
+        .map(|i| {
+            let i = i + offset;
+            let mut subject_hash = [0u8; 32];
+            subject_hash[..8]
+                .copy_from_slice(&(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+            AuditRecord {
+                at: store::micros(Utc::now()),
+                node: "gateway-1".into(),
+                venue: "jinan-baotu-spring-park".into(),
+                scenario: "park-entry-senior".into(),
+                certificates: vec!["senior-citizen-card".into()],
+                verdict: "pass".into(),
+                requirement_verdicts: vec![("senior-citizen-card".into(), "pass".into())],
+                latency_us: 850,
+                subject_hash,
+                verification_id: format!("v-{:032x}", i),
+            }
+        })
+        .collect()
+}
+
+fn spends(n: usize, offset: usize) -> Vec<(usize, Spend)> {
+    (0..n)
+        .map(|i| {
+            let mut nonce = [0u8; 16];
+            nonce[..8].copy_from_slice(
+                &((i + offset) as u64)
+                    .wrapping_mul(0xff51_afd7_ed55_8ccd)
+                    .to_be_bytes(),
+            );
+            (
+                i,
+                Spend {
+                    bucket: 59_000_000,
+                    nonce,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Appends batches onto `store` for as many iterations as criterion asks, timing only the
+/// commits.
+fn commits(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    iters: u64,
+    tip: &mut (i64, [u8; 32]),
+    offset: &mut usize,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let entries = chain_all(&records(BATCH, *offset), *tip);
+        let spent = spends(BATCH, *offset);
+        *offset += BATCH;
+        let started = Instant::now();
+        let outcome = rt
+            .block_on(store.append_audit_spending(&entries, &spent))
+            .expect("the batch commits");
+        total += started.elapsed();
+        assert_eq!(outcome, Appended::Committed);
+        let last = entries.last().expect("a batch");
+        *tip = (last.seq, last.hash);
+    }
+    total
+}
+
+pub fn trail(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("audit");
+    let batch = records(BATCH, 0);
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("chain_512", |b| {
+        b.iter(|| black_box(chain_all(&batch, (0, GENESIS))))
+    });
+    let entries = chain_all(&batch, (0, GENESIS));
+    group.bench_function("hash_512", |b| {
+        b.iter(|| {
+            for entry in &entries {
+                black_box(entry_hash(entry));
+            }
+        })
+    });
+
+    group.sample_size(20);
+    let shm = std::path::Path::new("/dev/shm");
+    let tmpfs = shm
+        .is_dir()
+        .then(|| tempfile::tempdir_in(shm).expect("tmpfs folder"));
+    let disk = tempfile::tempdir().expect("disk folder");
+    let mut stores: Vec<(&str, Store)> = Vec::new();
+    if let Some(dir) = &tmpfs {
+        stores.push((
+            "commit_512/sqlite_tmpfs",
+            rt.block_on(Store::open_sqlite_in(dir.path()))
+                .expect("sqlite"),
+        ));
+    }
+    stores.push((
+        "commit_512/sqlite_disk",
+        rt.block_on(Store::open_sqlite_in(disk.path()))
+            .expect("sqlite"),
+    ));
+    let postgres = rt.block_on(postgres_schema());
+    if let Some((url, _)) = &postgres {
+        stores.push((
+            "commit_512/postgres",
+            rt.block_on(Store::open(url)).expect("postgres"),
+        ));
+    }
+    for (name, store) in &stores {
+        let mut tip = (0, GENESIS);
+        let mut offset = 0;
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| commits(&rt, store, iters, &mut tip, &mut offset))
+        });
+    }
+    group.finish();
+    if let Some((_, drop_schema)) = postgres {
+        for (_, store) in &stores {
+            rt.block_on(store.close());
+        }
+        rt.block_on(drop_schema);
+    }
+}
+
+/// A fresh schema on the local PostgreSQL (`MIANZHENG_TEST_DATABASE_URL` or the default the
+/// tests use) and the future that drops it; `None`, with a note, when no server answers.
+async fn postgres_schema() -> Option<(String, impl std::future::Future<Output = ()>)> {
+    let base = std::env::var("MIANZHENG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let admin = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("audit/commit_512/postgres skipped: no PostgreSQL at `{base}` ({e})");
+            return None;
+        }
+    };
+    let schema = format!("mz_bench_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options[search_path]={schema}");
+    Some((url, async move {
+        let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await;
+    }))
+}
