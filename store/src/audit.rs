@@ -3,6 +3,7 @@
 //! gateway; the store keeps what it is given, refuses an append that would fork or gap the chain,
 //! and hands entries back unchanged for `gateway audit verify` to re-walk.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
@@ -207,18 +208,47 @@ impl Store {
             return Ok(Appended::Committed);
         };
         check_batch(entries)?;
-        if let Some((index, _)) = spends.iter().find(|(i, _)| *i >= entries.len()) {
-            return Err(StoreError::Invalid(format!(
-                "a spent code names entry {index} of a batch of {}",
-                entries.len()
-            )));
-        }
-        let lists: Vec<(String, String)> = entries
-            .iter()
-            .map(|e| (to_json(&e.certificates), to_json(&e.requirement_verdicts)))
-            .collect();
+        let given = |head| {
+            check_continues(head, first)?;
+            Ok(Cow::Borrowed(entries))
+        };
+        self.append_under_lock(given, spends)
+            .await
+            .map(|(appended, _)| appended)
+    }
+
+    /// [`Store::append_audit_spending`] for a writer that chains its batch onto whatever head it
+    /// finds: `chain` is called with the stored head (`None` for an empty log) while the
+    /// appenders' lock is held, so the batch always continues the head — writers on several
+    /// nodes wait for each other instead of failing with [`StoreError::Conflict`] and chaining
+    /// again. Returns the entries as chained and committed (or, for
+    /// [`Appended::AlreadySpent`], as they would have been).
+    pub async fn append_audit_chaining(
+        &self,
+        chain: impl FnOnce(Option<(i64, [u8; 32])>) -> Vec<AuditEntry>,
+        spends: &[(usize, Spend)],
+    ) -> Result<(Appended, Vec<AuditEntry>), StoreError> {
+        let make = |head| {
+            let entries = chain(head);
+            check_batch(&entries)?;
+            if let Some(first) = entries.first() {
+                check_continues(head, first)?;
+            }
+            Ok(Cow::Owned(entries))
+        };
+        let (appended, entries) = self.append_under_lock(make, spends).await?;
+        Ok((appended, entries.into_owned()))
+    }
+
+    /// One append transaction: the appenders' lock, the head, the batch `make` gives for it, the
+    /// spent codes, the entries, the commit.
+    async fn append_under_lock<'e>(
+        &self,
+        make: impl FnOnce(Option<(i64, [u8; 32])>) -> Result<Cow<'e, [AuditEntry]>, StoreError>,
+        spends: &[(usize, Spend)],
+    ) -> Result<(Appended, Cow<'e, [AuditEntry]>), StoreError> {
         let insert = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) ");
-        let result: Result<Appended, StoreError> = with_pool!(self, |pool, dialect| {
+        with_pool!(self, |pool, dialect| {
             let mut tx = pool
                 .begin_with(dialect.begin_write())
                 .await
@@ -237,7 +267,17 @@ impl Store {
                 Some(row) => Some((row.int("seq")?, row.hash("hash")?)),
                 None => None,
             };
-            check_continues(head, first)?;
+            let entries = make(head)?;
+            let Some(first_seq) = entries.first().map(|e| e.seq) else {
+                tx.rollback().await.map_err(classify)?;
+                return Ok((Appended::Committed, entries));
+            };
+            if let Some((index, _)) = spends.iter().find(|(i, _)| *i >= entries.len()) {
+                return Err(StoreError::Invalid(format!(
+                    "a spent code names entry {index} of a batch of {}",
+                    entries.len()
+                )));
+            }
             // Each code once per batch: a second use within the batch loses to the first.
             let mut seen = HashSet::with_capacity(spends.len());
             let (fresh, mut repeated): (Vec<&(usize, Spend)>, Vec<&(usize, Spend)>) =
@@ -295,9 +335,13 @@ impl Store {
                 }
                 losers.sort_by_key(|(index, _)| *index);
                 tx.rollback().await.map_err(classify)?;
-                return Ok(Appended::AlreadySpent(losers));
+                return Ok((Appended::AlreadySpent(losers), entries));
             }
-            for (chunk, lists) in shaped_chunks(entries).zip(shaped_chunks(&lists)) {
+            let lists: Vec<(String, String)> = entries
+                .iter()
+                .map(|e| (to_json(&e.certificates), to_json(&e.requirement_verdicts)))
+                .collect();
+            for (chunk, lists) in shaped_chunks(&entries).zip(shaped_chunks(&lists)) {
                 let mut builder = QueryBuilder::new(&insert);
                 builder.push_values(
                     chunk.iter().zip(lists),
@@ -321,18 +365,17 @@ impl Store {
                     .build()
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| append_failed(e, first.seq))?;
+                    .map_err(|e| append_failed(e, first_seq))?;
             }
             // Until here nothing is stored whatever fails; a failed COMMIT may have landed.
             tx.commit()
                 .await
-                .map_err(|e| match append_failed(e, first.seq) {
+                .map_err(|e| match append_failed(e, first_seq) {
                     StoreError::Unavailable(e) => StoreError::CommitUnknown(e),
                     other => other,
                 })?;
-            Ok(Appended::Committed)
-        });
-        result
+            Ok((Appended::Committed, entries))
+        })
     }
 
     /// The last entry's (seq, hash), or `None` for an empty log.

@@ -10,10 +10,10 @@
 //!   nothing accepted is ever dropped.
 //! - The store unreachable or too slow: the task keeps its batch, in order, and retries with
 //!   back-off until it commits; the backlog fills meanwhile, and drains by itself afterwards.
-//! - Several nodes on one PostgreSQL: when another node advanced the head the store answers
-//!   `Conflict`; the task re-reads the head and chains the same records onto it. After a
-//!   failure that may have hidden a commit (a connection lost during `COMMIT`), it first looks
-//!   whether its batch is stored already, so no entry is written twice.
+//! - Several nodes on one PostgreSQL: the batch is chained onto the stored head inside the
+//!   append transaction, under the appenders' lock, so nodes take turns and never re-chain.
+//!   After a failure that may have hidden a commit (a connection lost during `COMMIT`), the task
+//!   first looks whether its batch is stored already, so no entry is written twice.
 //! - Spent codes: an entry may carry its code's [`Spend`]; the nonces join the same
 //!   transaction under the store's uniqueness key. When a code was spent already (on another
 //!   node, or before a restart) nothing is written; those entries become refusals
@@ -74,6 +74,15 @@ pub struct CheckpointSettings {
 pub struct AuditPosition {
     pub seq: i64,
     pub hash: [u8; 32],
+}
+
+impl AuditPosition {
+    fn of(entry: &AuditEntry) -> AuditPosition {
+        AuditPosition {
+            seq: entry.seq,
+            hash: entry.hash,
+        }
+    }
 }
 
 /// Why an entry was not (or may not have been) committed.
@@ -323,7 +332,6 @@ impl AuditWriter {
             max_delay: settings.max_delay,
             checkpoint: settings.checkpoint,
             shared: Arc::clone(&shared),
-            tip: None,
             last_checkpoint: None,
         };
         let handle = tokio::spawn(task.run(rx, control_rx));
@@ -466,10 +474,6 @@ impl AuditWriter {
     }
 }
 
-/// The tip of the chain as this task last knew it committed: (seq, hash); (0, GENESIS) for an
-/// empty log.
-type Tip = (i64, [u8; 32]);
-
 struct Task {
     store: Store,
     node: String,
@@ -477,8 +481,6 @@ struct Task {
     max_delay: Duration,
     checkpoint: Option<CheckpointSettings>,
     shared: Arc<Shared>,
-    /// `None`: unknown, read the store's head before the next commit.
-    tip: Option<Tip>,
     /// Seq of the last checkpoint this task signed: an idle node does not sign the same head
     /// again at every interval.
     last_checkpoint: Option<i64>,
@@ -586,48 +588,55 @@ impl Task {
         batch
     }
 
-    /// Commits `batch` — retrying until it is stored — and answers its callers.
+    /// Commits `batch` — retrying until it is stored — and answers its callers. The batch is
+    /// chained onto the head the store holds while its appenders' lock is held, so writers on
+    /// several nodes take turns instead of racing for the head.
     async fn commit(&mut self, mut batch: Vec<Queued>) {
         let mut backoff = Backoff(Backoff::FIRST);
-        // The entries of an attempt whose outcome is unknown (its claims are held meanwhile).
-        let mut attempted: Option<Vec<AuditEntry>> = None;
+        // The (seq, hash) of an attempt whose outcome is unknown (its claims held meanwhile).
+        let mut attempted: Option<Vec<AuditPosition>> = None;
         loop {
-            if attempted.is_none() {
-                batch = self.claim(batch);
-                if batch.is_empty() {
-                    return;
-                }
-            }
-            let tip = match self.tip {
-                Some(tip) => tip,
-                None => match self.read_tip(attempted.as_deref()).await {
-                    Ok(Resume::Tip(tip)) => tip,
-                    Ok(Resume::AlreadyStored) => {
-                        let entries = attempted.take().unwrap_or_default();
-                        self.committed(batch, &entries);
+            if let Some(positions) = &attempted {
+                match self.already_stored(positions).await {
+                    Ok(true) => {
+                        let positions = attempted.take().unwrap_or_default();
+                        self.committed(batch, &positions);
                         return;
                     }
+                    Ok(false) => attempted = None,
                     Err(e) => {
                         self.retrying(&e, "cannot read the audit head; retrying");
                         backoff.wait(&self.shared).await;
                         continue;
                     }
-                },
-            };
-            // The head has been read: an earlier attempt did not land, so this one replaces it.
-            attempted = None;
-            let entries = chain_all(batch.iter().map(|q| &q.record), tip);
+                }
+            } else {
+                batch = self.claim(batch);
+                if batch.is_empty() {
+                    return;
+                }
+            }
             let spends: Vec<(usize, Spend)> = batch
                 .iter()
                 .enumerate()
                 .filter_map(|(i, q)| q.spend.map(|s| (i, s)))
                 .collect();
-            match self.store.append_audit_spending(&entries, &spends).await {
-                Ok(Appended::Committed) => {
-                    self.committed(batch, &entries);
+            // What was chained, kept in case the commit's outcome turns out unknown.
+            let mut chained: Vec<AuditPosition> = Vec::new();
+            let chain = |head: Option<(i64, [u8; 32])>| {
+                let entries = chain_all(
+                    batch.iter().map(|q| &q.record),
+                    head.unwrap_or((0, GENESIS)),
+                );
+                chained = entries.iter().map(AuditPosition::of).collect();
+                entries
+            };
+            match self.store.append_audit_chaining(chain, &spends).await {
+                Ok((Appended::Committed, _)) => {
+                    self.committed(batch, &chained);
                     return;
                 }
-                Ok(Appended::AlreadySpent(losers)) => {
+                Ok((Appended::AlreadySpent(losers), _)) => {
                     // Nothing was written: the losers become refusals and the batch goes again.
                     for (index, by) in losers {
                         if let Some(queued) = batch.get_mut(index) {
@@ -640,28 +649,25 @@ impl Task {
                 Err(StoreError::Invalid(reason)) => {
                     // Nothing was written, and the same batch would be refused again.
                     tracing::error!(%reason, node = %self.node, "the store refused an audit batch");
-                    self.tip = None;
                     self.reject(batch, &reason);
                     return;
                 }
                 Err(StoreError::Conflict(reason)) => {
+                    // Another writer that does not take the appenders' lock (an older release).
                     bump(&self.shared.counters.conflicts, 1);
                     tracing::debug!(%reason, node = %self.node, "audit head moved; re-chaining");
-                    self.tip = None;
                     release_claims(&batch);
                     tokio::task::yield_now().await;
                 }
                 Err(e @ StoreError::CommitUnknown(_)) => {
                     // The commit may have landed: look before writing again, claims held.
                     self.retrying(&e, "an audit commit may not have landed; looking");
-                    self.tip = None;
-                    attempted = Some(entries);
+                    attempted = Some(chained);
                     backoff.wait(&self.shared).await;
                 }
                 Err(e) => {
                     // Nothing was written: callers may take their entries back meanwhile.
                     self.retrying(&e, "cannot commit an audit batch; retrying");
-                    self.tip = None;
                     release_claims(&batch);
                     backoff.wait(&self.shared).await;
                 }
@@ -696,30 +702,25 @@ impl Task {
         tracing::warn!(%error, node = %self.node, backlog, "{message}");
     }
 
-    /// The stored head — unless it shows that the attempt whose outcome was unknown is stored.
-    async fn read_tip(&self, attempted: Option<&[AuditEntry]>) -> Result<Resume, StoreError> {
-        let tip = self.store.audit_head().await?.unwrap_or((0, GENESIS));
-        if let Some(attempted @ [first, ..]) = attempted {
-            if tip.0 >= first.seq {
-                let len = u32::try_from(attempted.len()).unwrap_or(u32::MAX);
-                let stored = self.store.audit_range(first.seq, len).await?;
-                let same = stored.len() == attempted.len()
-                    && stored
-                        .iter()
-                        .zip(attempted)
-                        .all(|(s, a)| s.seq == a.seq && s.hash == a.hash);
-                if same {
-                    return Ok(Resume::AlreadyStored);
-                }
-            }
+    /// Whether the attempt whose outcome was unknown is in the store.
+    async fn already_stored(&self, attempted: &[AuditPosition]) -> Result<bool, StoreError> {
+        let Some(first) = attempted.first() else {
+            return Ok(true);
+        };
+        let head = self.store.audit_head().await?.unwrap_or((0, GENESIS));
+        if head.0 < first.seq {
+            return Ok(false);
         }
-        Ok(Resume::Tip(tip))
+        let len = u32::try_from(attempted.len()).unwrap_or(u32::MAX);
+        let stored = self.store.audit_range(first.seq, len).await?;
+        Ok(stored.len() == attempted.len()
+            && stored
+                .iter()
+                .zip(attempted)
+                .all(|(s, a)| s.seq == a.seq && s.hash == a.hash))
     }
 
-    fn committed(&mut self, batch: Vec<Queued>, entries: &[AuditEntry]) {
-        if let Some(last) = entries.last() {
-            self.tip = Some((last.seq, last.hash));
-        }
+    fn committed(&mut self, batch: Vec<Queued>, positions: &[AuditPosition]) {
         // Counted before the callers hear of it: a caller that saw its commit sees the gauge too.
         let n = batch.len();
         let counters = &self.shared.counters;
@@ -727,11 +728,7 @@ impl Task {
         bump(&counters.batches, 1);
         self.shared.retry_after_secs.store(1, Ordering::Relaxed);
         self.shared.release(n);
-        for (queued, entry) in batch.into_iter().zip(entries) {
-            let position = AuditPosition {
-                seq: entry.seq,
-                hash: entry.hash,
-            };
+        for (queued, &position) in batch.into_iter().zip(positions) {
             let outcome = match queued.replayed {
                 Some(by) => {
                     bump(&counters.replays, 1);
@@ -792,11 +789,6 @@ impl Task {
             }
         }
     }
-}
-
-enum Resume {
-    Tip(Tip),
-    AlreadyStored,
 }
 
 /// After an attempt that wrote nothing: callers may take their entries back again, and those
