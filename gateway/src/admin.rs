@@ -2,9 +2,10 @@
 //! Prometheus. The operator console's API joins them here (in `AdminHandler::route`).
 //!
 //! - `GET /livez` — 200 while the process runs: if this fails, restart it.
-//! - `GET /readyz` — 200 when ready for traffic; 503 with a problem body while starting
-//!   (`admin.starting`) or from the first moment of draining (`admin.draining`), so load
-//!   balancers stop sending before the listeners close.
+//! - `GET /readyz` — 200 when ready for traffic (`ready`, then a line per
+//!   [`Readiness::add_detail`]: how venue quotas are held); 503 with a problem body while
+//!   starting (`admin.starting`) or from the first moment of draining (`admin.draining`), so
+//!   load balancers stop sending before the listeners close.
 //! - `GET /metrics` — [`Metrics::render`].
 //! - `/admin/v1/…` — the console's API ([`crate::admin_api`]), behind the admin token.
 //! - Anything else: 404 (405 for a known path with another method), as a problem.
@@ -12,7 +13,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -34,6 +35,20 @@ const LISTENER: &str = "admin";
 pub struct Readiness {
     ready: Arc<AtomicBool>,
     shutdown: Shutdown,
+    details: Details,
+}
+
+/// A line `/readyz` adds to a ready answer, made at each request.
+pub type Detail = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Clone, Default)]
+struct Details(Arc<RwLock<Vec<Detail>>>);
+
+impl std::fmt::Debug for Details {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map_or(0, |d| d.len());
+        write!(f, "Details({n})")
+    }
 }
 
 /// What `/readyz` reports.
@@ -50,7 +65,29 @@ impl Readiness {
         Readiness {
             ready: Arc::new(AtomicBool::new(false)),
             shutdown,
+            details: Details::default(),
         }
+    }
+
+    /// Adds a line to every ready answer (a degraded mode the node still serves in).
+    pub fn add_detail(&self, detail: Detail) {
+        self.details
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(detail);
+    }
+
+    /// `ready`, then the details, a line each.
+    fn ready_text(&self) -> String {
+        let details = self.details.0.read().unwrap_or_else(|e| e.into_inner());
+        details
+            .iter()
+            .fold("ready\n".to_string(), |mut text, detail| {
+                text.push_str(&detail());
+                text.push('\n');
+                text
+            })
     }
 
     /// Startup is complete (configuration loaded, listeners bound, caches warm enough).
@@ -109,7 +146,9 @@ impl AdminHandler {
 
     fn readyz(&self) -> Response<Full<Bytes>> {
         let (code, title) = match self.readiness.state() {
-            ReadyState::Ready => return text(StatusCode::OK, "text/plain", "ready\n"),
+            ReadyState::Ready => {
+                return text(StatusCode::OK, "text/plain", self.readiness.ready_text())
+            }
             ReadyState::Starting => ("admin.starting", "The gateway is starting"),
             ReadyState::Draining => ("admin.draining", "The gateway is shutting down"),
         };
@@ -189,6 +228,9 @@ mod tests {
         assert_eq!(readiness.state(), ReadyState::Starting);
         readiness.set_ready();
         assert_eq!(readiness.state(), ReadyState::Ready);
+        assert_eq!(readiness.ready_text(), "ready\n");
+        readiness.add_detail(Arc::new(|| "quotas: local".to_string()));
+        assert_eq!(readiness.ready_text(), "ready\nquotas: local\n");
         shutdown.trigger();
         assert_eq!(readiness.state(), ReadyState::Draining);
         readiness.set_ready();

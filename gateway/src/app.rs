@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use crate::membership::Membership;
 use crate::metrics::Metrics;
 use crate::objection_filing::ObjectionFilingApi;
 use crate::objections::ObjectionDesk;
+use crate::quota::{self, QuotaSettings, Quotas};
 use crate::replay::ReplayGuard;
 use crate::server::{self, Handler, Listener};
 use crate::shutdown::Shutdown;
@@ -200,7 +202,27 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             }),
         },
     );
-    let registry = VenueRegistry::new(store.clone(), metrics.clone());
+    // How many gateway nodes share the store, and so the venues' quotas, now; `start` keeps it
+    // updated. A node admitting on its own (no Redis, or Redis unreachable) takes that share.
+    let live_nodes = Arc::new(AtomicU32::new(1));
+    let quotas = Quotas::start(
+        QuotaSettings::from_config(&config),
+        Arc::clone(&live_nodes),
+        metrics.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    if quotas.mode() == quota::Mode::Local && store.postgres_pool().is_some() {
+        tracing::warn!(
+            "no quotas.redis_url: each node sharing this store admits its own share of a venue's quota (quota / live nodes), not one quota for the venue"
+        );
+    }
+    readiness.add_detail({
+        let quotas = quotas.clone();
+        Arc::new(move || quotas.describe())
+    });
+    let registry = VenueRegistry::new(store.clone(), metrics.clone(), quotas);
     if config.venues.seed {
         registry
             .seed(&venues)

@@ -29,6 +29,7 @@ pub struct GatewayConfig {
     pub fetch: Fetch,
     pub limits: Limits,
     pub rollout: RolloutPlan,
+    pub quotas: Quotas,
     /// The folder relative paths are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -215,6 +216,40 @@ impl Default for RolloutPlan {
     }
 }
 
+/// Venue rate quotas held for each venue as a whole across gateway nodes (see
+/// [`crate::quota`]): a token bucket per venue in Redis, taken from in small chunks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quotas {
+    /// `redis://[:PASSWORD@]HOST[:PORT][/DB]`; `MIANZHENG_REDIS_URL` overrides it. None: each
+    /// node admits its share of every venue's quota on its own (the whole quota when alone).
+    pub redis_url: Option<String>,
+    /// Prefix of the buckets' keys (one key per venue, expiring when idle).
+    pub key_prefix: String,
+    /// A node takes this many milliseconds' worth of a venue's rate per call (at least one
+    /// request's worth): what it may admit beyond the quota, at most, per venue.
+    pub chunk_ms: u64,
+    /// Tokens a node has held this long, in milliseconds, are dropped unspent.
+    pub lease_ms: u64,
+    /// Bound on one call to Redis, in milliseconds; past it the node falls back to its share.
+    pub call_timeout_ms: u64,
+    /// While Redis is unreachable, how often the node tries it again, in milliseconds.
+    pub probe_interval_ms: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Quotas {
+        Quotas {
+            redis_url: None,
+            key_prefix: "mz:quota:".into(),
+            chunk_ms: 50,
+            lease_ms: 1000,
+            call_timeout_ms: 50,
+            probe_interval_ms: 1000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -244,6 +279,7 @@ impl Default for GatewayConfig {
             fetch: Fetch::default(),
             limits: Limits::default(),
             rollout: RolloutPlan::default(),
+            quotas: Quotas::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -451,7 +487,7 @@ impl GatewayConfig {
         if self.limits.max_body_bytes < 256 {
             return Err("limits.max_body_bytes must be at least 256".into());
         }
-        Ok(())
+        self.quotas.validate()
     }
 
     /// `path` resolved against the configuration's folder.
@@ -499,6 +535,14 @@ impl GatewayConfig {
             .or_else(|| self.store.url.clone())
     }
 
+    /// The Redis holding the venues' quotas: `MIANZHENG_REDIS_URL`, else `quotas.redis_url`.
+    pub fn redis_url(&self) -> Option<String> {
+        std::env::var(REDIS_URL_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.quotas.redis_url.clone())
+    }
+
     /// The admin API's bearer token: `MIANZHENG_ADMIN_TOKEN`, else `admin.token`.
     pub fn admin_token(&self) -> Option<String> {
         std::env::var(wire::admin_api::ADMIN_TOKEN_ENV)
@@ -512,6 +556,57 @@ impl GatewayConfig {
     }
 }
 
+/// Overrides `quotas.redis_url`.
+pub const REDIS_URL_ENV: &str = "MIANZHENG_REDIS_URL";
+
+impl Quotas {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.redis_url {
+            check_redis_url(url).map_err(|e| format!("quotas.redis_url {e}"))?;
+        }
+        if self.key_prefix.is_empty() || self.key_prefix.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "quotas.key_prefix `{}` must be non-empty, without spaces",
+                self.key_prefix
+            ));
+        }
+        if !(1..=1000).contains(&self.chunk_ms) {
+            return Err(format!(
+                "quotas.chunk_ms `{}` must be within 1..=1000",
+                self.chunk_ms
+            ));
+        }
+        if self.lease_ms < self.chunk_ms || self.lease_ms > 10_000 {
+            return Err(format!(
+                "quotas.lease_ms `{}` must be within quotas.chunk_ms ({})..=10000: a node must be \
+                 able to spend a chunk before its lease ends",
+                self.lease_ms, self.chunk_ms
+            ));
+        }
+        if !(1..=5000).contains(&self.call_timeout_ms) {
+            return Err(format!(
+                "quotas.call_timeout_ms `{}` must be within 1..=5000",
+                self.call_timeout_ms
+            ));
+        }
+        if !(100..=60_000).contains(&self.probe_interval_ms) {
+            return Err(format!(
+                "quotas.probe_interval_ms `{}` must be within 100..=60000",
+                self.probe_interval_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `url` names a Redis this build can reach; the error starts with the URL (its
+/// password hidden) in backticks.
+pub fn check_redis_url(url: &str) -> Result<(), String> {
+    redis::Client::open(url)
+        .map(drop)
+        .map_err(|e| format!("`{}`: {e}", store::redact(url)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,6 +618,17 @@ mod tests {
         assert_eq!(config.listen.public, defaults.listen.public);
         assert_eq!(config.fetch.deadline_ms, defaults.fetch.deadline_ms);
         assert_eq!(config.limits.max_body_bytes, defaults.limits.max_body_bytes);
+        let (shipped, default) = (&config.quotas, &defaults.quotas);
+        assert_eq!(shipped.redis_url, None);
+        assert_eq!(shipped.key_prefix, default.key_prefix);
+        assert_eq!(
+            (shipped.chunk_ms, shipped.lease_ms),
+            (default.chunk_ms, default.lease_ms)
+        );
+        assert_eq!(
+            (shipped.call_timeout_ms, shipped.probe_interval_ms),
+            (default.call_timeout_ms, default.probe_interval_ms)
+        );
         assert_eq!(config.data_dir(), PathBuf::from("config/../data"));
         assert_eq!(config.rollout.file, None, "the embedded plan");
         let shipped =
@@ -559,6 +665,36 @@ mod tests {
                 "[rollout]\nreload_check_secs = 0",
                 "rollout.reload_check_secs must be at least 1",
             ),
+            (
+                "[quotas]\nredis_url = \"http://127.0.0.1:6379\"",
+                "quotas.redis_url `http://127.0.0.1:6379`",
+            ),
+            (
+                "[quotas]\nredis_url = \"redis://:hunter2@127.0.0.1:6379/x\"",
+                "quotas.redis_url `redis://:***@127.0.0.1:6379/x`",
+            ),
+            ("[quotas]\nredis_url = \"rediss://127.0.0.1:6379\"", "TLS"),
+            (
+                "[quotas]\nkey_prefix = \"\"",
+                "quotas.key_prefix `` must be",
+            ),
+            (
+                "[quotas]\nchunk_ms = 0",
+                "quotas.chunk_ms `0` must be within",
+            ),
+            (
+                "[quotas]\nchunk_ms = 200\nlease_ms = 100",
+                "quotas.lease_ms `100` must be within quotas.chunk_ms (200)",
+            ),
+            (
+                "[quotas]\ncall_timeout_ms = 0",
+                "quotas.call_timeout_ms `0` must be within 1..=5000",
+            ),
+            (
+                "[quotas]\nprobe_interval_ms = 10",
+                "quotas.probe_interval_ms `10`",
+            ),
+            ("[quotas]\nchunk = 3", "unknown field `chunk`"),
         ];
         for (text, expected) in cases {
             let err = GatewayConfig::parse(text, "test.toml", PathBuf::new())

@@ -16,6 +16,8 @@
 //!   offered in which city for which scenario, and the live figures against the plan's targets.
 //! - [`venues`], [`venue_registry`] — who may call, for which scenarios, at what rate; the
 //!   venues live in the store with a cache in front.
+//! - [`quota`] — each venue's rate quota held for the venue as a whole across nodes (a token
+//!   bucket in Redis, taken in chunks), falling back to the node's share without Redis.
 //! - [`server`], [`tls`], [`shutdown`] — listeners, limits, reloadable TLS, graceful drain.
 //! - [`admin`], [`metrics`] — `/livez`, `/readyz`, `/metrics`.
 //! - [`error`], [`problem`] — failures, whose fault, and their RFC 9457 answers.
@@ -43,6 +45,7 @@ pub mod metrics;
 pub mod objection_filing;
 pub mod objections;
 pub mod problem;
+pub mod quota;
 pub mod replay;
 pub mod rollout;
 pub mod server;

@@ -38,6 +38,8 @@ pub const CACHES: [&str; 3] = ["records", "venues", "replay"];
 /// Where a record-cache invalidation came from: this node, another node (LISTEN/NOTIFY), or a
 /// whole-cache flush after the listener reconnected.
 pub const INVALIDATIONS: [&str; 3] = ["local", "remote", "flush"];
+/// How this node holds venue quotas ([`crate::quota::Mode`]).
+pub const QUOTA_MODES: [&str; 3] = ["shared", "fallback", "local"];
 
 /// Seconds. From half a millisecond (a cache hit and one signature check) to two seconds (past
 /// any request deadline), roughly doubling, so both the fast path and a slow department show.
@@ -103,6 +105,11 @@ struct ListenerLabels {
     listener: Label,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    mode: Label,
+}
+
 type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -130,6 +137,8 @@ struct Inner {
     in_flight: Family<ListenerLabels, Gauge>,
     open_connections: Family<ListenerLabels, Gauge>,
     invalidations: Family<SourceLabels, Counter>,
+    quota_mode: Family<ModeLabels, Gauge>,
+    quota_fallbacks: Counter,
     /// Handles to the series of the configured scenarios and certificate types, made once
     /// by [`Metrics::prepare`] so the verify path bumps atomics instead of looking up label
     /// sets (a lock, a hash and an allocation per call).
@@ -191,6 +200,8 @@ impl Metrics {
         let in_flight = Family::default();
         let open_connections = Family::default();
         let invalidations = Family::default();
+        let quota_mode = Family::default();
+        let quota_fallbacks = Counter::default();
 
         let cache_series = CACHES.map(|cache| {
             ["miss", "hit"].map(|result| {
@@ -264,6 +275,16 @@ impl Metrics {
             "Record-cache invalidations, by source (local, remote node, flush on reconnect)",
             invalidations.clone(),
         );
+        registry.register(
+            "mz_quota_mode",
+            "How this node holds venue quotas: 1 for the mode in force (shared: in Redis; fallback: Redis unreachable, the node's share; local: no Redis configured, the node's share)",
+            quota_mode.clone(),
+        );
+        registry.register(
+            "mz_quota_fallbacks",
+            "Times this node lost the shared venue quotas and fell back to its share",
+            quota_fallbacks.clone(),
+        );
 
         Metrics {
             inner: Arc::new(Inner {
@@ -280,6 +301,8 @@ impl Metrics {
                 in_flight,
                 open_connections,
                 invalidations,
+                quota_mode,
+                quota_fallbacks,
                 prepared: OnceLock::new(),
                 cache_series,
                 live: crate::live::Live::default(),
@@ -413,6 +436,25 @@ impl Metrics {
                 source: Cow::Borrowed(source),
             })
             .inc();
+    }
+
+    /// The quota mode in force now (one of [`QUOTA_MODES`]): its series is 1, the others 0.
+    pub fn quota_mode(&self, mode: &'static str) {
+        debug_assert!(QUOTA_MODES.contains(&mode), "mode `{mode}`");
+        for m in QUOTA_MODES {
+            let labels = ModeLabels {
+                mode: Cow::Borrowed(m),
+            };
+            self.inner
+                .quota_mode
+                .get_or_create(&labels)
+                .set(i64::from(m == mode));
+        }
+    }
+
+    /// The node lost the shared quotas and fell back to its share.
+    pub fn quota_fallback(&self) {
+        self.inner.quota_fallbacks.inc();
     }
 
     /// One look-up in `cache` (one of [`CACHES`]).

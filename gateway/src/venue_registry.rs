@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use moka::sync::Cache;
 use store::{Store, StoreError, VenueRow};
 
 use crate::metrics::Metrics;
-use crate::venues::{self, Limiter, Venue, Venues};
+use crate::quota::Quotas;
+use crate::venues::{self, Venue, Venues};
 
 /// How long a known venue is served from the cache.
 pub const POSITIVE_TTL: Duration = Duration::from_secs(30);
@@ -26,7 +26,7 @@ pub struct VenueRegistry {
     known: Cache<[u8; 32], Arc<Venue>>,
     unknown: Cache<[u8; 32], ()>,
     /// Quotas by venue id, kept across cache refreshes; replaced when the rate changes.
-    limiters: Arc<DashMap<String, (u32, Arc<Limiter>)>>,
+    quotas: Quotas,
     metrics: Metrics,
 }
 
@@ -40,7 +40,7 @@ impl std::fmt::Debug for VenueRegistry {
 }
 
 impl VenueRegistry {
-    pub fn new(store: Store, metrics: Metrics) -> VenueRegistry {
+    pub fn new(store: Store, metrics: Metrics, quotas: Quotas) -> VenueRegistry {
         VenueRegistry {
             store,
             known: Cache::builder()
@@ -51,7 +51,7 @@ impl VenueRegistry {
                 .max_capacity(100_000)
                 .time_to_live(NEGATIVE_TTL)
                 .build(),
-            limiters: Arc::new(DashMap::new()),
+            quotas,
             metrics,
         }
     }
@@ -84,23 +84,12 @@ impl VenueRegistry {
                 Ok(None)
             }
             Some(row) => {
-                let limiter = self.limiter(&row.id, row.rate_per_sec);
-                let venue = Arc::new(Venue::from_row(row, limiter));
+                let quota = self.quotas.venue(&row.id, row.rate_per_sec);
+                let venue = Arc::new(Venue::from_row(row, quota));
                 self.known.insert(hash, Arc::clone(&venue));
                 Ok(Some(venue))
             }
         }
-    }
-
-    fn limiter(&self, id: &str, rate: u32) -> Arc<Limiter> {
-        let mut entry = self
-            .limiters
-            .entry(id.to_string())
-            .or_insert_with(|| (rate, Arc::new(venues::limiter(rate))));
-        if entry.0 != rate {
-            *entry = (rate, Arc::new(venues::limiter(rate)));
-        }
-        Arc::clone(&entry.1)
     }
 
     /// Forgets every cached venue (after a change through the admin API).
@@ -179,7 +168,8 @@ mod tests {
     async fn venues_come_from_the_store_and_changes_show_after_invalidation() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_sqlite_in(dir.path()).await.expect("store");
-        let registry = VenueRegistry::new(store.clone(), Metrics::new());
+        let registry =
+            VenueRegistry::new(store.clone(), Metrics::new(), Quotas::standalone().clone());
         let file =
             Venues::parse(venues::EMBEDDED, "venues.toml", &Catalogue::embedded()).expect("venues");
         registry.seed(&file).await.expect("seed");

@@ -1,7 +1,8 @@
 //! Venues ("用证单位"): who may call the verify API, for which scenarios, at what rate — and
 //! the venues file (`config/venues.toml`) that seeds the store with demo venues. Keys are kept
 //! only as SHA-256 hashes. The verify path looks venues up through the store-backed
-//! [`crate::venue_registry::VenueRegistry`].
+//! [`crate::venue_registry::VenueRegistry`]; a venue's quota is held across nodes by
+//! [`crate::quota`].
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
@@ -13,16 +14,27 @@ use sha2::{Digest as _, Sha256};
 use wire::catalogue::model::CityCode;
 use wire::catalogue::Catalogue;
 
+use crate::quota::{Quotas, VenueQuota};
+
 /// `config/venues.toml` as shipped (demo venues).
 pub const EMBEDDED: &str = include_str!("../../config/venues.toml");
 
-/// A venue's rate quota: `rate_per_sec`, with a burst of two seconds' worth.
+/// A venue's rate quota: `rate_per_sec`, with a burst of [`BURST_SECS`] seconds' worth.
 pub type Limiter = DefaultDirectRateLimiter;
 
-/// A quota of `rate` requests per second (at least 1), burst two seconds' worth.
+/// A venue may send this many seconds' worth of its rate at once.
+pub const BURST_SECS: u32 = 2;
+
+/// The burst of a quota of `rate` requests per second (at least 1).
+pub fn burst(rate: u32) -> u32 {
+    rate.max(1).saturating_mul(BURST_SECS)
+}
+
+/// A quota of `rate` requests per second (at least 1), burst [`BURST_SECS`] seconds' worth, on
+/// this node alone.
 pub fn limiter(rate: u32) -> Limiter {
     let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+    let burst = NonZeroU32::new(burst(rate.get())).unwrap_or(rate);
     RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
 }
 
@@ -36,15 +48,15 @@ pub struct Venue {
     pub disabled: bool,
     scenarios: HashSet<String>,
     key_hash: [u8; 32],
-    limiter: Arc<Limiter>,
+    quota: Arc<VenueQuota>,
     /// The clear key of a demo venue, so the demo can print a working request.
     pub demo_key: Option<String>,
 }
 
 impl Venue {
-    /// A venue as the store has it, sharing `limiter` with earlier copies of the same venue so
-    /// a cache refresh does not reset its quota.
-    pub fn from_row(row: store::VenueRow, limiter: Arc<Limiter>) -> Venue {
+    /// A venue as the store has it, sharing `quota` with earlier copies of the same venue so
+    /// a cache refresh does not reset it.
+    pub fn from_row(row: store::VenueRow, quota: Arc<VenueQuota>) -> Venue {
         Venue {
             id: row.id,
             name: row.name,
@@ -53,7 +65,7 @@ impl Venue {
             disabled: row.disabled,
             scenarios: row.scenarios.into_iter().collect(),
             key_hash: row.key_hash,
-            limiter,
+            quota,
             demo_key: None,
         }
     }
@@ -78,13 +90,17 @@ impl Venue {
         self.scenarios.contains(scenario)
     }
 
-    /// Takes one request from the venue's quota, or says how long to wait.
+    /// The venue's rate quota, held for the venue as a whole across nodes: what the verify
+    /// path admits requests by.
+    pub fn quota(&self) -> &VenueQuota {
+        &self.quota
+    }
+
+    /// Takes one request from this node's own limiter for the venue, or says how long to
+    /// wait, without asking the nodes' shared bucket ([`VenueQuota::admit_locally`]): exact
+    /// for a venue read from a file, which no other node serves.
     pub fn admit(&self) -> Result<(), std::time::Duration> {
-        self.limiter.check().map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        self.quota.admit_locally()
     }
 }
 
@@ -161,7 +177,7 @@ impl Venues {
                 disabled: false,
                 scenarios: v.scenarios.into_iter().collect(),
                 key_hash: hash,
-                limiter: Arc::new(limiter(v.rate_per_sec)),
+                quota: Quotas::standalone().untracked(&v.id, v.rate_per_sec),
                 demo_key: v.demo_key,
             };
             if venues.by_key_hash.insert(hash, Arc::new(venue)).is_some() {

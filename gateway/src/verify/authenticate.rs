@@ -1,6 +1,6 @@
 //! Stage 2, authenticate: the venue key from `Authorization: Bearer <key>` → the venue (from
-//! the registry's cache, or the store), refused when disabled, then the venue's rate quota
-//! (429 with `Retry-After` when exhausted).
+//! the registry's cache, or the store), refused when disabled, then the venue's rate quota,
+//! held across nodes by [`crate::quota`] (429 with `Retry-After` when exhausted).
 
 use std::sync::Arc;
 
@@ -20,8 +20,12 @@ pub async fn venue(registry: &VenueRegistry, headers: &HeaderMap) -> Result<Arc<
     if venue.disabled {
         return Err(Failure::VenueDisabled);
     }
-    venue.admit().map_err(|wait| Failure::RateLimited {
-        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u32,
-    })?;
+    venue
+        .quota()
+        .admit()
+        .await
+        .map_err(|wait| Failure::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u32,
+        })?;
     Ok(venue)
 }
