@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -202,12 +201,12 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             }),
         },
     );
-    // How many gateway nodes share the store, and so the venues' quotas, now; `start` keeps it
-    // updated. A node admitting on its own (no Redis, or Redis unreachable) takes that share.
-    let live_nodes = Arc::new(AtomicU32::new(1));
+    // How many gateway nodes share the store, and so the venues' quotas, now: the live leases,
+    // counted by the membership's heartbeat. A node admitting on its own (no Redis, or Redis
+    // unreachable) takes that share.
     let quotas = Quotas::start(
         QuotaSettings::from_config(&config),
-        Arc::clone(&live_nodes),
+        membership.live_nodes(),
         metrics.clone(),
         shutdown.clone(),
     )

@@ -310,3 +310,51 @@ async fn with_redis_unreachable_a_node_admits_its_share_and_says_so() {
     .await
     .expect("bounded");
 }
+
+/// Redis unreachable for two nodes on one store: the second node counts both leases when it
+/// joins, so it admits half the venue's quota (its burst is `2 × Q/2`), never the whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_unreachable_two_nodes_each_admit_half() {
+    on_postgres(|fixture| async move {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let shared = tempfile::tempdir().expect("a folder for the shared secret");
+        let subject_key = shared.path().join("subject-key");
+        let prefix = format!("mz:e2e:{:016x}:", rand::random::<u64>());
+        let unreachable = |node: &'static str| {
+            let url = fixture.url.clone();
+            let subject_key = subject_key.clone();
+            let prefix = prefix.clone();
+            move |c: &mut GatewayConfig| {
+                node_config(&url, &subject_key, node, &prefix)(c);
+                c.quotas.redis_url = Some(format!("redis://{closed}"));
+            }
+        };
+        let a = TestGateway::start_with(unreachable("half-a")).await;
+        let b = TestGateway::start_with(unreachable("half-b")).await;
+        let key = register_venue(&b, Q).await;
+        let client = http_client();
+        let mut answers = JoinSet::new();
+        for _ in 0..3 * Q {
+            answers.spawn(verify_once(
+                client.clone(),
+                b.verify_url(),
+                format!("Bearer {key}"),
+            ));
+        }
+        let mut admitted = 0;
+        while let Some(answer) = answers.join_next().await {
+            admitted += u32::from(answer.expect("a request task"));
+        }
+        // At once its share's burst (Q); a request or two more may refill while they run.
+        assert!(
+            (Q..=Q + Q / 4).contains(&admitted),
+            "{admitted} of {} admitted by one of two nodes",
+            3 * Q
+        );
+        b.stop().await;
+        a.stop().await;
+    })
+    .await;
+}
