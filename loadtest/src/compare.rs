@@ -345,19 +345,24 @@ fn measure(
     let result = finished.recorder.summary(finished.elapsed, finished.stop);
     run::note_stop(name, &result, plan);
     let hz = procstat::ticks_per_sec();
+    let server_cpu = CpuCost::new(
+        server_after.since(server_before).total(),
+        hz,
+        result.answered,
+    );
     Ok(Side {
         url: phase.server.url.clone(),
         pid: phase.server.pid,
         started: phase.server.child.is_some(),
         pinned: phase.server.pinned,
-        server_cpu: CpuCost::new(
-            server_after.since(server_before).total(),
-            hz,
-            result.answered,
-        ),
+        server_cpu,
         generator_cpu: CpuCost::new(self_after.since(self_before).total(), hz, result.answered),
         warm_up,
         result,
+        // The started gateway keeps the default: its audit trail on.
+        audit: (phase.check && phase.server.child.is_some()).then_some(true),
+        store: None,
+        total_cpu: server_cpu,
     })
 }
 
@@ -474,9 +479,14 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         ),
         warm: args.warm,
         pinned: args.pin,
+        audit: "on".into(),
+        store_url: None,
         ratios: Ratios::of(&gateway_side, &baseline_side),
         baseline: baseline_side,
         gateway: gateway_side,
+        gateway_audit_off: None,
+        ratios_audit_off: None,
+        audit_on_over_off: None,
     };
     run::write_report(&args.output, |mut out, json| {
         if json {
