@@ -92,12 +92,51 @@ pub struct CompareArgs {
     /// Pin the servers to CPU 0 (`taskset -c 0`) and this generator to CPU 1.
     #[arg(long)]
     pub pin: bool,
+    /// The started gateway's audit trail: `on` (what users run: every verification's entry
+    /// committed before the answer), `off` (`audit.enabled = false`, a measurement switch), or
+    /// `both`: a gateway with it on, then a fresh one with it off, under the same load, and
+    /// what the trail costs (on ÷ off).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = AuditMode::On)]
+    pub audit: AuditMode,
+    /// The started gateway's store (`store.url`), a PostgreSQL URL: each gateway gets a fresh
+    /// schema, dropped afterwards, and the CPU time of the server's backends serving it counts
+    /// as store CPU [default: SQLite in a temporary folder, inside the gateway's process].
+    #[arg(long, value_name = "URL", conflicts_with = "target")]
+    pub store: Option<String>,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
     pub client: ClientArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Which gateways `compare` starts: with the audit trail on, off, or one of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditMode {
+    On,
+    Off,
+    Both,
+}
+
+impl AuditMode {
+    /// The gateways to start, in order, by their `audit.enabled`.
+    pub fn gateways(self) -> &'static [bool] {
+        match self {
+            AuditMode::On => &[true],
+            AuditMode::Off => &[false],
+            AuditMode::Both => &[true, false],
+        }
+    }
+
+    /// The flag's value, as the reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditMode::On => "on",
+            AuditMode::Off => "off",
+            AuditMode::Both => "both",
+        }
+    }
 }
 
 /// How much load, of what kind.
@@ -394,5 +433,61 @@ mod tests {
         assert!(
             Cli::try_parse_from(["loadtest", "compare", "--target", "http://127.0.0.1:1"]).is_err()
         );
+    }
+
+    fn compare(args: &[&str]) -> Result<CompareArgs, clap::Error> {
+        let mut all = vec!["loadtest", "compare"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all)?.command {
+            Some(Command::Compare(args)) => Ok(*args),
+            other => panic!("compare, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compare_audits_by_default_and_takes_off_or_both() {
+        let default = compare(&[]).expect("parses");
+        assert_eq!((default.audit, default.store), (AuditMode::On, None));
+        assert_eq!(AuditMode::On.gateways(), [true]);
+        let both = compare(&["--audit", "both"]).expect("parses");
+        assert_eq!(both.audit.gateways(), [true, false]);
+        assert_eq!(both.audit.name(), "both");
+        assert_eq!(
+            compare(&["--audit", "off"])
+                .expect("parses")
+                .audit
+                .gateways(),
+            [false]
+        );
+        let pg = compare(&["--store", "postgres://postgres@127.0.0.1/test"]).expect("parses");
+        assert_eq!(
+            pg.store.as_deref(),
+            Some("postgres://postgres@127.0.0.1/test")
+        );
+    }
+
+    #[test]
+    fn a_bad_audit_mode_is_refused_with_the_values_it_takes() {
+        for bad in ["sometimes", "ON", "true", ""] {
+            let err = compare(&["--audit", bad]).expect_err("refused");
+            assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue, "{bad:?}");
+            let text = err.to_string();
+            assert!(
+                text.contains("--audit <MODE>")
+                    && text.contains("[possible values: on, off, both]"),
+                "{bad:?}: {text}"
+            );
+        }
+        let err = compare(&["--audit"]).expect_err("needs a value");
+        assert!(err.to_string().contains("--audit <MODE>"), "{err}");
+        let running = compare(&[
+            "--target",
+            "http://127.0.0.1:1",
+            "--target-pid",
+            "1",
+            "--store",
+            "postgres://127.0.0.1/x",
+        ]);
+        assert!(running.is_err(), "a running gateway has its own store");
     }
 }

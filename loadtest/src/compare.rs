@@ -8,11 +8,19 @@
 //! their CPU time counts too), and the demo venues with their rate quotas raised, so the quota
 //! does not cap the measurement.
 //!
-//! Both phases use the same pre-minted requests: the baseline keeps no nonces, so the codes
-//! are still fresh for the gateway afterwards. With `--warm`, each phase is preceded by one
-//! request per holder and scenario (other codes), so the gateway's measured phase takes the
-//! cache-hit path. With `--pin`, the servers run on CPU 0 (`taskset -c 0`) and the generator on
-//! CPU 1 (`sched_setaffinity`), so latency measures the servers rather than the scheduler.
+//! `--audit both` measures what the audit trail costs: after the baseline, a gateway with the
+//! trail on (what users run), then a fresh gateway with `audit.enabled = false`, under the same
+//! load, and the ratio of the two. Each server runs only during its own phase, started just
+//! before it and stopped after it.
+//!
+//! Every phase uses the same pre-minted requests: the baseline keeps no nonces, and each
+//! gateway starts on a store of its own (a fresh data folder, or a fresh PostgreSQL schema with
+//! `--store`, see [`crate::postgres`]), so the codes are still fresh for each. With `--warm`,
+//! each phase is preceded by one request per holder and scenario (other codes), so the
+//! gateway's measured phase takes the cache-hit path. With `--pin`, the servers run on CPU 0
+//! (`taskset -c 0`) and the generator on CPU 1 (`sched_setaffinity`), so latency measures the
+//! servers rather than the scheduler. With `--store`, the CPU time of the PostgreSQL backends
+//! serving the gateway is counted beside the gateway's own.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,9 +33,10 @@ use anyhow::{bail, ensure, Context as _, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::cli::{ClientArgs, CompareArgs, LoadPlan, Pace, MAX_PLANNED_SECS};
+use crate::cli::{AuditMode, ClientArgs, CompareArgs, LoadPlan, Pace, MAX_PLANNED_SECS};
 use crate::codes::Prepared;
 use crate::driver::{self, Drive, Progress, Target};
+use crate::postgres::{Postgres, Scratch};
 use crate::procstat::{self, Machine};
 use crate::report::{self, CompareReport, CpuCost, Ratios, Side};
 use crate::run::{self, Workload};
@@ -208,6 +217,23 @@ mode = \"off\"
 file = \"venues.toml\"
 ";
 
+/// The configuration of a gateway compare starts: [`GATEWAY_TOML`], the audit trail off when
+/// asked (a measurement switch the gateway accepts on loopback only, where compare puts it),
+/// and the store when it is not SQLite in the data folder.
+pub fn gateway_toml(audit: bool, store_url: Option<&str>) -> String {
+    let mut text = GATEWAY_TOML.to_string();
+    if !audit {
+        text.push_str("\n# `loadtest compare --audit off|both`: nothing is recorded.\n[audit]\nenabled = false\n");
+    }
+    if let Some(url) = store_url {
+        text.push_str(&format!(
+            "\n# `loadtest compare --store`: a schema of this gateway's own.\n[store]\nurl = {}\n",
+            toml::Value::String(url.to_string())
+        ));
+    }
+    text
+}
+
 fn gateway_binary(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = given {
         ensure!(
@@ -227,10 +253,19 @@ fn gateway_binary(given: Option<&Path>) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn start_gateway(args: &CompareArgs, dir: &Path) -> Result<Server> {
-    let bin = gateway_binary(args.gateway_bin.as_deref())?;
+/// Starts a gateway from `bin` in the folder `dir` (created), with its audit trail on or off
+/// and its store at `store_url` (default: SQLite in `dir/data`).
+fn start_gateway(
+    args: &CompareArgs,
+    bin: &Path,
+    name: &'static str,
+    dir: &Path,
+    audit: bool,
+    store_url: Option<&str>,
+) -> Result<Server> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
     let config = dir.join("gateway.toml");
-    std::fs::write(&config, GATEWAY_TOML)
+    std::fs::write(&config, gateway_toml(audit, store_url))
         .with_context(|| format!("writing `{}`", config.display()))?;
     std::fs::write(dir.join("venues.toml"), venues_without_quota(1_000_000)?)
         .context("writing venues.toml")?;
@@ -242,8 +277,8 @@ fn start_gateway(args: &CompareArgs, dir: &Path) -> Result<Server> {
     let level = args.gateway_log.clone();
     let dir_owned = dir.to_path_buf();
     Server::start(
-        "gateway",
-        &bin,
+        name,
+        bin,
         &[
             "--config",
             &config_arg,
@@ -258,8 +293,10 @@ fn start_gateway(args: &CompareArgs, dir: &Path) -> Result<Server> {
         ],
         args.pin,
         move |c| {
+            // `DATABASE_URL` would override the store of the configuration.
             c.current_dir(dir_owned)
                 .env("MIANZHENG_LOG", level)
+                .env_remove("DATABASE_URL")
                 .stderr(Stdio::from(log_file));
         },
         gateway_url,
@@ -288,6 +325,10 @@ struct Phase<'a> {
     /// Check expectations (the gateway) or only that answers are 2xx, reusing the pool as
     /// needed (the baseline).
     check: bool,
+    /// A started gateway's `audit.enabled`.
+    audit: Option<bool>,
+    /// The gateway's PostgreSQL schema, whose backends' CPU time counts too.
+    store: Option<&'a Scratch>,
     warm: Option<Arc<[Prepared]>>,
     pool: Arc<[Prepared]>,
 }
@@ -327,6 +368,7 @@ fn measure(
     let mut drive = run::measured(name, plan, progress);
     drive.check = phase.check;
     drive.cycle = !phase.check;
+    let store_before = phase.store.map(Scratch::snapshot).transpose()?.flatten();
     let server_before = procstat::read(phase.server.pid)?;
     let self_before = procstat::read_self()?;
     let finished = runtime.block_on(driver::drive(
@@ -342,33 +384,180 @@ fn measure(
         )
     })?;
     let self_after = procstat::read_self()?;
+    let store_after = phase.store.map(Scratch::snapshot).transpose()?.flatten();
     let result = finished.recorder.summary(finished.elapsed, finished.stop);
     run::note_stop(name, &result, plan);
     let hz = procstat::ticks_per_sec();
+    let answered = result.answered;
+    let server_cpu = CpuCost::new(server_after.since(server_before).total(), hz, answered);
+    let store = phase
+        .store
+        .map(|scratch| scratch.cost(store_before.as_ref(), store_after.as_ref(), hz, answered));
+    let total_cpu = match store.as_ref().and_then(|s| s.cpu) {
+        Some(store_cpu) => server_cpu.plus(store_cpu, answered),
+        None => server_cpu,
+    };
     Ok(Side {
         url: phase.server.url.clone(),
         pid: phase.server.pid,
         started: phase.server.child.is_some(),
         pinned: phase.server.pinned,
-        server_cpu: CpuCost::new(
-            server_after.since(server_before).total(),
-            hz,
-            result.answered,
-        ),
-        generator_cpu: CpuCost::new(self_after.since(self_before).total(), hz, result.answered),
+        server_cpu,
+        generator_cpu: CpuCost::new(self_after.since(self_before).total(), hz, answered),
         warm_up,
         result,
+        audit: phase.audit,
+        store,
+        total_cpu,
     })
+}
+
+/// The gateways' side of a run: the one at `--target`, or those compare starts.
+enum Gateways {
+    Running {
+        url: String,
+        pid: u32,
+    },
+    Started {
+        bin: PathBuf,
+        store: Option<Postgres>,
+    },
+}
+
+/// What the phases share.
+struct Load<'a> {
+    runtime: tokio::runtime::Runtime,
+    plan: LoadPlan,
+    scenarios: Vec<String>,
+    progress: Progress,
+    warm: Option<Arc<[Prepared]>>,
+    pool: Arc<[Prepared]>,
+    args: &'a CompareArgs,
+}
+
+impl Load<'_> {
+    fn measure(&self, phase: Phase<'_>) -> Result<Side> {
+        measure(
+            &self.runtime,
+            phase,
+            &self.plan,
+            &self.scenarios,
+            self.progress,
+        )
+    }
+
+    fn baseline(&self) -> Result<Side> {
+        let baseline = start_baseline(self.args.pin)?;
+        let plain = ClientArgs {
+            http2: self.args.client.http2,
+            insecure: false,
+            cacert: None,
+        };
+        let target = Target::new(&baseline.url, &plain)?;
+        self.measure(Phase {
+            server: &baseline,
+            target: Arc::new(target),
+            check: false,
+            audit: None,
+            store: None,
+            warm: self.warm.clone(),
+            pool: Arc::clone(&self.pool),
+        })
+    }
+
+    /// Starts a gateway with the audit trail on or off, on a store of its own, measures it
+    /// and stops it (then drops its schema).
+    fn started_gateway(
+        &self,
+        bin: &Path,
+        store: Option<&Postgres>,
+        audit: bool,
+        dir: &Path,
+    ) -> Result<Side> {
+        let name = match (self.args.audit, audit) {
+            (AuditMode::Both, true) => "gateway, audit on",
+            (AuditMode::Both, false) => "gateway, audit off",
+            _ => "gateway",
+        };
+        let scratch = store.map(Postgres::scratch).transpose()?;
+        let folder = dir.join(if audit { "audit-on" } else { "audit-off" });
+        let server = start_gateway(
+            self.args,
+            bin,
+            name,
+            &folder,
+            audit,
+            scratch.as_ref().map(|s| s.url.as_str()),
+        )?;
+        let target = Target::new(&server.url, &self.args.client)?;
+        let side = self.measure(Phase {
+            server: &server,
+            target: Arc::new(target),
+            check: true,
+            audit: Some(audit),
+            store: scratch.as_ref(),
+            warm: self.warm.clone(),
+            pool: Arc::clone(&self.pool),
+        });
+        // The gateway goes before its schema.
+        drop(server);
+        drop(scratch);
+        side
+    }
+
+    fn running_gateway(&self, url: &str, pid: u32) -> Result<Side> {
+        let target = Target::new(url, &self.args.client)?;
+        let server = Server {
+            name: "gateway",
+            url: target.url.clone(),
+            pid,
+            child: None,
+            pinned: false,
+            log: None,
+        };
+        self.measure(Phase {
+            server: &server,
+            target: Arc::new(target),
+            check: true,
+            audit: None,
+            store: None,
+            warm: self.warm.clone(),
+            pool: Arc::clone(&self.pool),
+        })
+    }
 }
 
 /// The `compare` command.
 pub fn run(args: &CompareArgs) -> Result<ExitCode> {
     let plan = args.load.plan()?;
+    let gateways = match (&args.target, args.target_pid) {
+        (Some(url), Some(pid)) => {
+            ensure!(
+                args.audit == AuditMode::On,
+                "`--audit {}` starts gateways of its own; a running gateway (`--target`) keeps its own audit setting",
+                args.audit.name()
+            );
+            procstat::read(pid)
+                .with_context(|| format!("`--target-pid {pid}`: no such process"))?;
+            Gateways::Running {
+                url: url.clone(),
+                pid,
+            }
+        }
+        _ => {
+            let store = args.store.as_deref().map(Postgres::connect).transpose()?;
+            Gateways::Started {
+                bin: gateway_binary(args.gateway_bin.as_deref())?,
+                store,
+            }
+        }
+    };
+    let phases = 1 + args.audit.gateways().len() as u64;
     if let Some(z) = plan.duration {
         ensure!(
-            2 * z.as_secs() <= MAX_PLANNED_SECS,
-            "compare runs `-z` twice on codes minted once, which live at most 600 s: `-z` must be at most {}s",
-            MAX_PLANNED_SECS / 2
+            phases * z.as_secs() <= MAX_PLANNED_SECS,
+            "compare runs `-z` {phases} times on codes minted once, which live at most 600 s: `-z` must be at most {}s",
+            MAX_PLANNED_SECS / phases
         );
     }
     let machine = Machine::describe();
@@ -384,39 +573,18 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
             "`--pin` needs `taskset` (util-linux) to pin the servers"
         );
     }
+    if let Gateways::Started {
+        store: Some(pg), ..
+    } = &gateways
+    {
+        if let Some(why) = pg.not_local() {
+            eprintln!("note: the store's CPU is not counted, only the gateway's: {why}");
+        }
+    }
     let dir = tempfile::Builder::new()
         .prefix("loadtest-compare-")
         .tempdir()
         .context("creating a temporary folder")?;
-
-    let baseline = start_baseline(args.pin)?;
-    let (gateway, gateway_target) = match (&args.target, args.target_pid) {
-        (Some(url), Some(pid)) => {
-            procstat::read(pid)
-                .with_context(|| format!("`--target-pid {pid}`: no such process"))?;
-            let target = Target::new(url, &args.client)?;
-            let server = Server {
-                name: "gateway",
-                url: target.url.clone(),
-                pid,
-                child: None,
-                pinned: false,
-                log: None,
-            };
-            (server, target)
-        }
-        _ => {
-            let server = start_gateway(args, dir.path())?;
-            let target = Target::new(&server.url, &args.client)?;
-            (server, target)
-        }
-    };
-    let plain = ClientArgs {
-        http2: args.client.http2,
-        insecure: false,
-        cacert: None,
-    };
-    let baseline_target = Target::new(&baseline.url, &plain)?;
 
     let workload = Workload::prepare(&args.load)?;
     let pool = workload.mint(&workload.plan(plan.codes), "measured phase");
@@ -427,56 +595,54 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
     if args.pin {
         procstat::pin_self(1)?;
     }
-    let runtime = run::runtime()?;
-    let progress = Progress::choose(args.output.no_tui);
-    let scenarios = workload.names();
-    let baseline_side = measure(
-        &runtime,
-        Phase {
-            server: &baseline,
-            target: Arc::new(baseline_target),
-            check: false,
-            warm: warm.clone(),
-            pool: Arc::clone(&pool),
-        },
-        &plan,
-        &scenarios,
-        progress,
-    )?;
-    let gateway_side = measure(
-        &runtime,
-        Phase {
-            server: &gateway,
-            target: Arc::new(gateway_target),
-            check: true,
-            warm,
-            pool,
-        },
-        &plan,
-        &scenarios,
-        progress,
-    )?;
-    drop(runtime);
-    drop(baseline);
-    drop(gateway);
+    let load = Load {
+        runtime: run::runtime()?,
+        plan,
+        scenarios: workload.names(),
+        progress: Progress::choose(args.output.no_tui),
+        warm,
+        pool,
+        args,
+    };
+    // Each server runs during its own phase only.
+    let baseline = load.baseline()?;
+    let mut sides = Vec::new();
+    match &gateways {
+        Gateways::Running { url, pid } => sides.push(load.running_gateway(url, *pid)?),
+        Gateways::Started { bin, store } => {
+            for &audit in args.audit.gateways() {
+                sides.push(load.started_gateway(bin, store.as_ref(), audit, dir.path())?);
+            }
+        }
+    }
+    let plan = load.plan.clone();
+    drop(load);
 
-    let failed =
-        gateway_side.result.expectations_failed > 0 || baseline_side.result.expectations_failed > 0;
+    let failed = std::iter::once(&baseline)
+        .chain(&sides)
+        .any(|side| side.result.expectations_failed > 0);
+    let mut sides = sides.into_iter();
+    let gateway = sides.next().context("no gateway was measured")?;
+    let audit_off = sides.next();
     let report = CompareReport {
         schema: report::SCHEMA.into(),
         command: "compare".into(),
-        setup: run::setup(
-            &gateway_side.url,
-            &args.load,
-            &plan,
-            args.client.http2,
-            machine,
-        ),
+        setup: run::setup(&gateway.url, &args.load, &plan, args.client.http2, machine),
         warm: args.warm,
         pinned: args.pin,
-        ratios: Ratios::of(&gateway_side, &baseline_side),
-        baseline: baseline_side,
-        gateway: gateway_side,
+        audit: args.audit.name().into(),
+        store_url: match &gateways {
+            Gateways::Started {
+                store: Some(pg), ..
+            } => Some(pg.redacted()),
+            _ => None,
+        },
+        ratios: Ratios::of(&gateway, &baseline),
+        ratios_audit_off: audit_off.as_ref().map(|off| Ratios::of(off, &baseline)),
+        audit_on_over_off: audit_off.as_ref().map(|off| Ratios::of(&gateway, off)),
+        baseline,
+        gateway,
+        gateway_audit_off: audit_off,
     };
     run::write_report(&args.output, |mut out, json| {
         if json {
@@ -512,6 +678,22 @@ mod tests {
             Some("http://127.0.0.1:5000".into())
         );
         assert_eq!(baseline_url("warming up"), None);
+    }
+
+    #[test]
+    fn the_gateway_configuration_switches_the_audit_and_names_the_store() {
+        let parse = |text: &str| {
+            gateway::config::GatewayConfig::parse(text, "gateway.toml", PathBuf::from("."))
+                .expect("valid")
+        };
+        let plain = parse(&gateway_toml(true, None));
+        assert!(plain.audit.enabled);
+        assert_eq!(plain.store.url, None);
+        assert_eq!(plain.venues.file, Some(PathBuf::from("venues.toml")));
+        let url = "postgres://u:p@127.0.0.1/db?options[search_path]=mz_compare_1&application_name=mz_compare_1";
+        let off = parse(&gateway_toml(false, Some(url)));
+        assert!(!off.audit.enabled);
+        assert_eq!(off.store.url.as_deref(), Some(url));
     }
 
     #[test]

@@ -20,8 +20,10 @@
 //! - [`report`] — the text and JSON reports (the JSON schema is documented there).
 //! - [`run`] — the default command, and the workload preparation `compare` shares.
 //! - [`baseline`] — `loadtest baseline`: the bare server, the HTTP layer's ceiling.
-//! - [`compare`] — `loadtest compare`: baseline and gateway as child processes, the same load
-//!   at each, CPU per request, the ratios.
+//! - [`compare`] — `loadtest compare`: baseline and gateway (with the audit trail on, off, or
+//!   one of each) as child processes, the same load at each, CPU per request, the ratios.
+//! - [`postgres`] — a fresh PostgreSQL schema per gateway `compare` starts, and the CPU time
+//!   of the server's backends serving it.
 //! - [`procstat`] — CPU time from `/proc/<pid>/stat`, clock ticks, pinning, the machine.
 
 pub mod baseline;
@@ -30,6 +32,7 @@ pub mod codes;
 pub mod compare;
 pub mod driver;
 pub mod population;
+pub mod postgres;
 pub mod procstat;
 pub mod report;
 pub mod run;

@@ -33,11 +33,23 @@
 //!   // command "compare":
 //!   "warm": true,                            // measured phase on the cache-hit path
 //!   "pinned": true,                          // generator on CPU 1 (servers: Side.pinned)
-//!   "baseline": Side, "gateway": Side,
-//!   "ratios": {                              // gateway / baseline; null when undefined
-//!     "throughput": 0.27, "p50": 3.9, "p90": 3.5, "p99": 2.1, "p99_9": 1.8,
-//!     "server_cpu_per_request": 4.0
-//!   }
+//!   "audit": "on" | "off" | "both",          // --audit: which gateways were started
+//!   "store_url": "postgres://u@h/db" | null, // --store, password hidden; null: SQLite in a
+//!                                            // temporary folder (or a running gateway's own)
+//!   "baseline": Side,
+//!   "gateway": Side,                         // audit on (audit off with `--audit off`)
+//!   "ratios": Ratios,                        // gateway / baseline
+//!   "gateway_audit_off": Side | null,        // --audit both: a fresh gateway, audit off
+//!   "ratios_audit_off": Ratios | null,       // --audit both: gateway_audit_off / baseline
+//!   "audit_on_over_off": Ratios | null       // --audit both: gateway / gateway_audit_off;
+//!                                            // its total_cpu_per_request is what the audit
+//!                                            // trail costs in CPU per verify
+//! }
+//!
+//! Ratios = {                                 // null when undefined
+//!   "throughput": 0.27, "p50": 3.9, "p90": 3.5, "p99": 2.1, "p99_9": 1.8,
+//!   "server_cpu_per_request": 4.0,           // the server processes alone
+//!   "total_cpu_per_request": 4.3             // with the store's backends (Side.total_cpu)
 //! }
 //!
 //! Summary = {
@@ -65,9 +77,26 @@
 //!   "warm_up": Summary | null,
 //!   "result": Summary,                       // the measured phase
 //!   "server_cpu": CpuCost,                   // /proc/<pid>/stat utime+stime over the phase
-//!   "generator_cpu": CpuCost                 // the same for loadtest itself
+//!   "generator_cpu": CpuCost,                // the same for loadtest itself
+//!   "audit": true | false | null,            // a started gateway's audit.enabled; null for
+//!                                            // the baseline and a running gateway
+//!   "store": StoreCpu | null,                // a gateway on PostgreSQL; null when the store
+//!                                            // (SQLite) is inside the server's process
+//!   "total_cpu": CpuCost                     // server_cpu + store.cpu when counted
 //! }
 //! CpuCost = { "ticks": 731, "ticks_per_sec": 100, "secs": 7.31, "us_per_request": 66.2 }
+//! StoreCpu = {                               // the backends serving this gateway
+//!   "engine": "postgres",
+//!   "url": "postgres://postgres@127.0.0.1:5432/test",   // password hidden
+//!   "schema": "mz_compare_5f0c…",            // created for this gateway, dropped after it
+//!   "application_name": "mz_compare_5f0c…", // how its backends are found in pg_stat_activity
+//!   "counted": true,                         // false: the server is not on this machine
+//!   "note": "…" | null,                      // why not counted, or what was missed
+//!   "backends": 4,                           // tagged backends at the end of the phase
+//!   "backends_started": 0,                   // of which started during it (counted whole)
+//!   "backends_gone": 0,                      // ended during it (their time is not counted)
+//!   "cpu": CpuCost | null                    // their utime+stime over the phase
+//! }
 //! ```
 
 use std::io::Write;
@@ -123,7 +152,7 @@ impl RunReport {
 }
 
 /// CPU time a process spent over a phase.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuCost {
     pub ticks: u64,
     pub ticks_per_sec: u64,
@@ -145,6 +174,34 @@ impl CpuCost {
             },
         }
     }
+
+    /// This and `other` together, per the same requests.
+    pub fn plus(self, other: CpuCost, requests: u64) -> CpuCost {
+        CpuCost::new(self.ticks + other.ticks, self.ticks_per_sec, requests)
+    }
+}
+
+/// The CPU time of a gateway's store when it runs in processes of its own (PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreCpu {
+    pub engine: String,
+    /// The server, password hidden.
+    pub url: String,
+    /// Created for this gateway and dropped after it.
+    pub schema: String,
+    /// The tag of the gateway's connections in `pg_stat_activity`.
+    pub application_name: String,
+    /// Whether the backends' CPU time was read (the server is on this machine).
+    pub counted: bool,
+    /// Why it was not counted, or what was missed.
+    pub note: Option<String>,
+    /// Tagged backends at the end of the phase.
+    pub backends: u64,
+    /// Of those, started during the phase (all their time counts).
+    pub backends_started: u64,
+    /// Ended during the phase (their time since its start is not counted).
+    pub backends_gone: u64,
+    pub cpu: Option<CpuCost>,
 }
 
 /// One server of a comparison.
@@ -160,9 +217,26 @@ pub struct Side {
     pub result: Summary,
     pub server_cpu: CpuCost,
     pub generator_cpu: CpuCost,
+    /// A started gateway's `audit.enabled`; `None` for the baseline and a running gateway.
+    #[serde(default)]
+    pub audit: Option<bool>,
+    /// The store's own processes, for a gateway on PostgreSQL.
+    #[serde(default)]
+    pub store: Option<StoreCpu>,
+    /// The server's CPU time and its store's, when counted.
+    #[serde(default)]
+    pub total_cpu: CpuCost,
 }
 
-/// Gateway over baseline.
+impl Side {
+    /// The store's CPU time, when it runs apart from the server and was counted.
+    pub fn store_cpu(&self) -> Option<CpuCost> {
+        self.store.as_ref().and_then(|s| s.cpu)
+    }
+}
+
+/// One side over another: a gateway over the baseline, or the audit-on gateway over the
+/// audit-off one.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ratios {
     pub throughput: Option<f64>,
@@ -171,26 +245,35 @@ pub struct Ratios {
     pub p99: Option<f64>,
     pub p99_9: Option<f64>,
     pub server_cpu_per_request: Option<f64>,
+    /// Server and store CPU together.
+    #[serde(default)]
+    pub total_cpu_per_request: Option<f64>,
 }
 
 impl Ratios {
-    pub fn of(gateway: &Side, baseline: &Side) -> Ratios {
-        let (g, b) = (&gateway.result.latency_ms, &baseline.result.latency_ms);
+    /// `side` over `reference`.
+    pub fn of(side: &Side, reference: &Side) -> Ratios {
+        let (s, r) = (&side.result.latency_ms, &reference.result.latency_ms);
         Ratios {
-            throughput: ratio(
-                gateway.result.throughput_rps,
-                baseline.result.throughput_rps,
-            ),
-            p50: ratio(g.p50, b.p50),
-            p90: ratio(g.p90, b.p90),
-            p99: ratio(g.p99, b.p99),
-            p99_9: ratio(g.p99_9, b.p99_9),
+            throughput: ratio(side.result.throughput_rps, reference.result.throughput_rps),
+            p50: ratio(s.p50, r.p50),
+            p90: ratio(s.p90, r.p90),
+            p99: ratio(s.p99, r.p99),
+            p99_9: ratio(s.p99_9, r.p99_9),
             server_cpu_per_request: ratio(
-                gateway.server_cpu.us_per_request,
-                baseline.server_cpu.us_per_request,
+                side.server_cpu.us_per_request,
+                reference.server_cpu.us_per_request,
+            ),
+            total_cpu_per_request: ratio(
+                side.total_cpu.us_per_request,
+                reference.total_cpu.us_per_request,
             ),
         }
     }
+}
+
+fn audit_on() -> String {
+    "on".into()
 }
 
 /// The report of `compare`.
@@ -201,9 +284,27 @@ pub struct CompareReport {
     pub setup: Setup,
     pub warm: bool,
     pub pinned: bool,
+    /// `--audit`: `on`, `off` or `both`.
+    #[serde(default = "audit_on")]
+    pub audit: String,
+    /// `--store`, password hidden; `None`: SQLite in a temporary folder, or a running
+    /// gateway's own store.
+    #[serde(default)]
+    pub store_url: Option<String>,
     pub baseline: Side,
+    /// The audit-on gateway (the audit-off one with `--audit off`).
     pub gateway: Side,
+    /// `gateway` over `baseline`.
     pub ratios: Ratios,
+    /// `--audit both`: the fresh gateway with the audit trail off.
+    #[serde(default)]
+    pub gateway_audit_off: Option<Side>,
+    /// `--audit both`: `gateway_audit_off` over `baseline`.
+    #[serde(default)]
+    pub ratios_audit_off: Option<Ratios>,
+    /// `--audit both`: `gateway` over `gateway_audit_off`, what the audit trail costs.
+    #[serde(default)]
+    pub audit_on_over_off: Option<Ratios>,
 }
 
 /// Pretty JSON and a final newline.
@@ -364,13 +465,227 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "-".into(), |r| format!("{r:.2}"))
 }
 
-/// The text report of a comparison: ratios first, then each side.
+/// A column of the comparison table: one server's figures, or one side over another.
+enum Column<'a> {
+    Side(&'static str, &'a Side),
+    Ratio(&'static str, &'a Ratios),
+}
+
+/// A row of the comparison table: a figure of each side and, in the ratio columns, its ratio.
+struct Row {
+    name: &'static str,
+    side: fn(&Side) -> String,
+    ratio: fn(&Ratios) -> Option<f64>,
+}
+
+fn no_ratio(_: &Ratios) -> Option<f64> {
+    None
+}
+
+/// The table's rows; the store's when some side has a store of its own.
+fn rows(with_store: bool) -> Vec<Row> {
+    let mut rows = vec![
+        Row {
+            name: "throughput (req/s)",
+            side: |s| format!("{:.0}", s.result.throughput_rps),
+            ratio: |r| r.throughput,
+        },
+        Row {
+            name: "server CPU per request (µs)",
+            side: |s| format!("{:.1}", s.server_cpu.us_per_request),
+            ratio: |r| r.server_cpu_per_request,
+        },
+    ];
+    if with_store {
+        rows.push(Row {
+            name: "store CPU per request (µs)",
+            side: |s| {
+                s.store_cpu()
+                    .map_or_else(|| "-".into(), |c| format!("{:.1}", c.us_per_request))
+            },
+            ratio: no_ratio,
+        });
+        rows.push(Row {
+            name: "server + store per request (µs)",
+            side: |s| format!("{:.1}", s.total_cpu.us_per_request),
+            ratio: |r| r.total_cpu_per_request,
+        });
+    }
+    rows.extend([
+        Row {
+            name: "latency p50 (ms)",
+            side: |s| format!("{:.3}", s.result.latency_ms.p50),
+            ratio: |r| r.p50,
+        },
+        Row {
+            name: "latency p90 (ms)",
+            side: |s| format!("{:.3}", s.result.latency_ms.p90),
+            ratio: |r| r.p90,
+        },
+        Row {
+            name: "latency p99 (ms)",
+            side: |s| format!("{:.3}", s.result.latency_ms.p99),
+            ratio: |r| r.p99,
+        },
+        Row {
+            name: "latency p99.9 (ms)",
+            side: |s| format!("{:.3}", s.result.latency_ms.p99_9),
+            ratio: |r| r.p99_9,
+        },
+        Row {
+            name: "latency max (ms)",
+            side: |s| format!("{:.3}", s.result.latency_ms.max),
+            ratio: no_ratio,
+        },
+        Row {
+            name: "server CPU (s)",
+            side: |s| format!("{:.2}", s.server_cpu.secs),
+            ratio: no_ratio,
+        },
+    ]);
+    if with_store {
+        rows.push(Row {
+            name: "store CPU (s)",
+            side: |s| {
+                s.store_cpu()
+                    .map_or_else(|| "-".into(), |c| format!("{:.2}", c.secs))
+            },
+            ratio: no_ratio,
+        });
+    }
+    rows.extend([
+        Row {
+            name: "generator CPU per request (µs)",
+            side: |s| format!("{:.1}", s.generator_cpu.us_per_request),
+            ratio: no_ratio,
+        },
+        Row {
+            name: "answered",
+            side: |s| thousands(s.result.answered),
+            ratio: no_ratio,
+        },
+        Row {
+            name: "errors",
+            side: |s| thousands(s.result.errors.total()),
+            ratio: no_ratio,
+        },
+    ]);
+    rows
+}
+
+fn table(columns: &[Column<'_>], with_store: bool, out: &mut impl Write) -> Result<()> {
+    let rows = rows(with_store);
+    let name_width = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let width = |c: &Column<'_>| match c {
+        Column::Side(..) => 12,
+        Column::Ratio(..) => 10,
+    };
+    write!(out, "  {:<name_width$}", "")?;
+    for c in columns {
+        let (Column::Side(header, _) | Column::Ratio(header, _)) = c;
+        write!(out, "{header:>w$}", w = width(c))?;
+    }
+    writeln!(out)?;
+    for row in &rows {
+        write!(out, "  {:<name_width$}", row.name)?;
+        for c in columns {
+            let cell = match c {
+                Column::Side(_, side) => (row.side)(side),
+                Column::Ratio(_, ratios) => fmt_ratio((row.ratio)(ratios)),
+            };
+            write!(out, "{cell:>w$}", w = width(c))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// What the audit trail costs, in one line: the audit-on gateway over the audit-off one.
+fn audit_cost_line(on: &Side, off: &Side, r: &Ratios) -> String {
+    let (on_us, off_us) = (on.total_cpu.us_per_request, off.total_cpu.us_per_request);
+    let what = if on.store.is_some() || off.store.is_some() {
+        "server + store CPU per verify"
+    } else {
+        "CPU per verify"
+    };
+    format!(
+        "on ÷ off {} × the {what} ({on_us:.1} µs against {off_us:.1} µs, {:+.1} µs), {} × the throughput",
+        fmt_ratio(r.total_cpu_per_request),
+        on_us - off_us,
+        fmt_ratio(r.throughput),
+    )
+}
+
+/// The heading of a gateway's section.
+fn gateway_heading(g: &Side, out: &mut impl Write) -> Result<()> {
+    let mut notes = Vec::new();
+    if g.started {
+        notes.push("started by loadtest");
+    }
+    match g.audit {
+        Some(true) => notes.push("audit on"),
+        Some(false) => notes.push("audit off"),
+        None => {}
+    }
+    let notes: String = notes.iter().map(|n| format!(", {n}")).collect();
+    writeln!(out, "gateway {} (pid {}{notes})", g.url, g.pid)?;
+    if let Some(w) = &g.warm_up {
+        writeln!(
+            out,
+            "  warm-up      {} requests in {:.2} s, {} failed",
+            thousands(w.requests),
+            w.elapsed_secs,
+            thousands(w.expectations_failed)
+        )?;
+    }
+    if let Some(store) = &g.store {
+        match store.cpu {
+            Some(cpu) => writeln!(
+                out,
+                "  store        {} schema {}: {} backends ({} started, {} gone), {:.2} s CPU, {:.1} µs per request",
+                store.engine,
+                store.schema,
+                store.backends,
+                store.backends_started,
+                store.backends_gone,
+                cpu.secs,
+                cpu.us_per_request
+            )?,
+            None => writeln!(
+                out,
+                "  store        {} schema {}: CPU not counted",
+                store.engine, store.schema
+            )?,
+        }
+        if let Some(note) = &store.note {
+            writeln!(out, "  store note   {note}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The text report of a comparison: the table of figures and ratios first, then each side.
 pub fn compare_text(report: &CompareReport, out: &mut impl Write) -> Result<()> {
     let setup = &report.setup;
-    let (b, g, r) = (&report.baseline, &report.gateway, &report.ratios);
+    let (b, g) = (&report.baseline, &report.gateway);
+    let both = report
+        .gateway_audit_off
+        .as_ref()
+        .zip(report.ratios_audit_off.as_ref())
+        .zip(report.audit_on_over_off.as_ref());
     writeln!(
         out,
-        "loadtest compare: the same load at a bare hyper server and at the gateway"
+        "loadtest compare: the same load at a bare hyper server and at the gateway{}",
+        match (both.is_some(), g.audit) {
+            (true, _) => ", audit trail on and off",
+            (false, Some(false)) => " (audit trail off)",
+            (false, _) => "",
+        }
     )?;
     writeln!(out, "  load         {}", load_line(setup))?;
     writeln!(out, "  workload     {}", workload_line(setup))?;
@@ -386,129 +701,90 @@ pub fn compare_text(report: &CompareReport, out: &mut impl Write) -> Result<()> 
     writeln!(
         out,
         "  pinning      {}",
-        match (report.pinned, g.pinned) {
-            (true, true) => "servers on CPU 0, generator on CPU 1",
-            (true, false) => "baseline on CPU 0, generator on CPU 1; the running gateway is not pinned by loadtest",
-            (false, _) => "none: servers and generator share the CPUs",
+        match (report.pinned, g.pinned, &report.store_url) {
+            (true, true, None) => "servers on CPU 0, generator on CPU 1",
+            (true, true, Some(_)) =>
+                "servers on CPU 0, generator on CPU 1; the store's backends are not pinned",
+            (true, false, _) => "baseline on CPU 0, generator on CPU 1; the running gateway is not pinned by loadtest",
+            (false, _, _) => "none: servers and generator share the CPUs",
         }
     )?;
+    writeln!(
+        out,
+        "  audit        {}",
+        match (both.is_some(), g.audit) {
+            (true, _) =>
+                "on, then off in a fresh gateway (`audit.enabled = false`): on ÷ off is what the trail costs",
+            (false, Some(true)) => "on: every verification's entry is committed before its answer",
+            (false, Some(false)) => "off (`audit.enabled = false`): nothing is recorded",
+            (false, None) => "the running gateway's own setting",
+        }
+    )?;
+    let store = match (&report.store_url, g.started) {
+        (Some(url), _) => {
+            let counted = [Some(g), report.gateway_audit_off.as_ref()]
+                .into_iter()
+                .flatten()
+                .all(|s| s.store.as_ref().is_some_and(|st| st.counted));
+            format!(
+                "PostgreSQL {url}, a fresh schema per gateway; {}",
+                if counted {
+                    "the CPU time of its backends serving the gateway is store CPU"
+                } else {
+                    "its backends' CPU is NOT counted (see the store note below)"
+                }
+            )
+        }
+        (None, true) => "SQLite in a temporary folder, inside the gateway's process".into(),
+        (None, false) => "the running gateway's own; only the gateway's process is counted".into(),
+    };
+    writeln!(out, "  store        {store}")?;
     writeln!(
         out,
         "  machine      {} CPUs, {}",
         setup.machine.cpus, setup.machine.cpu_model
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "  {:<30}{:>14}{:>14}{:>12}",
-        "", "baseline", "gateway", "ratio"
-    )?;
-    let row = |out: &mut dyn Write, name: &str, bv: String, gv: String, rv: Option<f64>| {
-        writeln!(out, "  {name:<30}{bv:>14}{gv:>14}{:>12}", fmt_ratio(rv))
-    };
-    let (bl, gl) = (&b.result.latency_ms, &g.result.latency_ms);
-    row(
-        out,
-        "throughput (req/s)",
-        format!("{:.0}", b.result.throughput_rps),
-        format!("{:.0}", g.result.throughput_rps),
-        r.throughput,
-    )?;
-    row(
-        out,
-        "server CPU per request (µs)",
-        format!("{:.1}", b.server_cpu.us_per_request),
-        format!("{:.1}", g.server_cpu.us_per_request),
-        r.server_cpu_per_request,
-    )?;
-    row(
-        out,
-        "latency p50 (ms)",
-        format!("{:.3}", bl.p50),
-        format!("{:.3}", gl.p50),
-        r.p50,
-    )?;
-    row(
-        out,
-        "latency p90 (ms)",
-        format!("{:.3}", bl.p90),
-        format!("{:.3}", gl.p90),
-        r.p90,
-    )?;
-    row(
-        out,
-        "latency p99 (ms)",
-        format!("{:.3}", bl.p99),
-        format!("{:.3}", gl.p99),
-        r.p99,
-    )?;
-    row(
-        out,
-        "latency p99.9 (ms)",
-        format!("{:.3}", bl.p99_9),
-        format!("{:.3}", gl.p99_9),
-        r.p99_9,
-    )?;
-    row(
-        out,
-        "latency max (ms)",
-        format!("{:.3}", bl.max),
-        format!("{:.3}", gl.max),
-        None,
-    )?;
-    row(
-        out,
-        "server CPU (s)",
-        format!("{:.2}", b.server_cpu.secs),
-        format!("{:.2}", g.server_cpu.secs),
-        None,
-    )?;
-    row(
-        out,
-        "generator CPU per request (µs)",
-        format!("{:.1}", b.generator_cpu.us_per_request),
-        format!("{:.1}", g.generator_cpu.us_per_request),
-        None,
-    )?;
-    row(
-        out,
-        "answered",
-        thousands(b.result.answered),
-        thousands(g.result.answered),
-        None,
-    )?;
-    row(
-        out,
-        "errors",
-        thousands(b.result.errors.total()),
-        thousands(g.result.errors.total()),
-        None,
-    )?;
+    let with_store = report.store_url.is_some();
+    match both {
+        Some(((off, r_off), on_off)) => {
+            table(
+                &[
+                    Column::Side("bare", b),
+                    Column::Side("audit on", g),
+                    Column::Side("audit off", off),
+                    Column::Ratio("on÷bare", &report.ratios),
+                    Column::Ratio("off÷bare", r_off),
+                    Column::Ratio("on÷off", on_off),
+                ],
+                with_store,
+                out,
+            )?;
+            writeln!(out)?;
+            writeln!(out, "  audit trail  {}", audit_cost_line(g, off, on_off))?;
+        }
+        None => table(
+            &[
+                Column::Side("baseline", b),
+                Column::Side("gateway", g),
+                Column::Ratio("ratio", &report.ratios),
+            ],
+            with_store,
+            out,
+        )?,
+    }
     writeln!(out)?;
     writeln!(out, "baseline {} (pid {})", b.url, b.pid)?;
     summary_text(&b.result, out)?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "gateway {} (pid {}{})",
-        g.url,
-        g.pid,
-        if g.started {
-            ", started by loadtest"
-        } else {
-            ""
-        }
-    )?;
-    if let Some(w) = &g.warm_up {
-        writeln!(
-            out,
-            "  warm-up      {} requests in {:.2} s, {} failed",
-            thousands(w.requests),
-            w.elapsed_secs,
-            thousands(w.expectations_failed)
-        )?;
+    for side in [Some(g), report.gateway_audit_off.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        writeln!(out)?;
+        gateway_heading(side, out)?;
+        summary_text(&side.result, out)?;
     }
-    summary_text(&g.result, out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -529,5 +805,192 @@ mod tests {
         assert_eq!(c.secs, 2.5);
         assert!((c.us_per_request - 50.0).abs() < 1e-9);
         assert_eq!(CpuCost::new(3, 100, 0).us_per_request, 0.0);
+        assert_eq!(c.plus(CpuCost::new(50, 100, 50_000), 50_000).ticks, 300);
+    }
+
+    /// A side that answered 10,000 requests in 1 s, using `ticks` of its own CPU and
+    /// `store_ticks` of its store's.
+    fn side(audit: Option<bool>, ticks: u64, store_ticks: Option<u64>) -> Side {
+        let mut result = crate::stats::Recorder::new(vec!["park-entry-senior".into()]).summary(
+            std::time::Duration::from_secs(1),
+            crate::stats::Stop::Duration,
+        );
+        result.answered = 10_000;
+        result.throughput_rps = 10_000.0;
+        let server_cpu = CpuCost::new(ticks, 100, 10_000);
+        let store = store_ticks.map(|t| StoreCpu {
+            engine: "postgres".into(),
+            url: "postgres://postgres@127.0.0.1:5432/test".into(),
+            schema: "mz_compare_1".into(),
+            application_name: "mz_compare_1".into(),
+            counted: true,
+            note: None,
+            backends: 2,
+            backends_started: 0,
+            backends_gone: 0,
+            cpu: Some(CpuCost::new(t, 100, 10_000)),
+        });
+        Side {
+            url: "http://127.0.0.1:1".into(),
+            pid: 42,
+            started: true,
+            pinned: false,
+            warm_up: None,
+            total_cpu: store
+                .as_ref()
+                .and_then(|s| s.cpu)
+                .map_or(server_cpu, |c| server_cpu.plus(c, 10_000)),
+            server_cpu,
+            generator_cpu: CpuCost::new(1, 100, 10_000),
+            audit,
+            store,
+            result,
+        }
+    }
+
+    fn both(store: bool) -> CompareReport {
+        let baseline = side(None, 10, None);
+        let on = side(Some(true), 40, store.then_some(20));
+        let off = side(Some(false), 20, store.then_some(0));
+        CompareReport {
+            schema: SCHEMA.into(),
+            command: "compare".into(),
+            setup: crate::run::setup(
+                "http://127.0.0.1:1",
+                &crate::cli::Cli::try_parse_from(["loadtest", "--target", "http://127.0.0.1:1"])
+                    .expect("parses")
+                    .run
+                    .load,
+                &crate::cli::LoadPlan {
+                    pace: crate::cli::Pace::Closed,
+                    connections: 32,
+                    requests: None,
+                    duration: Some(std::time::Duration::from_secs(10)),
+                    codes: 200_000,
+                    timeout: std::time::Duration::from_secs(10),
+                },
+                false,
+                Machine {
+                    cpus: 2,
+                    cpu_model: "test".into(),
+                },
+            ),
+            warm: true,
+            pinned: false,
+            audit: "both".into(),
+            store_url: store.then(|| "postgres://postgres@127.0.0.1:5432/test".into()),
+            ratios: Ratios::of(&on, &baseline),
+            ratios_audit_off: Some(Ratios::of(&off, &baseline)),
+            audit_on_over_off: Some(Ratios::of(&on, &off)),
+            baseline,
+            gateway: on,
+            gateway_audit_off: Some(off),
+        }
+    }
+
+    use clap::Parser as _;
+
+    #[test]
+    fn audit_both_shows_the_gateways_side_by_side_and_what_the_trail_costs() {
+        let mut text = Vec::new();
+        compare_text(&both(false), &mut text).expect("written");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("at the gateway, audit trail on and off"),
+            "{text}"
+        );
+        let header = text
+            .lines()
+            .find(|l| l.contains("audit on") && l.contains("on÷off"))
+            .expect("the table's header");
+        for column in ["bare", "audit off", "on÷bare", "off÷bare"] {
+            assert!(header.contains(column), "{header}");
+        }
+        let cpu = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("server CPU per request"))
+            .expect("CPU row");
+        let cells: Vec<&str> = cpu.split_whitespace().rev().take(6).collect();
+        assert_eq!(
+            cells,
+            ["2.00", "2.00", "4.00", "20.0", "40.0", "10.0"],
+            "{cpu}"
+        );
+        assert!(
+            text.contains(
+                "audit trail  on ÷ off 2.00 × the CPU per verify (40.0 µs against 20.0 µs, +20.0 µs)"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("store CPU"),
+            "no store rows on SQLite: {text}"
+        );
+        assert!(
+            text.contains("gateway http://127.0.0.1:1 (pid 42, started by loadtest, audit off)")
+        );
+
+        let mut text = Vec::new();
+        compare_text(&both(true), &mut text).expect("written");
+        let text = String::from_utf8(text).expect("utf-8");
+        let total = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("server + store per request"))
+            .expect("total row");
+        let cells: Vec<&str> = total.split_whitespace().rev().take(6).collect();
+        assert_eq!(
+            cells,
+            ["3.00", "2.00", "6.00", "20.0", "60.0", "10.0"],
+            "{total}"
+        );
+        assert!(
+            text.contains("on ÷ off 3.00 × the server + store CPU per verify"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "PostgreSQL postgres://postgres@127.0.0.1:5432/test, a fresh schema per gateway"
+        ));
+        assert!(
+            text.contains("store        postgres schema mz_compare_1: 2 backends"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_json_gains_fields_and_still_reads_reports_without_them() {
+        let report = both(true);
+        let mut json = Vec::new();
+        super::json(&report, &mut json).expect("written");
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        assert_eq!(value["audit"], "both");
+        assert_eq!(value["audit_on_over_off"]["total_cpu_per_request"], 3.0);
+        assert_eq!(value["gateway_audit_off"]["audit"], false);
+        assert_eq!(value["gateway"]["store"]["cpu"]["ticks"], 20);
+        let back: CompareReport = serde_json::from_slice(&json).expect("reads back");
+        assert_eq!(back, report);
+
+        // A report of before `--audit`: what it lacks reads as the defaults.
+        let mut old = value.clone();
+        for field in [
+            "audit",
+            "store_url",
+            "gateway_audit_off",
+            "ratios_audit_off",
+            "audit_on_over_off",
+        ] {
+            old.as_object_mut().expect("object").remove(field);
+        }
+        for side in ["baseline", "gateway"] {
+            for field in ["audit", "store", "total_cpu"] {
+                old[side].as_object_mut().expect("object").remove(field);
+            }
+        }
+        old["ratios"]
+            .as_object_mut()
+            .expect("object")
+            .remove("total_cpu_per_request");
+        let old: CompareReport = serde_json::from_value(old).expect("an older report reads");
+        assert_eq!((old.audit.as_str(), old.gateway_audit_off), ("on", None));
+        assert_eq!(old.gateway.store, None);
     }
 }

@@ -5,7 +5,10 @@
 //! - an open-loop HTTP/2 run writes its text report to a file;
 //! - holders from another population get verdicts they did not expect: exit 1, listed;
 //! - usage errors exit 2 with a message naming the value;
-//! - `compare` starts the baseline and the debug `gateway` binary and reports both.
+//! - `compare` starts the baseline and the debug `gateway` binary and reports both;
+//! - `compare --audit both` starts a gateway with the audit trail on, then one with it off,
+//!   and reports both and their ratio; with `--store`, on PostgreSQL in schemas it drops;
+//! - bad `compare` flags exit 2 and name the value.
 //!
 //! Runs are tiny and nothing is asserted about speed: no timing thresholds.
 
@@ -400,16 +403,214 @@ async fn compare_runs_the_baseline_and_the_gateway_binary() {
     assert!(report["ratios"].get("server_cpu_per_request").is_some());
     // Both children are gone.
     for side in ["baseline", "gateway"] {
-        let pid = report[side]["pid"].as_u64().expect("pid");
-        let gone = (0..100).any(|_| {
-            let alive = Path::new(&format!("/proc/{pid}/stat")).exists()
-                && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .is_ok_and(|s| !s.contains(") Z "));
-            if alive {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            !alive
-        });
-        assert!(gone, "the {side} (pid {pid}) was stopped");
+        assert_gone(side, report[side]["pid"].as_u64().expect("pid"));
+    }
+}
+
+/// Waits until process `pid` is gone (or a zombie).
+fn assert_gone(what: &str, pid: u64) {
+    let gone = (0..100).any(|_| {
+        let alive =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        if alive {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        !alive
+    });
+    assert!(gone, "the {what} (pid {pid}) was stopped");
+}
+
+/// The CPU fields of a side, and that its total is its server's plus its store's.
+fn assert_cpu_shape(side: &Value, name: &str) {
+    for cpu in ["server_cpu", "generator_cpu", "total_cpu"] {
+        for field in ["ticks", "ticks_per_sec", "secs", "us_per_request"] {
+            assert!(side[cpu][field].is_number(), "{name}.{cpu}.{field}");
+        }
+    }
+    let store = count(side, &["store", "cpu", "ticks"]);
+    assert_eq!(
+        count(side, &["total_cpu", "ticks"]),
+        count(side, &["server_cpu", "ticks"]) + store,
+        "{name}: {side:#}"
+    );
+}
+
+/// A short `compare --audit both` run: 1 s per phase, few codes, two connections.
+async fn compare_audit_both(extra: &[&str]) -> Value {
+    let mut args = vec![
+        "compare",
+        "--audit",
+        "both",
+        "-z",
+        "1s",
+        "-c",
+        "2",
+        "--max-requests",
+        "20000",
+        "--profile",
+        "hmac",
+        "--warm",
+        "--population",
+        "20",
+        "--json",
+        "--no-tui",
+    ];
+    args.extend_from_slice(extra);
+    let out = loadtest(&args).await;
+    let report = json_report(&out);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}\n{report:#}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_eq!(report["schema"], "mianzheng-loadtest/1");
+    assert_eq!(report["audit"], "both");
+    for (side, audit) in [
+        ("baseline", Value::Null),
+        ("gateway", Value::Bool(true)),
+        ("gateway_audit_off", Value::Bool(false)),
+    ] {
+        let s = &report[side];
+        assert_eq!(s["audit"], audit, "{side}");
+        assert_summary_shape(&s["result"]);
+        assert!(count(s, &["result", "answered"]) > 0, "{side}: {s:#}");
+        assert_eq!(
+            count(s, &["result", "expectations_failed"]),
+            0,
+            "{side}: {s:#}"
+        );
+        assert_eq!(count(s, &["warm_up", "requests"]), 20, "{side}");
+        assert_eq!(s["started"], true);
+        assert_cpu_shape(s, side);
+    }
+    for ratios in ["ratios", "ratios_audit_off", "audit_on_over_off"] {
+        for field in [
+            "throughput",
+            "p50",
+            "p99",
+            "server_cpu_per_request",
+            "total_cpu_per_request",
+        ] {
+            assert!(
+                report[ratios].get(field).is_some(),
+                "{ratios}.{field}: {report:#}"
+            );
+        }
+    }
+    for side in ["baseline", "gateway", "gateway_audit_off"] {
+        assert_gone(side, report[side]["pid"].as_u64().expect("pid"));
+    }
+    report
+}
+
+#[tokio::test]
+async fn compare_audit_both_runs_a_gateway_with_the_trail_on_then_one_with_it_off() {
+    if gateway_binary().is_none() {
+        println!(
+            "SKIPPED compare_audit_both_runs_a_gateway_with_the_trail_on_then_one_with_it_off: \
+             no gateway binary beside `{}` (build it with `cargo build -p gateway`)",
+            loadtest_binary().display()
+        );
+        return;
+    }
+    let report = compare_audit_both(&[]).await;
+    assert_eq!(report["store_url"], Value::Null, "SQLite by default");
+    for side in ["gateway", "gateway_audit_off"] {
+        assert_eq!(
+            report[side]["store"],
+            Value::Null,
+            "{side}: inside the gateway"
+        );
+    }
+    assert_ne!(report["gateway"]["pid"], report["gateway_audit_off"]["pid"]);
+}
+
+/// The PostgreSQL server of the store's tests (`store::testing`).
+fn postgres_url() -> String {
+    std::env::var("MIANZHENG_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+#[tokio::test]
+async fn compare_on_postgres_uses_a_schema_per_gateway_drops_them_and_counts_the_backends() {
+    if gateway_binary().is_none() {
+        println!(
+            "SKIPPED compare_on_postgres_uses_a_schema_per_gateway_drops_them_and_counts_the_backends: \
+             no gateway binary beside `{}` (build it with `cargo build -p gateway`)",
+            loadtest_binary().display()
+        );
+        return;
+    }
+    let url = postgres_url();
+    let report = compare_audit_both(&["--store", &url]).await;
+    assert!(report["store_url"].is_string(), "{report:#}");
+    let mut schemas = Vec::new();
+    for side in ["gateway", "gateway_audit_off"] {
+        let store = &report[side]["store"];
+        assert_eq!(store["engine"], "postgres", "{side}");
+        let schema = store["schema"].as_str().expect("schema").to_string();
+        assert!(schema.starts_with("mz_compare_"), "{schema}");
+        assert_eq!(store["application_name"], schema.as_str());
+        // A server in a container (as on some CI) is not counted, and says why.
+        if store["counted"] == true {
+            assert!(count(store, &["backends"]) >= 1, "{side}: {store:#}");
+            assert!(store["cpu"]["us_per_request"].is_number(), "{store:#}");
+        } else {
+            assert!(store["note"].is_string(), "{side}: {store:#}");
+        }
+        schemas.push(schema);
+    }
+    assert_ne!(schemas[0], schemas[1], "a fresh schema per gateway");
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at `{url}` ({e})"));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_namespace WHERE nspname = ANY($1)")
+        .bind(&schemas)
+        .fetch_one(&admin)
+        .await
+        .expect("asks");
+    assert_eq!(left, 0, "the schemas {schemas:?} are dropped");
+    admin.close().await;
+}
+
+#[tokio::test]
+async fn bad_compare_flags_exit_2_and_name_the_value() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["compare", "--audit", "sometimes"],
+            "invalid value 'sometimes' for '--audit <MODE>'",
+        ),
+        (
+            &["compare", "--audit", "sometimes"],
+            "[possible values: on, off, both]",
+        ),
+        (
+            &[
+                "compare",
+                "--audit",
+                "both",
+                "--target",
+                "http://127.0.0.1:9",
+                "--target-pid",
+                "1",
+            ],
+            "`--audit both` starts gateways of its own",
+        ),
+        (
+            &["compare", "--store", "sqlite://x.db"],
+            "`--store sqlite://x.db` is not a PostgreSQL URL",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = loadtest(args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{args:?}: {err}"
+        );
     }
 }
