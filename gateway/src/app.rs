@@ -189,7 +189,10 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             .with_context(|| format!("joining the store's nodes as `{node}`"))?,
     );
     let audit = AuditWriter::start(
-        store.clone(),
+        store
+            .dedicated()
+            .await
+            .context("opening the audit writer's connection to the store")?,
         node.clone(),
         WriterSettings {
             max_batch: config.audit.max_batch,

@@ -151,6 +151,14 @@ pub fn trail(c: &mut Criterion) {
     }
 }
 
+/// The audit writer's own connection to a freshly opened store, as the gateway has it.
+async fn writer(
+    open: impl std::future::Future<Output = Result<Store, store::StoreError>>,
+) -> Store {
+    let store = open.await.expect("the store opens");
+    store.dedicated().await.expect("a dedicated connection")
+}
+
 /// A fresh schema on the local PostgreSQL (`MIANZHENG_TEST_DATABASE_URL` or the default the
 /// tests use) and the future that drops it; `None`, with a note, when no server answers.
 async fn postgres_schema() -> Option<(String, impl std::future::Future<Output = ()>)> {
