@@ -451,6 +451,8 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         config.codes.clock_skew_secs,
         shutdown.clone(),
     );
+    let _subject_indexer =
+        crate::audit::subject_index::spawn_indexer(store.clone(), shutdown.clone());
     let _heartbeat = membership.spawn_heartbeat(shutdown.clone());
     if let Some(tls) = &tls {
         let _reloader = tls.spawn_reloader(Duration::from_secs(5), shutdown.clone());

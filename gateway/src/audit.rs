@@ -4,6 +4,8 @@
 //! - [`chain`] — what a verification records ([`AuditRecord`]), the canonical encoding and hash
 //!   of an entry, and the walk that re-checks a chain and its checkpoints ([`verify_chain`]).
 //! - [`subject`] — the holder only as a keyed hash ([`SubjectHasher`]).
+//! - [`subject_index`] — copying new entries' subject hashes into the store's side table that
+//!   "who checked me" reads, in bulk, behind the writer.
 //! - [`writer`] — the node's one writer task: bounded backlog, group commit with the codes the
 //!   entries spend, retries with back-off, re-chaining after another node appended, bounded
 //!   waits ([`AuditWriter`]).
@@ -15,6 +17,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod spent;
 pub mod subject;
+pub mod subject_index;
 pub mod verify;
 pub mod writer;
 

@@ -127,7 +127,11 @@ pub struct Audit {
     /// `Retry-After` (the store down or too slow), in milliseconds. An entry given up on is
     /// not committed later, so its code is not spent and the venue may retry it.
     pub commit_timeout_ms: u64,
-    /// A batch that is not full waits this long for more entries, in milliseconds.
+    /// A batch that is not full waits this long for more entries, in milliseconds. 0 (the
+    /// default): the writer commits what is queued as soon as its previous commit is done, and
+    /// what arrives during a commit forms the next batch, so batches grow with the load by
+    /// themselves. Measured with `loadtest compare --warm --pin -c 32`: 2 ms cost half the
+    /// throughput and twice the median latency, for 8 % less CPU per verification.
     pub max_delay_ms: u64,
     /// Entries per commit at most.
     pub max_batch: usize,
@@ -147,7 +151,7 @@ impl Default for Audit {
             node: None,
             wait_for_commit: true,
             commit_timeout_ms: 2000,
-            max_delay_ms: 2,
+            max_delay_ms: 0,
             max_batch: 512,
             backlog: 65_536,
             checkpoint_interval_secs: 60,

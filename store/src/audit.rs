@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::QueryBuilder;
 
 use crate::backend::{exact_micros, to_json, with_pool, Columns, Store};
+use crate::bulk::{BulkInsert, EntryRow, SpendRow};
 use crate::error::{classify, is_unique_violation, StoreError};
 use crate::spent::{Spend, SpentBy, WHO_SPENT};
 
@@ -67,7 +67,7 @@ pub struct Checkpoint {
     pub signature: Vec<u8>,
 }
 
-const ENTRY_COLUMNS: &str = "seq, at, node, venue, scenario, certificates, verdict, \
+pub(crate) const ENTRY_COLUMNS: &str = "seq, at, node, venue, scenario, certificates, verdict, \
                              requirement_verdicts, latency_us, subject_hash, verification_id, \
                              prev_hash, hash";
 
@@ -83,24 +83,10 @@ const LOCK_APPENDERS: (Option<&str>, Option<&str>) = (
     Some("LOCK TABLE audit_entries IN SHARE ROW EXCLUSIVE MODE"),
 );
 
-/// The row counts of the multi-row INSERT statements a batch is cut into, largest first: a batch
-/// of any size is sent as a few statements of these shapes, each prepared once per connection
-/// and then reused (a statement with a new shape per batch size would be parsed again every
-/// time: for 512 entries × 13 parameters that parse cost more than the inserts). 256 rows × 13
-/// parameters stays well under both engines' limits (SQLite 32 766, PostgreSQL 65 535).
-const INSERT_SHAPES: [usize; 5] = [256, 64, 16, 4, 1];
+/// Spent codes named by the index of the entry that spends them.
+type SpendsOf<'a> = Vec<&'a (usize, Spend)>;
 
-/// `items` cut greedily into chunks of the [`INSERT_SHAPES`] sizes.
-fn shaped_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
-    std::iter::from_fn(move || {
-        let size = INSERT_SHAPES.iter().copied().find(|&n| n <= items.len())?;
-        let (chunk, rest) = items.split_at(size);
-        items = rest;
-        Some(chunk)
-    })
-}
-
-fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
+pub(crate) fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: row.int("seq")?,
         at: row.time("at")?,
@@ -247,7 +233,6 @@ impl Store {
         make: impl FnOnce(Option<(i64, [u8; 32])>) -> Result<Cow<'e, [AuditEntry]>, StoreError>,
         spends: &[(usize, Spend)],
     ) -> Result<(Appended, Cow<'e, [AuditEntry]>), StoreError> {
-        let insert = format!("INSERT INTO audit_entries ({ENTRY_COLUMNS}) ");
         with_pool!(self, |pool, dialect| {
             let mut tx = pool
                 .begin_with(dialect.begin_write())
@@ -280,36 +265,17 @@ impl Store {
             }
             // Each code once per batch: a second use within the batch loses to the first.
             let mut seen = HashSet::with_capacity(spends.len());
-            let (fresh, mut repeated): (Vec<&(usize, Spend)>, Vec<&(usize, Spend)>) =
+            let (fresh, mut repeated): (SpendsOf<'_>, SpendsOf<'_>) =
                 spends.iter().partition(|(_, spend)| seen.insert(*spend));
-            let mut inserted = HashSet::with_capacity(fresh.len());
-            for chunk in shaped_chunks(&fresh) {
-                let mut builder =
-                    QueryBuilder::new("INSERT INTO spent_codes (bucket, nonce, node, used_at) ");
-                builder.push_values(chunk, |mut row, (index, spend)| {
-                    let entry = &entries[*index];
-                    row.push_bind(spend.bucket)
-                        .push_bind(&spend.nonce[..])
-                        .push_bind(&entry.node)
-                        .push_bind(entry.at);
-                });
-                builder.push(" ON CONFLICT DO NOTHING RETURNING bucket, nonce");
-                let rows = builder
-                    .build()
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                for row in &rows {
-                    let nonce = row.bytes("nonce")?;
-                    let nonce = <[u8; 16]>::try_from(nonce.as_slice()).map_err(|_| {
-                        StoreError::Corrupt(format!("a spent nonce of {} bytes", nonce.len()))
-                    })?;
-                    inserted.insert(Spend {
-                        bucket: row.int("bucket")?,
-                        nonce,
-                    });
-                }
-            }
+            let rows: Vec<SpendRow<'_>> = fresh
+                .iter()
+                .map(|(index, spend)| SpendRow {
+                    spend: *spend,
+                    node: &entries[*index].node,
+                    at: entries[*index].at,
+                })
+                .collect();
+            let inserted: HashSet<Spend> = tx.insert_spends(&rows).await?.into_iter().collect();
             repeated.extend(fresh.iter().filter(|(_, spend)| !inserted.contains(spend)));
             if !repeated.is_empty() {
                 let mut losers = Vec::with_capacity(repeated.len());
@@ -337,36 +303,17 @@ impl Store {
                 tx.rollback().await.map_err(classify)?;
                 return Ok((Appended::AlreadySpent(losers), entries));
             }
-            let lists: Vec<(String, String)> = entries
+            let rows: Vec<EntryRow<'_>> = entries
                 .iter()
-                .map(|e| (to_json(&e.certificates), to_json(&e.requirement_verdicts)))
+                .map(|entry| EntryRow {
+                    entry,
+                    certificates: to_json(&entry.certificates),
+                    requirement_verdicts: to_json(&entry.requirement_verdicts),
+                })
                 .collect();
-            for (chunk, lists) in shaped_chunks(&entries).zip(shaped_chunks(&lists)) {
-                let mut builder = QueryBuilder::new(&insert);
-                builder.push_values(
-                    chunk.iter().zip(lists),
-                    |mut row, (e, (certs, verdicts))| {
-                        row.push_bind(e.seq)
-                            .push_bind(e.at)
-                            .push_bind(&e.node)
-                            .push_bind(&e.venue)
-                            .push_bind(&e.scenario)
-                            .push_bind(certs)
-                            .push_bind(&e.verdict)
-                            .push_bind(verdicts)
-                            .push_bind(e.latency_us)
-                            .push_bind(&e.subject_hash[..])
-                            .push_bind(&e.verification_id)
-                            .push_bind(&e.prev_hash[..])
-                            .push_bind(&e.hash[..]);
-                    },
-                );
-                builder
-                    .build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| append_failed(e, first_seq))?;
-            }
+            tx.insert_entries(&rows)
+                .await
+                .map_err(|e| append_failed(e, first_seq))?;
             // Until here nothing is stored whatever fails; a failed COMMIT may have landed.
             tx.commit()
                 .await
@@ -444,39 +391,6 @@ impl Store {
         })
     }
 
-    /// "Who checked me": a holder's entries, newest first (by time, then seq). For the next page
-    /// pass the (`at`, `seq`) of the last entry of this one as `before`.
-    pub async fn holder_accesses(
-        &self,
-        subject_hash: &[u8; 32],
-        before: Option<(DateTime<Utc>, i64)>,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let first_page = format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_entries WHERE subject_hash = $1 \
-             ORDER BY at DESC, seq DESC LIMIT $2"
-        );
-        let next_page = format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_entries \
-             WHERE subject_hash = $1 AND (at, seq) < ($3, $4) \
-             ORDER BY at DESC, seq DESC LIMIT $2"
-        );
-        with_pool!(self, |pool| {
-            let query = match before {
-                None => sqlx::query(&first_page)
-                    .bind(&subject_hash[..])
-                    .bind(i64::from(limit)),
-                Some((at, seq)) => sqlx::query(&next_page)
-                    .bind(&subject_hash[..])
-                    .bind(i64::from(limit))
-                    .bind(at)
-                    .bind(seq),
-            };
-            let rows = query.fetch_all(pool).await.map_err(classify)?;
-            rows.iter().map(entry_from).collect()
-        })
-    }
-
     /// Stores a signed checkpoint.
     pub async fn append_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         exact_micros(checkpoint.at, "checkpoint")?;
@@ -540,20 +454,6 @@ mod tests {
             prev_hash: [prev; 32],
             hash: [hash; 32],
         }
-    }
-
-    #[test]
-    fn batches_are_cut_into_the_few_statement_shapes() {
-        let sizes = |n: usize| {
-            shaped_chunks(&vec![0u8; n])
-                .map(<[u8]>::len)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(sizes(0), Vec::<usize>::new());
-        assert_eq!(sizes(1), [1]);
-        assert_eq!(sizes(512), [256, 256]);
-        assert_eq!(sizes(87), [64, 16, 4, 1, 1, 1]);
-        assert_eq!(sizes(1000).iter().sum::<usize>(), 1000);
     }
 
     #[test]

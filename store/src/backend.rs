@@ -146,13 +146,18 @@ impl Store {
         // mid-transaction (`pagerStress`), and a quarter to writing the statement journal of the
         // multi-row INSERTs to a temporary file. A 64 MB cache per connection and the temporary
         // store in memory take both away; durability is unchanged (the WAL and `FULL` are).
+        // A checkpoint (copying the WAL back into the database file, with an `fsync` of its own)
+        // every 16 384 pages instead of SQLite's 1 000: at 1 000 nearly every group commit ran
+        // one, rewriting the same hot index pages each time; the WAL file grows to 64 MB instead
+        // of 4 MB. Measured on the same benchmark: a third less time per committed entry.
         let connect = connect
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true)
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", "16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -430,6 +435,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "spent_codes_and_nodes",
         include_str!("../migrations/sqlite/0003_spent_codes_and_nodes.sql"),
     ),
+    (
+        4,
+        "audit_subject_index",
+        include_str!("../migrations/sqlite/0004_audit_subject_index.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -447,6 +457,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         3,
         "spent_codes_and_nodes",
         include_str!("../migrations/postgres/0003_spent_codes_and_nodes.sql"),
+    ),
+    (
+        4,
+        "audit_subject_index",
+        include_str!("../migrations/postgres/0004_audit_subject_index.sql"),
     ),
 ];
 

@@ -6,7 +6,9 @@
 //! - [`backend`]: opening a store from a URL, durability settings, embedded migrations, and the
 //!   helpers that let each query be written once for both engines.
 //! - [`venues`]: who may call the verify API; keys only as SHA-256 hashes.
-//! - [`audit`]: append-only, hash-chained verification log, checkpoints, "who checked me".
+//! - [`audit`]: append-only, hash-chained verification log, checkpoints.
+//! - [`subjects`]: "who checked me": a holder's entries, through a side table filled in bulk.
+//! - `bulk`: a batch of audit entries and spent codes in one statement per table, per engine.
 //! - [`spent`]: codes spent once across every node and restart, pruned by expiry bucket.
 //! - [`nodes`]: the gateway nodes sharing the store (name leases) and the settings they must
 //!   agree on.
@@ -21,11 +23,13 @@
 
 pub mod audit;
 pub mod backend;
+mod bulk;
 pub mod error;
 pub mod nodes;
 pub mod notify;
 pub mod objections;
 pub mod spent;
+pub mod subjects;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod venues;

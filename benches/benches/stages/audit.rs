@@ -1,8 +1,9 @@
-//! Stage 11's audit trail, per entry, in its parts: chaining a record (encode and SHA-256),
-//! hashing alone, and a group commit of 512 entries that each spend a code — on SQLite on
-//! tmpfs (the store's work without the disk's flush), on SQLite on disk (with `fsync`, as
-//! deployed), and on the local PostgreSQL (a fresh schema, dropped afterwards). Per-entry figures
-//! are the batch's time divided by 512; a CPU profile of the whole gateway is in the README.
+//! The audit trail, per entry, in its parts: chaining a record (encode and SHA-256), hashing
+//! alone, and group commits of entries that each spend a code — 512 (the writer's largest
+//! batch) and 32 (what `loadtest compare -c 32` makes) — on SQLite on tmpfs (the store's work
+//! without the disk's flush), on SQLite on disk (with `fsync`, as deployed), and on the local
+//! PostgreSQL (a fresh schema, dropped afterwards). Per-entry figures are a batch's time divided
+//! by its size; a CPU profile of the whole gateway is in the README.
 //!
 //! `cargo bench -p benches --bench stages -- audit/`
 //!
@@ -16,8 +17,12 @@ use criterion::{Criterion, Throughput};
 use gateway::audit::chain::{chain_all, entry_hash, AuditRecord, GENESIS};
 use store::{Appended, Spend, Store};
 
-/// Entries per group commit: the writer's default `max_batch`.
+/// Entries per group commit: the writer's default `max_batch`, the most a commit takes under
+/// heavy load.
 const BATCH: usize = 512;
+
+/// Entries per group commit at `loadtest compare -c 32`: one per connection.
+const SMALL_BATCH: usize = 32;
 
 fn records(n: usize, offset: usize) -> Vec<AuditRecord> {
     (0..n)
@@ -68,14 +73,15 @@ fn commits(
     rt: &tokio::runtime::Runtime,
     store: &Store,
     iters: u64,
+    batch: usize,
     tip: &mut (i64, [u8; 32]),
     offset: &mut usize,
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let entries = chain_all(&records(BATCH, *offset), *tip);
-        let spent = spends(BATCH, *offset);
-        *offset += BATCH;
+        let entries = chain_all(&records(batch, *offset), *tip);
+        let spent = spends(batch, *offset);
+        *offset += batch;
         let started = Instant::now();
         let outcome = rt
             .block_on(store.append_audit_spending(&entries, &spent))
@@ -118,29 +124,26 @@ pub fn trail(c: &mut Criterion) {
     let mut stores: Vec<(&str, Store)> = Vec::new();
     if let Some(dir) = &tmpfs {
         stores.push((
-            "commit_512/sqlite_tmpfs",
-            rt.block_on(Store::open_sqlite_in(dir.path()))
-                .expect("sqlite"),
+            "sqlite_tmpfs",
+            rt.block_on(writer(Store::open_sqlite_in(dir.path()))),
         ));
     }
     stores.push((
-        "commit_512/sqlite_disk",
-        rt.block_on(Store::open_sqlite_in(disk.path()))
-            .expect("sqlite"),
+        "sqlite_disk",
+        rt.block_on(writer(Store::open_sqlite_in(disk.path()))),
     ));
     let postgres = rt.block_on(postgres_schema());
     if let Some((url, _)) = &postgres {
-        stores.push((
-            "commit_512/postgres",
-            rt.block_on(Store::open(url)).expect("postgres"),
-        ));
+        stores.push(("postgres", rt.block_on(writer(Store::open(url)))));
     }
-    for (name, store) in &stores {
-        let mut tip = (0, GENESIS);
-        let mut offset = 0;
-        group.bench_function(*name, |b| {
-            b.iter_custom(|iters| commits(&rt, store, iters, &mut tip, &mut offset))
-        });
+    let mut tips = vec![((0, GENESIS), 0); stores.len()];
+    for batch in [BATCH, SMALL_BATCH] {
+        group.throughput(Throughput::Elements(batch as u64));
+        for ((name, store), (tip, offset)) in stores.iter().zip(&mut tips) {
+            group.bench_function(format!("commit_{batch}/{name}"), |b| {
+                b.iter_custom(|iters| commits(&rt, store, iters, batch, tip, offset))
+            });
+        }
     }
     group.finish();
     if let Some((_, drop_schema)) = postgres {
@@ -171,7 +174,7 @@ async fn postgres_schema() -> Option<(String, impl std::future::Future<Output = 
     {
         Ok(pool) => pool,
         Err(e) => {
-            eprintln!("audit/commit_512/postgres skipped: no PostgreSQL at `{base}` ({e})");
+            eprintln!("audit/commit_*/postgres skipped: no PostgreSQL at `{base}` ({e})");
             return None;
         }
     };

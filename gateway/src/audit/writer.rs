@@ -3,8 +3,8 @@
 //! committed.
 //!
 //! - Group commit: the task takes what is queued (up to `max_batch`), waits at most
-//!   `max_delay` for more while the batch is not full, and commits it in one transaction;
-//!   entries arriving meanwhile form the next batch.
+//!   `max_delay` for more while the batch is not full (by default not at all), and commits it in
+//!   one transaction; entries arriving meanwhile form the next batch.
 //! - Bounded backlog: at most `backlog` entries are accepted and not yet committed. One more is
 //!   refused at once with [`AuditError::Backlogged`] (the gateway answers 503 + `Retry-After`):
 //!   nothing accepted is ever dropped.
@@ -55,7 +55,7 @@ impl Default for WriterSettings {
     fn default() -> WriterSettings {
         WriterSettings {
             max_batch: 512,
-            max_delay: Duration::from_millis(5),
+            max_delay: Duration::ZERO,
             backlog: 65_536,
             checkpoint: None,
         }
