@@ -536,6 +536,50 @@ mod tests {
         }
     }
 
+    /// A log written before "who checked me" had its side table: the upgrade copies every
+    /// entry's subject into it, and the holder's query finds them.
+    #[tokio::test]
+    async fn the_subject_side_table_migration_keeps_older_entries() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let connect = SqliteConnectOptions::new()
+            .filename(dir.path().join(SQLITE_FILE))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(connect).await.expect("sqlite");
+        Migrator::new(Embedded(&SQLITE_MIGRATIONS[..3]))
+            .await
+            .expect("migrator")
+            .run(&pool)
+            .await
+            .expect("the three earlier migrations");
+        for (seq, subject) in [(1i64, 7u8), (2, 8), (3, 7)] {
+            sqlx::query(
+                "INSERT INTO audit_entries VALUES ($1, $2, 'n', 'v', 's', '[]', 'pass', '[]', 1, \
+                 $3, $4, zeroblob(32), zeroblob(32))",
+            )
+            .bind(seq)
+            .bind(format!("2026-12-01T00:00:0{seq}Z"))
+            .bind(vec![subject; 32])
+            .bind(format!("v-{seq}"))
+            .execute(&pool)
+            .await
+            .expect("an entry of the older schema");
+        }
+        pool.close().await;
+
+        let store = Store::open_sqlite_in(dir.path()).await.expect("upgraded");
+        let seqs =
+            |entries: Vec<crate::AuditEntry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+        let sevens = store.holder_accesses(&[7; 32], None, 10).await.expect("7");
+        assert_eq!(seqs(sevens), [3, 1]);
+        assert_eq!(
+            store.index_subjects(100).await.expect("index"),
+            0,
+            "all copied already"
+        );
+        let eights = store.holder_accesses(&[8; 32], None, 10).await.expect("8");
+        assert_eq!(seqs(eights), [2]);
+    }
+
     #[test]
     fn both_engines_have_the_same_versions() {
         let versions = |m: Migrations| m.iter().map(|&(v, d, _)| (v, d)).collect::<Vec<_>>();
