@@ -261,7 +261,7 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
     // valid card); whatever the verdicts, the test counts them as the gateway answered.
     let catalogue = Catalogue::embedded();
     let population = Population::new(issuer::config::DEFAULT_SEED);
-    let today = issuer::query::china_today(Utc::now());
+    let today = wire::calendar::china_today(Utc::now());
     let holders = population.find_handles("e2e-console-", VERIFICATIONS, |h| {
         population.person(h).age_on(today) >= 60
             && population

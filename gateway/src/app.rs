@@ -23,36 +23,36 @@ use wire::code::{HolderClaims, Minter, Profile, Verifier};
 use wire::issuer_api::{backend_name, RecordStatus, EVENTS_PATH};
 use wire::keys::{SigningKey, TrustList};
 
+use crate::admin::api::AdminApi;
+use crate::admin::snapshot::{SnapshotFeed, Sources};
 use crate::admin::{AdminHandler, Readiness};
-use crate::admin_api::AdminApi;
 use crate::audit::subject::load_or_create_subject_key;
 use crate::audit::{
     load_or_create_node_key, AuditWriter, CheckpointSettings, SubjectHasher, WriterSettings,
 };
-use crate::breaker::BreakerSettings;
+use crate::cluster::membership::Membership;
+use crate::cluster::quota::{self, QuotaSettings, Quotas};
+use crate::cluster::replay::ReplayGuard;
 use crate::config::{GatewayConfig, TlsMode};
 use crate::demo;
-use crate::department_admin::DepartmentAdmin;
+use crate::departments::breaker::BreakerSettings;
+use crate::departments::corrections::DepartmentAdmin;
+use crate::departments::invalidation::Invalidations;
+use crate::departments::issuer_events::IssuerEvents;
+use crate::departments::upstream::{self, BackendClient};
 use crate::error::Failure;
-use crate::holder_accesses::HolderAccessesApi;
-use crate::invalidation::Invalidations;
-use crate::issuer_events::IssuerEvents;
-use crate::membership::Membership;
+use crate::holder::accesses::HolderAccessesApi;
+use crate::holder::objection_filing::ObjectionFilingApi;
+use crate::http::server::{self, Handler, Listener};
+use crate::http::tls::TlsAcceptor;
 use crate::metrics::Metrics;
-use crate::objection_filing::ObjectionFilingApi;
 use crate::objections::ObjectionDesk;
-use crate::quota::{self, QuotaSettings, Quotas};
-use crate::replay::ReplayGuard;
-use crate::server::{self, Handler, Listener};
 use crate::shutdown::Shutdown;
-use crate::signature_batch::SignatureBatcher;
-use crate::snapshot::{SnapshotFeed, Sources};
-use crate::tls::TlsAcceptor;
-use crate::upstream::{self, BackendClient};
-use crate::venue_registry::VenueRegistry;
+use crate::venues::registry::VenueRegistry;
 use crate::venues::{self, Venues};
 use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
 use crate::verify::record::AuditRecorder;
+use crate::verify::signature_batch::SignatureBatcher;
 use crate::verify::{VerifyLimits, VerifyService};
 use store::Store;
 
@@ -93,7 +93,7 @@ struct PublicHandler {
 
 /// 405 with the method a path takes.
 fn method_not_allowed(req: &Request<Incoming>, allow: &'static str) -> Response<Full<Bytes>> {
-    let id = crate::verify::admit::request_id(req);
+    let id = crate::http::request::request_id(req);
     let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
     r.headers_mut()
         .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
@@ -113,7 +113,7 @@ impl Handler for PublicHandler {
             (_, OBJECTIONS_PATH) => ("objections", method_not_allowed(&req, "POST")),
             (_, HOLDER_ACCESSES_PATH) => ("holder_accesses", method_not_allowed(&req, "GET")),
             _ => {
-                let id = crate::verify::admit::request_id(&req);
+                let id = crate::http::request::request_id(&req);
                 ("other", Failure::NotFound.problem(&id).into_response())
             }
         };
@@ -247,7 +247,8 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         TlsMode::Off => (None, None),
         TlsMode::SelfSigned => {
             let dir = config.data_dir().join("tls");
-            let (cert, key) = crate::tls::ensure_self_signed(&dir, &["localhost", "127.0.0.1"])?;
+            let (cert, key) =
+                crate::http::tls::ensure_self_signed(&dir, &["localhost", "127.0.0.1"])?;
             (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
         }
         TlsMode::Files => {
@@ -268,12 +269,13 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
 
     // The embedded departments push their changes to a plain-HTTP listener (the issuer speaks
     // plain HTTP only) with a token made for this run.
-    let mut event_tokens =
-        crate::issuer_events::EventTokens::from_config(&config.departments.event_tokens)
-            .map_err(anyhow::Error::msg)?;
+    let mut event_tokens = crate::departments::issuer_events::EventTokens::from_config(
+        &config.departments.event_tokens,
+    )
+    .map_err(anyhow::Error::msg)?;
     let plain_public = (config.tls.mode == TlsMode::Off).then_some(public_addr);
     let embedded_notify = plain_addr.or(plain_public).map(|addr| {
-        let token = crate::issuer_events::fresh_token();
+        let token = crate::departments::issuer_events::fresh_token();
         (format!("http://{addr}"), token)
     });
     // The gateway tells the embedded departments of corrections through their admin endpoint.
@@ -282,7 +284,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         .embedded_admin_token
         .clone()
         .or_else(|| std::env::var("MIANZHENG_EMBEDDED_ADMIN_TOKEN").ok())
-        .unwrap_or_else(crate::issuer_events::fresh_token);
+        .unwrap_or_else(crate::departments::issuer_events::fresh_token);
     let embedded = start_embedded_issuers(
         &config,
         &catalogue,
@@ -300,7 +302,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     }
 
     let connector = upstream::connector(match resolve(&config.departments.ca_file) {
-        Some(ca) => Some(crate::tls::client_config_trusting(&ca)?),
+        Some(ca) => Some(crate::http::tls::client_config_trusting(&ca)?),
         None => None,
     });
     let mut department_admin = DepartmentAdmin::new(connector.clone());
@@ -356,7 +358,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             stale_grace: Duration::from_secs(config.fetch.stale_grace_secs.into()),
         },
     );
-    let rollout = Arc::new(crate::rollout::Rollout::load(
+    let rollout = Arc::new(crate::admin::rollout::Rollout::load(
         &config,
         Arc::clone(&catalogue),
     )?);
@@ -638,7 +640,7 @@ impl Gateway {
         let service = &self.service;
         let (_, key) = service.venues.demo_for(scenario)?;
         let population = issuer::population::Population::new(self.population_seed);
-        let today = issuer::query::china_today(chrono::Utc::now());
+        let today = wire::calendar::china_today(chrono::Utc::now());
         let handle = population
             .find_handles("demo-senior-", 1, |h| {
                 population.person(h).age_on(today) >= 60

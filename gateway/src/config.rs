@@ -196,7 +196,7 @@ pub struct Fetch {
     pub retry_budget: f64,
 }
 
-/// The province's rollout plan (`config/rollout.toml`, see [`crate::rollout`]).
+/// The province's rollout plan (`config/rollout.toml`, see [`crate::admin::rollout`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RolloutPlan {
@@ -217,7 +217,7 @@ impl Default for RolloutPlan {
 }
 
 /// Venue rate quotas held for each venue as a whole across gateway nodes (see
-/// [`crate::quota`]): a token bucket per venue in Redis, taken from in small chunks.
+/// [`crate::cluster::quota`]): a token bucket per venue in Redis, taken from in small chunks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Quotas {

@@ -1,42 +1,23 @@
 //! Venues ("用证单位"): who may call the verify API, for which scenarios, at what rate — and
 //! the venues file (`config/venues.toml`) that seeds the store with demo venues. Keys are kept
 //! only as SHA-256 hashes. The verify path looks venues up through the store-backed
-//! [`crate::venue_registry::VenueRegistry`]; a venue's quota is held across nodes by
-//! [`crate::quota`].
+//! [`crate::venues::registry::VenueRegistry`]; a venue's quota is held across nodes by
+//! [`crate::cluster::quota`].
+
+pub mod registry;
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use wire::catalogue::model::CityCode;
 use wire::catalogue::Catalogue;
 
-use crate::quota::{Quotas, VenueQuota};
+use crate::cluster::quota::{Quotas, VenueQuota};
 
 /// `config/venues.toml` as shipped (demo venues).
 pub const EMBEDDED: &str = include_str!("../../config/venues.toml");
-
-/// A venue's rate quota: `rate_per_sec`, with a burst of [`BURST_SECS`] seconds' worth.
-pub type Limiter = DefaultDirectRateLimiter;
-
-/// A venue may send this many seconds' worth of its rate at once.
-pub const BURST_SECS: u32 = 2;
-
-/// The burst of a quota of `rate` requests per second (at least 1).
-pub fn burst(rate: u32) -> u32 {
-    rate.max(1).saturating_mul(BURST_SECS)
-}
-
-/// A quota of `rate` requests per second (at least 1), burst [`BURST_SECS`] seconds' worth, on
-/// this node alone.
-pub fn limiter(rate: u32) -> Limiter {
-    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(burst(rate.get())).unwrap_or(rate);
-    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
-}
 
 /// A registered venue.
 #[derive(Debug)]

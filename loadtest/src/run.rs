@@ -45,7 +45,7 @@ impl Workload {
         )
         .map_err(|e| anyhow!("the demo venues: {e}"))?;
         let population = issuer::population::Population::new(load.population_seed);
-        let today = issuer::query::china_today(chrono::Utc::now());
+        let today = wire::calendar::china_today(chrono::Utc::now());
         let mut scenarios = Vec::new();
         for entry in &load.mix.entries {
             let scenario = catalogue.scenario(&entry.scenario).with_context(|| {

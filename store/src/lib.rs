@@ -1,4 +1,4 @@
-//! Mianzheng's durable state (DESIGN.md §6): the venue registry, the hash-chained audit log and
+//! Mianzheng's durable state: the venue registry, the hash-chained audit log and
 //! the objection workflow, behind one [`Store`] with two engines — SQLite in a local file (the
 //! embedded default) and PostgreSQL shared by several gateway nodes.
 //!

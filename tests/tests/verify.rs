@@ -1,4 +1,4 @@
-//! The gateway's verify path end to end (DESIGN.md §4–5): a gateway started in-process on
+//! The gateway's verify path end to end: a gateway started in-process on
 //! 127.0.0.1 port 0 with its embedded department backends, real sockets, real codes.
 //!
 //! - every scenario of the catalogue passes a holder who meets it and fails others with the
@@ -802,7 +802,7 @@ async fn https_with_the_self_signed_certificate_speaks_http1_and_http2() {
     );
 
     for version in [Version::HTTP_11, Version::HTTP_2] {
-        let tls = gateway::tls::client_config_trusting(&certificate)
+        let tls = gateway::http::tls::client_config_trusting(&certificate)
             .expect("a client trusting the certificate");
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)

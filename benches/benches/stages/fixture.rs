@@ -114,7 +114,7 @@ impl Fixture {
 fn passing_holders(n: usize) -> Vec<(String, u32)> {
     let population = issuer::population::Population::new(issuer::config::DEFAULT_SEED);
     let catalogue = Catalogue::embedded();
-    let today = issuer::query::china_today(Utc::now());
+    let today = wire::calendar::china_today(Utc::now());
     population
         .find_handles("bench-", n, |h| {
             population.person(h).age_on(today) >= 60

@@ -43,6 +43,13 @@ pub const DOMAIN: &[u8] = b"mianzheng-audit/1";
 /// `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
 
+/// The verdict an entry is committed with when its code had been spent already and the venue
+/// was refused (409 `code.replayed`).
+pub const REPLAYED: &str = "replayed";
+/// The same, for a gateway that answered before the commit (`audit.wait_for_commit = false`):
+/// the venue was told the verdict, and the replay was found afterwards.
+pub const REPLAYED_AFTER_ANSWER: &str = "replayed_after_answer";
+
 /// What one verification leaves in the audit log, before it has a place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -71,10 +78,10 @@ impl AuditRecord {
     /// told the verdict before the replay was found, and the record keeps what it was told.
     pub fn refuse_as_replayed(&mut self, answer_waited: bool) {
         if answer_waited {
-            self.verdict = super::writer::REPLAYED.to_owned();
+            self.verdict = REPLAYED.to_owned();
             self.requirement_verdicts.clear();
         } else {
-            self.verdict = super::writer::REPLAYED_AFTER_ANSWER.to_owned();
+            self.verdict = REPLAYED_AFTER_ANSWER.to_owned();
         }
     }
 

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{Datelike as _, NaiveDate};
+use chrono::NaiveDate;
 use gateway::app::Gateway;
 use gateway::config::{GatewayConfig, TlsMode};
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -74,7 +74,7 @@ pub fn population() -> &'static Population {
 
 /// Today in China, the day the gateway and the issuer judge validity on.
 pub fn today() -> NaiveDate {
-    issuer::query::china_today(chrono::Utc::now())
+    wire::calendar::china_today(chrono::Utc::now())
 }
 
 /// The clear key of the demo venue allowed `scenario` (from `config/venues.toml`).
@@ -587,16 +587,6 @@ impl Expected {
     }
 }
 
-/// Whole years from `birth` to `day`.
-fn age(birth: NaiveDate, day: NaiveDate) -> i32 {
-    let years = day.year() - birth.year();
-    if (day.month(), day.day()) < (birth.month(), birth.day()) {
-        years - 1
-    } else {
-        years
-    }
-}
-
 /// The scenario semantics of `config/scenarios.toml`, written out on their own: a certificate
 /// not held fails as `not_held`; otherwise the predicates in order, the first that does not hold
 /// giving the reason.
@@ -627,7 +617,7 @@ fn judge(requirement: &Requirement, record: &Record, day: NaiveDate) -> Result<(
                     .get(field)
                     .and_then(|v| v.as_date())
                     .ok_or(Reason::MissingField)?;
-                if age(birth, day) < *years as i32 {
+                if wire::calendar::whole_years(birth, day) < *years as i32 {
                     return Err(Reason::UnderAge);
                 }
             }

@@ -1,6 +1,6 @@
 //! The live counters the operator console's snapshot is made from: plain atomics bumped on the
 //! verify path (no lock, no allocation) and read once per second off it by
-//! [`crate::snapshot`], which turns differences into rates and percentiles.
+//! [`crate::admin::snapshot`], which turns differences into rates and percentiles.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

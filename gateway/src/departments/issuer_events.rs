@@ -18,9 +18,9 @@ use wire::catalogue::Catalogue;
 use wire::issuer_api::IssuerEvent;
 
 use crate::audit::SubjectHasher;
+use crate::departments::invalidation::Invalidations;
 use crate::error::Failure;
-use crate::invalidation::Invalidations;
-use crate::verify::admit;
+use crate::http::request;
 
 /// Largest event body accepted.
 const MAX_EVENT_BYTES: usize = 16 * 1024;
@@ -82,11 +82,11 @@ pub struct IssuerEvents {
 
 impl IssuerEvents {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let request_id = admit::request_id(&req);
+        let request_id = request::request_id(&req);
         match self.accept(req).await {
             Ok(()) => Response::builder()
                 .status(StatusCode::ACCEPTED)
-                .header(crate::problem::REQUEST_ID_HEADER, &request_id)
+                .header(crate::http::problem::REQUEST_ID_HEADER, &request_id)
                 .body(Full::new(Bytes::new()))
                 .expect("static response parts are valid"),
             Err(failure) => {
@@ -98,12 +98,12 @@ impl IssuerEvents {
 
     async fn accept(&self, req: Request<Incoming>) -> Result<(), Failure> {
         let (parts, body) = req.into_parts();
-        let token = admit::bearer(&parts.headers).ok_or(Failure::MissingCredentials)?;
+        let token = request::bearer(&parts.headers).ok_or(Failure::MissingCredentials)?;
         let allowed = self
             .tokens
             .departments(token)
             .ok_or(Failure::UnknownDepartmentToken)?;
-        let body = admit::read_body(&parts.headers, body, MAX_EVENT_BYTES, BODY_TIMEOUT).await?;
+        let body = request::read_body(&parts.headers, body, MAX_EVENT_BYTES, BODY_TIMEOUT).await?;
         let event: IssuerEvent = serde_json::from_slice(&body)
             .map_err(|e| Failure::MalformedRequest(format!("body: {e}")))?;
         if !allowed.contains(&event.department) {

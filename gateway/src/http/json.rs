@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::Failure;
-use crate::problem::REQUEST_ID_HEADER;
-use crate::verify::admit;
+use crate::http::problem::REQUEST_ID_HEADER;
+use crate::http::request;
 
 /// Largest JSON body these routes take.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -22,7 +22,7 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads and parses a JSON body (content type, size and time bounded; unknown fields are the
 /// type's business — the API types refuse them).
 pub async fn read<T: DeserializeOwned>(headers: &HeaderMap, body: Incoming) -> Result<T, Failure> {
-    let bytes = admit::read_body(headers, body, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
+    let bytes = request::read_body(headers, body, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
     parse(&bytes)
 }
 

@@ -1,6 +1,6 @@
 //! `/admin/v1/venues…`: the venue registry. A new or rotated key is shown once in the answer;
 //! the store keeps only its hash. Changes take effect on every node at once (the venue caches
-//! are dropped through [`crate::invalidation`]).
+//! are dropped through [`crate::departments::invalidation`]).
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -11,7 +11,7 @@ use wire::admin_api::{VenueKeyIssued, VenueRegistration, VenueView};
 
 use super::AdminApi;
 use crate::error::Failure;
-use crate::http_json;
+use crate::http::json;
 
 pub fn view(row: &VenueRow) -> VenueView {
     VenueView {
@@ -78,7 +78,7 @@ pub async fn route(
         }
     };
     let issued = |status, (row, key): (VenueRow, String)| {
-        http_json::reply(
+        json::reply(
             status,
             &VenueKeyIssued {
                 venue: view(&row),
@@ -95,11 +95,11 @@ pub async fn route(
                 .await
                 .map_err(Failure::from)?;
             let views: Vec<VenueView> = rows.iter().map(view).collect();
-            Ok(http_json::reply(StatusCode::OK, &views, request_id))
+            Ok(json::reply(StatusCode::OK, &views, request_id))
         }
         (Method::POST, ["venues"]) => {
             let (parts, body) = req.into_parts();
-            let r: VenueRegistration = http_json::read(&parts.headers, body).await?;
+            let r: VenueRegistration = json::read(&parts.headers, body).await?;
             check(api, &r)?;
             let mut scenarios = r.scenarios.clone();
             scenarios.sort();
@@ -132,7 +132,7 @@ pub async fn route(
                 .map_err(Failure::from)?;
             tracing::info!(venue = %id, action, "venue changed");
             tell_nodes().await;
-            Ok(http_json::reply(StatusCode::OK, &view(&row), request_id))
+            Ok(json::reply(StatusCode::OK, &view(&row), request_id))
         }
         _ => Err(Failure::NotFound),
     }

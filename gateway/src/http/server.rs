@@ -52,10 +52,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::http::problem::{fresh_request_id, Problem};
+use crate::http::tls::TlsAcceptor;
 use crate::metrics::{ListenerGauges, Metrics};
-use crate::problem::{fresh_request_id, Problem};
 use crate::shutdown::Shutdown;
-use crate::tls::TlsAcceptor;
 
 /// hyper's smallest HTTP/1 read buffer; `max_header_bytes` below it is raised to it.
 const MIN_HTTP1_BUFFER: usize = 8 * 1024;

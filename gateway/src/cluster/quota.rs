@@ -36,12 +36,14 @@
 //! (it keeps nothing on disk) refills every bucket: one more burst. Without any Redis
 //! configured the node admits its share the same way, for good ([`Mode::Local`]).
 
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Script};
 use tokio::sync::Notify;
@@ -49,7 +51,25 @@ use tokio::sync::Notify;
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::venues::{self, Limiter};
+
+/// A venue's rate quota: `rate_per_sec`, with a burst of [`BURST_SECS`] seconds' worth.
+pub type Limiter = DefaultDirectRateLimiter;
+
+/// A venue may send this many seconds' worth of its rate at once.
+pub const BURST_SECS: u32 = 2;
+
+/// The burst of a quota of `rate` requests per second (at least 1).
+pub fn burst(rate: u32) -> u32 {
+    rate.max(1).saturating_mul(BURST_SECS)
+}
+
+/// A quota of `rate` requests per second (at least 1), burst [`BURST_SECS`] seconds' worth, on
+/// this node alone.
+pub fn limiter(rate: u32) -> Limiter {
+    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst(rate.get())).unwrap_or(rate);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+}
 
 /// The bucket: `KEYS[1]` is the venue's key; `ARGV` are the rate (tokens per second), the
 /// capacity (the burst) and the tokens wanted. Returns `{granted, wait_us}`: `wait_us` is how
@@ -337,7 +357,7 @@ impl Quotas {
     /// A quota for `id` that this node does not keep (a venue read from a file).
     pub fn untracked(&self, id: &str, rate: u32) -> Arc<VenueQuota> {
         let rate = rate.max(1);
-        let burst = venues::burst(rate);
+        let burst = burst(rate);
         Arc::new(VenueQuota {
             shared: Arc::clone(&self.shared),
             key: format!("{}{id}", self.shared.settings.key_prefix),
@@ -678,7 +698,7 @@ impl VenueQuota {
         let limiter = match current.as_ref() {
             Some(l) if l.0 == share => Arc::clone(l),
             _ => {
-                let fresh = Arc::new((share, venues::limiter(share)));
+                let fresh = Arc::new((share, limiter(share)));
                 self.local.store(Some(Arc::clone(&fresh)));
                 fresh
             }

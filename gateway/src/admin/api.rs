@@ -21,12 +21,12 @@ use sha2::{Digest as _, Sha256};
 use wire::admin_api::ADMIN_PREFIX;
 use wire::catalogue::Catalogue;
 
+use crate::admin::snapshot::SnapshotFeed;
 use crate::error::Failure;
-use crate::http_json;
+use crate::http::json;
+use crate::http::request;
 use crate::objections::ObjectionDesk;
-use crate::snapshot::SnapshotFeed;
-use crate::venue_registry::VenueRegistry;
-use crate::verify::admit;
+use crate::venues::registry::VenueRegistry;
 
 /// Longest a long poll for the next snapshot waits.
 const LONG_POLL: Duration = Duration::from_secs(2);
@@ -84,7 +84,7 @@ impl AdminApi {
 
     fn authorize<B>(&self, req: &Request<B>) -> Result<(), Failure> {
         let expected = self.token_hash.ok_or(Failure::AdminDisabled)?;
-        let given = admit::bearer(req.headers()).ok_or(Failure::AdminUnauthorized)?;
+        let given = request::bearer(req.headers()).ok_or(Failure::AdminUnauthorized)?;
         // Comparing hashes: equal-length values whose timing says nothing about the token.
         let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
         if given == expected {
@@ -96,7 +96,7 @@ impl AdminApi {
 
     /// Answers one request under [`ADMIN_PREFIX`].
     pub async fn handle(&self, req: Request<Incoming>) -> Routed {
-        let request_id = admit::request_id(&req);
+        let request_id = request::request_id(&req);
         if let Err(failure) = self.authorize(&req) {
             return (
                 "admin_refused",
@@ -110,24 +110,24 @@ impl AdminApi {
             Ok(response) => (route, response),
             Err(failure) => (
                 route,
-                http_json::answer::<()>(Err(failure), StatusCode::OK, &request_id),
+                json::answer::<()>(Err(failure), StatusCode::OK, &request_id),
             ),
         };
         match (&method, segments.as_slice()) {
             (&Method::GET, ["snapshot"]) => {
-                let after = http_json::query_param(req.uri().query(), "after")
+                let after = json::query_param(req.uri().query(), "after")
                     .map(|a| a.parse::<u64>())
                     .transpose();
                 match after {
                     Ok(None) => (
                         "admin_snapshot",
-                        http_json::reply(StatusCode::OK, &*self.snapshots.latest(), &request_id),
+                        json::reply(StatusCode::OK, &*self.snapshots.latest(), &request_id),
                     ),
                     Ok(Some(generation)) => {
                         let snapshot = self.snapshots.after(generation, LONG_POLL).await;
                         (
                             "admin_snapshot",
-                            http_json::reply(StatusCode::OK, &*snapshot, &request_id),
+                            json::reply(StatusCode::OK, &*snapshot, &request_id),
                         )
                     }
                     Err(_) => answer(
@@ -153,7 +153,7 @@ impl AdminApi {
             (&Method::POST, ["rollout", "reload"]) => answer(
                 "admin_rollout",
                 (self.rollout_reload)()
-                    .map(|loaded| http_json::reply(StatusCode::OK, &loaded, &request_id))
+                    .map(|loaded| json::reply(StatusCode::OK, &loaded, &request_id))
                     .map_err(|e| {
                         Failure::Unprocessable(format!(
                             "the rollout plan was refused and the old one kept: {e}"

@@ -1,4 +1,4 @@
-//! Ed25519 signatures of concurrent verify requests checked in batches (DESIGN.md §4: the
+//! Ed25519 signatures of concurrent verify requests checked in batches (the
 //! signature check dominates the hot path; one batch equation costs about half as much per
 //! signature as checking each alone).
 //!

@@ -291,7 +291,7 @@ impl Rollout {
     /// [`Rollout::view`] on today's date in China (the province's calendar, as the verify path
     /// judges it): what the console's snapshot shows.
     pub fn view_now(&self) -> RolloutView {
-        self.view(crate::verify::china_today(chrono::Utc::now()))
+        self.view(wire::calendar::china_today(chrono::Utc::now()))
     }
 
     /// Re-reads the configured file. A bad file is refused — the error lists every problem,

@@ -1,5 +1,5 @@
 //! The operator console's view of a node, made once per second by one task off the verify path:
-//! it reads the live atomics ([`crate::live`]), turns the differences since the last reading
+//! it reads the live atomics ([`crate::admin::live`]), turns the differences since the last reading
 //! into rates and percentiles, adds the department backends' breaker states, the objection
 //! counts from the store and the rollout matrix, and publishes an immutable [`Snapshot`].
 //! `GET /admin/v1/snapshot?after=N` long-polls on it.
@@ -17,9 +17,9 @@ use wire::admin_api::{
     Snapshot, Traffic, VerdictCounts, RATE_HISTORY,
 };
 
+use crate::admin::live::{quantile_ms, Live};
 use crate::audit::AuditWriter;
-use crate::breaker;
-use crate::live::{quantile_ms, Live};
+use crate::departments::breaker;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::verify::fetch::Fetcher;

@@ -2,7 +2,7 @@
 //! province-wide), with a cache in front so a request costs a hash and a map look-up, not a
 //! query. Unknown keys are cached briefly too, so a flood of bad keys does not become a flood
 //! of queries. Changes made through the admin API invalidate this node's cache at once and the
-//! other nodes' through [`crate::invalidation`] (or, should that message be lost, within
+//! other nodes' through [`crate::departments::invalidation`] (or, should that message be lost, within
 //! [`POSITIVE_TTL`]).
 
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use std::time::Duration;
 use moka::sync::Cache;
 use store::{Store, StoreError, VenueRow};
 
+use crate::cluster::quota::Quotas;
 use crate::metrics::Metrics;
-use crate::quota::Quotas;
 use crate::venues::{self, Venue, Venues};
 
 /// How long a known venue is served from the cache.

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use wire::issuer_api::{RecordQuery, RecordResponse, QUERY_PATH};
 
-use crate::breaker::{Admission, Breaker, BreakerSettings, BreakerState};
+use crate::departments::breaker::{Admission, Breaker, BreakerSettings, BreakerState};
 use crate::metrics::Metrics;
 
 /// Largest answer accepted from a backend.
@@ -74,7 +74,7 @@ pub fn connector(tls: Option<rustls::ClientConfig>) -> Connector {
     let builder = match tls {
         Some(config) => builder.with_tls_config(config),
         None => builder
-            .with_provider_and_webpki_roots(crate::tls::crypto_provider())
+            .with_provider_and_webpki_roots(crate::http::tls::crypto_provider())
             .expect("the ring provider supports the default protocol versions"),
     };
     builder

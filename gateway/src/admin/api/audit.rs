@@ -9,7 +9,7 @@ use wire::admin_api::{AuditPage, AuditView};
 
 use super::{short_hash, AdminApi};
 use crate::error::Failure;
-use crate::http_json;
+use crate::http::json;
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -39,12 +39,12 @@ pub async fn route(
     let store = api.registry.store();
     match (req.method(), segments) {
         (&Method::GET, ["audit", "recent"]) => {
-            let limit = http_json::limit_param(req.uri().query(), DEFAULT_PAGE, MAX_PAGE)?;
+            let limit = json::limit_param(req.uri().query(), DEFAULT_PAGE, MAX_PAGE)?;
             let entries = store.recent_audit(limit).await.map_err(Failure::from)?;
             let page = AuditPage {
                 items: entries.iter().map(view).collect(),
             };
-            Ok(http_json::reply(StatusCode::OK, &page, request_id))
+            Ok(json::reply(StatusCode::OK, &page, request_id))
         }
         (&Method::GET, ["audit", "verifications", id]) => {
             let entry = store
@@ -55,7 +55,7 @@ pub async fn route(
                     what: "verification",
                     id: id.to_string(),
                 })?;
-            Ok(http_json::reply(StatusCode::OK, &view(&entry), request_id))
+            Ok(json::reply(StatusCode::OK, &view(&entry), request_id))
         }
         _ => Err(Failure::NotFound),
     }

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use wire::admin_api::Correction;
 
-use crate::upstream::Connector;
+use crate::departments::upstream::Connector;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 

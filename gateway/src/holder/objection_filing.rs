@@ -12,9 +12,11 @@ use hyper::body::Incoming;
 use wire::api::{ObjectionFiled, ObjectionFiling, OBJECTIONS_PATH};
 
 use crate::error::Failure;
+use crate::holder;
+use crate::http::json;
+use crate::http::request;
 use crate::objections::{Filer, Filing, ObjectionDesk};
-use crate::verify::{admit, authenticate, VerifyService};
-use crate::{holder, http_json};
+use crate::verify::{authenticate, VerifyService};
 
 /// The handler of `POST /v1/objections`.
 #[derive(Debug)]
@@ -25,13 +27,13 @@ pub struct ObjectionFilingApi {
 
 impl ObjectionFilingApi {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let request_id = admit::request_id(&req);
+        let request_id = request::request_id(&req);
         let result = self.file(req).await;
         let location = result
             .as_ref()
             .ok()
             .map(|f| format!("{OBJECTIONS_PATH}/{}", f.objection_id));
-        let mut response = http_json::answer(result, StatusCode::CREATED, &request_id);
+        let mut response = json::answer(result, StatusCode::CREATED, &request_id);
         if let Some(value) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             response.headers_mut().insert(header::LOCATION, value);
         }
@@ -41,11 +43,11 @@ impl ObjectionFilingApi {
     async fn file(&self, req: Request<Incoming>) -> Result<ObjectionFiled, Failure> {
         let (parts, body) = req.into_parts();
         // A venue key when there is one (checked before the body is read); else a holder.
-        let venue = match admit::bearer(&parts.headers) {
+        let venue = match request::bearer(&parts.headers) {
             Some(_) => Some(authenticate::venue(&self.service.registry, &parts.headers).await?),
             None => None,
         };
-        let request: ObjectionFiling = http_json::read(&parts.headers, body).await?;
+        let request: ObjectionFiling = json::read(&parts.headers, body).await?;
         self.desk.precheck(
             &request.channel,
             &request.description,

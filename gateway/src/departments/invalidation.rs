@@ -12,7 +12,7 @@ use store::{Received, Store};
 
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::venue_registry::VenueRegistry;
+use crate::venues::registry::VenueRegistry;
 use crate::verify::fetch::Fetcher;
 
 /// The PostgreSQL channel invalidations travel on.

@@ -14,8 +14,10 @@ use hyper::body::Incoming;
 use wire::api::{HolderAccess, HolderAccesses};
 
 use crate::error::Failure;
-use crate::verify::{admit, VerifyService};
-use crate::{holder, http_json};
+use crate::holder;
+use crate::http::json;
+use crate::http::request;
+use crate::verify::VerifyService;
 
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
@@ -40,14 +42,14 @@ fn parse_cursor(text: &str) -> Result<(DateTime<Utc>, i64), Failure> {
 
 impl HolderAccessesApi {
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let request_id = admit::request_id(&req);
-        http_json::answer(self.page(&req).await, StatusCode::OK, &request_id)
+        let request_id = request::request_id(&req);
+        json::answer(self.page(&req).await, StatusCode::OK, &request_id)
     }
 
     async fn page(&self, req: &Request<Incoming>) -> Result<HolderAccesses, Failure> {
         let query = req.uri().query();
-        let limit = http_json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?;
-        let before = http_json::query_param(query, "before")
+        let limit = json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?;
+        let before = json::query_param(query, "before")
             .map(|c| parse_cursor(&c))
             .transpose()?;
         let code = holder::code_from_header(req.headers()).ok_or(Failure::MissingHolderCode)?;

@@ -13,7 +13,7 @@ use wire::admin_api::{
 
 use super::{short_hash, AdminApi};
 use crate::error::Failure;
-use crate::http_json;
+use crate::http::json;
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -65,10 +65,10 @@ fn detail((objection, history): (Objection, Vec<ObjectionEvent>)) -> ObjectionDe
 }
 
 fn filter(query: Option<&str>) -> Result<ObjectionFilter, Failure> {
-    let status = http_json::query_param(query, "status")
+    let status = json::query_param(query, "status")
         .map(|s| s.parse::<Status>().map_err(Failure::MalformedRequest))
         .transpose()?;
-    let flag = |name: &str| match http_json::query_param(query, name).as_deref() {
+    let flag = |name: &str| match json::query_param(query, name).as_deref() {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(other) => Err(Failure::MalformedRequest(format!(
@@ -77,12 +77,12 @@ fn filter(query: Option<&str>) -> Result<ObjectionFilter, Failure> {
     };
     let overdue = flag("overdue")?;
     Ok(ObjectionFilter {
-        department: http_json::query_param(query, "department"),
+        department: json::query_param(query, "department"),
         status,
         open_only: flag("open")?,
         overdue_at: overdue.then(Utc::now),
-        limit: http_json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?,
-        after_id: http_json::query_param(query, "after"),
+        limit: json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?,
+        after_id: json::query_param(query, "after"),
     })
 }
 
@@ -94,7 +94,7 @@ pub async fn route(
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, Failure> {
     let desk = &api.desk;
-    let detail_reply = |d| http_json::reply(StatusCode::OK, &detail(d), request_id);
+    let detail_reply = |d| json::reply(StatusCode::OK, &detail(d), request_id);
     match (req.method().clone(), segments) {
         (Method::GET, ["objections"]) => {
             let mut filter = filter(req.uri().query())?;
@@ -109,16 +109,16 @@ pub async fn route(
                 items: items.iter().map(view).collect(),
                 next,
             };
-            Ok(http_json::reply(StatusCode::OK, &page, request_id))
+            Ok(json::reply(StatusCode::OK, &page, request_id))
         }
         (Method::POST, ["objections", "claim"]) => {
             let (parts, body) = req.into_parts();
-            let claim: ClaimRequest = http_json::read(&parts.headers, body).await?;
+            let claim: ClaimRequest = json::read(&parts.headers, body).await?;
             match desk.claim(&claim.department, &claim.actor).await? {
                 Some(id) => Ok(detail_reply(desk.detail(&id).await?)),
                 None => Ok(Response::builder()
                     .status(StatusCode::NO_CONTENT)
-                    .header(crate::problem::REQUEST_ID_HEADER, request_id)
+                    .header(crate::http::problem::REQUEST_ID_HEADER, request_id)
                     .body(Full::new(Bytes::new()))
                     .expect("static parts")),
             }
@@ -127,7 +127,7 @@ pub async fn route(
         (Method::POST, ["objections", id, "actions"]) => {
             let id = id.to_string();
             let (parts, body) = req.into_parts();
-            let action: ObjectionAction = http_json::read(&parts.headers, body).await?;
+            let action: ObjectionAction = json::read(&parts.headers, body).await?;
             Ok(detail_reply(desk.act(&id, &action).await?))
         }
         _ => Err(Failure::NotFound),
