@@ -30,7 +30,7 @@ pub mod spent;
 pub mod testing;
 pub mod venues;
 
-pub use audit::{Appended, AuditEntry, Checkpoint};
+pub use audit::{Appended, AuditEntry, AuditRecord, Checkpoint};
 pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
 pub use nodes::{LeaseHolder, NodeLease};

@@ -106,7 +106,12 @@ impl AdminApi {
         let segments = segments(&req);
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = req.method().clone();
-        let answer = |route, result: Result<Response<Full<Bytes>>, Failure>| match result {
+        let call = |req| Call {
+            req,
+            segments: &segments,
+            request_id: &request_id,
+        };
+        let answer = |route, result: Answer| match result {
             Ok(response) => (route, response),
             Err(failure) => (
                 route,
@@ -138,18 +143,11 @@ impl AdminApi {
                     ),
                 }
             }
-            (_, ["objections", ..]) => answer(
-                "admin_objections",
-                objections::route(self, req, &segments, &request_id).await,
-            ),
-            (_, ["venues", ..]) => answer(
-                "admin_venues",
-                venues::route(self, req, &segments, &request_id).await,
-            ),
-            (_, ["audit", ..]) => answer(
-                "admin_audit",
-                audit::route(self, req, &segments, &request_id).await,
-            ),
+            (_, ["objections", ..]) => {
+                answer("admin_objections", objections::route(self, call(req)).await)
+            }
+            (_, ["venues", ..]) => answer("admin_venues", venues::route(self, call(req)).await),
+            (_, ["audit", ..]) => answer("admin_audit", audit::route(self, call(req)).await),
             (&Method::POST, ["rollout", "reload"]) => answer(
                 "admin_rollout",
                 (self.rollout_reload)()
@@ -164,6 +162,18 @@ impl AdminApi {
         }
     }
 }
+
+/// One request on its way to the route that owns it.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub req: Request<Incoming>,
+    /// The request's path after [`ADMIN_PREFIX`], split at `/`.
+    pub segments: &'a [&'a str],
+    pub request_id: &'a str,
+}
+
+/// What a route answers: a response, or the failure to answer with.
+pub type Answer = Result<Response<Full<Bytes>>, Failure>;
 
 /// The path segments after [`ADMIN_PREFIX`] of a request (ids are plain slugs: no decoding).
 fn segments<B>(req: &Request<B>) -> Vec<String> {

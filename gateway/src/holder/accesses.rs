@@ -83,14 +83,15 @@ impl HolderAccessesApi {
                     name
                 }
             };
+            let record = entry.record;
             items.push(HolderAccess {
-                at: entry.at,
-                venue_id: entry.venue,
+                at: record.at,
+                venue_id: record.venue,
                 venue_name,
-                scenario: entry.scenario,
-                verdict: entry.verdict,
-                certificates: entry.certificates,
-                verification_id: entry.verification_id,
+                scenario: record.scenario,
+                verdict: record.verdict,
+                certificates: record.certificates,
+                verification_id: record.verification_id,
             });
         }
         Ok(HolderAccesses { items, next })

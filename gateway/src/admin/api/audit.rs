@@ -1,13 +1,10 @@
 //! `/admin/v1/audit…`: recent verifications and one by its id, the holder only as a short hash.
 
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http::{Method, StatusCode};
 use store::AuditEntry;
 use wire::admin_api::{AuditPage, AuditView};
 
-use super::{short_hash, AdminApi};
+use super::{short_hash, AdminApi, Answer, Call};
 use crate::error::Failure;
 use crate::http::json;
 
@@ -29,13 +26,12 @@ pub fn view(e: &AuditEntry) -> AuditView {
     }
 }
 
-/// `segments`: the request's path after `/admin/v1`, split at `/`.
-pub async fn route(
-    api: &AdminApi,
-    req: Request<Incoming>,
-    segments: &[&str],
-    request_id: &str,
-) -> Result<Response<Full<Bytes>>, Failure> {
+pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
+    let Call {
+        req,
+        segments,
+        request_id,
+    } = call;
     let store = api.registry.store();
     match (req.method(), segments) {
         (&Method::GET, ["audit", "recent"]) => {

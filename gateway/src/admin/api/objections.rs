@@ -2,16 +2,15 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use store::{Objection, ObjectionEvent, ObjectionFilter, Status};
 use wire::admin_api::{
     ClaimRequest, ObjectionAction, ObjectionDetail, ObjectionEventView, ObjectionPage,
     ObjectionStatus, ObjectionView,
 };
 
-use super::{short_hash, AdminApi};
+use super::{short_hash, AdminApi, Answer, Call};
 use crate::error::Failure;
 use crate::http::json;
 
@@ -86,13 +85,12 @@ fn filter(query: Option<&str>) -> Result<ObjectionFilter, Failure> {
     })
 }
 
-/// `segments`: the request's path after `/admin/v1`, split at `/`.
-pub async fn route(
-    api: &AdminApi,
-    req: Request<Incoming>,
-    segments: &[&str],
-    request_id: &str,
-) -> Result<Response<Full<Bytes>>, Failure> {
+pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
+    let Call {
+        req,
+        segments,
+        request_id,
+    } = call;
     let desk = &api.desk;
     let detail_reply = |d| json::reply(StatusCode::OK, &detail(d), request_id);
     match (req.method().clone(), segments) {

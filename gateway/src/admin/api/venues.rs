@@ -2,14 +2,11 @@
 //! the store keeps only its hash. Changes take effect on every node at once (the venue caches
 //! are dropped through [`crate::departments::invalidation`]).
 
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http::{Method, StatusCode};
 use store::VenueRow;
 use wire::admin_api::{VenueKeyIssued, VenueRegistration, VenueView};
 
-use super::AdminApi;
+use super::{AdminApi, Answer, Call};
 use crate::error::Failure;
 use crate::http::json;
 
@@ -64,13 +61,12 @@ fn check(api: &AdminApi, r: &VenueRegistration) -> Result<(), Failure> {
     }
 }
 
-/// `segments`: the request's path after `/admin/v1`, split at `/`.
-pub async fn route(
-    api: &AdminApi,
-    req: Request<Incoming>,
-    segments: &[&str],
-    request_id: &str,
-) -> Result<Response<Full<Bytes>>, Failure> {
+pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
+    let Call {
+        req,
+        segments,
+        request_id,
+    } = call;
     let registry = &api.registry;
     let tell_nodes = || async {
         if let Err(e) = api.desk.invalidations.publish_venues().await {
