@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use gateway::config::{GatewayConfig, TlsMode, DEMO_ADMIN_TOKEN};
+use gateway::config::{GatewayConfig, DEMO_ADMIN_TOKEN};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -241,12 +241,7 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
 
     // The gateway under test.
     let data = tempfile::tempdir().expect("a temporary data folder");
-    let mut config = GatewayConfig::embedded();
-    config.listen.public = ([127, 0, 0, 1], 0).into();
-    config.listen.public_plain = None;
-    config.listen.admin = ([127, 0, 0, 1], 0).into();
-    config.tls.mode = TlsMode::Off;
-    config.data.dir = data.path().to_path_buf();
+    let mut config = GatewayConfig::loopback(data.path());
     config.fetch.deadline_ms = 10_000;
     let gw = tokio::time::timeout(PATIENCE, gateway::app::start(config))
         .await

@@ -413,6 +413,20 @@ impl GatewayConfig {
         config
     }
 
+    /// The embedded configuration on loopback only, as tests, benchmarks and load tests run
+    /// it: plain HTTP on the public listener, no second plain listener, every port 0 (the
+    /// started gateway says which it got), and its data in `data_dir`.
+    pub fn loopback(data_dir: &Path) -> GatewayConfig {
+        let mut config = GatewayConfig::embedded();
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.listen.public = any_port;
+        config.listen.public_plain = None;
+        config.listen.admin = any_port;
+        config.tls.mode = TlsMode::Off;
+        config.data.dir = data_dir.to_path_buf();
+        config
+    }
+
     /// Parses and validates a configuration text; `name` is used in errors.
     pub fn parse(text: &str, name: &str, base_dir: PathBuf) -> Result<GatewayConfig, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {

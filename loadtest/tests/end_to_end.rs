@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use gateway::config::{GatewayConfig, TlsMode};
+use gateway::config::GatewayConfig;
 use serde_json::Value;
 
 /// Bound on any one `loadtest` process; reached only when something is broken.
@@ -32,12 +32,7 @@ struct TestGateway {
 impl TestGateway {
     async fn start() -> TestGateway {
         let data = tempfile::tempdir().expect("temporary data folder");
-        let mut config = GatewayConfig::embedded();
-        config.listen.public = ([127, 0, 0, 1], 0).into();
-        config.listen.public_plain = None;
-        config.listen.admin = ([127, 0, 0, 1], 0).into();
-        config.tls.mode = TlsMode::Off;
-        config.data.dir = data.path().to_path_buf();
+        let config = GatewayConfig::loopback(data.path());
         let gateway = gateway::app::start(config)
             .await
             .expect("the gateway starts");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use gateway::app::Gateway;
-use gateway::config::{GatewayConfig, TlsMode};
+use gateway::config::GatewayConfig;
 use http::HeaderMap;
 use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
@@ -32,19 +32,13 @@ impl Fixture {
             tempfile::tempdir()
         }
         .expect("tempdir");
-        let mut config = GatewayConfig::embedded();
-        let any = "127.0.0.1:0".parse().expect("addr");
-        config.listen.public = any;
-        config.listen.public_plain = None;
-        config.listen.admin = any;
-        config.tls.mode = TlsMode::Off;
+        let mut config = GatewayConfig::loopback(data.path());
         // Each verify appends its audit entry but does not wait for the group commit (an fsync
         // and a batching delay: latency, not work); the backlog is large enough for a whole
         // run, and the store sits on tmpfs where /dev/shm exists. The commits run on the
         // store's own thread, beside the measured pipeline.
         config.audit.wait_for_commit = false;
         config.audit.backlog = 50_000_000;
-        config.data.dir = data.path().to_path_buf();
         // The demo venue's quota (200/s) would refuse a benchmark's rate: raise it.
         let venues = data.path().join("venues.toml");
         let raised: String = gateway::venues::EMBEDDED

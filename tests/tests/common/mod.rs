@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use gateway::app::Gateway;
-use gateway::config::{GatewayConfig, TlsMode};
+use gateway::config::GatewayConfig;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -99,12 +99,7 @@ pub fn venue_key(scenario: &str) -> String {
 /// enough that a busy 2-core machine never turns an answer into `unavailable` (tests about
 /// deadlines set their own).
 pub fn test_config(data_dir: &std::path::Path) -> GatewayConfig {
-    let mut config = GatewayConfig::embedded();
-    config.listen.public = ([127, 0, 0, 1], 0).into();
-    config.listen.public_plain = None;
-    config.listen.admin = ([127, 0, 0, 1], 0).into();
-    config.tls.mode = TlsMode::Off;
-    config.data.dir = data_dir.to_path_buf();
+    let mut config = GatewayConfig::loopback(data_dir);
     config.departments.embedded_admin_token = Some(ADMIN_TOKEN.to_string());
     config.fetch.deadline_ms = 10_000;
     config
