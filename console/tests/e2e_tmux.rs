@@ -264,9 +264,8 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
                 .is_some_and(|r| r.status == wire::issuer_api::RecordStatus::Valid)
     });
     assert_eq!(holders.len(), VERIFICATIONS, "enough demo holders");
-    let venues =
-        gateway::venues::Venues::parse(gateway::venues::EMBEDDED, "venues.toml", &catalogue)
-            .expect("the demo venues load");
+    let venues = gateway::venues::Venues::parse(gateway::demo::VENUES, "venues.toml", &catalogue)
+        .expect("the demo venues load");
     let venue_auth = format!(
         "Bearer {}",
         venues.demo_for(SCENARIO).expect("a demo venue").1

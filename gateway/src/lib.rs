@@ -19,7 +19,8 @@
 //! - [`error`] — failures, whose fault, and their RFC 9457 answers.
 //! - [`shutdown`] — the one place the process decides to stop.
 //! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`, `gateway audit verify`.
-//! - [`demo`] — the demo keys embedded in the binary.
+//! - [`demo`] — the demo (the `demo` feature, on by default): embedded departments, demo keys
+//!   and venues, the printed curl line.
 
 pub mod admin;
 pub mod app;
@@ -27,6 +28,7 @@ pub mod audit;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod departments;
 pub mod error;

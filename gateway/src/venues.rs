@@ -16,9 +16,6 @@ use wire::catalogue::Catalogue;
 
 use crate::cluster::quota::{Quotas, VenueQuota};
 
-/// `config/venues.toml` as shipped (demo venues).
-pub const EMBEDDED: &str = include_str!("../../config/venues.toml");
-
 /// A registered venue.
 #[derive(Debug)]
 pub struct Venue {
@@ -189,6 +186,10 @@ impl Venues {
     }
 }
 
+/// The repository's `config/venues.toml`, for the tests of any build.
+#[cfg(test)]
+pub(crate) const REPOSITORY_FILE: &str = include_str!("../../config/venues.toml");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +197,7 @@ mod tests {
     #[test]
     fn the_demo_venues_load_and_authenticate_by_key() {
         let catalogue = Catalogue::embedded();
-        let venues = Venues::parse(EMBEDDED, "venues.toml", &catalogue).expect("valid");
+        let venues = Venues::parse(REPOSITORY_FILE, "venues.toml", &catalogue).expect("valid");
         let park = venues.by_key("demo-park-7f3c9a1e").expect("demo key");
         assert_eq!(park.id, "jinan-baotu-spring-park");
         assert!(park.may_use("park-entry-senior"));

@@ -28,9 +28,8 @@ const CHEMICALS_LICENCE: &str = "hazardous-chemicals-licence";
 
 /// The city of the demo venue that `verify` uses for `scenario`.
 fn venue_city(scenario: &str) -> CityCode {
-    let venues =
-        gateway::venues::Venues::parse(gateway::venues::EMBEDDED, "venues.toml", catalogue())
-            .expect("the demo venues load");
+    let venues = gateway::venues::Venues::parse(gateway::demo::VENUES, "venues.toml", catalogue())
+        .expect("the demo venues load");
     venues
         .demo_for(scenario)
         .map(|(v, _)| v.city)

@@ -41,7 +41,7 @@ impl Fixture {
         config.audit.backlog = 50_000_000;
         // The demo venue's quota (200/s) would refuse a benchmark's rate: raise it.
         let venues = data.path().join("venues.toml");
-        let raised: String = gateway::venues::EMBEDDED
+        let raised: String = gateway::demo::VENUES
             .lines()
             .map(|l| {
                 if l.starts_with("rate_per_sec") {

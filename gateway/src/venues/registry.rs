@@ -170,8 +170,12 @@ mod tests {
         let store = Store::open_sqlite_in(dir.path()).await.expect("store");
         let registry =
             VenueRegistry::new(store.clone(), Metrics::new(), Quotas::standalone().clone());
-        let file =
-            Venues::parse(venues::EMBEDDED, "venues.toml", &Catalogue::embedded()).expect("venues");
+        let file = Venues::parse(
+            venues::REPOSITORY_FILE,
+            "venues.toml",
+            &Catalogue::embedded(),
+        )
+        .expect("venues");
         registry.seed(&file).await.expect("seed");
 
         let park = registry

@@ -81,7 +81,7 @@ pub fn today() -> NaiveDate {
 pub fn venue_key(scenario: &str) -> String {
     static VENUES: OnceLock<gateway::venues::Venues> = OnceLock::new();
     let venues = VENUES.get_or_init(|| {
-        gateway::venues::Venues::parse(gateway::venues::EMBEDDED, "venues.toml", catalogue())
+        gateway::venues::Venues::parse(gateway::demo::VENUES, "venues.toml", catalogue())
             .expect("the demo venues load")
     });
     venues
