@@ -1,4 +1,4 @@
-//! Venue quotas held across gateway nodes (`gateway/src/quota.rs`): two nodes on one PostgreSQL
+//! Venue quotas held across gateway nodes (`gateway/src/cluster/quota.rs`): two nodes on one PostgreSQL
 //! store (a fresh schema per test, from `store::testing`) and one Redis (127.0.0.1:6379, or
 //! `MIANZHENG_TEST_REDIS_URL`; a key prefix per test) admit a venue's quota once, however its
 //! traffic is split between them; with Redis unreachable a node admits only its share and says
