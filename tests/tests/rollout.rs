@@ -8,12 +8,10 @@
 //! - a bad plan file is refused with every problem and the old plan kept; a good one takes
 //!   effect on reload, and the gateway notices a changed file by itself.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use testkit::*;
 use wire::admin_api::{RolloutCell, RolloutView, Stage};
 use wire::api::{Reason, Verdict, VerifyResponse};
 use wire::catalogue::model::{CityCode, HolderKind};

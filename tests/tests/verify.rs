@@ -13,18 +13,16 @@
 //! No timing thresholds: waits are bounded by a generous `PATIENCE`, nothing is asserted to be
 //! fast. Upstream queries are counted with the embedded backends' `GET /admin/stats`.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
+use testkit::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wire::api::{Reason, Verdict, VERIFY_PATH};
 use wire::catalogue::model::{HolderKind, Predicate, Scenario};
@@ -700,13 +698,13 @@ async fn issuer_events_need_the_departments_token() {
         )))
         .expect("request")
     };
-    let reply = common::send(&gw.client, post(None)).await;
+    let reply = testkit::send(&gw.client, post(None)).await;
     reply.assert_problem(
         http::StatusCode::UNAUTHORIZED,
         "venue.missing_credentials",
         None,
     );
-    let reply = common::send(&gw.client, post(Some("not-a-department-token"))).await;
+    let reply = testkit::send(&gw.client, post(Some("not-a-department-token"))).await;
     reply.assert_problem(http::StatusCode::UNAUTHORIZED, "department.unknown", None);
 }
 

@@ -1,14 +1,14 @@
-//! Helpers shared by the end-to-end tests: a gateway on 127.0.0.1 port 0 with its embedded
-//! department backends, an HTTP/1.1 client, holder codes minted with the demo platform keys,
-//! holders picked from the synthetic population, and an oracle that says what the gateway should
-//! answer for a holder (judged from the population's records, independently of the gateway's
-//! own `decide` stage, and from the embedded rollout plan the test gateway enforces).
+//! `testkit`: what the end-to-end tests (`tests/`) and the load tester's tests share — a gateway
+//! on 127.0.0.1 port 0 with its embedded department backends, an HTTP/1.1 client, holder codes
+//! minted with the demo platform keys, holders picked from the synthetic population, and an
+//! oracle that says what the gateway should answer for a holder (the records from the
+//! population, the rollout plan the test gateway enforces, each requirement decided by the
+//! gateway's own `decide` stage, whose rules its unit tests pin down).
+//!
+//! - [`process`] — a gateway run as its binary, as an operator runs it.
 //!
 //! Every wait is bounded by [`PATIENCE`], so a broken gateway fails a test instead of hanging it;
 //! nothing here asserts that anything is *fast*.
-
-// Each test file uses its own subset of these helpers.
-#![allow(dead_code)]
 
 pub mod process;
 
@@ -21,6 +21,7 @@ use bytes::Bytes;
 use chrono::NaiveDate;
 use gateway::app::Gateway;
 use gateway::config::GatewayConfig;
+use gateway::verify::fetch::Answer;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -29,10 +30,10 @@ use hyper_util::rt::TokioExecutor;
 use issuer::Population;
 use serde_json::Value;
 use wire::api::{Reason, Verdict, VerifyResponse, VERIFY_PATH};
-use wire::catalogue::model::{CityCode, HolderKind, Predicate, Requirement, Scenario};
+use wire::catalogue::model::{CityCode, HolderKind, Requirement, Scenario};
 use wire::catalogue::Catalogue;
 use wire::code::{HolderClaims, Minter, Profile};
-use wire::issuer_api::{Record, RecordStatus};
+use wire::issuer_api::Record;
 use wire::keys::SigningKey;
 
 /// Upper bound for anything the gateway is expected to do; only reached when it is broken.
@@ -112,6 +113,7 @@ pub fn http_client() -> HttpClient {
 }
 
 /// A running gateway with its temporary data folder and a client.
+#[derive(Debug)]
 pub struct TestGateway {
     pub gateway: Gateway,
     pub client: HttpClient,
@@ -152,6 +154,12 @@ impl TestGateway {
             .await
             .expect("a clean stop");
         self._data
+    }
+
+    /// `http://ADDR` of the public listener (plain HTTP in tests).
+    pub fn url(&self) -> String {
+        assert!(!self.gateway.public_tls, "this helper speaks plain HTTP");
+        format!("http://{}", self.gateway.public_addr)
     }
 
     /// `http://ADDR/v1/verify` on the public listener (plain HTTP in tests).
@@ -582,63 +590,18 @@ impl Expected {
     }
 }
 
-/// The scenario semantics of `config/scenarios.toml`, written out on their own: a certificate
-/// not held fails as `not_held`; otherwise the predicates in order, the first that does not hold
-/// giving the reason.
+/// The gateway's decision on `requirement` for `record` on `day`: `Err` with the reason when
+/// it does not pass.
 fn judge(requirement: &Requirement, record: &Record, day: NaiveDate) -> Result<(), Reason> {
-    if record.status == RecordStatus::NotFound {
-        return Err(Reason::NotHeld);
+    let answer = Answer::Record {
+        record: std::sync::Arc::new(record.clone()),
+        stale: false,
+    };
+    let decision = gateway::verify::decide::requirement(requirement, &answer, day);
+    match (decision.verdict, decision.reason) {
+        (Verdict::Pass, _) => Ok(()),
+        (_, reason) => Err(reason.unwrap_or(Reason::NotEligible)),
     }
-    for predicate in &requirement.predicates {
-        match predicate {
-            Predicate::ValidOnDay => {
-                match record.status {
-                    RecordStatus::Valid => {}
-                    RecordStatus::NotFound => return Err(Reason::NotHeld),
-                    RecordStatus::Expired => return Err(Reason::Expired),
-                    RecordStatus::Revoked => return Err(Reason::Revoked),
-                    RecordStatus::Suspended => return Err(Reason::Suspended),
-                }
-                if record.valid_from.is_some_and(|from| day < from) {
-                    return Err(Reason::NotYetValid);
-                }
-                if record.valid_until.is_some_and(|until| day > until) {
-                    return Err(Reason::Expired);
-                }
-            }
-            Predicate::AgeAtLeast { field, years } => {
-                let birth = record
-                    .fields
-                    .get(field)
-                    .and_then(|v| v.as_date())
-                    .ok_or(Reason::MissingField)?;
-                if wire::calendar::whole_years(birth, day) < *years as i32 {
-                    return Err(Reason::UnderAge);
-                }
-            }
-            Predicate::Covers { field, value } => {
-                let list = record
-                    .fields
-                    .get(field)
-                    .and_then(|v| v.as_list())
-                    .ok_or(Reason::MissingField)?;
-                if !list.iter().any(|v| v == value) {
-                    return Err(Reason::NotCovered);
-                }
-            }
-            Predicate::OneOf { field, values } => {
-                let v = record
-                    .fields
-                    .get(field)
-                    .and_then(|v| v.as_text())
-                    .ok_or(Reason::MissingField)?;
-                if !values.iter().any(|x| x == v) {
-                    return Err(Reason::NotEligible);
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

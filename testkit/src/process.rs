@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 
-use super::{http_client, HttpClient, Reply, GATEWAY_ADMIN_TOKEN, PATIENCE};
+use crate::{http_client, HttpClient, Reply, GATEWAY_ADMIN_TOKEN, PATIENCE};
 
 /// A free loopback port (bound, read, released: another process could take it meanwhile, which
 /// would fail the start loudly, never silently).
@@ -89,6 +89,7 @@ pub fn write_config(
 }
 
 /// The gateway process; killed if the test fails before stopping it.
+#[derive(Debug)]
 pub struct Process {
     child: Child,
     /// Behind a lock so that `&Process` may cross an `.await` in a `Send` future.
