@@ -257,12 +257,7 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
     let catalogue = Catalogue::embedded();
     let population = Population::new(issuer::config::DEFAULT_SEED);
     let today = wire::calendar::china_today(Utc::now());
-    let holders = population.find_handles("e2e-console-", VERIFICATIONS, |h| {
-        population.person(h).age_on(today) >= 60
-            && population
-                .record_in(&catalogue, h, HolderKind::Person, CERTIFICATE, today)
-                .is_some_and(|r| r.status == wire::issuer_api::RecordStatus::Valid)
-    });
+    let holders = population.seniors(&catalogue, "e2e-console-", VERIFICATIONS, today);
     assert_eq!(holders.len(), VERIFICATIONS, "enough demo holders");
     let venues = gateway::venues::Venues::parse(gateway::demo::VENUES, "venues.toml", &catalogue)
         .expect("the demo venues load");

@@ -22,7 +22,6 @@ use wire::catalogue::{
     Catalogue, CERTIFICATES_FILE, CITIES_FILE, DEPARTMENTS_FILE, SCENARIOS_FILE, SERVICE_ITEMS_FILE,
 };
 use wire::code::{HolderClaims, Minter, Profile};
-use wire::issuer_api::RecordStatus;
 
 /// The repository's `config/` folder.
 fn repository_config() -> PathBuf {
@@ -82,20 +81,7 @@ fn senior(catalogue: &Catalogue) -> (String, u32) {
     let population = Population::new(SEED);
     let today = china_today(Utc::now());
     let handle = population
-        .find_handles("url-senior-", 1, |h| {
-            population.person(h).age_on(today) >= 60
-                && population
-                    .record_in(
-                        catalogue,
-                        h,
-                        HolderKind::Person,
-                        "senior-citizen-card",
-                        today,
-                    )
-                    .is_some_and(|r| {
-                        r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today)
-                    })
-        })
+        .seniors(catalogue, "url-senior-", 1, today)
         .pop()
         .expect("a senior in the population");
     let city = population.person(&handle).home_city;

@@ -202,6 +202,32 @@ impl Population {
         let backend = catalogue.backend_for(code, Some(holder.home_city())).ok()?;
         Some(generate(self, handle, &holder, cert, backend, today))
     }
+
+    /// Up to `n` handles `"{prefix}{i}"` of persons aged 60 or more on `today` who hold a
+    /// senior citizen card valid that day: the holders the demo, the benchmarks and the tests
+    /// send to a park.
+    pub fn seniors(
+        &self,
+        catalogue: &Catalogue,
+        prefix: &str,
+        n: usize,
+        today: NaiveDate,
+    ) -> Vec<String> {
+        self.find_handles(prefix, n, |h| {
+            self.person(h).age_on(today) >= 60
+                && self
+                    .record_in(
+                        catalogue,
+                        h,
+                        HolderKind::Person,
+                        "senior-citizen-card",
+                        today,
+                    )
+                    .is_some_and(|r| {
+                        r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today)
+                    })
+        })
+    }
 }
 
 /// Generates the record `backend` holds about `handle` (as `holder`) for `cert` on `today`.

@@ -10,7 +10,6 @@ use http::HeaderMap;
 use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
 use wire::code::{HolderClaims, Minter, Profile};
-use wire::issuer_api::RecordStatus;
 
 pub const SCENARIO: &str = "park-entry-senior";
 pub const VENUE_KEY: &str = "demo-park-7f3c9a1e";
@@ -110,20 +109,7 @@ fn passing_holders(n: usize) -> Vec<(String, u32)> {
     let catalogue = Catalogue::embedded();
     let today = wire::calendar::china_today(Utc::now());
     population
-        .find_handles("bench-", n, |h| {
-            population.person(h).age_on(today) >= 60
-                && population
-                    .record_in(
-                        &catalogue,
-                        h,
-                        HolderKind::Person,
-                        "senior-citizen-card",
-                        today,
-                    )
-                    .is_some_and(|r| {
-                        r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today)
-                    })
-        })
+        .seniors(&catalogue, "bench-", n, today)
         .into_iter()
         .map(|h| {
             let city = population.person(&h).home_city;

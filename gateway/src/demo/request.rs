@@ -7,7 +7,6 @@ use wire::api::VERIFY_PATH;
 use wire::calendar::china_today;
 use wire::catalogue::model::HolderKind;
 use wire::code::{HolderClaims, Minter, Profile};
-use wire::issuer_api::RecordStatus;
 
 use crate::app::Gateway;
 
@@ -29,20 +28,7 @@ pub fn request(gateway: &Gateway) -> Option<DemoRequest> {
     let population = issuer::population::Population::new(gateway.population_seed);
     let today = china_today(Utc::now());
     let handle = population
-        .find_handles("demo-senior-", 1, |h| {
-            population.person(h).age_on(today) >= 60
-                && population
-                    .record_in(
-                        &service.catalogue,
-                        h,
-                        HolderKind::Person,
-                        "senior-citizen-card",
-                        today,
-                    )
-                    .is_some_and(|r| {
-                        r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today)
-                    })
-        })
+        .seniors(&service.catalogue, "demo-senior-", 1, today)
         .pop()?;
     let city = population.person(&handle).home_city;
     let signing = super::platform_keys()

@@ -27,20 +27,15 @@ pub fn view(e: &AuditEntry) -> AuditView {
 }
 
 pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
-    let Call {
-        req,
-        segments,
-        request_id,
-    } = call;
     let store = api.registry.store();
-    match (req.method(), segments) {
+    match (call.req.method(), call.segments) {
         (&Method::GET, ["audit", "recent"]) => {
-            let limit = json::limit_param(req.uri().query(), DEFAULT_PAGE, MAX_PAGE)?;
+            let limit = json::limit_param(call.req.uri().query(), DEFAULT_PAGE, MAX_PAGE)?;
             let entries = store.recent_audit(limit).await.map_err(Failure::from)?;
             let page = AuditPage {
                 items: entries.iter().map(view).collect(),
             };
-            Ok(json::reply(StatusCode::OK, &page, request_id))
+            Ok(json::reply(StatusCode::OK, &page, call.request_id))
         }
         (&Method::GET, ["audit", "verifications", id]) => {
             let entry = store
@@ -51,7 +46,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
                     what: "verification",
                     id: id.to_string(),
                 })?;
-            Ok(json::reply(StatusCode::OK, &view(&entry), request_id))
+            Ok(json::reply(StatusCode::OK, &view(&entry), call.request_id))
         }
         _ => Err(Failure::NotFound),
     }

@@ -86,16 +86,11 @@ fn filter(query: Option<&str>) -> Result<ObjectionFilter, Failure> {
 }
 
 pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
-    let Call {
-        req,
-        segments,
-        request_id,
-    } = call;
     let desk = &api.desk;
-    let detail_reply = |d| json::reply(StatusCode::OK, &detail(d), request_id);
-    match (req.method().clone(), segments) {
+    let detail_reply = |d| json::reply(StatusCode::OK, &detail(d), call.request_id);
+    match (call.req.method().clone(), call.segments) {
         (Method::GET, ["objections"]) => {
-            let mut filter = filter(req.uri().query())?;
+            let mut filter = filter(call.req.uri().query())?;
             let limit = filter.limit as usize;
             // One more than asked tells whether there is a next page.
             filter.limit += 1;
@@ -107,16 +102,16 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
                 items: items.iter().map(view).collect(),
                 next,
             };
-            Ok(json::reply(StatusCode::OK, &page, request_id))
+            Ok(json::reply(StatusCode::OK, &page, call.request_id))
         }
         (Method::POST, ["objections", "claim"]) => {
-            let (parts, body) = req.into_parts();
+            let (parts, body) = call.req.into_parts();
             let claim: ClaimRequest = json::read(&parts.headers, body).await?;
             match desk.claim(&claim.department, &claim.actor).await? {
                 Some(id) => Ok(detail_reply(desk.detail(&id).await?)),
                 None => Ok(Response::builder()
                     .status(StatusCode::NO_CONTENT)
-                    .header(crate::http::problem::REQUEST_ID_HEADER, request_id)
+                    .header(crate::http::problem::REQUEST_ID_HEADER, call.request_id)
                     .body(Full::new(Bytes::new()))
                     .expect("static parts")),
             }
@@ -124,7 +119,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
         (Method::GET, ["objections", id]) => Ok(detail_reply(desk.detail(id).await?)),
         (Method::POST, ["objections", id, "actions"]) => {
             let id = id.to_string();
-            let (parts, body) = req.into_parts();
+            let (parts, body) = call.req.into_parts();
             let action: ObjectionAction = json::read(&parts.headers, body).await?;
             Ok(detail_reply(desk.act(&id, &action).await?))
         }

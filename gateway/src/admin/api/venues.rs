@@ -62,11 +62,6 @@ fn check(api: &AdminApi, r: &VenueRegistration) -> Result<(), Failure> {
 }
 
 pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
-    let Call {
-        req,
-        segments,
-        request_id,
-    } = call;
     let registry = &api.registry;
     let tell_nodes = || async {
         if let Err(e) = api.desk.invalidations.publish_venues().await {
@@ -80,10 +75,10 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
                 venue: view(&row),
                 key,
             },
-            request_id,
+            call.request_id,
         )
     };
-    match (req.method().clone(), segments) {
+    match (call.req.method().clone(), call.segments) {
         (Method::GET, ["venues"]) => {
             let rows = registry
                 .store()
@@ -91,10 +86,10 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
                 .await
                 .map_err(Failure::from)?;
             let views: Vec<VenueView> = rows.iter().map(view).collect();
-            Ok(json::reply(StatusCode::OK, &views, request_id))
+            Ok(json::reply(StatusCode::OK, &views, call.request_id))
         }
         (Method::POST, ["venues"]) => {
-            let (parts, body) = req.into_parts();
+            let (parts, body) = call.req.into_parts();
             let r: VenueRegistration = json::read(&parts.headers, body).await?;
             check(api, &r)?;
             let mut scenarios = r.scenarios.clone();
@@ -128,7 +123,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
                 .map_err(Failure::from)?;
             tracing::info!(venue = %id, action, "venue changed");
             tell_nodes().await;
-            Ok(json::reply(StatusCode::OK, &view(&row), request_id))
+            Ok(json::reply(StatusCode::OK, &view(&row), call.request_id))
         }
         _ => Err(Failure::NotFound),
     }
