@@ -215,8 +215,7 @@ async fn nodes_agree_on_names_and_the_subject_key(fx: Fixture) {
         adjust(&mut config);
         let error = gateway::app::start(config)
             .await
-            .err()
-            .expect("the node is refused");
+            .expect_err("the node is refused");
         format!("{error:#}")
     };
     let other_key = refused(Box::new(on_store("node-b", &key_b))).await;
