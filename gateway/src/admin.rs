@@ -9,6 +9,13 @@
 //! - `GET /metrics` — [`Metrics::render`].
 //! - `/admin/v1/…` — the console's API ([`crate::admin::api`]), behind the admin token.
 //! - Anything else: 404 (405 for a known path with another method), as a problem.
+//!
+//! Its modules:
+//! - [`api`] — the operator console's API under `/admin/v1`.
+//! - [`snapshot`] — the console's view of the node, made once per second.
+//! - [`live`] — the atomics the verify path bumps and the snapshot reads.
+//! - [`rollout`] — the rollout plan in force (reloadable) and the live figures against it; the
+//!   verify path asks it in stage 7 (`verify/rollout.rs`).
 
 pub mod api;
 pub mod live;

@@ -2,6 +2,9 @@
 //! objections): the code must decode, verify (key, signature or MAC, time window) and not have
 //! been used before on any node — it is spent here, in the store, so a code a venue scanned
 //! cannot be reused to read the holder's history.
+//!
+//! - [`accesses`] — `GET /v1/holder/accesses`: "who checked me".
+//! - [`objection_filing`] — `POST /v1/objections`, by a holder or a venue.
 
 pub mod accesses;
 pub mod objection_filing;

@@ -1,8 +1,10 @@
 //! Venues ("用证单位"): who may call the verify API, for which scenarios, at what rate — and
-//! the venues file (`config/venues.toml`) that seeds the store with demo venues. Keys are kept
-//! only as SHA-256 hashes. The verify path looks venues up through the store-backed
-//! [`crate::venues::registry::VenueRegistry`]; a venue's quota is held across nodes by
+//! the venues file (`venues.file`, the demo's `config/venues.toml` when unset) that seeds the
+//! store. Keys are kept only as SHA-256 hashes. A venue's quota is held across nodes by
 //! [`crate::cluster::quota`].
+//!
+//! - [`registry`] — the store-backed registry the verify path looks venues up in, with its
+//!   cache.
 
 pub mod registry;
 
