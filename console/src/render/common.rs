@@ -243,6 +243,17 @@ pub fn placeholder(text: &str, theme: Theme, block: Block<'_>, frame: &mut Frame
     );
 }
 
+/// The placeholder of a tab drawn from the snapshot, before the first one has come.
+pub fn before_first_snapshot(theme: Theme, block: Block<'_>, frame: &mut Frame, area: Rect) {
+    placeholder(
+        "waiting for the first snapshot …",
+        theme,
+        block,
+        frame,
+        area,
+    );
+}
+
 /// `1.5`, `12`, `—` for none.
 pub fn number(value: Option<f64>, decimals: usize) -> String {
     match value {

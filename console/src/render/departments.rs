@@ -7,7 +7,9 @@ use ratatui::widgets::{Block, Cell, Row};
 use ratatui::Frame;
 use wire::admin_api::BreakerState;
 
-use super::common::{number, placeholder, selectable, table, titled, Column};
+use super::common::{
+    before_first_snapshot, number, placeholder, selectable, table, titled, Column,
+};
 use super::theme::Theme;
 use crate::state::{breaker_word, State, Tab};
 
@@ -21,13 +23,7 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     );
     let block = Block::bordered().title(titled(title, &list.filter));
     if state.snapshot.is_none() {
-        return placeholder(
-            "waiting for the first snapshot …",
-            theme,
-            block,
-            frame,
-            area,
-        );
+        return before_first_snapshot(theme, block, frame, area);
     }
     if rows.is_empty() {
         return placeholder("no department backend to show", theme, block, frame, area);

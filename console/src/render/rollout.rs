@@ -9,7 +9,9 @@ use ratatui::widgets::{Block, Cell, Row, Table};
 use ratatui::Frame;
 use wire::admin_api::{Kpi, RolloutCell, RolloutView, Stage};
 
-use super::common::{number, percent, placeholder, selectable, table, titled, Column};
+use super::common::{
+    before_first_snapshot, number, percent, placeholder, selectable, table, titled, Column,
+};
 use super::theme::Theme;
 use crate::state::{State, Tab};
 
@@ -24,13 +26,7 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     );
     let block = Block::bordered().title(title);
     let Some(snapshot) = &state.snapshot else {
-        return placeholder(
-            "waiting for the first snapshot …",
-            theme,
-            block,
-            frame,
-            area,
-        );
+        return before_first_snapshot(theme, block, frame, area);
     };
     let rollout = &snapshot.rollout;
     if rollout.certificates.is_empty() {
