@@ -3,8 +3,9 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
-use crate::action::{Action, Verb};
+use crate::action::Action;
 use crate::state::{Mode, Tab};
+use crate::verb::Verb;
 
 /// One input the table knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

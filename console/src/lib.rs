@@ -1,4 +1,4 @@
-//! `console`: the operator console of the Mianzheng gateway (DESIGN.md §7), a ratatui +
+//! `console`: the operator console of the Mianzheng gateway, a ratatui +
 //! crossterm program over the gateway's admin API ([`wire::admin_api`]).
 //!
 //! The program is an Elm-style loop: input and data arrive as [`event::Event`]s, the pure
@@ -16,6 +16,7 @@
 //! - [`event`] — what reaches the loop: keys, mouse, resize, ticks and data.
 //! - [`action`] — what the user asked for ([`action::Action`]) and what the I/O layer must do
 //!   ([`action::Effect`]).
+//! - [`verb`] — the operator's verbs on an objection, and the prompts and lines about them.
 //! - [`keys`] — the one key table: the handler looks keys up in it and the help overlay lists it.
 //! - [`state`] — the console's state, pure data, and the filtered/sorted views of its lists.
 //! - [`update`] — `update(&mut State, Event) -> Vec<Effect>`.
@@ -42,3 +43,4 @@ pub mod render;
 pub mod run;
 pub mod state;
 pub mod update;
+pub mod verb;

@@ -10,8 +10,8 @@ use wire::admin_api::{
     Snapshot,
 };
 
-use crate::action::Verb;
 use crate::cli::Settings;
+use crate::verb::Verb;
 
 /// The five screens, in key order (`1`–`5`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,13 +1,14 @@
 //! `update(&mut State, Event) -> Vec<Effect>`: the console's only state transition. Pure: no
 //! I/O and no clock; what must reach the gateway comes back as [`Effect`]s.
 
-use crate::action::{self, Action, Effect};
+use crate::action::{Action, Effect};
 use crate::event::{Data, Event};
 use crate::keys::{self, Input};
 use crate::state::{
     Confirm, Connection, Detail, Loadable, Lookup, Overlay, Prompt, PromptFor, State, Status,
     StatusKind, Tab,
 };
+use crate::verb;
 
 /// Applies one event; returns the work it asks of the I/O layer.
 pub fn update(state: &mut State, event: Event) -> Vec<Effect> {
@@ -113,7 +114,7 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             if let Some(Overlay::Confirm(Confirm { id, action, .. })) = state.overlay.take() {
                 let text = format!(
                     "sending: {}",
-                    action::question(&id, &action).trim_end_matches("? y/n")
+                    verb::question(&id, &action).trim_end_matches("? y/n")
                 );
                 set_status(state, StatusKind::Info, &text);
                 return vec![Effect::Execute { id, action }];
@@ -206,7 +207,7 @@ fn submit(state: &mut State) -> Vec<Effect> {
             }
             let action = verb.action(&state.actor, &prompt.input);
             state.overlay = Some(Overlay::Confirm(Confirm {
-                question: action::question(&id, &action),
+                question: verb::question(&id, &action),
                 id,
                 action,
             }));
@@ -260,7 +261,7 @@ fn receive(state: &mut State, data: Data) -> Vec<Effect> {
         Data::ActionDone { id, action, result } => {
             match result {
                 Ok(loaded) => {
-                    set_status(state, StatusKind::Info, &action::done(&id, &action));
+                    set_status(state, StatusKind::Info, &verb::done(&id, &action));
                     if let Some(detail) = state.detail.as_mut().filter(|detail| detail.id == id) {
                         detail.data = Loadable::Ready(loaded);
                     }

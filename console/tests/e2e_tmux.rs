@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use gateway::config::{GatewayConfig, TlsMode, DEMO_ADMIN_TOKEN};
+use gateway::config::{GatewayConfig, DEMO_ADMIN_TOKEN};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -241,12 +241,7 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
 
     // The gateway under test.
     let data = tempfile::tempdir().expect("a temporary data folder");
-    let mut config = GatewayConfig::embedded();
-    config.listen.public = ([127, 0, 0, 1], 0).into();
-    config.listen.public_plain = None;
-    config.listen.admin = ([127, 0, 0, 1], 0).into();
-    config.tls.mode = TlsMode::Off;
-    config.data.dir = data.path().to_path_buf();
+    let mut config = GatewayConfig::loopback(data.path());
     config.fetch.deadline_ms = 10_000;
     let gw = tokio::time::timeout(PATIENCE, gateway::app::start(config))
         .await
@@ -261,17 +256,11 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
     // valid card); whatever the verdicts, the test counts them as the gateway answered.
     let catalogue = Catalogue::embedded();
     let population = Population::new(issuer::config::DEFAULT_SEED);
-    let today = issuer::query::china_today(Utc::now());
-    let holders = population.find_handles("e2e-console-", VERIFICATIONS, |h| {
-        population.person(h).age_on(today) >= 60
-            && population
-                .record_in(&catalogue, h, HolderKind::Person, CERTIFICATE, today)
-                .is_some_and(|r| r.status == wire::issuer_api::RecordStatus::Valid)
-    });
+    let today = wire::calendar::china_today(Utc::now());
+    let holders = population.seniors(&catalogue, "e2e-console-", VERIFICATIONS, today);
     assert_eq!(holders.len(), VERIFICATIONS, "enough demo holders");
-    let venues =
-        gateway::venues::Venues::parse(gateway::venues::EMBEDDED, "venues.toml", &catalogue)
-            .expect("the demo venues load");
+    let venues = gateway::venues::Venues::parse(gateway::demo::VENUES, "venues.toml", &catalogue)
+        .expect("the demo venues load");
     let venue_auth = format!(
         "Bearer {}",
         venues.demo_for(SCENARIO).expect("a demo venue").1

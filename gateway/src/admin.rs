@@ -7,8 +7,20 @@
 //!   starting (`admin.starting`) or from the first moment of draining (`admin.draining`), so
 //!   load balancers stop sending before the listeners close.
 //! - `GET /metrics` — [`Metrics::render`].
-//! - `/admin/v1/…` — the console's API ([`crate::admin_api`]), behind the admin token.
+//! - `/admin/v1/…` — the console's API ([`crate::admin::api`]), behind the admin token.
 //! - Anything else: 404 (405 for a known path with another method), as a problem.
+//!
+//! Its modules:
+//! - [`api`] — the operator console's API under `/admin/v1`.
+//! - [`snapshot`] — the console's view of the node, made once per second.
+//! - [`live`] — the atomics the verify path bumps and the snapshot reads.
+//! - [`rollout`] — the rollout plan in force (reloadable) and the live figures against it; the
+//!   verify path asks it in stage 7 (`verify/rollout.rs`).
+
+pub mod api;
+pub mod live;
+pub mod rollout;
+pub mod snapshot;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,10 +32,10 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use crate::admin_api::AdminApi;
+use crate::admin::api::AdminApi;
+use crate::http::problem::{fresh_request_id, Problem};
+use crate::http::server::Handler;
 use crate::metrics::{self, Metrics};
-use crate::problem::{fresh_request_id, Problem};
-use crate::server::Handler;
 use crate::shutdown::Shutdown;
 
 /// The listener label admin requests are counted under.

@@ -1,59 +1,62 @@
-//! Assembling a gateway from its configuration and running it: catalogue, trust lists,
-//! venues, embedded department backends for the demo, backend clients, the verify service,
-//! and the listeners (public TLS, plain loopback, admin). `main.rs` and the tests both start
-//! a gateway through [`start`].
+//! Assembling a gateway from its configuration and running it. [`start`] reads as the list of
+//! its steps: check the configuration, load the catalogue, build trust (code keys, venues),
+//! open the store and join its nodes, start the audit writer and the venue quotas, bind the
+//! listeners, connect the departments, assemble the verify service and the routes beside it,
+//! then start the background tasks and the listeners. `main.rs` and the tests both start a
+//! gateway through [`start`].
+//!
+//! - [`public`] — the public listener's routes.
+
+mod public;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use bytes::Bytes;
-use http::{Method, Request, Response};
-use http_body_util::Full;
-use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use wire::api::{HOLDER_ACCESSES_PATH, OBJECTIONS_PATH, VERIFY_PATH};
-use wire::catalogue::model::{Endpoint, HolderKind};
+use wire::catalogue::model::Endpoint;
 use wire::catalogue::Catalogue;
-use wire::code::{HolderClaims, Minter, Profile, Verifier};
-use wire::issuer_api::{backend_name, RecordStatus, EVENTS_PATH};
-use wire::keys::{SigningKey, TrustList};
+use wire::code::Verifier;
+use wire::issuer_api::backend_name;
+use wire::keys::TrustList;
 
+use crate::admin::api::AdminApi;
+use crate::admin::rollout::Rollout;
+use crate::admin::snapshot::{SnapshotFeed, Sources};
 use crate::admin::{AdminHandler, Readiness};
-use crate::admin_api::AdminApi;
 use crate::audit::subject::load_or_create_subject_key;
 use crate::audit::{
     load_or_create_node_key, AuditWriter, CheckpointSettings, SubjectHasher, WriterSettings,
 };
-use crate::breaker::BreakerSettings;
+use crate::cluster::membership::Membership;
+use crate::cluster::quota::{self, QuotaSettings, Quotas};
+use crate::cluster::replay::ReplayGuard;
 use crate::config::{GatewayConfig, TlsMode};
+#[cfg(feature = "demo")]
 use crate::demo;
-use crate::department_admin::DepartmentAdmin;
-use crate::error::Failure;
-use crate::holder_accesses::HolderAccessesApi;
-use crate::invalidation::Invalidations;
-use crate::issuer_events::IssuerEvents;
-use crate::membership::Membership;
+use crate::departments::breaker::BreakerSettings;
+use crate::departments::corrections::DepartmentAdmin;
+use crate::departments::invalidation::Invalidations;
+use crate::departments::issuer_events::{EventTokens, IssuerEvents};
+use crate::departments::upstream::{self, BackendClient};
+use crate::holder::accesses::HolderAccessesApi;
+use crate::holder::objection_filing::ObjectionFilingApi;
+use crate::http::server::{self, Listener};
+use crate::http::tls::TlsAcceptor;
 use crate::metrics::Metrics;
-use crate::objection_filing::ObjectionFilingApi;
 use crate::objections::ObjectionDesk;
-use crate::quota::{self, QuotaSettings, Quotas};
-use crate::replay::ReplayGuard;
-use crate::server::{self, Handler, Listener};
 use crate::shutdown::Shutdown;
-use crate::signature_batch::SignatureBatcher;
-use crate::snapshot::{SnapshotFeed, Sources};
-use crate::tls::TlsAcceptor;
-use crate::upstream::{self, BackendClient};
-use crate::venue_registry::VenueRegistry;
-use crate::venues::{self, Venues};
+use crate::venues::registry::VenueRegistry;
+use crate::venues::Venues;
 use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
 use crate::verify::record::AuditRecorder;
+use crate::verify::signature_batch::SignatureBatcher;
 use crate::verify::{VerifyLimits, VerifyService};
+use public::PublicHandler;
 use store::Store;
 
 /// A running gateway.
@@ -74,152 +77,30 @@ pub struct Gateway {
     admin_shutdown: Shutdown,
     admin_task: Option<tokio::task::JoinHandle<Result<()>>>,
     /// The embedded department backends (demo), when any endpoint is `embedded`.
+    #[cfg(feature = "demo")]
     pub embedded: Option<issuer::RunningIssuer>,
+    /// The seed of the embedded departments' synthetic population (demo).
+    #[cfg(feature = "demo")]
+    pub(crate) population_seed: u64,
     /// This node's lease on its name in the store.
     pub membership: Arc<Membership>,
-    population_seed: u64,
     tasks: JoinSet<Result<()>>,
-}
-
-/// The public listener's routes.
-#[derive(Clone)]
-struct PublicHandler {
-    service: Arc<VerifyService>,
-    events: Arc<IssuerEvents>,
-    objections: Arc<ObjectionFilingApi>,
-    accesses: Arc<HolderAccessesApi>,
-    listener: &'static str,
-}
-
-/// 405 with the method a path takes.
-fn method_not_allowed(req: &Request<Incoming>, allow: &'static str) -> Response<Full<Bytes>> {
-    let id = crate::verify::admit::request_id(req);
-    let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
-    r.headers_mut()
-        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
-    r
-}
-
-impl Handler for PublicHandler {
-    async fn call(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
-        let (route, response) = match (req.method(), req.uri().path()) {
-            (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
-            (&Method::POST, EVENTS_PATH) => ("issuer_events", self.events.handle(req).await),
-            (&Method::POST, OBJECTIONS_PATH) => ("objections", self.objections.handle(req).await),
-            (&Method::GET, HOLDER_ACCESSES_PATH) => {
-                ("holder_accesses", self.accesses.handle(req).await)
-            }
-            (_, VERIFY_PATH) => ("verify", method_not_allowed(&req, "POST")),
-            (_, OBJECTIONS_PATH) => ("objections", method_not_allowed(&req, "POST")),
-            (_, HOLDER_ACCESSES_PATH) => ("holder_accesses", method_not_allowed(&req, "GET")),
-            _ => {
-                let id = crate::verify::admit::request_id(&req);
-                ("other", Failure::NotFound.problem(&id).into_response())
-            }
-        };
-        self.service
-            .metrics
-            .http(self.listener, route, response.status());
-        response
-    }
-}
-
-fn load_trust(path: Option<&Path>, embedded: &str, what: &str) -> Result<TrustList> {
-    match path {
-        Some(p) => {
-            TrustList::load(p).with_context(|| format!("loading the {what} from `{}`", p.display()))
-        }
-        None => TrustList::parse(embedded).with_context(|| format!("the embedded demo {what}")),
-    }
 }
 
 /// Starts a gateway: everything is loaded and bound before this returns, so a bad
 /// configuration fails here with a clear error, and the addresses are real (port 0 works).
 pub async fn start(config: GatewayConfig) -> Result<Gateway> {
-    // Command-line overrides are applied after the file was validated.
-    config.check_audit_switch().map_err(anyhow::Error::msg)?;
-    if !config.audit.enabled {
-        tracing::warn!("audit.enabled = false: verifications are not recorded (measurement only)");
-    }
+    check(&config)?;
     let metrics = Metrics::new();
     let shutdown = Shutdown::new();
     let readiness = Readiness::new(shutdown.clone());
-    let resolve = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| config.resolve(p));
-
-    let catalogue = Arc::new(match resolve(&config.catalogue.dir) {
-        Some(dir) => Catalogue::load(&dir)
-            .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
-        None => Catalogue::embedded(),
-    });
-    metrics.prepare(
-        catalogue.scenarios().iter().map(|s| s.id.as_str()),
-        catalogue.certificates().iter().map(|c| c.code.as_str()),
-    );
-    let code_trust = load_trust(
-        resolve(&config.codes.trust).as_deref(),
-        demo::PLATFORM_TRUST,
-        "code trust list",
-    )?;
-    let verifier = Verifier::new(code_trust)
-        .accept(&config.codes.profiles)
-        .clock_skew(config.codes.clock_skew_secs)
-        .max_lifetime(config.codes.max_lifetime_secs);
-    let venues = match resolve(&config.venues.file) {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading `{}`", path.display()))?;
-            Venues::parse(&text, &path.display().to_string(), &catalogue)
-        }
-        None => Venues::parse(venues::EMBEDDED, "embedded venues.toml", &catalogue),
-    }
-    .map_err(anyhow::Error::msg)?;
+    let catalogue = load_catalogue(&config, &metrics)?;
+    let verifier = code_verifier(&config)?;
+    let venues = load_venues(&config, &catalogue)?;
     let store = open_store(&config).await?;
-    let node = node_name(&config);
-    let subject_key_path = resolve(&config.audit.subject_key_file)
-        .unwrap_or_else(|| config.data_dir().join("subject-key"));
-    let subjects = SubjectHasher::new(
-        &load_or_create_subject_key(&subject_key_path)
-            .with_context(|| format!("the subject-hash secret `{}`", subject_key_path.display()))?,
-    );
-    let node_key =
-        load_or_create_node_key(&config.data_dir(), &node).context("the node's checkpoint key")?;
-    let membership = Arc::new(
-        Membership::join(store.clone(), &node, &node_key.kid().to_string(), &subjects)
-            .await
-            .with_context(|| format!("joining the store's nodes as `{node}`"))?,
-    );
-    let audit = AuditWriter::start(
-        store
-            .dedicated()
-            .await
-            .context("opening the audit writer's connection to the store")?,
-        node.clone(),
-        WriterSettings {
-            max_batch: config.audit.max_batch,
-            max_delay: Duration::from_millis(config.audit.max_delay_ms),
-            backlog: config.audit.backlog,
-            checkpoint: Some(CheckpointSettings {
-                key: node_key,
-                interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
-            }),
-        },
-    );
-    // How many gateway nodes share the store, and so the venues' quotas, now: the live leases,
-    // counted by the membership's heartbeat. A node admitting on its own (no Redis, or Redis
-    // unreachable) takes that share.
-    let quotas = Quotas::start(
-        QuotaSettings::from_config(&config),
-        membership.live_nodes(),
-        metrics.clone(),
-        shutdown.clone(),
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
-    if quotas.mode() == quota::Mode::Local && store.postgres_pool().is_some() {
-        tracing::warn!(
-            "no quotas.redis_url: each node sharing this store admits its own share of a venue's quota (quota / live nodes), not one quota for the venue"
-        );
-    }
+    let node = join_nodes(&config, &store).await?;
+    let audit = start_audit_writer(&config, &store, &node).await?;
+    let quotas = start_quotas(&config, &store, &node, &metrics, &shutdown).await?;
     readiness.add_detail({
         let quotas = quotas.clone();
         Arc::new(move || quotas.describe())
@@ -231,13 +112,304 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             .await
             .context("seeding the store with the venues file")?;
     }
-    let seal_trust = load_trust(
-        resolve(&config.departments.seal_trust).as_deref(),
-        demo::DEPARTMENT_SEALS_TRUST,
-        "department seal trust list",
-    )?;
+    let seal_trust = seal_trust(&config)?;
+    let bound = bind_listeners(&config).await?;
+    let departments = connect_departments(&config, &catalogue, &bound, &metrics).await?;
+    let fetcher = Fetcher::new(
+        departments.backends,
+        Arc::clone(&catalogue),
+        Arc::new(seal_trust),
+        metrics.clone(),
+        cache_settings(&config),
+    );
+    let rollout = Arc::new(Rollout::load(&config, Arc::clone(&catalogue))?);
+    let service = Arc::new(VerifyService {
+        catalogue,
+        rollout,
+        verifier,
+        replay: ReplayGuard::new(&node.name, config.codes.clock_skew_secs),
+        signatures: SignatureBatcher::start(),
+        venues: Arc::new(venues),
+        registry,
+        fetcher,
+        metrics: metrics.clone(),
+        limits: VerifyLimits {
+            max_body_bytes: config.limits.max_body_bytes,
+            body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
+            fetch_deadline: config.deadline(),
+        },
+        subjects: node.subjects,
+        audit: AuditRecorder {
+            writer: audit.clone(),
+            node: node.name,
+            enabled: config.audit.enabled,
+            wait_for_commit: config.audit.wait_for_commit,
+            commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
+        },
+    });
+    let invalidations = Invalidations::start(
+        service.fetcher.clone(),
+        service.registry.clone(),
+        &store,
+        metrics.clone(),
+        shutdown.clone(),
+    );
+    let desk = ObjectionDesk {
+        store: store.clone(),
+        catalogue: Arc::clone(&service.catalogue),
+        invalidations: invalidations.clone(),
+        departments: departments.corrections,
+    };
+    let public = PublicHandler {
+        service: Arc::clone(&service),
+        events: Arc::new(IssuerEvents {
+            tokens: departments.event_tokens,
+            catalogue: Arc::clone(&service.catalogue),
+            invalidations,
+            subjects: service.subjects.clone(),
+        }),
+        objections: Arc::new(ObjectionFilingApi {
+            service: Arc::clone(&service),
+            desk: desk.clone(),
+        }),
+        accesses: Arc::new(HolderAccessesApi {
+            service: Arc::clone(&service),
+        }),
+        listener: "public",
+    };
+    let snapshots = start_snapshots(&service, &store, &audit, &shutdown).await;
+    let admin_api = AdminApi::new(
+        config.admin_token().as_deref(),
+        desk,
+        service.registry.clone(),
+        Arc::clone(&service.catalogue),
+        snapshots,
+        {
+            let rollout = Arc::clone(&service.rollout);
+            Arc::new(move || rollout.reload())
+        },
+    );
+    start_background_tasks(
+        &config,
+        &store,
+        &node.membership,
+        &bound,
+        &service,
+        &shutdown,
+    );
+    let admin = AdminHandler::new(metrics.clone(), readiness.clone()).with_api(admin_api);
+    let listening = start_listeners(&config, bound, public, admin, &metrics, &shutdown);
+    readiness.set_ready();
+    Ok(Gateway {
+        public_addr: listening.public_addr,
+        public_tls: listening.public_tls,
+        plain_addr: listening.plain_addr,
+        admin_addr: listening.admin_addr,
+        certificate: listening.certificate,
+        service,
+        shutdown,
+        admin_shutdown: listening.admin_shutdown,
+        admin_task: Some(listening.admin_task),
+        #[cfg(feature = "demo")]
+        embedded: departments.embedded,
+        #[cfg(feature = "demo")]
+        population_seed: config.departments.population_seed,
+        membership: node.membership,
+        tasks: listening.tasks,
+    })
+}
 
-    // Listeners: bind everything first, so a taken port fails the start.
+/// Settings the file could not check: command-line overrides are applied after it was
+/// validated.
+fn check(config: &GatewayConfig) -> Result<()> {
+    config.check_audit_switch().map_err(anyhow::Error::msg)?;
+    if !config.audit.enabled {
+        tracing::warn!("audit.enabled = false: verifications are not recorded (measurement only)");
+    }
+    Ok(())
+}
+
+/// A configured path, resolved against the configuration file's folder.
+fn resolved(config: &GatewayConfig, path: &Option<PathBuf>) -> Option<PathBuf> {
+    path.as_ref().map(|p| config.resolve(p))
+}
+
+/// The catalogue folder's files, or the catalogue embedded in the binary; its scenarios and
+/// certificate types are the metrics' labels.
+fn load_catalogue(config: &GatewayConfig, metrics: &Metrics) -> Result<Arc<Catalogue>> {
+    let catalogue = Arc::new(match resolved(config, &config.catalogue.dir) {
+        Some(dir) => Catalogue::load(&dir)
+            .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
+        None => Catalogue::embedded(),
+    });
+    metrics.prepare(
+        catalogue.scenarios().iter().map(|s| s.id.as_str()),
+        catalogue.certificates().iter().map(|c| c.code.as_str()),
+    );
+    Ok(catalogue)
+}
+
+/// A trust list from a key file, PEM or DER certificate.
+fn load_trust(path: &Path, what: &str) -> Result<TrustList> {
+    TrustList::load(path).with_context(|| format!("loading the {what} from `{}`", path.display()))
+}
+
+/// An unset setting the gateway cannot start without (a build with the `demo` feature falls
+/// back to the demo's).
+#[cfg(not(feature = "demo"))]
+fn required(setting: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "`{setting}` is not set, and this gateway is built without the demo (the `demo` feature) to fall back to"
+    )
+}
+
+/// How codes are checked: the platform's trust list, the profiles, skew and lifetime accepted.
+fn code_verifier(config: &GatewayConfig) -> Result<Verifier> {
+    let trust = match resolved(config, &config.codes.trust) {
+        Some(path) => load_trust(&path, "code trust list")?,
+        #[cfg(feature = "demo")]
+        None => demo::platform_trust()?,
+        #[cfg(not(feature = "demo"))]
+        None => return Err(required("codes.trust")),
+    };
+    Ok(Verifier::new(trust)
+        .accept(&config.codes.profiles)
+        .clock_skew(config.codes.clock_skew_secs)
+        .max_lifetime(config.codes.max_lifetime_secs))
+}
+
+/// The departments' seal keys, which every record they answer must carry.
+fn seal_trust(config: &GatewayConfig) -> Result<TrustList> {
+    match resolved(config, &config.departments.seal_trust) {
+        Some(path) => load_trust(&path, "department seal trust list"),
+        #[cfg(feature = "demo")]
+        None => demo::seal_trust(),
+        #[cfg(not(feature = "demo"))]
+        None => Err(required("departments.seal_trust")),
+    }
+}
+
+/// The venues file the store is seeded from (the demo venues when unset; none without the
+/// demo: the venues are the store's).
+fn load_venues(config: &GatewayConfig, catalogue: &Catalogue) -> Result<Venues> {
+    match resolved(config, &config.venues.file) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading `{}`", path.display()))?;
+            Venues::parse(&text, &path.display().to_string(), catalogue).map_err(anyhow::Error::msg)
+        }
+        #[cfg(feature = "demo")]
+        None => demo::venues(catalogue),
+        #[cfg(not(feature = "demo"))]
+        None => Ok(Venues::default()),
+    }
+}
+
+/// This node among those sharing the store: its name and lease, its checkpoint key, and the
+/// subject-hash key every node shares.
+struct Node {
+    name: String,
+    subjects: SubjectHasher,
+    key: wire::keys::SigningKey,
+    membership: Arc<Membership>,
+}
+
+async fn join_nodes(config: &GatewayConfig, store: &Store) -> Result<Node> {
+    let name = node_name(config);
+    let subject_key_path = resolved(config, &config.audit.subject_key_file)
+        .unwrap_or_else(|| config.data_dir().join("subject-key"));
+    let subjects = SubjectHasher::new(
+        &load_or_create_subject_key(&subject_key_path)
+            .with_context(|| format!("the subject-hash secret `{}`", subject_key_path.display()))?,
+    );
+    let key =
+        load_or_create_node_key(&config.data_dir(), &name).context("the node's checkpoint key")?;
+    let membership = Arc::new(
+        Membership::join(store.clone(), &name, &key.kid().to_string(), &subjects)
+            .await
+            .with_context(|| format!("joining the store's nodes as `{name}`"))?,
+    );
+    Ok(Node {
+        name,
+        subjects,
+        key,
+        membership,
+    })
+}
+
+/// The node's one audit writer, on a store connection of its own.
+async fn start_audit_writer(
+    config: &GatewayConfig,
+    store: &Store,
+    node: &Node,
+) -> Result<AuditWriter> {
+    Ok(AuditWriter::start(
+        store
+            .dedicated()
+            .await
+            .context("opening the audit writer's connection to the store")?,
+        node.name.clone(),
+        WriterSettings {
+            max_batch: config.audit.max_batch,
+            max_delay: Duration::from_millis(config.audit.max_delay_ms),
+            backlog: config.audit.backlog,
+            checkpoint: Some(CheckpointSettings {
+                key: node.key.clone(),
+                interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
+            }),
+        },
+    ))
+}
+
+/// The venues' quotas. How many gateway nodes share the store, and so the quotas, now: the
+/// live leases, counted by the membership's heartbeat. A node admitting on its own (no Redis,
+/// or Redis unreachable) takes that share.
+async fn start_quotas(
+    config: &GatewayConfig,
+    store: &Store,
+    node: &Node,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Result<Quotas> {
+    let quotas = Quotas::start(
+        QuotaSettings::from_config(config),
+        node.membership.live_nodes(),
+        metrics.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    if quotas.mode() == quota::Mode::Local && store.postgres_pool().is_some() {
+        tracing::warn!(
+            "no quotas.redis_url: each node sharing this store admits its own share of a venue's quota (quota / live nodes), not one quota for the venue"
+        );
+    }
+    Ok(quotas)
+}
+
+/// The listeners, bound before anything is served, so a taken port fails the start.
+struct Bound {
+    public: TcpListener,
+    public_addr: SocketAddr,
+    plain: Option<TcpListener>,
+    plain_addr: Option<SocketAddr>,
+    admin: TcpListener,
+    admin_addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    /// The certificate clients should trust (PEM path).
+    certificate: Option<PathBuf>,
+}
+
+impl Bound {
+    /// Where the public routes answer in plain HTTP, if anywhere.
+    #[cfg(feature = "demo")]
+    fn plain_http(&self) -> Option<SocketAddr> {
+        self.plain_addr
+            .or(self.tls.is_none().then_some(self.public_addr))
+    }
+}
+
+async fn bind_listeners(config: &GatewayConfig) -> Result<Bound> {
     let bind = |addr: SocketAddr, what: &'static str| async move {
         TcpListener::bind(addr)
             .await
@@ -247,12 +419,13 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         TlsMode::Off => (None, None),
         TlsMode::SelfSigned => {
             let dir = config.data_dir().join("tls");
-            let (cert, key) = crate::tls::ensure_self_signed(&dir, &["localhost", "127.0.0.1"])?;
+            let (cert, key) =
+                crate::http::tls::ensure_self_signed(&dir, &["localhost", "127.0.0.1"])?;
             (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
         }
         TlsMode::Files => {
-            let cert = resolve(&config.tls.cert).context("tls.cert")?;
-            let key = resolve(&config.tls.key).context("tls.key")?;
+            let cert = resolved(config, &config.tls.cert).context("tls.cert")?;
+            let key = resolved(config, &config.tls.key).context("tls.key")?;
             (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
         }
     };
@@ -262,53 +435,54 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         None => None,
     };
     let admin = bind(config.listen.admin, "admin").await?;
-    let public_addr = public.local_addr()?;
-    let plain_addr = plain.as_ref().map(TcpListener::local_addr).transpose()?;
-    let admin_addr = admin.local_addr()?;
+    Ok(Bound {
+        public_addr: public.local_addr()?,
+        public,
+        plain_addr: plain.as_ref().map(TcpListener::local_addr).transpose()?,
+        plain,
+        admin_addr: admin.local_addr()?,
+        admin,
+        tls,
+        certificate,
+    })
+}
 
-    // The embedded departments push their changes to a plain-HTTP listener (the issuer speaks
-    // plain HTTP only) with a token made for this run.
+/// The department side: a client per backend, where corrections go, who may push events.
+struct Departments {
+    backends: Backends,
+    corrections: DepartmentAdmin,
+    event_tokens: EventTokens,
+    #[cfg(feature = "demo")]
+    embedded: Option<issuer::RunningIssuer>,
+}
+
+async fn connect_departments(
+    config: &GatewayConfig,
+    catalogue: &Arc<Catalogue>,
+    bound: &Bound,
+    metrics: &Metrics,
+) -> Result<Departments> {
+    // The demo adds its departments' event token and admin endpoint.
+    #[cfg_attr(not(feature = "demo"), allow(unused_mut))]
     let mut event_tokens =
-        crate::issuer_events::EventTokens::from_config(&config.departments.event_tokens)
-            .map_err(anyhow::Error::msg)?;
-    let plain_public = (config.tls.mode == TlsMode::Off).then_some(public_addr);
-    let embedded_notify = plain_addr.or(plain_public).map(|addr| {
-        let token = crate::issuer_events::fresh_token();
-        (format!("http://{addr}"), token)
-    });
-    // The gateway tells the embedded departments of corrections through their admin endpoint.
-    let embedded_admin_token = config
-        .departments
-        .embedded_admin_token
-        .clone()
-        .or_else(|| std::env::var("MIANZHENG_EMBEDDED_ADMIN_TOKEN").ok())
-        .unwrap_or_else(crate::issuer_events::fresh_token);
-    let embedded = start_embedded_issuers(
-        &config,
-        &catalogue,
-        embedded_notify.clone(),
-        &embedded_admin_token,
-    )
-    .await?;
-    if let (Some(_), Some((_, token))) = (&embedded, &embedded_notify) {
-        event_tokens.allow(token, issuer_departments(&catalogue));
-    }
-    if embedded.is_some() && embedded_notify.is_none() {
-        tracing::warn!(
-            "no plain-HTTP listener: the embedded departments cannot push their changes"
-        );
-    }
-
-    let connector = upstream::connector(match resolve(&config.departments.ca_file) {
-        Some(ca) => Some(crate::tls::client_config_trusting(&ca)?),
+        EventTokens::from_config(&config.departments.event_tokens).map_err(anyhow::Error::msg)?;
+    let connector = upstream::connector(match resolved(config, &config.departments.ca_file) {
+        Some(ca) => Some(crate::http::tls::client_config_trusting(&ca)?),
         None => None,
     });
-    let mut department_admin = DepartmentAdmin::new(connector.clone());
-    if let Some(issuer) = &embedded {
-        for department in issuer_departments(&catalogue) {
-            department_admin.add(&department, &issuer.url(), &embedded_admin_token);
-        }
-    }
+    #[cfg_attr(not(feature = "demo"), allow(unused_mut))]
+    let mut corrections = DepartmentAdmin::new(connector.clone());
+    #[cfg(feature = "demo")]
+    let embedded = demo::departments::start(
+        config,
+        catalogue,
+        bound.plain_http(),
+        &mut event_tokens,
+        &mut corrections,
+    )
+    .await?;
+    #[cfg(not(feature = "demo"))]
+    let _ = bound;
     let breaker = BreakerSettings {
         failures: config.fetch.breaker_failures,
         open: Duration::from_millis(config.fetch.breaker_open_ms),
@@ -319,10 +493,16 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         for backend in &department.backends {
             let url = match &backend.endpoint {
                 Endpoint::Url(url) => url.clone(),
+                #[cfg(feature = "demo")]
                 Endpoint::Embedded => embedded
                     .as_ref()
                     .map(|issuer| issuer.base_url(&backend.department, backend.scope))
                     .context("an embedded backend without the embedded issuer")?,
+                #[cfg(not(feature = "demo"))]
+                Endpoint::Embedded => anyhow::bail!(
+                    "department `{}`: endpoint `embedded` needs the demo departments (the `demo` feature); give the backend's URL",
+                    backend.department
+                ),
             };
             let client = BackendClient::new(
                 backend_name(&backend.department, backend.scope),
@@ -344,85 +524,35 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             .flat_map(HashMap::values)
             .map(|client| client.name()),
     );
-    let fetcher = Fetcher::new(
+    Ok(Departments {
         backends,
-        Arc::clone(&catalogue),
-        Arc::new(seal_trust),
-        metrics.clone(),
-        CacheSettings {
-            capacity: config.fetch.cache_capacity,
-            not_found_ttl: Duration::from_secs(config.fetch.not_found_ttl_secs.into()),
-            ttl_jitter: config.fetch.ttl_jitter,
-            stale_grace: Duration::from_secs(config.fetch.stale_grace_secs.into()),
-        },
-    );
-    let rollout = Arc::new(crate::rollout::Rollout::load(
-        &config,
-        Arc::clone(&catalogue),
-    )?);
-    let service = Arc::new(VerifyService {
-        catalogue,
-        rollout,
-        verifier,
-        replay: ReplayGuard::new(&node, config.codes.clock_skew_secs),
-        signatures: SignatureBatcher::start(),
-        venues: Arc::new(venues),
-        registry,
-        fetcher,
-        metrics: metrics.clone(),
-        limits: VerifyLimits {
-            max_body_bytes: config.limits.max_body_bytes,
-            body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
-            fetch_deadline: config.deadline(),
-        },
-        subjects,
-        audit: AuditRecorder {
-            writer: audit.clone(),
-            node,
-            enabled: config.audit.enabled,
-            wait_for_commit: config.audit.wait_for_commit,
-            commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
-        },
-    });
+        corrections,
+        event_tokens,
+        #[cfg(feature = "demo")]
+        embedded,
+    })
+}
 
-    let limits = server::Limits {
-        header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
-        max_header_bytes: config.limits.max_header_bytes,
-        max_headers: config.limits.max_headers,
-        tls_handshake_timeout: Duration::from_millis(config.limits.tls_handshake_timeout_ms),
-        keep_alive_idle: Duration::from_secs(config.limits.keep_alive_idle_secs),
-        drain_timeout: Duration::from_millis(config.limits.drain_timeout_ms),
-    };
-    let invalidations = Invalidations::start(
-        service.fetcher.clone(),
-        service.registry.clone(),
-        &store,
-        metrics.clone(),
-        shutdown.clone(),
-    );
-    let events = Arc::new(IssuerEvents {
-        tokens: event_tokens,
-        catalogue: Arc::clone(&service.catalogue),
-        invalidations: invalidations.clone(),
-        subjects: service.subjects.clone(),
-    });
-    let desk = ObjectionDesk {
-        store: store.clone(),
-        catalogue: Arc::clone(&service.catalogue),
-        invalidations: invalidations.clone(),
-        departments: department_admin,
-    };
-    let objections = Arc::new(ObjectionFilingApi {
-        service: Arc::clone(&service),
-        desk: desk.clone(),
-    });
-    let accesses = Arc::new(HolderAccessesApi {
-        service: Arc::clone(&service),
-    });
-    let snapshots = SnapshotFeed::start(
+fn cache_settings(config: &GatewayConfig) -> CacheSettings {
+    CacheSettings {
+        capacity: config.fetch.cache_capacity,
+        not_found_ttl: Duration::from_secs(config.fetch.not_found_ttl_secs.into()),
+        ttl_jitter: config.fetch.ttl_jitter,
+        stale_grace: Duration::from_secs(config.fetch.stale_grace_secs.into()),
+    }
+}
+
+/// The operator console's snapshot, made once per second off the verify path.
+async fn start_snapshots(
+    service: &Arc<VerifyService>,
+    store: &Store,
+    audit: &AuditWriter,
+    shutdown: &Shutdown,
+) -> SnapshotFeed {
+    SnapshotFeed::start(
         Sources {
             node: service.audit.node.clone(),
-            metrics: metrics.clone(),
+            metrics: service.metrics.clone(),
             fetcher: service.fetcher.clone(),
             store: store.clone(),
             audit: audit.clone(),
@@ -433,19 +563,19 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         },
         shutdown.clone(),
     )
-    .await;
-    let admin_api = AdminApi::new(
-        config.admin_token().as_deref(),
-        desk,
-        service.registry.clone(),
-        Arc::clone(&service.catalogue),
-        snapshots,
-        {
-            let rollout = Arc::clone(&service.rollout);
-            Arc::new(move || rollout.reload())
-        },
-    );
-    let mut tasks = JoinSet::new();
+    .await
+}
+
+/// What runs beside the requests until the shutdown: pruning spent codes, the membership
+/// heartbeat, and the reloads of the TLS certificate and the rollout plan.
+fn start_background_tasks(
+    config: &GatewayConfig,
+    store: &Store,
+    membership: &Arc<Membership>,
+    bound: &Bound,
+    service: &VerifyService,
+    shutdown: &Shutdown,
+) {
     let _pruner = crate::audit::spent::spawn_pruner(
         store.clone(),
         config.codes.clock_skew_secs,
@@ -454,34 +584,65 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let _subject_indexer =
         crate::audit::subject_index::spawn_indexer(store.clone(), shutdown.clone());
     let _heartbeat = membership.spawn_heartbeat(shutdown.clone());
-    if let Some(tls) = &tls {
+    if let Some(tls) = &bound.tls {
         let _reloader = tls.spawn_reloader(Duration::from_secs(5), shutdown.clone());
     }
     let _rollout_reloader = service.rollout.spawn_reloader(
         Duration::from_secs(config.rollout.reload_check_secs),
         shutdown.clone(),
     );
-    let public_tls = tls.is_some();
+}
+
+/// The listeners serving, and where.
+struct Listening {
+    public_addr: SocketAddr,
+    public_tls: bool,
+    plain_addr: Option<SocketAddr>,
+    admin_addr: SocketAddr,
+    certificate: Option<PathBuf>,
+    tasks: JoinSet<Result<()>>,
+    admin_shutdown: Shutdown,
+    admin_task: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Serves the public routes on the public listener (and the plain loopback one), and the admin
+/// routes on the admin listener, which outlives the drain so load balancers see `/readyz`
+/// turn 503.
+fn start_listeners(
+    config: &GatewayConfig,
+    bound: Bound,
+    public: PublicHandler,
+    admin: AdminHandler,
+    metrics: &Metrics,
+    shutdown: &Shutdown,
+) -> Listening {
+    let limits = server::Limits {
+        header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
+        max_header_bytes: config.limits.max_header_bytes,
+        max_headers: config.limits.max_headers,
+        tls_handshake_timeout: Duration::from_millis(config.limits.tls_handshake_timeout_ms),
+        keep_alive_idle: Duration::from_secs(config.limits.keep_alive_idle_secs),
+        drain_timeout: Duration::from_millis(config.limits.drain_timeout_ms),
+    };
+    let public_tls = bound.tls.is_some();
     let public_name = if public_tls { "public" } else { "public_plain" };
     let listeners = [
         Some((
-            Listener::new(public_name, public, tls, &metrics),
+            Listener::new(public_name, bound.public, bound.tls, metrics),
             public_name,
         )),
-        plain.map(|p| {
+        bound.plain.map(|p| {
             (
-                Listener::new("public_plain", p, None, &metrics),
+                Listener::new("public_plain", p, None, metrics),
                 "public_plain",
             )
         }),
     ];
+    let mut tasks = JoinSet::new();
     for (listener, name) in listeners.into_iter().flatten() {
         let handler = PublicHandler {
-            service: Arc::clone(&service),
-            events: Arc::clone(&events),
-            objections: Arc::clone(&objections),
-            accesses: Arc::clone(&accesses),
             listener: name,
+            ..public.clone()
         };
         tasks.spawn(server::serve(
             listener,
@@ -490,30 +651,23 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             shutdown.clone(),
         ));
     }
-    // The admin listener outlives the drain, so load balancers see `/readyz` turn 503.
     let admin_shutdown = Shutdown::new();
     let admin_task = tokio::spawn(server::serve(
-        Listener::new("admin", admin, None, &metrics),
-        AdminHandler::new(metrics.clone(), readiness.clone()).with_api(admin_api),
+        Listener::new("admin", bound.admin, None, metrics),
+        admin,
         limits,
         admin_shutdown.clone(),
     ));
-    readiness.set_ready();
-    Ok(Gateway {
-        public_addr,
+    Listening {
+        public_addr: bound.public_addr,
         public_tls,
-        plain_addr,
-        admin_addr,
-        certificate,
-        service,
-        shutdown,
-        admin_shutdown,
-        admin_task: Some(admin_task),
-        embedded,
-        membership,
-        population_seed: config.departments.population_seed,
+        plain_addr: bound.plain_addr,
+        admin_addr: bound.admin_addr,
+        certificate: bound.certificate,
         tasks,
-    })
+        admin_shutdown,
+        admin_task,
+    }
 }
 
 /// Opens (and migrates) the store: `DATABASE_URL` or `store.url`, else SQLite in the data folder.
@@ -541,57 +695,6 @@ fn node_name(config: &GatewayConfig) -> String {
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "gateway".to_string())
-}
-
-/// The departments with at least one embedded backend.
-fn issuer_departments(catalogue: &Catalogue) -> Vec<String> {
-    catalogue
-        .departments()
-        .iter()
-        .filter(|d| d.backends.iter().any(|b| b.endpoint == Endpoint::Embedded))
-        .map(|d| d.id.clone())
-        .collect()
-}
-
-/// Starts one in-process issuer on a loopback port for every backend whose endpoint is
-/// `embedded` (the demo), with the embedded or configured seal keys; `notify` = (gateway URL,
-/// token) for its change notifications.
-async fn start_embedded_issuers(
-    config: &GatewayConfig,
-    catalogue: &Arc<Catalogue>,
-    notify: Option<(String, String)>,
-    admin_token: &str,
-) -> Result<Option<issuer::RunningIssuer>> {
-    let embedded = issuer_departments(catalogue);
-    if embedded.is_empty() {
-        return Ok(None);
-    }
-    let keys: Vec<SigningKey> = match config
-        .departments
-        .embedded_seal_keys
-        .as_ref()
-        .map(|p| config.resolve(p))
-    {
-        Some(path) => wire::keys::load_signing_keys(&path)
-            .with_context(|| format!("loading seal keys from `{}`", path.display()))?,
-        None => issuer::seal_keys::demo_seal_keys(),
-    };
-    let mut issuer_config = issuer::IssuerConfig::new(Arc::clone(catalogue), keys);
-    issuer_config.departments = Some(embedded);
-    issuer_config.seed = config.departments.population_seed;
-    if let Some((url, token)) = notify {
-        let mut notify = issuer::config::NotifyConfig::new(url);
-        notify.default_token = Some(token);
-        issuer_config.notify = Some(notify);
-    }
-    issuer_config.admin_token = Some(admin_token.to_owned());
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .context("binding the embedded issuers' loopback port")?;
-    let running = issuer::start(issuer_config, listener)
-        .await
-        .context("starting the embedded department backends")?;
-    Ok(Some(running))
 }
 
 impl Gateway {
@@ -626,71 +729,10 @@ impl Gateway {
                 first_error.get_or_insert(e);
             }
         }
+        #[cfg(feature = "demo")]
         if let Some(issuer) = self.embedded.take() {
             issuer.shutdown().await;
         }
         first_error.map_or(Ok(()), Err)
     }
-
-    /// A ready-to-paste request that verifies a freshly minted demo code for a holder who
-    /// passes `park-entry-senior` (an embedded demo only: it needs the synthetic population).
-    pub fn demo_request(&self) -> Option<DemoRequest> {
-        self.embedded.as_ref()?;
-        let scenario = "park-entry-senior";
-        let service = &self.service;
-        let (_, key) = service.venues.demo_for(scenario)?;
-        let population = issuer::population::Population::new(self.population_seed);
-        let today = issuer::query::china_today(chrono::Utc::now());
-        let handle = population
-            .find_handles("demo-senior-", 1, |h| {
-                population.person(h).age_on(today) >= 60
-                    && population
-                        .record_in(
-                            &service.catalogue,
-                            h,
-                            HolderKind::Person,
-                            "senior-citizen-card",
-                            today,
-                        )
-                        .is_some_and(|r| {
-                            r.status == RecordStatus::Valid
-                                && r.valid_until.is_none_or(|u| u > today)
-                        })
-            })
-            .pop()?;
-        let city = population.person(&handle).home_city;
-        let signing = wire::keys::parse_signing_keys(demo::PLATFORM_SECRET)
-            .ok()?
-            .into_iter()
-            .find(|k| k.algorithm() == Profile::Eddsa.algorithm())?;
-        let now = chrono::Utc::now().timestamp();
-        let claims = HolderClaims {
-            issuer: "mianzheng-platform".into(),
-            subject: handle.clone(),
-            kind: HolderKind::Person,
-            city: Some(city),
-            issued_at: now,
-            expires_at: now + 600,
-            nonce: rand::random::<[u8; 16]>().to_vec(),
-            scope: None,
-        };
-        let code = Minter::new(signing).mint(&claims);
-        let (scheme, addr, insecure) = match self.plain_addr {
-            Some(addr) => ("http", addr, ""),
-            None => ("https", self.public_addr, " -k"),
-        };
-        Some(DemoRequest {
-            curl: format!(
-                "curl -s{insecure} {scheme}://{addr}{VERIFY_PATH} -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d '{{\"code\":\"{code}\",\"scenario\":\"{scenario}\"}}'"
-            ),
-            mint: format!("cargo run -q -p gateway -- code mint --subject {handle} --kind person --city {city} --format raw"),
-        })
-    }
-}
-
-/// What the demo prints so a newcomer sees a `pass`.
-#[derive(Debug, Clone)]
-pub struct DemoRequest {
-    pub curl: String,
-    pub mint: String,
 }

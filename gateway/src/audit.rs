@@ -1,4 +1,4 @@
-//! The audit trail (DESIGN.md §6): every verification leaves a hash-chained entry in the store,
+//! The audit trail: every verification leaves a hash-chained entry in the store,
 //! committed in groups by one writer task per node, with signed checkpoints of the chain head.
 //!
 //! - [`chain`] — what a verification records ([`AuditRecord`]), the canonical encoding and hash
@@ -21,11 +21,14 @@ pub mod subject_index;
 pub mod verify;
 pub mod writer;
 
-pub use chain::{verify_chain, AuditRecord, ChainBreak, ChainReport, ChainWalker, Problem};
+pub use chain::{
+    verify_chain, AuditRecord, ChainBreak, ChainReport, ChainWalker, Problem, REPLAYED,
+    REPLAYED_AFTER_ANSWER,
+};
 pub use checkpoint::{load_or_create_node_key, sign_checkpoint, verify_checkpoint};
 pub use subject::SubjectHasher;
 pub use verify::{verify_store, VerifyStoreError};
 pub use writer::{
     AuditError, AuditPosition, AuditReceipt, AuditWriter, CheckpointSettings, WriterSettings,
-    WriterStats, REPLAYED, REPLAYED_AFTER_ANSWER,
+    WriterStats,
 };

@@ -200,7 +200,7 @@ pub struct Fetch {
     pub retry_budget: f64,
 }
 
-/// The province's rollout plan (`config/rollout.toml`, see [`crate::rollout`]).
+/// The province's rollout plan (`config/rollout.toml`, see [`crate::admin::rollout`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RolloutPlan {
@@ -221,7 +221,7 @@ impl Default for RolloutPlan {
 }
 
 /// Venue rate quotas held for each venue as a whole across gateway nodes (see
-/// [`crate::quota`]): a token bucket per venue in Redis, taken from in small chunks.
+/// [`crate::cluster::quota`]): a token bucket per venue in Redis, taken from in small chunks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Quotas {
@@ -414,6 +414,20 @@ impl GatewayConfig {
             GatewayConfig::parse(EMBEDDED, "embedded gateway.toml", PathBuf::from("config"))
                 .expect("the embedded gateway.toml is valid (a unit test checks it)");
         config.rollout.file = None;
+        config
+    }
+
+    /// The embedded configuration on loopback only, as tests, benchmarks and load tests run
+    /// it: plain HTTP on the public listener, no second plain listener, every port 0 (the
+    /// started gateway says which it got), and its data in `data_dir`.
+    pub fn loopback(data_dir: &Path) -> GatewayConfig {
+        let mut config = GatewayConfig::embedded();
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.listen.public = any_port;
+        config.listen.public_plain = None;
+        config.listen.admin = any_port;
+        config.tls.mode = TlsMode::Off;
+        config.data.dir = data_dir.to_path_buf();
         config
     }
 

@@ -1,10 +1,23 @@
-//! Demo key material, embedded so that `gateway code mint` and `inspect` work from any folder.
-//! DEMO ONLY: these keys are public in the repository. A deployment passes its own files.
+//! The demo, in builds with the `demo` feature (on by default): what lets `cargo run -p gateway`
+//! answer a `pass` from any folder with nothing configured. DEMO ONLY: its keys are public in the
+//! repository. A deployment sets its own files; a build without the feature contains none of
+//! this and refuses to start without them.
+//!
+//! - this module — the demo keys and venues, embedded from `config/`, standing in for the
+//!   settings left unset (`codes.trust`, `departments.seal_trust`, `venues.file`) and for the
+//!   `--keys` and `--trust` of `gateway code`.
+//! - [`departments`] — department backends started in-process (the `issuer` crate) for every
+//!   backend whose endpoint is `embedded`.
+//! - [`request`] — the ready-to-paste curl line printed at start.
 
-use std::path::Path;
+pub mod departments;
+pub mod request;
 
 use anyhow::{Context as _, Result};
+use wire::catalogue::Catalogue;
 use wire::keys::{self, SigningKey, TrustList};
+
+use crate::venues::Venues;
 
 /// `config/keys/platform.demo-secret.toml`: the platform's demo signing keys, one per profile.
 pub const PLATFORM_SECRET: &str = include_str!("../../config/keys/platform.demo-secret.toml");
@@ -15,23 +28,25 @@ pub const PLATFORM_TRUST: &str = include_str!("../../config/keys/platform.trust.
 pub const DEPARTMENT_SEALS_TRUST: &str =
     include_str!("../../config/keys/department-seals.trust.toml");
 
-/// Signing keys from `path`, or the embedded demo keys.
-pub fn platform_keys(path: Option<&Path>) -> Result<Vec<SigningKey>> {
-    match path {
-        Some(p) => keys::load_signing_keys(p)
-            .with_context(|| format!("loading signing keys from `{}`", p.display())),
-        None => {
-            keys::parse_signing_keys(PLATFORM_SECRET).context("the embedded demo platform keys")
-        }
-    }
+/// `config/venues.toml` as shipped: the demo venues, with their keys in clear.
+pub const VENUES: &str = include_str!("../../config/venues.toml");
+
+/// The platform's demo signing keys.
+pub fn platform_keys() -> Result<Vec<SigningKey>> {
+    keys::parse_signing_keys(PLATFORM_SECRET).context("the embedded demo platform keys")
 }
 
-/// A trust list from `path` (key file, PEM or DER certificate), or the embedded demo one.
-pub fn trust_list(path: Option<&Path>) -> Result<TrustList> {
-    match path {
-        Some(p) => {
-            TrustList::load(p).with_context(|| format!("loading trust list from `{}`", p.display()))
-        }
-        None => TrustList::parse(PLATFORM_TRUST).context("the embedded demo trust list"),
-    }
+/// The trust list of the demo platform keys.
+pub fn platform_trust() -> Result<TrustList> {
+    TrustList::parse(PLATFORM_TRUST).context("the embedded demo code trust list")
+}
+
+/// The trust list of the demo departments' seals.
+pub fn seal_trust() -> Result<TrustList> {
+    TrustList::parse(DEPARTMENT_SEALS_TRUST).context("the embedded demo department seal trust list")
+}
+
+/// The demo venues, checked against `catalogue`.
+pub fn venues(catalogue: &Catalogue) -> Result<Venues> {
+    Venues::parse(VENUES, "embedded venues.toml", catalogue).map_err(anyhow::Error::msg)
 }

@@ -5,7 +5,7 @@
 use http::StatusCode;
 use wire::code::CodeError;
 
-use crate::problem::Problem;
+use crate::http::problem::Problem;
 
 /// Who has to act for the request to succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

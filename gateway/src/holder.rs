@@ -2,6 +2,12 @@
 //! objections): the code must decode, verify (key, signature or MAC, time window) and not have
 //! been used before on any node — it is spent here, in the store, so a code a venue scanned
 //! cannot be reused to read the holder's history.
+//!
+//! - [`accesses`] — `GET /v1/holder/accesses`: "who checked me".
+//! - [`objection_filing`] — `POST /v1/objections`, by a holder or a venue.
+
+pub mod accesses;
+pub mod objection_filing;
 
 use chrono::Utc;
 use http::HeaderMap;
@@ -27,7 +33,7 @@ pub fn code_from_header(headers: &HeaderMap) -> Option<&str> {
 pub async fn authenticate(service: &VerifyService, code: &str) -> Result<HolderClaims, Failure> {
     let claims = authentic(service, code).await?;
     check_code::spend(&service.replay, &claims, Utc::now())?;
-    let spend = crate::replay::spend_of(&claims.nonce, claims.expires_at);
+    let spend = crate::cluster::replay::spend_of(&claims.nonce, claims.expires_at);
     match service.audit.spend(service.registry.store(), spend).await {
         Ok(()) => Ok(claims),
         Err(e) => {

@@ -1,59 +1,41 @@
 //! The Mianzheng gateway: venues scan a holder's code, the gateway verifies it, asks the
-//! issuing departments and answers with the least data the scenario needs (DESIGN.md §4).
+//! issuing departments and answers with the least data the scenario needs. The crates and the
+//! request's path through the stages are drawn in `docs/ARCHITECTURE.md`.
 //!
 //! - [`app`] — assembles a gateway from its configuration and runs it (`main.rs` and tests).
 //! - [`config`] — `config/gateway.toml`, parsed and validated.
-//! - [`verify`] — `POST /v1/verify`: the twelve stages of the hot path, one module each.
-//! - [`signature_batch`] — Ed25519 checks of concurrent requests verified as a batch.
-//! - [`upstream`], [`breaker`] — the department clients: one per backend, deadline, breaker,
-//!   retry budget.
-//! - [`issuer_events`] — departments push changes; the cache drops what they changed.
-//! - [`replay`] — each code's nonce accepted once on this node while the code is valid (the
-//!   fast path in front of the store's spent codes).
-//! - [`membership`] — this node's name held as a lease in the shared store, the live node
-//!   count, the subject-hash key every node must share.
-//! - [`rollout`] — the province's rollout plan in force (reloadable): which certificate is
-//!   offered in which city for which scenario, and the live figures against the plan's targets.
-//! - [`venues`], [`venue_registry`] — who may call, for which scenarios, at what rate; the
-//!   venues live in the store with a cache in front.
-//! - [`quota`] — each venue's rate quota held for the venue as a whole across nodes (a token
-//!   bucket in Redis, taken in chunks), falling back to the node's share without Redis.
-//! - [`server`], [`tls`], [`shutdown`] — listeners, limits, reloadable TLS, graceful drain.
-//! - [`admin`], [`metrics`] — `/livez`, `/readyz`, `/metrics`.
-//! - [`error`], [`problem`] — failures, whose fault, and their RFC 9457 answers.
-//! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`.
-//! - [`demo`] — the demo keys embedded in the binary.
+//! - [`verify`] — `POST /v1/verify`: the stages of the hot path, listed in order, one module each.
+//! - [`departments`] — the department backends: clients, breakers, the changes they push, cache
+//!   invalidation on every node, corrections sent back.
+//! - [`audit`] — the hash-chained audit trail: writer, chain, checkpoints, spent codes.
+//! - [`holder`] — a holder with a fresh code of their own: "who checked me", filing objections.
+//! - [`objections`] — the objection desk: filing rules, routing, the operators' workflow.
+//! - [`venues`] — who may call, for which scenarios, at what rate; the store-backed registry.
+//! - [`cluster`] — what the nodes share: membership leases, replay detection, venue quotas.
+//! - [`admin`] — the admin listener: probes, metrics, the operator console's API, its
+//!   snapshots, the rollout plan in force.
+//! - [`http`] — listeners and their one accept loop, TLS, request bounds, JSON, problem+json.
+//! - [`metrics`] — what the gateway counts, in one registry.
+//! - [`error`] — failures, whose fault, and their RFC 9457 answers.
+//! - [`shutdown`] — the one place the process decides to stop.
+//! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`, `gateway audit verify`.
+//! - [`demo`] — the demo (the `demo` feature, on by default): embedded departments, demo keys
+//!   and venues, the printed curl line.
 
 pub mod admin;
-pub mod admin_api;
 pub mod app;
 pub mod audit;
-pub mod breaker;
+pub mod cluster;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
-pub mod department_admin;
+pub mod departments;
 pub mod error;
 pub mod holder;
-pub mod holder_accesses;
-pub mod http_json;
-pub mod invalidation;
-pub mod issuer_events;
-pub mod live;
-pub mod membership;
+pub mod http;
 pub mod metrics;
-pub mod objection_filing;
 pub mod objections;
-pub mod problem;
-pub mod quota;
-pub mod replay;
-pub mod rollout;
-pub mod server;
 pub mod shutdown;
-pub mod signature_batch;
-pub mod snapshot;
-pub mod tls;
-pub mod upstream;
-pub mod venue_registry;
 pub mod venues;
 pub mod verify;

@@ -218,6 +218,14 @@ fn print_banner(gateway: &gateway::app::Gateway) {
         "  admin        http://{}/metrics  /livez  /readyz  /admin/v1/… (console: cargo run --release -p console)",
         gateway.admin_addr
     );
+    #[cfg(feature = "demo")]
+    print_demo(&mut out, gateway);
+    let _ = out.flush();
+}
+
+/// The demo's departments, and a request to paste.
+#[cfg(feature = "demo")]
+fn print_demo(out: &mut impl std::io::Write, gateway: &gateway::app::Gateway) {
     if let Some(issuer) = &gateway.embedded {
         let _ = writeln!(
             out,
@@ -226,7 +234,7 @@ fn print_banner(gateway: &gateway::app::Gateway) {
             issuer.url()
         );
     }
-    if let Some(demo) = gateway.demo_request() {
+    if let Some(demo) = gateway::demo::request::request(gateway) {
         let _ = writeln!(
             out,
             "\nTry it (the code is valid for 10 minutes and, like every code, works once):\n{}",
@@ -234,7 +242,6 @@ fn print_banner(gateway: &gateway::app::Gateway) {
         );
         let _ = writeln!(out, "\nA fresh code for the same holder:\n{}", demo.mint);
     }
-    let _ = out.flush();
 }
 
 fn main() -> ExitCode {

@@ -38,7 +38,7 @@ pub const CACHES: [&str; 3] = ["records", "venues", "replay"];
 /// Where a record-cache invalidation came from: this node, another node (LISTEN/NOTIFY), or a
 /// whole-cache flush after the listener reconnected.
 pub const INVALIDATIONS: [&str; 3] = ["local", "remote", "flush"];
-/// How this node holds venue quotas ([`crate::quota::Mode`]).
+/// How this node holds venue quotas ([`crate::cluster::quota::Mode`]).
 pub const QUOTA_MODES: [&str; 3] = ["shared", "fallback", "local"];
 
 /// Seconds. From half a millisecond (a cache hit and one signature check) to two seconds (past
@@ -146,7 +146,7 @@ struct Inner {
     /// `[cache][miss, hit]` for the closed set [`CACHES`].
     cache_series: [[Counter; 2]; 3],
     /// The same events as plain atomics, for the console's snapshot.
-    live: crate::live::Live,
+    live: crate::admin::live::Live,
 }
 
 #[derive(Debug, Default)]
@@ -305,7 +305,7 @@ impl Metrics {
                 quota_fallbacks,
                 prepared: OnceLock::new(),
                 cache_series,
-                live: crate::live::Live::default(),
+                live: crate::admin::live::Live::default(),
             }),
         }
     }
@@ -371,7 +371,7 @@ impl Metrics {
     }
 
     /// The live counters (read by the snapshot task).
-    pub fn live(&self) -> &crate::live::Live {
+    pub fn live(&self) -> &crate::admin::live::Live {
         &self.inner.live
     }
 
@@ -516,7 +516,7 @@ impl Metrics {
         self.inner.requirements.get_or_create(&labels).inc();
     }
 
-    /// The connection and in-flight gauges of one listener, for [`crate::server`].
+    /// The connection and in-flight gauges of one listener, for [`crate::http::server`].
     pub fn listener(&self, name: &'static str) -> ListenerGauges {
         let labels = ListenerLabels {
             listener: Cow::Borrowed(name),

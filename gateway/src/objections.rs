@@ -17,9 +17,9 @@ use store::{
 use wire::admin_api::{Correction, ObjectionAction};
 use wire::catalogue::Catalogue;
 
-use crate::department_admin::DepartmentAdmin;
+use crate::departments::corrections::DepartmentAdmin;
+use crate::departments::invalidation::Invalidations;
 use crate::error::Failure;
-use crate::invalidation::Invalidations;
 
 /// Longest description accepted, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;

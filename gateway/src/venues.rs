@@ -1,42 +1,22 @@
 //! Venues ("用证单位"): who may call the verify API, for which scenarios, at what rate — and
-//! the venues file (`config/venues.toml`) that seeds the store with demo venues. Keys are kept
-//! only as SHA-256 hashes. The verify path looks venues up through the store-backed
-//! [`crate::venue_registry::VenueRegistry`]; a venue's quota is held across nodes by
-//! [`crate::quota`].
+//! the venues file (`venues.file`, the demo's `config/venues.toml` when unset) that seeds the
+//! store. Keys are kept only as SHA-256 hashes. A venue's quota is held across nodes by
+//! [`crate::cluster::quota`].
+//!
+//! - [`registry`] — the store-backed registry the verify path looks venues up in, with its
+//!   cache.
+
+pub mod registry;
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use wire::catalogue::model::CityCode;
 use wire::catalogue::Catalogue;
 
-use crate::quota::{Quotas, VenueQuota};
-
-/// `config/venues.toml` as shipped (demo venues).
-pub const EMBEDDED: &str = include_str!("../../config/venues.toml");
-
-/// A venue's rate quota: `rate_per_sec`, with a burst of [`BURST_SECS`] seconds' worth.
-pub type Limiter = DefaultDirectRateLimiter;
-
-/// A venue may send this many seconds' worth of its rate at once.
-pub const BURST_SECS: u32 = 2;
-
-/// The burst of a quota of `rate` requests per second (at least 1).
-pub fn burst(rate: u32) -> u32 {
-    rate.max(1).saturating_mul(BURST_SECS)
-}
-
-/// A quota of `rate` requests per second (at least 1), burst [`BURST_SECS`] seconds' worth, on
-/// this node alone.
-pub fn limiter(rate: u32) -> Limiter {
-    let rate = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(burst(rate.get())).unwrap_or(rate);
-    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
-}
+use crate::cluster::quota::{Quotas, VenueQuota};
 
 /// A registered venue.
 #[derive(Debug)]
@@ -208,6 +188,10 @@ impl Venues {
     }
 }
 
+/// The repository's `config/venues.toml`, for the tests of any build.
+#[cfg(test)]
+pub(crate) const REPOSITORY_FILE: &str = include_str!("../../config/venues.toml");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,7 +199,7 @@ mod tests {
     #[test]
     fn the_demo_venues_load_and_authenticate_by_key() {
         let catalogue = Catalogue::embedded();
-        let venues = Venues::parse(EMBEDDED, "venues.toml", &catalogue).expect("valid");
+        let venues = Venues::parse(REPOSITORY_FILE, "venues.toml", &catalogue).expect("valid");
         let park = venues.by_key("demo-park-7f3c9a1e").expect("demo key");
         assert_eq!(park.id, "jinan-baotu-spring-park");
         assert!(park.may_use("park-entry-senior"));

@@ -1,15 +1,18 @@
-//! `POST /v1/verify`: the hot path (DESIGN.md §4). The stages, in order — each its own module:
+//! `POST /v1/verify`: the hot path. [`VerifyService::verify`] runs the stages in this order,
+//! one module each, so a request that fails several checks gets the first one's answer:
 //!
-//! 1. [`admit`] — request id, content type, body under a size limit and a deadline; new
-//!    verifications shed (503) while the audit backlog is full
-//! 2. [`authenticate`] — venue key → venue (and its rate quota)
+//! 1. [`admit`] — the body read under a size limit and a deadline; new verifications shed (503)
+//!    while the audit backlog is full; the JSON parsed strictly once the venue is known
+//! 2. [`authenticate`] — venue key → venue, and its rate quota
 //! 3. [`authorize`] — the venue may use the scenario
 //! 4. [`decode`] — prefix → base45 → [zlib] → COSE → claims
-//! 5. [`check_code`] — key, signature/MAC, time window, holder kind, consent, replay on this
-//!    node
+//! 5. [`check_code`] — key, signature/MAC (Ed25519 in batches: [`signature_batch`]), time
+//!    window, holder kind, consent, replay on this node
 //! 6. [`resolve`] — scenario → certificate types → department backends
-//! 7. [`fetch`] — cache, or one batched query per backend, coalesced, under one deadline
-//! 8. [`check_seal`] — each record's department seal, before it is cached (called by `fetch`)
+//! 7. [`rollout`] — requirements the rollout plan does not yet offer where the holder is are
+//!    not asked
+//! 8. [`fetch`] — cache, or one batched query per backend, coalesced, under one deadline; each
+//!    record's department seal checked before it is cached ([`check_seal`])
 //! 9. [`decide`] — predicates → verdict per requirement and overall
 //! 10. [`disclose`] — only the scenario's fields, masked
 //! 11. [`record`] — the hash-chained audit entry, committed with the code's nonce as spent
@@ -17,8 +20,9 @@
 //!     a restart), metrics, the log line
 //! 12. [`respond`] — the JSON answer, with the entry's place in the audit chain
 //!
-//! The order is written down once: [`VerifyService::run`] admits and reads the body, then
-//! [`VerifyService::verify`] runs stages 2–12.
+//! [`VerifyService::handle`] reads the body (stage 1) and turns a failure into its problem
+//! answer; [`VerifyService::verify`] runs the rest on a body already read — what benchmarks
+//! drive without sockets.
 
 pub mod admit;
 pub mod authenticate;
@@ -32,36 +36,31 @@ pub mod fetch;
 pub mod record;
 pub mod resolve;
 pub mod respond;
+pub mod rollout;
+pub mod signature_batch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::{FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use wire::api::{RequirementResult, VerifyResponse};
+use wire::api::VerifyResponse;
+use wire::calendar::china_today;
+use wire::catalogue::model::Scenario;
 use wire::catalogue::Catalogue;
-use wire::code::Verifier;
+use wire::code::{HolderClaims, Verifier};
 
+use crate::admin::rollout::Rollout;
+use crate::audit::SubjectHasher;
+use crate::cluster::replay::{spend_of, ReplayGuard};
 use crate::error::{Failure, Fault};
 use crate::metrics::Metrics;
-use crate::replay::ReplayGuard;
-use crate::signature_batch::SignatureBatcher;
-use crate::venue_registry::VenueRegistry;
-use crate::venues::Venues;
-
-/// The province's calendar: validity dates and ages are judged on the day in China.
-const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(tz) => tz,
-    None => panic!("UTC+8 is a valid offset"),
-};
-
-/// The day it is in China at `now`: what validity dates, ages and the rollout plan go by.
-pub fn china_today(now: chrono::DateTime<Utc>) -> chrono::NaiveDate {
-    now.with_timezone(&CHINA).date_naive()
-}
+use crate::venues::registry::VenueRegistry;
+use crate::venues::{Venue, Venues};
+use signature_batch::SignatureBatcher;
 
 /// Bounds of one verify request.
 #[derive(Debug, Clone, Copy)]
@@ -87,19 +86,41 @@ pub struct VerifyService {
     pub metrics: Metrics,
     pub limits: VerifyLimits,
     /// Keys subject hashes in the audit log and in logs (a deployment secret).
-    pub subjects: crate::audit::SubjectHasher,
+    pub subjects: SubjectHasher,
     pub audit: record::AuditRecorder,
     /// The province's rollout plan: which requirements are offered where, and their counters.
-    pub rollout: Arc<crate::rollout::Rollout>,
+    pub rollout: Arc<Rollout>,
+}
+
+/// One verification on its way through the stages: what the stages before have established.
+#[derive(Debug)]
+struct Verification<'r> {
+    request_id: &'r str,
+    /// When the request arrived: the fetch deadline counts from it.
+    started: Instant,
+    venue: Arc<Venue>,
+    scenario: &'r Scenario,
+    /// The code's claims, checked and spent on this node.
+    holder: HolderClaims,
+    /// When the code was checked: the verification's time.
+    now: DateTime<Utc>,
 }
 
 impl VerifyService {
     /// Answers one verify request: a verdict, or a problem. Never fails.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let started = Instant::now();
-        let request_id = admit::request_id(&req);
-        match self.run(req, &request_id, started).await {
-            Ok(response) => response,
+        let request_id = crate::http::request::request_id(&req);
+        let (parts, body) = req.into_parts();
+        let answer = match admit::body(&parts.headers, body, &self.limits).await {
+            Ok(body) => {
+                self.verify(&parts.headers, &body, &request_id, started)
+                    .await
+            }
+            Err(failure) => Err(failure),
+        };
+        match answer {
+            Ok(json) => respond::http(json, &request_id),
             Err(failure) => {
                 // Logged once, here at the edge.
                 match failure.fault() {
@@ -116,30 +137,8 @@ impl VerifyService {
         }
     }
 
-    async fn run(
-        &self,
-        req: Request<Incoming>,
-        request_id: &str,
-        started: Instant,
-    ) -> Result<Response<Full<Bytes>>, Failure> {
-        let (parts, body) = req.into_parts();
-        let limits = &self.limits;
-        let body = admit::read_body(
-            &parts.headers,
-            body,
-            limits.max_body_bytes,
-            limits.body_timeout,
-        )
-        .await?;
-        let json = self
-            .verify(&parts.headers, &body, request_id, started)
-            .await?;
-        Ok(respond::http(json, request_id))
-    }
-
-    /// Stages 2–12 on a request whose body has been read, returning the JSON answer: what
-    /// benchmarks drive without sockets. `started` is when the request arrived; the fetch
-    /// deadline counts from it.
+    /// Stages 1 (but reading the body) to 12 on a request whose body has been read, returning
+    /// the JSON answer. `started` is when the request arrived; the fetch deadline counts from it.
     pub async fn verify(
         &self,
         headers: &HeaderMap,
@@ -147,7 +146,7 @@ impl VerifyService {
         request_id: &str,
         started: Instant,
     ) -> Result<Bytes, Failure> {
-        self.audit.admit()?;
+        admit::not_backlogged(&self.audit.writer)?;
         let venue = authenticate::venue(&self.registry, headers).await?;
         let request = admit::parse(body)?;
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
@@ -162,14 +161,21 @@ impl VerifyService {
             now,
         )
         .await?;
+        let verification = Verification {
+            request_id,
+            started,
+            venue,
+            scenario,
+            holder,
+            now,
+        };
         // The code is spent on this node from here on; if no answer comes of it, or its entry
         // is not committed, it is not spent after all and the venue may try it again. (After
         // `AuditUnconfirmed` the entry may still land: then the store refuses the retry.)
-        let answer = self
-            .decide_and_record(&venue, scenario, &holder, now, request_id, started)
-            .await;
+        let answer = self.answer(&verification).await;
         if let Err(failure) = &answer {
             if !matches!(failure, Failure::CodeReplayed { .. }) {
+                let holder = &verification.holder;
                 self.replay.forget(&holder.nonce, holder.expires_at);
             }
         }
@@ -177,131 +183,63 @@ impl VerifyService {
     }
 
     /// Stages 6–12 for a code checked and spent on this node.
-    async fn decide_and_record(
-        &self,
-        venue: &crate::venues::Venue,
-        scenario: &wire::catalogue::model::Scenario,
-        holder: &wire::code::HolderClaims,
-        now: chrono::DateTime<Utc>,
-        request_id: &str,
-        started: Instant,
-    ) -> Result<Bytes, Failure> {
-        let limits = &self.limits;
+    async fn answer(&self, v: &Verification<'_>) -> Result<Bytes, Failure> {
+        let (holder, scenario) = (&v.holder, v.scenario);
+        let today = china_today(v.now);
         let plan = resolve::plan(&self.catalogue, scenario, holder)?;
-        let today = now.with_timezone(&CHINA).date_naive();
-        // The rollout plan: a requirement not yet offered in the holder's city (the venue's
-        // when the code names none) is not asked of its department; it is `not_offered`.
-        let city = self.rollout.city_of(holder.city, venue.city);
-        let offered: Vec<bool> = plan
-            .iter()
-            .map(|p| {
-                self.rollout
-                    .offered(&p.certificate.code, city, &scenario.id, today)
-            })
-            .collect();
-        let asked: std::borrow::Cow<'_, [resolve::Planned<'_>]> = if offered.iter().all(|&o| o) {
-            std::borrow::Cow::Borrowed(&plan)
-        } else {
-            std::borrow::Cow::Owned(
-                plan.iter()
-                    .zip(&offered)
-                    .filter(|(_, &o)| o)
-                    .map(|(p, _)| *p)
-                    .collect(),
-            )
-        };
-        let deadline = started + limits.fetch_deadline;
+        let city = self.rollout.city_of(holder.city, v.venue.city);
+        let offer = rollout::offer(&self.rollout, &plan, city, &scenario.id, today);
+        let asked = offer.asked();
         let subject_hash = self.subjects.hash(&holder.subject);
-        let answers = if asked.is_empty() {
+        let fetched = if asked.is_empty() {
             Vec::new()
         } else {
-            self.fetcher
-                .fetch(
-                    &holder.subject,
-                    subject_hash,
-                    holder.kind,
-                    &asked,
-                    scenario.allow_stale,
-                    deadline,
-                    request_id,
-                )
-                .await
+            let ask = fetch::Ask {
+                subject: &holder.subject,
+                subject_hash,
+                kind: holder.kind,
+                allow_stale: scenario.allow_stale,
+                deadline: v.started + self.limits.fetch_deadline,
+                request_id: v.request_id,
+            };
+            self.fetcher.fetch(&ask, &asked).await
         };
-        // Per requirement of `plan`: its answer (none when not offered) and the decision.
-        let mut fetched = answers.iter();
-        let (per_requirement, decisions): (Vec<Option<&fetch::Answer>>, Vec<decide::Decision>) =
-            plan.iter()
-                .zip(&offered)
-                .map(
-                    |(p, &is_offered)| match is_offered.then(|| fetched.next()).flatten() {
-                        Some(a) => (Some(a), decide::requirement(p.requirement, a, today)),
-                        None => (None, decide::Decision::NOT_OFFERED),
-                    },
-                )
-                .unzip();
-        for (p, d) in plan.iter().zip(&decisions) {
-            self.rollout.count(&p.certificate.code, city, d.verdict);
-        }
-        let records = || {
-            answers.iter().filter_map(|a| match a {
-                fetch::Answer::Record { record, .. } => Some(record.as_ref()),
-                fetch::Answer::Unavailable(_) => None,
-            })
-        };
-        let requirements = plan
-            .iter()
-            .zip(&per_requirement)
-            .zip(&decisions)
-            .map(|((p, answer), decision)| {
-                let (record, stale) = match answer {
-                    Some(fetch::Answer::Record { record, stale }) => {
-                        (Some(record.as_ref()), *stale)
-                    }
-                    Some(fetch::Answer::Unavailable(_)) | None => (None, false),
-                };
-                RequirementResult {
-                    certificate: p.certificate.code.clone(),
-                    verdict: decision.verdict,
-                    reason: decision.reason,
-                    disclosed: disclose::fields(
-                        p.requirement,
-                        p.certificate,
-                        record,
-                        decision.verdict,
-                    ),
-                    stale,
-                }
-            })
-            .collect();
+        let answers = offer.answers(&fetched);
+        let decisions = decide::requirements(&plan, &answers, today);
+        offer.count(&self.rollout, &decisions);
+        let records = fetched.iter().filter_map(|a| match a {
+            fetch::Answer::Record { record, .. } => Some(record.as_ref()),
+            fetch::Answer::Unavailable(_) => None,
+        });
         let response = VerifyResponse {
-            verification_id: respond::verification_id(now),
+            verification_id: respond::verification_id(v.now),
             scenario: scenario.id.clone(),
             verdict: decide::overall(&decisions),
-            holder: disclose::holder(holder.kind, records()),
-            requirements,
-            decided_at: now,
+            holder: disclose::holder(holder.kind, records),
+            requirements: disclose::requirements(&plan, &answers, &decisions),
+            decided_at: v.now,
             audit_seq: None,
         };
-        let elapsed = started.elapsed();
+        let elapsed = v.started.elapsed();
         let position = self
             .audit
             .append(
                 record::audit_record(
                     &self.audit.node,
                     &response,
-                    &venue.id,
+                    &v.venue.id,
                     subject_hash,
                     elapsed,
                 ),
-                crate::replay::spend_of(&holder.nonce, holder.expires_at),
+                spend_of(&holder.nonce, holder.expires_at),
             )
             .await?;
         record::verification(
             &self.metrics,
             &response,
-            &venue.id,
+            &v.venue.id,
             &subject_hash,
-            request_id,
+            v.request_id,
             elapsed,
         );
         Ok(respond::json(&VerifyResponse {

@@ -1,10 +1,35 @@
-//! The `gateway code` and `gateway keys` commands, run as the real binary.
+//! The `gateway code` and `gateway keys` commands, run as the real binary. `code mint` and
+//! `code inspect` are given the repository's platform key files unless a test gives its own: a
+//! build without the `demo` feature has no keys embedded.
 
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// `config/keys/platform.demo-secret.toml`: the platform's demo signing keys.
+const PLATFORM_SECRET: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../config/keys/platform.demo-secret.toml"
+);
+/// `config/keys/platform.trust.toml`: their trust list.
+const PLATFORM_TRUST: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../config/keys/platform.trust.toml"
+);
+
 fn gateway(args: &[&str]) -> Output {
+    let mut args = args.to_vec();
+    let given = |flag: &str| args.contains(&flag);
+    match args.get(..2) {
+        Some(["code", "mint"]) if !given("--keys") => args.extend(["--keys", PLATFORM_SECRET]),
+        Some(["code", "inspect"]) if !given("--trust") => args.extend(["--trust", PLATFORM_TRUST]),
+        _ => {}
+    }
+    run(&args)
+}
+
+/// The binary with exactly `args`.
+fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args(args)
         .output()
@@ -67,7 +92,8 @@ fn the_default_output_survives_xargs() {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "{bin} code mint --subject org-77 --kind org | xargs {bin} code inspect",
+            "{bin} code mint --keys {PLATFORM_SECRET} --subject org-77 --kind org \
+             | xargs {bin} code inspect --trust {PLATFORM_TRUST}",
             bin = env!("CARGO_BIN_EXE_gateway")
         ))
         .output()
@@ -75,6 +101,46 @@ fn the_default_output_survives_xargs() {
     assert!(out.status.success(), "{}", stderr(&out));
     let json: Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(json["claims"]["kind"], "organisation");
+}
+
+#[cfg(feature = "demo")]
+#[test]
+fn without_key_files_the_embedded_demo_keys_mint_and_verify() {
+    let out = run(&[
+        "code",
+        "mint",
+        "--subject",
+        "demo-2",
+        "--kind",
+        "person",
+        "--format",
+        "raw",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let code = stdout(&out).trim_end_matches('\n').to_string();
+    let out = run(&["code", "inspect", &code]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(json["verified"], true);
+}
+
+#[cfg(not(feature = "demo"))]
+#[test]
+fn without_the_demo_the_key_files_are_required() {
+    let out = run(&["code", "mint", "--subject", "x", "--kind", "person"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--keys is required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["code", "inspect", "MZ1:x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--trust is required"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gateway::admin::{AdminHandler, Readiness};
+use gateway::http::server::{serve, Handler, Limits, Listener};
+use gateway::http::tls::{client_config_trusting, ensure_self_signed, TlsAcceptor};
 use gateway::metrics::Metrics;
-use gateway::server::{serve, Handler, Limits, Listener};
 use gateway::shutdown::Shutdown;
-use gateway::tls::{client_config_trusting, ensure_self_signed, TlsAcceptor};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;

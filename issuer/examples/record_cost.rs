@@ -26,7 +26,7 @@ fn main() {
     let backend = catalogue
         .backend_for("driving-licence", None)
         .expect("backend");
-    let today = issuer::query::china_today(chrono::Utc::now());
+    let today = wire::calendar::china_today(chrono::Utc::now());
     let n = 20_000;
 
     let started = Instant::now();

@@ -23,7 +23,7 @@ use crate::notify::NotifyCounts;
 use crate::overrides::{Action, Override, OverrideRequest};
 use crate::population::log_tag;
 use crate::problem::{json_response, ApiError};
-use crate::server::{read_body, State};
+use crate::shared::{read_body, State};
 use crate::stats::BackendCounts;
 
 /// The answer to `POST /admin/overrides`.

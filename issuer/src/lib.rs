@@ -6,6 +6,7 @@
 //! Modules, in the order a query meets them:
 //! - [`server`] — the HTTP/1.1 listener, routing, accept back-off and graceful shutdown;
 //!   [`start`] and [`RunningIssuer`] are the embedding API.
+//! - [`shared`] — what every handler shares: the issuer's state, reading a bounded body.
 //! - [`backends`] — which backends are served, each with its seal key and certificate types.
 //! - [`query`] — answering `POST {base}/v1/records:query`, stage by stage.
 //! - [`faults`] — knobs that slow a backend down, fail a share of queries, or take it down.
@@ -33,6 +34,7 @@ pub mod query;
 pub mod records;
 pub mod seal_keys;
 pub mod server;
+pub mod shared;
 pub mod stats;
 
 pub use config::{IssuerConfig, NotifyConfig};

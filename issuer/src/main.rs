@@ -256,7 +256,7 @@ fn find(args: FindArgs) -> anyhow::Result<()> {
         },
     };
     let pop = Population::with_cities(args.seed, catalogue.cities());
-    let today = issuer::query::china_today(chrono::Utc::now());
+    let today = wire::calendar::china_today(chrono::Utc::now());
     let handles = pop.find_handles(&args.prefix, args.count, |h| {
         if let Some(min) = args.min_age {
             if pop.person(h).age_on(today) < min {

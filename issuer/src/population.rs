@@ -14,10 +14,9 @@
 use chrono::{Datelike as _, NaiveDate};
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
-use wire::catalogue::model::{Backend, CertificateType, City, CityCode, HolderKind};
+use wire::catalogue::model::{City, CityCode, HolderKind};
 use wire::catalogue::Catalogue;
 use wire::ident::{self, ResidentId, Sex};
-use wire::issuer_api::Record;
 
 /// Most handles [`Population::find_handles`] tries before giving up.
 pub const MAX_SEARCH: u64 = 2_000_000;
@@ -242,11 +241,7 @@ const ORG_FORMS: &[&str] = &[
 
 /// Whole years from `from` to `to` (0 when `to` is earlier).
 pub(crate) fn age_between(from: NaiveDate, to: NaiveDate) -> u32 {
-    let mut years = to.year() - from.year();
-    if (to.month(), to.day()) < (from.month(), from.day()) {
-        years -= 1;
-    }
-    years.max(0) as u32
+    u32::try_from(wire::calendar::whole_years(from, to)).unwrap_or(0)
 }
 
 /// `date` plus whole years, with 29 February falling back to 28.
@@ -448,47 +443,6 @@ impl Population {
             HolderKind::Person => Holder::Person(self.person(handle)),
             HolderKind::Organisation => Holder::Organisation(self.organisation(handle)),
         }
-    }
-
-    /// The record `backend` holds about `handle`'s certificate of type `cert` on `today`
-    /// (the day in China Standard Time), unsealed, as generated: without the override store's
-    /// changes. `issued_at` is midnight UTC of `today`; a server sets the real time before
-    /// sealing. Deterministic in all its arguments.
-    pub fn record(
-        &self,
-        handle: &str,
-        kind: HolderKind,
-        cert: &CertificateType,
-        backend: &Backend,
-        today: NaiveDate,
-    ) -> Record {
-        crate::records::generate(
-            self,
-            handle,
-            &self.holder(handle, kind),
-            cert,
-            backend,
-            today,
-        )
-    }
-
-    /// The record the catalogue's responsible backend holds about `handle`'s certificate
-    /// `code` (resolving the backend by the holder's home city), or `None` if `code` is not in
-    /// the catalogue or has no backend. What the gateway would be told.
-    pub fn record_in(
-        &self,
-        catalogue: &Catalogue,
-        handle: &str,
-        kind: HolderKind,
-        code: &str,
-        today: NaiveDate,
-    ) -> Option<Record> {
-        let cert = catalogue.certificate(code)?;
-        let holder = self.holder(handle, kind);
-        let backend = catalogue.backend_for(code, Some(holder.home_city())).ok()?;
-        Some(crate::records::generate(
-            self, handle, &holder, cert, backend, today,
-        ))
     }
 
     /// Up to `n` handles `"{prefix}{i}"` (i = 0, 1, ...) for which `pred` holds, trying at most

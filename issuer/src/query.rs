@@ -10,23 +10,18 @@
 //! 7. **seal** — each record with the backend's department key, `issued_at` = now.
 
 use bytes::Bytes;
-use chrono::{FixedOffset, NaiveDate, Utc};
+use chrono::Utc;
 use http::Response;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use wire::catalogue::model::{CertificateType, HolderKind};
+use wire::calendar::china_today;
+use wire::catalogue::model::CertificateType;
 use wire::issuer_api::{Record, RecordQuery, RecordResponse};
 
 use crate::backends::ServedBackend;
 use crate::population::log_tag;
 use crate::problem::{json_response, ApiError};
-use crate::server::{read_body, State};
-
-/// The calendar day in China Standard Time (UTC+8), by which validity is judged.
-pub fn china_today(now: chrono::DateTime<Utc>) -> NaiveDate {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    now.with_timezone(&cst).date_naive()
-}
+use crate::shared::{read_body, State};
 
 pub(crate) async fn answer(
     state: &State,
@@ -115,33 +110,11 @@ fn resolve<'s>(
             let admitted = crate::records::admits(cert.holder, query.holder_kind);
             if !admitted {
                 return Err(ApiError::WrongHolderKind {
-                    holder: match query.holder_kind {
-                        HolderKind::Person => "person",
-                        HolderKind::Organisation => "organisation",
-                    },
+                    holder: query.holder_kind.as_str(),
                     certificate: code.clone(),
                 });
             }
             Ok(cert)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn today_is_judged_in_china() {
-        let late_utc = "2026-03-01T17:00:00Z".parse().expect("time");
-        assert_eq!(
-            china_today(late_utc),
-            NaiveDate::from_ymd_opt(2026, 3, 2).expect("d")
-        );
-        let early_utc = "2026-03-01T15:59:59Z".parse().expect("time");
-        assert_eq!(
-            china_today(early_utc),
-            NaiveDate::from_ymd_opt(2026, 3, 1).expect("d")
-        );
-    }
 }

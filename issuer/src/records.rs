@@ -24,6 +24,7 @@ use chrono::{Duration, NaiveDate, NaiveTime};
 use wire::catalogue::model::{
     Backend, BackendScope, CertificateType, FieldKind, FieldSpec, HolderKind, HolderKinds,
 };
+use wire::catalogue::Catalogue;
 use wire::ident::{LicenceId, Sex};
 use wire::issuer_api::{FieldValue, Record, RecordStatus};
 
@@ -161,6 +162,74 @@ pub fn admits(holders: HolderKinds, kind: HolderKind) -> bool {
     )
 }
 
+/// A holder's records, as the population's departments hold them.
+impl Population {
+    /// The record `backend` holds about `handle`'s certificate of type `cert` on `today`
+    /// (the day in China Standard Time), unsealed, as generated: without the override store's
+    /// changes. `issued_at` is midnight UTC of `today`; a server sets the real time before
+    /// sealing. Deterministic in all its arguments.
+    pub fn record(
+        &self,
+        handle: &str,
+        kind: HolderKind,
+        cert: &CertificateType,
+        backend: &Backend,
+        today: NaiveDate,
+    ) -> Record {
+        generate(
+            self,
+            handle,
+            &self.holder(handle, kind),
+            cert,
+            backend,
+            today,
+        )
+    }
+
+    /// The record the catalogue's responsible backend holds about `handle`'s certificate
+    /// `code` (resolving the backend by the holder's home city), or `None` if `code` is not in
+    /// the catalogue or has no backend. What the gateway would be told.
+    pub fn record_in(
+        &self,
+        catalogue: &Catalogue,
+        handle: &str,
+        kind: HolderKind,
+        code: &str,
+        today: NaiveDate,
+    ) -> Option<Record> {
+        let cert = catalogue.certificate(code)?;
+        let holder = self.holder(handle, kind);
+        let backend = catalogue.backend_for(code, Some(holder.home_city())).ok()?;
+        Some(generate(self, handle, &holder, cert, backend, today))
+    }
+
+    /// Up to `n` handles `"{prefix}{i}"` of persons aged 60 or more on `today` who hold a
+    /// senior citizen card valid that day: the holders the demo, the benchmarks and the tests
+    /// send to a park.
+    pub fn seniors(
+        &self,
+        catalogue: &Catalogue,
+        prefix: &str,
+        n: usize,
+        today: NaiveDate,
+    ) -> Vec<String> {
+        self.find_handles(prefix, n, |h| {
+            self.person(h).age_on(today) >= 60
+                && self
+                    .record_in(
+                        catalogue,
+                        h,
+                        HolderKind::Person,
+                        "senior-citizen-card",
+                        today,
+                    )
+                    .is_some_and(|r| {
+                        r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today)
+                    })
+        })
+    }
+}
+
 /// Generates the record `backend` holds about `handle` (as `holder`) for `cert` on `today`.
 pub(crate) fn generate(
     pop: &Population,
@@ -183,10 +252,7 @@ pub(crate) fn generate(
     }
     // Draws depend on the holder and type only, not on the backend: a holder's certificate is
     // the same whichever level is asked.
-    let kind_tag = match holder.kind() {
-        HolderKind::Person => "person",
-        HolderKind::Organisation => "organisation",
-    };
+    let kind_tag = holder.kind().as_str();
     let mut d = pop.draws("record", &[kind_tag, handle, &cert.code]);
     let (age, eligible_since) = match holder {
         Holder::Person(p) => (p.age_on(today), p.birth_date),

@@ -11,7 +11,6 @@
 //! connections finish their request (up to the grace period), then give pending change
 //! notifications the rest of the grace period.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Response};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -28,7 +27,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wire::catalogue::model::BackendScope;
-use wire::catalogue::Catalogue;
 use wire::issuer_api::QUERY_PATH;
 
 use crate::backends::{parse_scope, scope_segment, ServedBackend};
@@ -38,20 +36,8 @@ use crate::notify::Notifier;
 use crate::overrides::OverrideStore;
 use crate::population::Population;
 use crate::problem::{json_response, ApiError};
+use crate::shared::State;
 use crate::StartError;
-
-/// Everything the request handlers share.
-#[derive(Debug)]
-pub(crate) struct State {
-    pub catalogue: Arc<Catalogue>,
-    pub backends: HashMap<String, Arc<ServedBackend>>,
-    pub population: Population,
-    pub overrides: OverrideStore,
-    pub faults: Faults,
-    pub notifier: Notifier,
-    pub admin_token: Option<String>,
-    pub max_query_bytes: usize,
-}
 
 /// A running issuer: where it listens, and how to stop it. Dropping the handle also starts a
 /// shutdown (without waiting for it).
@@ -233,31 +219,6 @@ async fn serve(
     let left = grace.saturating_sub(started.elapsed());
     state.notifier.close(left).await;
     tracing::info!("issuer stopped");
-}
-
-/// Reads a body up to `limit` bytes (413 beyond, judged by `Content-Length` first).
-pub(crate) async fn read_body(
-    req: hyper::Request<Incoming>,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::TooLarge { limit });
-    }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::TooLarge { limit })
-        }
-        Err(e) => Err(ApiError::BadBody(e.to_string())),
-    }
 }
 
 /// Dispatches one request by method and path.

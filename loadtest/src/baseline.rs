@@ -27,11 +27,10 @@ use wire::catalogue::model::HolderKind;
 
 use crate::cli::BaselineArgs;
 
-/// The body every answer carries: a real `park-entry-senior` pass as the gateway serializes
-/// it (id, masked name, one requirement, timestamp, audit position), so both servers send the
-/// same bytes.
-pub fn body() -> Bytes {
-    let response = VerifyResponse {
+/// A typical answer: a real `park-entry-senior` pass (id, masked name, one requirement,
+/// timestamp, audit position).
+pub fn typical_response() -> VerifyResponse {
+    VerifyResponse {
         verification_id: gateway::verify::respond::verification_id(chrono::Utc::now()),
         scenario: "park-entry-senior".into(),
         verdict: Verdict::Pass,
@@ -48,8 +47,13 @@ pub fn body() -> Bytes {
         }],
         decided_at: chrono::Utc::now(),
         audit_seq: Some(1_234_567),
-    };
-    Bytes::from(serde_json::to_vec(&response).expect("a verify response serializes"))
+    }
+}
+
+/// The body every answer carries: [`typical_response`] as the gateway serializes it, so both
+/// servers send the same bytes.
+pub fn body() -> Bytes {
+    gateway::verify::respond::json(&typical_response())
 }
 
 async fn answer(req: Request<Incoming>, body: Bytes) -> Result<Response<Full<Bytes>>, Infallible> {

@@ -50,6 +50,17 @@ pub enum Command {
     Compare(Box<CompareArgs>),
 }
 
+/// What to send, how, and where the report goes: the same for `run` and `compare`.
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 /// The default command: load one target.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -57,11 +68,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     #[command(flatten)]
-    pub load: LoadArgs,
-    #[command(flatten)]
-    pub client: ClientArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub measure: MeasureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -104,11 +111,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "URL", conflicts_with = "target")]
     pub store: Option<String>,
     #[command(flatten)]
-    pub load: LoadArgs,
-    #[command(flatten)]
-    pub client: ClientArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub measure: MeasureArgs,
 }
 
 /// Which gateways `compare` starts: with the audit trail on, off, or one of each.
@@ -353,7 +356,7 @@ mod tests {
     fn load(args: &[&str]) -> LoadArgs {
         let mut all = vec!["loadtest", "--target", "http://127.0.0.1:1"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all).expect("parses").run.load
+        Cli::try_parse_from(all).expect("parses").run.measure.load
     }
 
     #[test]
@@ -429,7 +432,7 @@ mod tests {
             panic!("compare");
         };
         assert!(args.warm && args.pin);
-        assert_eq!(args.load.profile, Profile::Hmac);
+        assert_eq!(args.measure.load.profile, Profile::Hmac);
         assert!(
             Cli::try_parse_from(["loadtest", "compare", "--target", "http://127.0.0.1:1"]).is_err()
         );

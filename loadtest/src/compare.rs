@@ -194,7 +194,7 @@ pub fn gateway_url(line: &str) -> Option<String> {
 /// The demo venues with every rate quota raised to `per_sec`.
 pub fn venues_without_quota(per_sec: i64) -> Result<String> {
     let mut file: toml::Table =
-        toml::from_str(gateway::venues::EMBEDDED).context("the embedded venues.toml")?;
+        toml::from_str(gateway::demo::VENUES).context("the embedded venues.toml")?;
     if let Some(toml::Value::Array(venues)) = file.get_mut("venue") {
         for venue in venues.iter_mut().filter_map(toml::Value::as_table_mut) {
             venue.insert("rate_per_sec".into(), toml::Value::Integer(per_sec));
@@ -449,7 +449,7 @@ impl Load<'_> {
     fn baseline(&self) -> Result<Side> {
         let baseline = start_baseline(self.args.pin)?;
         let plain = ClientArgs {
-            http2: self.args.client.http2,
+            http2: self.args.measure.client.http2,
             insecure: false,
             cacert: None,
         };
@@ -489,7 +489,7 @@ impl Load<'_> {
             audit,
             scratch.as_ref().map(|s| s.url.as_str()),
         )?;
-        let target = Target::new(&server.url, &self.args.client)?;
+        let target = Target::new(&server.url, &self.args.measure.client)?;
         let side = self.measure(Phase {
             server: &server,
             target: Arc::new(target),
@@ -506,7 +506,7 @@ impl Load<'_> {
     }
 
     fn running_gateway(&self, url: &str, pid: u32) -> Result<Side> {
-        let target = Target::new(url, &self.args.client)?;
+        let target = Target::new(url, &self.args.measure.client)?;
         let server = Server {
             name: "gateway",
             url: target.url.clone(),
@@ -529,7 +529,7 @@ impl Load<'_> {
 
 /// The `compare` command.
 pub fn run(args: &CompareArgs) -> Result<ExitCode> {
-    let plan = args.load.plan()?;
+    let plan = args.measure.load.plan()?;
     let gateways = match (&args.target, args.target_pid) {
         (Some(url), Some(pid)) => {
             ensure!(
@@ -586,7 +586,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         .tempdir()
         .context("creating a temporary folder")?;
 
-    let workload = Workload::prepare(&args.load)?;
+    let workload = Workload::prepare(&args.measure.load)?;
     let pool = workload.mint(&workload.plan(plan.codes), "measured phase");
     let warm = args
         .warm
@@ -599,7 +599,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         runtime: run::runtime()?,
         plan,
         scenarios: workload.names(),
-        progress: Progress::choose(args.output.no_tui),
+        progress: Progress::choose(args.measure.output.no_tui),
         warm,
         pool,
         args,
@@ -627,7 +627,13 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
     let report = CompareReport {
         schema: report::SCHEMA.into(),
         command: "compare".into(),
-        setup: run::setup(&gateway.url, &args.load, &plan, args.client.http2, machine),
+        setup: run::setup(
+            &gateway.url,
+            &args.measure.load,
+            &plan,
+            args.measure.client.http2,
+            machine,
+        ),
         warm: args.warm,
         pinned: args.pin,
         audit: args.audit.name().into(),
@@ -644,7 +650,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         gateway,
         gateway_audit_off: audit_off,
     };
-    run::write_report(&args.output, |mut out, json| {
+    run::write_report(&args.measure.output, |mut out, json| {
         if json {
             report::json(&report, &mut out)
         } else {

@@ -95,7 +95,7 @@ impl Target {
             let mut config = if client.insecure {
                 insecure_client_config()
             } else if let Some(ca) = &client.cacert {
-                gateway::tls::client_config_trusting(ca)
+                gateway::http::tls::client_config_trusting(ca)
                     .with_context(|| format!("reading `--cacert {}`", ca.display()))?
             } else {
                 bail!("`--target {url}` is HTTPS: pass `--cacert FILE` (the gateway's certificate, e.g. `data/tls/cert.pem`) or `--insecure`");
@@ -147,7 +147,7 @@ impl Target {
 /// `--insecure`: a TLS client that checks the handshake's signatures but not who signed the
 /// certificate.
 fn insecure_client_config() -> rustls::ClientConfig {
-    let provider = gateway::tls::crypto_provider();
+    let provider = gateway::http::tls::crypto_provider();
     rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .expect("the ring provider supports the default versions")

@@ -1,4 +1,4 @@
-//! `loadtest`: the load generator of Mianzheng (DESIGN.md §8). It mints valid codes for a
+//! `loadtest`: the load generator of Mianzheng. It mints valid codes for a
 //! synthetic population ahead of time, mixes scenarios and bad inputs, drives the gateway
 //! open-loop (latency from the intended send time) or closed-loop, checks every answer against
 //! what its request expects, and reports HDR percentiles and a breakdown of outcomes as text

@@ -217,7 +217,7 @@ mod tests {
     fn the_passing_holders_pass_by_the_gateways_rules() {
         let catalogue = Catalogue::embedded();
         let population = Population::new(1);
-        let today = issuer::query::china_today(chrono::Utc::now());
+        let today = wire::calendar::china_today(chrono::Utc::now());
         let scenario = catalogue.scenario("park-entry-senior").expect("scenario");
         let holders = passing_holders(&population, &catalogue, scenario, 5, today).expect("found");
         assert_eq!(holders.len(), 5);

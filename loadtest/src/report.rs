@@ -860,6 +860,7 @@ mod tests {
                 &crate::cli::Cli::try_parse_from(["loadtest", "--target", "http://127.0.0.1:1"])
                     .expect("parses")
                     .run
+                    .measure
                     .load,
                 &crate::cli::LoadPlan {
                     pace: crate::cli::Pace::Closed,

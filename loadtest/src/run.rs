@@ -38,14 +38,11 @@ impl Workload {
     /// holders who pass each scenario today.
     pub fn prepare(load: &LoadArgs) -> Result<Workload> {
         let catalogue = Catalogue::embedded();
-        let venues = gateway::venues::Venues::parse(
-            gateway::venues::EMBEDDED,
-            "config/venues.toml",
-            &catalogue,
-        )
-        .map_err(|e| anyhow!("the demo venues: {e}"))?;
+        let venues =
+            gateway::venues::Venues::parse(gateway::demo::VENUES, "config/venues.toml", &catalogue)
+                .map_err(|e| anyhow!("the demo venues: {e}"))?;
         let population = issuer::population::Population::new(load.population_seed);
-        let today = issuer::query::china_today(chrono::Utc::now());
+        let today = wire::calendar::china_today(chrono::Utc::now());
         let mut scenarios = Vec::new();
         for entry in &load.mix.entries {
             let scenario = catalogue.scenario(&entry.scenario).with_context(|| {
@@ -228,13 +225,19 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         .target
         .as_deref()
         .context("give the gateway's base URL with `--target URL` (e.g. `--target http://127.0.0.1:8080`), or a command: `baseline`, `compare`")?;
-    let plan = args.load.plan()?;
-    let target = Target::new(url, &args.client)?;
+    let plan = args.measure.load.plan()?;
+    let target = Target::new(url, &args.measure.client)?;
     let machine = Machine::describe();
-    let workload = Workload::prepare(&args.load)?;
+    let workload = Workload::prepare(&args.measure.load)?;
     let pool = workload.mint(&workload.plan(plan.codes), "run");
-    let drive = measured("run", &plan, Progress::choose(args.output.no_tui));
-    let setup = setup(&target.url, &args.load, &plan, args.client.http2, machine);
+    let drive = measured("run", &plan, Progress::choose(args.measure.output.no_tui));
+    let setup = setup(
+        &target.url,
+        &args.measure.load,
+        &plan,
+        args.measure.client.http2,
+        machine,
+    );
     let finished = runtime()?.block_on(driver::drive(
         Arc::new(target),
         pool,
@@ -245,7 +248,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     note_stop("run", &summary, &plan);
     let failed = summary.expectations_failed > 0;
     let report = RunReport::new(setup, summary);
-    write_report(&args.output, |mut out, json| {
+    write_report(&args.measure.output, |mut out, json| {
         if json {
             report::json(&report, &mut out)
         } else {

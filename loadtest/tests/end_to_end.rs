@@ -16,48 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use gateway::config::{GatewayConfig, TlsMode};
 use serde_json::Value;
+use testkit::TestGateway;
 
 /// Bound on any one `loadtest` process; reached only when something is broken.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// A gateway started in-process with its embedded department backends, plain HTTP.
-struct TestGateway {
-    url: String,
-    gateway: Option<gateway::app::Gateway>,
-    _data: tempfile::TempDir,
-}
-
-impl TestGateway {
-    async fn start() -> TestGateway {
-        let data = tempfile::tempdir().expect("temporary data folder");
-        let mut config = GatewayConfig::embedded();
-        config.listen.public = ([127, 0, 0, 1], 0).into();
-        config.listen.public_plain = None;
-        config.listen.admin = ([127, 0, 0, 1], 0).into();
-        config.tls.mode = TlsMode::Off;
-        config.data.dir = data.path().to_path_buf();
-        let gateway = gateway::app::start(config)
-            .await
-            .expect("the gateway starts");
-        TestGateway {
-            url: format!("http://{}", gateway.public_addr),
-            gateway: Some(gateway),
-            _data: data,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(g) = self.gateway.take() {
-            g.shutdown.trigger();
-            tokio::time::timeout(PATIENCE, g.run())
-                .await
-                .expect("the gateway stops")
-                .expect("cleanly");
-        }
-    }
-}
 
 fn loadtest_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadtest"))
@@ -140,7 +103,7 @@ async fn a_small_mixed_run_holds_every_expectation_and_reports_json() {
     let gw = TestGateway::start().await;
     let out = loadtest(&[
         "--target",
-        &gw.url,
+        &gw.url(),
         "-n",
         "200",
         "-c",
@@ -164,7 +127,7 @@ async fn a_small_mixed_run_holds_every_expectation_and_reports_json() {
     assert_eq!(report["schema"], "mianzheng-loadtest/1");
     assert_eq!(report["command"], "run");
     let setup = &report["setup"];
-    assert_eq!(setup["target"], gw.url.as_str());
+    assert_eq!(setup["target"], gw.url().as_str());
     assert_eq!(
         (setup["mode"].as_str(), setup["connections"].as_u64()),
         (Some("closed"), Some(4))
@@ -223,7 +186,7 @@ async fn an_open_loop_http2_run_writes_its_text_report_to_a_file() {
     let file = dir.path().join("report.txt");
     let out = loadtest(&[
         "--target",
-        &gw.url,
+        &gw.url(),
         "-q",
         "100",
         "-n",
@@ -268,7 +231,7 @@ async fn holders_of_another_population_fail_their_expectations_and_exit_1() {
     // seed 2's records, and many of them do not by seed 1's.
     let out = loadtest(&[
         "--target",
-        &gw.url,
+        &gw.url(),
         "-n",
         "40",
         "-c",

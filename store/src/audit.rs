@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+pub use wire::audit::AuditRecord;
 
 use crate::backend::{exact_micros, to_json, with_pool, Columns, Store};
 use crate::bulk::{BulkInsert, EntryRow, SpendRow};
@@ -23,32 +24,31 @@ pub enum Appended {
     AlreadySpent(Vec<(usize, SpentBy)>),
 }
 
-/// One verification, as the audit log keeps it. The subject appears only as a keyed hash.
+/// One verification with its place in the hash chain. The record's fields read through the
+/// entry (`entry.venue`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     /// Position in the chain; each append continues the stored head by exactly one.
     pub seq: i64,
-    /// When the verification was decided; must be whole microseconds ([`crate::micros`]).
-    pub at: DateTime<Utc>,
-    /// The gateway node that answered.
-    pub node: String,
-    /// Venue id.
-    pub venue: String,
-    /// Scenario id.
-    pub scenario: String,
-    /// Certificate types consulted.
-    pub certificates: Vec<String>,
-    /// The overall verdict.
-    pub verdict: String,
-    /// (requirement, verdict) for each requirement of the scenario, in order.
-    pub requirement_verdicts: Vec<(String, String)>,
-    pub latency_us: i64,
-    /// Keyed hash of the holder.
-    pub subject_hash: [u8; 32],
-    pub verification_id: String,
+    /// What was verified; `at` must be whole microseconds ([`crate::micros`]).
+    pub record: AuditRecord,
     /// `hash` of the entry before (for the first entry, whatever the chain's genesis says).
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
+}
+
+impl std::ops::Deref for AuditEntry {
+    type Target = AuditRecord;
+
+    fn deref(&self) -> &AuditRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for AuditEntry {
+    fn deref_mut(&mut self) -> &mut AuditRecord {
+        &mut self.record
+    }
 }
 
 /// A signed statement of the chain head at some time.
@@ -89,16 +89,18 @@ type SpendsOf<'a> = Vec<&'a (usize, Spend)>;
 pub(crate) fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: row.int("seq")?,
-        at: row.time("at")?,
-        node: row.text("node")?,
-        venue: row.text("venue")?,
-        scenario: row.text("scenario")?,
-        certificates: row.json("certificates")?,
-        verdict: row.text("verdict")?,
-        requirement_verdicts: row.json("requirement_verdicts")?,
-        latency_us: row.int("latency_us")?,
-        subject_hash: row.hash("subject_hash")?,
-        verification_id: row.text("verification_id")?,
+        record: AuditRecord {
+            at: row.time("at")?,
+            node: row.text("node")?,
+            venue: row.text("venue")?,
+            scenario: row.text("scenario")?,
+            certificates: row.json("certificates")?,
+            verdict: row.text("verdict")?,
+            requirement_verdicts: row.json("requirement_verdicts")?,
+            latency_us: row.int("latency_us")?,
+            subject_hash: row.hash("subject_hash")?,
+            verification_id: row.text("verification_id")?,
+        },
         prev_hash: row.hash("prev_hash")?,
         hash: row.hash("hash")?,
     })
@@ -441,16 +443,18 @@ mod tests {
     fn entry(seq: i64, prev: u8, hash: u8) -> AuditEntry {
         AuditEntry {
             seq,
-            at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
-            node: "n1".into(),
-            venue: "v".into(),
-            scenario: "s".into(),
-            certificates: vec![],
-            verdict: "pass".into(),
-            requirement_verdicts: vec![],
-            latency_us: 1,
-            subject_hash: [0; 32],
-            verification_id: format!("vid-{seq}"),
+            record: AuditRecord {
+                at: DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
+                node: "n1".into(),
+                venue: "v".into(),
+                scenario: "s".into(),
+                certificates: vec![],
+                verdict: "pass".into(),
+                requirement_verdicts: vec![],
+                latency_us: 1,
+                subject_hash: [0; 32],
+                verification_id: format!("vid-{seq}"),
+            },
             prev_hash: [prev; 32],
             hash: [hash; 32],
         }

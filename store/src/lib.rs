@@ -1,4 +1,4 @@
-//! Mianzheng's durable state (DESIGN.md §6): the venue registry, the hash-chained audit log and
+//! Mianzheng's durable state: the venue registry, the hash-chained audit log and
 //! the objection workflow, behind one [`Store`] with two engines — SQLite in a local file (the
 //! embedded default) and PostgreSQL shared by several gateway nodes.
 //!
@@ -34,7 +34,7 @@ pub mod subjects;
 pub mod testing;
 pub mod venues;
 
-pub use audit::{Appended, AuditEntry, Checkpoint};
+pub use audit::{Appended, AuditEntry, AuditRecord, Checkpoint};
 pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
 pub use nodes::{LeaseHolder, NodeLease};

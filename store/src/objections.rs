@@ -274,20 +274,26 @@ macro_rules! record_event {
     };
 }
 
-/// The objection's status, its row locked for the rest of `$tx` ([`LOCK_ONE`]); `None` when
-/// there is no such objection. A macro for the same reason as [`record_event!`].
-macro_rules! locked_status {
-    ($tx:expr, $dialect:expr, $id:expr) => {
-        match sqlx::query($dialect.pick(LOCK_ONE))
+/// Begins a write transaction and reads the current status of objection `$id`, its row locked
+/// for the rest of it ([`LOCK_ONE`]): `(tx, None)` when there is no such objection. A macro for
+/// the same reason as [`record_event!`].
+macro_rules! begin_locked {
+    ($pool:expr, $dialect:expr, $id:expr) => {{
+        let mut tx = $pool
+            .begin_with($dialect.begin_write())
+            .await
+            .map_err(classify)?;
+        let status = match sqlx::query($dialect.pick(LOCK_ONE))
             .bind($id)
-            .fetch_optional(&mut *$tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(classify)?
         {
             Some(row) => Some(row.parsed::<Status>("status")?),
             None => None,
-        }
-    };
+        };
+        (tx, status)
+    }};
 }
 
 /// The current status of one objection, locked for the rest of the transaction. SQLite needs no
@@ -448,11 +454,8 @@ impl Store {
         );
         let at = now();
         with_pool!(self, |pool, dialect| {
-            let mut tx = pool
-                .begin_with(dialect.begin_write())
-                .await
-                .map_err(classify)?;
-            let Some(current) = locked_status!(tx, dialect, id) else {
+            let (mut tx, current) = begin_locked!(pool, dialect, id);
+            let Some(current) = current else {
                 return Err(TransitionError::NotFound(id.to_owned()));
             };
             if !expected_from.contains(&current) {
@@ -489,11 +492,8 @@ impl Store {
     pub async fn append_note(&self, id: &str, actor: &str, note: &str) -> Result<(), StoreError> {
         let at = now();
         with_pool!(self, |pool, dialect| {
-            let mut tx = pool
-                .begin_with(dialect.begin_write())
-                .await
-                .map_err(classify)?;
-            let Some(current) = locked_status!(tx, dialect, id) else {
+            let (mut tx, current) = begin_locked!(pool, dialect, id);
+            let Some(current) = current else {
                 return Err(StoreError::NotFound {
                     what: "objection",
                     id: id.to_owned(),

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use store::testing::Fixture;
-use store::{Appended, AuditEntry, NodeLease, Spend, SpentBy};
+use store::{Appended, AuditEntry, AuditRecord, NodeLease, Spend, SpentBy};
 
 store::engine_suite!(
     a_code_is_spent_once,
@@ -37,16 +37,18 @@ fn h(seq: i64) -> [u8; 32] {
 fn entry(seq: i64, node: &str) -> AuditEntry {
     AuditEntry {
         seq,
-        at: t(seq),
-        node: node.into(),
-        venue: "venue".into(),
-        scenario: "park-entry-senior".into(),
-        certificates: vec!["senior-citizen-card".into()],
-        verdict: "pass".into(),
-        requirement_verdicts: vec![("senior-citizen-card".into(), "pass".into())],
-        latency_us: 1,
-        subject_hash: [1; 32],
-        verification_id: format!("v-{seq}"),
+        record: AuditRecord {
+            at: t(seq),
+            node: node.into(),
+            venue: "venue".into(),
+            scenario: "park-entry-senior".into(),
+            certificates: vec!["senior-citizen-card".into()],
+            verdict: "pass".into(),
+            requirement_verdicts: vec![("senior-citizen-card".into(), "pass".into())],
+            latency_us: 1,
+            subject_hash: [1; 32],
+            verification_id: format!("v-{seq}"),
+        },
         prev_hash: h(seq - 1),
         hash: h(seq),
     }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use store::{
-    AuditEntry, Channel, Checkpoint, FiledBy, Objection, ObjectionCount, ObjectionFilter, Received,
-    Status, Store, StoreError, StoreOptions, TransitionError, VenueRow,
+    AuditEntry, AuditRecord, Channel, Checkpoint, FiledBy, Objection, ObjectionCount,
+    ObjectionFilter, Received, Status, Store, StoreError, StoreOptions, TransitionError, VenueRow,
 };
 
 use store::testing::Fixture;
@@ -77,19 +77,21 @@ fn h(seq: i64) -> [u8; 32] {
 fn entry(seq: i64, subject: u8, at: DateTime<Utc>) -> AuditEntry {
     AuditEntry {
         seq,
-        at,
-        node: "node-a".into(),
-        venue: "jinan-baotu-spring-park".into(),
-        scenario: "park-entry-senior".into(),
-        certificates: vec!["resident-id".into(), "senior-card".into()],
-        verdict: "pass".into(),
-        requirement_verdicts: vec![
-            ("age>=60".into(), "pass".into()),
-            ("valid-today".into(), "pass".into()),
-        ],
-        latency_us: 1234 + seq,
-        subject_hash: [subject; 32],
-        verification_id: format!("vf-{seq:06}"),
+        record: AuditRecord {
+            at,
+            node: "node-a".into(),
+            venue: "jinan-baotu-spring-park".into(),
+            scenario: "park-entry-senior".into(),
+            certificates: vec!["resident-id".into(), "senior-card".into()],
+            verdict: "pass".into(),
+            requirement_verdicts: vec![
+                ("age>=60".into(), "pass".into()),
+                ("valid-today".into(), "pass".into()),
+            ],
+            latency_us: 1234 + seq,
+            subject_hash: [subject; 32],
+            verification_id: format!("vf-{seq:06}"),
+        },
         prev_hash: h(seq - 1),
         hash: h(seq),
     }

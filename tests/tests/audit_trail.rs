@@ -2,10 +2,8 @@
 //! chain, the entries are committed before the answer, and `gateway audit verify` finds the
 //! chain intact after the gateway has stopped.
 
-mod common;
-
-use common::{Holder, TestGateway};
 use gateway::commands::audit::{verify, Verified, VerifyArgs};
+use testkit::{Holder, TestGateway};
 use wire::api::Verdict;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

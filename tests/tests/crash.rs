@@ -6,8 +6,6 @@
 //! The binary is not built here: `cargo build -p gateway` (or a workspace build) puts it in the
 //! target folder next to this test's `deps/` folder, where the test finds it.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -15,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::{post, try_send, Process};
-use common::{http_client, venue_key, Holder, PATIENCE};
 use http::StatusCode;
 use serde_json::json;
+use testkit::process::{post, try_send, Process};
+use testkit::{http_client, venue_key, Holder, PATIENCE};
 use wire::api::{ObjectionFiled, VerifyResponse};
 
 const SCENARIO: &str = "park-entry-senior";
@@ -26,7 +24,7 @@ const CERTIFICATE: &str = "senior-citizen-card";
 
 /// Runs `gateway audit verify` on `data`; its exit status and what it printed.
 fn audit_verify(config: &Path, data: &Path) -> (std::process::ExitStatus, String) {
-    let output = Command::new(common::gateway_binary())
+    let output = Command::new(testkit::gateway_binary())
         .args(["audit", "verify", "--config"])
         .arg(config)
         .arg("--data-dir")

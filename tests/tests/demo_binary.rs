@@ -4,17 +4,15 @@
 //! The binary is not built here: `cargo build -p gateway` (or a workspace build) puts it in the
 //! target folder next to this test's `deps/` folder, where the test finds it.
 
-mod common;
-
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{http_client, send, PATIENCE};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
+use testkit::{http_client, send, PATIENCE};
 use wire::api::{Verdict, VerifyResponse};
 
 /// The gateway process; killed if the test fails before stopping it.
@@ -106,7 +104,7 @@ fn parse_curl(line: &str) -> CurlLine {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_banner_curl_line_passes_and_sigterm_stops_the_gateway() {
-    let binary = common::gateway_binary();
+    let binary = testkit::gateway_binary();
     let data = tempfile::tempdir().expect("a temporary folder");
     let mut child = Command::new(&binary)
         .args([

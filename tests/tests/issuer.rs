@@ -53,7 +53,7 @@ async fn start(config: IssuerConfig) -> RunningIssuer {
 }
 
 fn today() -> chrono::NaiveDate {
-    issuer::query::china_today(chrono::Utc::now())
+    wire::calendar::china_today(chrono::Utc::now())
 }
 
 struct Answer {

@@ -4,14 +4,12 @@
 //! their own verifications with a fresh code, operators register and manage venues, and the
 //! snapshot feed counts what happened.
 
-mod common;
-
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{catalogue, new_queries, patiently, venue_key, Holder, TestGateway};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
+use testkit::{catalogue, new_queries, patiently, venue_key, Holder, TestGateway};
 use wire::admin_api::{ObjectionDetail, ObjectionPage, ObjectionStatus, Snapshot, VenueKeyIssued};
 use wire::api::{HolderAccesses, ObjectionFiled, Verdict};
 
@@ -61,13 +59,13 @@ async fn file_as_holder(gw: &TestGateway, holder: &Holder, certificate: &str) ->
     serde_json::from_slice(&reply.body).expect("an ObjectionFiled")
 }
 
-fn detail(reply: &common::Reply) -> ObjectionDetail {
+fn detail(reply: &testkit::Reply) -> ObjectionDetail {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     serde_json::from_slice(&reply.body)
         .unwrap_or_else(|e| panic!("not an objection detail ({e}): {}", reply.text()))
 }
 
-async fn act(gw: &TestGateway, id: &str, action: Value) -> common::Reply {
+async fn act(gw: &TestGateway, id: &str, action: Value) -> testkit::Reply {
     gw.admin(
         Method::POST,
         &format!("/objections/{id}/actions"),
@@ -197,7 +195,7 @@ async fn a_venue_files_for_its_own_verification_and_bad_filings_are_refused() {
     .assert_problem(StatusCode::NOT_FOUND, "resource.not_found", None);
 
     // A verification of several certificates needs `certificate`.
-    let scenario = common::scenario("traffic-stop-check");
+    let scenario = testkit::scenario("traffic-stop-check");
     assert!(scenario.requirements.len() > 1);
     let driver = Holder::find(scenario, "e2e-obj-traffic-", 1, |_, _| true)
         .pop()
@@ -481,7 +479,7 @@ async fn a_corrected_resolution_drops_the_cache_and_tells_the_department() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holders_read_their_own_verifications_newest_first_with_a_fresh_code() {
     let gw = TestGateway::start().await;
-    let candidates = Holder::find(common::scenario(SCENARIO), "e2e-acc-", 2, |_, e| {
+    let candidates = Holder::find(testkit::scenario(SCENARIO), "e2e-acc-", 2, |_, e| {
         e.verdict == Verdict::Pass
     });
     let [h, other] = <[Holder; 2]>::try_from(candidates).expect("two passing holders");

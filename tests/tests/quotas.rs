@@ -1,4 +1,4 @@
-//! Venue quotas held across gateway nodes (`gateway/src/quota.rs`): two nodes on one PostgreSQL
+//! Venue quotas held across gateway nodes (`gateway/src/cluster/quota.rs`): two nodes on one PostgreSQL
 //! store (a fresh schema per test, from `store::testing`) and one Redis (127.0.0.1:6379, or
 //! `MIANZHENG_TEST_REDIS_URL`; a key prefix per test) admit a venue's quota once, however its
 //! traffic is split between them; with Redis unreachable a node admits only its share and says
@@ -8,18 +8,16 @@
 //! that does not decode: an admitted request answers 400 `code.*`, a refused one 429
 //! `venue.rate_limited`. The tests count answers; none asserts how fast anything was.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{http_client, send, HttpClient, TestGateway, PATIENCE};
 use gateway::config::GatewayConfig;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use serde_json::json;
 use store::testing::{on_postgres, Fixture};
+use testkit::{http_client, send, HttpClient, TestGateway, PATIENCE};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use wire::admin_api::VenueKeyIssued;
@@ -135,7 +133,7 @@ async fn drive(
 /// The node's `/metrics` sample `series`.
 async fn metric(gw: &TestGateway, series: &str) -> Option<f64> {
     let url = format!("http://{}/metrics", gw.gateway.admin_addr);
-    let reply = common::request(&gw.client, Method::GET, &url, &[], None).await;
+    let reply = testkit::request(&gw.client, Method::GET, &url, &[], None).await;
     reply.text().lines().find_map(|line| {
         let (name, value) = line.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok()).flatten()
@@ -268,7 +266,7 @@ async fn with_redis_unreachable_a_node_admits_its_share_and_says_so() {
         })
         .await;
         let readyz = format!("http://{}/readyz", gw.gateway.admin_addr);
-        let reply = common::request(&gw.client, Method::GET, &readyz, &[], None).await;
+        let reply = testkit::request(&gw.client, Method::GET, &readyz, &[], None).await;
         assert_eq!(reply.status, StatusCode::OK, "it still serves");
         assert!(
             reply.text().starts_with(&format!(

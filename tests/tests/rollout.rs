@@ -8,12 +8,10 @@
 //! - a bad plan file is refused with every problem and the old plan kept; a good one takes
 //!   effect on reload, and the gateway notices a changed file by itself.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use testkit::*;
 use wire::admin_api::{RolloutCell, RolloutView, Stage};
 use wire::api::{Reason, Verdict, VerifyResponse};
 use wire::catalogue::model::{CityCode, HolderKind};
@@ -28,9 +26,8 @@ const CHEMICALS_LICENCE: &str = "hazardous-chemicals-licence";
 
 /// The city of the demo venue that `verify` uses for `scenario`.
 fn venue_city(scenario: &str) -> CityCode {
-    let venues =
-        gateway::venues::Venues::parse(gateway::venues::EMBEDDED, "venues.toml", catalogue())
-            .expect("the demo venues load");
+    let venues = gateway::venues::Venues::parse(gateway::demo::VENUES, "venues.toml", catalogue())
+        .expect("the demo venues load");
     venues
         .demo_for(scenario)
         .map(|(v, _)| v.city)

@@ -6,16 +6,14 @@
 //! The two-node test runs the real `gateway` binary twice (`cargo build -p gateway`, or a
 //! workspace build, puts it next to this test's `deps/` folder) on one PostgreSQL schema.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::process::{post, try_send, Process};
-use common::{http_client, patiently, test_config, venue_key, Holder, TestGateway};
 use http::StatusCode;
 use serde_json::json;
 use store::testing::{on_postgres, on_sqlite, Fixture};
+use testkit::process::{post, try_send, Process};
+use testkit::{http_client, patiently, test_config, venue_key, Holder, TestGateway};
 
 const SCENARIO: &str = "park-entry-senior";
 
@@ -36,7 +34,7 @@ fn node_settings(
     ]
 }
 
-async fn verify_on(node: &Process, code: &str) -> common::Reply {
+async fn verify_on(node: &Process, code: &str) -> testkit::Reply {
     let key = format!("Bearer {}", venue_key(SCENARIO));
     let url = format!("http://{}{}", node.public, wire::api::VERIFY_PATH);
     try_send(
@@ -51,7 +49,7 @@ async fn verify_on(node: &Process, code: &str) -> common::Reply {
     .unwrap_or_else(|| panic!("no answer from {url}; logs:\n{}", node.logs()))
 }
 
-fn assert_replayed(reply: &common::Reply, first_node: Option<&str>) {
+fn assert_replayed(reply: &testkit::Reply, first_node: Option<&str>) {
     reply.assert_problem(StatusCode::CONFLICT, "code.replayed", None);
     let detail = reply.json()["detail"]
         .as_str()
@@ -217,8 +215,7 @@ async fn nodes_agree_on_names_and_the_subject_key(fx: Fixture) {
         adjust(&mut config);
         let error = gateway::app::start(config)
             .await
-            .err()
-            .expect("the node is refused");
+            .expect_err("the node is refused");
         format!("{error:#}")
     };
     let other_key = refused(Box::new(on_store("node-b", &key_b))).await;

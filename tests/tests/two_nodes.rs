@@ -7,18 +7,16 @@
 //! Each node runs its own embedded department backends (same population), so "the department
 //! was asked" is read from the backends of the node that verified.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{new_queries, patiently, Holder, TestGateway, PATIENCE};
 use gateway::config::GatewayConfig;
 use http::{Method, StatusCode};
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use store::testing::{on_postgres, Fixture, DEFAULT_POSTGRES};
+use testkit::{new_queries, patiently, Holder, TestGateway, PATIENCE};
 use wire::admin_api::{ObjectionDetail, ObjectionStatus};
 use wire::api::{ObjectionFiled, Verdict};
 

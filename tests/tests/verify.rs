@@ -1,4 +1,4 @@
-//! The gateway's verify path end to end (DESIGN.md §4–5): a gateway started in-process on
+//! The gateway's verify path end to end: a gateway started in-process on
 //! 127.0.0.1 port 0 with its embedded department backends, real sockets, real codes.
 //!
 //! - every scenario of the catalogue passes a holder who meets it and fails others with the
@@ -13,18 +13,16 @@
 //! No timing thresholds: waits are bounded by a generous `PATIENCE`, nothing is asserted to be
 //! fast. Upstream queries are counted with the embedded backends' `GET /admin/stats`.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
+use testkit::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wire::api::{Reason, Verdict, VERIFY_PATH};
 use wire::catalogue::model::{HolderKind, Predicate, Scenario};
@@ -700,13 +698,13 @@ async fn issuer_events_need_the_departments_token() {
         )))
         .expect("request")
     };
-    let reply = common::send(&gw.client, post(None)).await;
+    let reply = testkit::send(&gw.client, post(None)).await;
     reply.assert_problem(
         http::StatusCode::UNAUTHORIZED,
         "venue.missing_credentials",
         None,
     );
-    let reply = common::send(&gw.client, post(Some("not-a-department-token"))).await;
+    let reply = testkit::send(&gw.client, post(Some("not-a-department-token"))).await;
     reply.assert_problem(http::StatusCode::UNAUTHORIZED, "department.unknown", None);
 }
 
@@ -802,7 +800,7 @@ async fn https_with_the_self_signed_certificate_speaks_http1_and_http2() {
     );
 
     for version in [Version::HTTP_11, Version::HTTP_2] {
-        let tls = gateway::tls::client_config_trusting(&certificate)
+        let tls = gateway::http::tls::client_config_trusting(&certificate)
             .expect("a client trusting the certificate");
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)

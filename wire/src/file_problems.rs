@@ -15,6 +15,26 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// Something wrong with `file` as a whole.
+    pub fn in_file(file: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            file: file.to_string(),
+            entry: None,
+            message: message.into(),
+        }
+    }
+
+    /// Something wrong with one `entry` of `file`.
+    pub fn at_entry(file: &str, entry: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            file: file.to_string(),
+            entry: Some(entry.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.entry {

@@ -5,6 +5,9 @@
 //! - [`admin_api`] — the gateway's admin API the operator console reads.
 //! - [`code`] — the dynamic code a holder shows: mint, decode strictly, verify (COSE + CWT,
 //!   base45 behind our prefix, optional zlib), with a stable machine code for every failure.
+//! - [`audit`] — what a verification leaves in the audit trail.
+//! - [`calendar`] — the day in China and whole years between dates (ages), as every service
+//!   judges them.
 //! - [`keys`] — signing keys and trust lists with validity windows (rotation without downtime).
 //! - [`ident`] — check digits of the resident ID number, unified social credit code and national
 //!   e-licence identifier.
@@ -21,6 +24,8 @@
 
 pub mod admin_api;
 pub mod api;
+pub mod audit;
+pub mod calendar;
 pub mod catalogue;
 pub mod code;
 pub mod file_problems;

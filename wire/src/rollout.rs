@@ -342,19 +342,12 @@ struct Problems {
 
 impl Problems {
     fn file(&mut self, message: impl Into<String>) {
-        self.list.push(Problem {
-            file: self.file.clone(),
-            entry: None,
-            message: message.into(),
-        });
+        self.list.push(Problem::in_file(&self.file, message));
     }
 
     fn entry(&mut self, entry: &str, message: impl Into<String>) {
-        self.list.push(Problem {
-            file: self.file.clone(),
-            entry: Some(entry.to_string()),
-            message: message.into(),
-        });
+        self.list
+            .push(Problem::at_entry(&self.file, entry, message));
     }
 
     /// Deserializes `value` as a `T`, reporting a failure against `entry`.

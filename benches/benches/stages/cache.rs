@@ -1,4 +1,4 @@
-//! Stage 7 on a hit: one requirement answered from the record cache (`Fetcher::fetch` for a
+//! Stage 8 on a hit: one requirement answered from the record cache (`Fetcher::fetch` for a
 //! holder whose record is cached), no upstream call.
 //!
 //! `cargo bench -p benches --bench stages -- cache/`
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::Criterion;
-use gateway::verify::fetch::Answer;
+use gateway::verify::fetch::{Answer, Ask};
 use gateway::verify::resolve;
 use wire::catalogue::model::HolderKind;
 use wire::code::{HolderClaims, Profile};
@@ -46,18 +46,15 @@ pub fn record_hit(c: &mut Criterion) {
     c.bench_function("cache/record_hit", |b| {
         b.to_async(&rt).iter(|| async {
             let deadline = Instant::now() + Duration::from_secs(1);
-            let answers = service
-                .fetcher
-                .fetch(
-                    &holder.subject,
-                    subject_hash,
-                    holder.kind,
-                    &plan,
-                    false,
-                    deadline,
-                    "bench",
-                )
-                .await;
+            let ask = Ask {
+                subject: &holder.subject,
+                subject_hash,
+                kind: holder.kind,
+                allow_stale: false,
+                deadline,
+                request_id: "bench",
+            };
+            let answers = service.fetcher.fetch(&ask, &plan).await;
             assert!(matches!(answers[0], Answer::Record { .. }), "a cache hit");
             black_box(answers)
         })

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use gateway::app::Gateway;
-use gateway::config::{GatewayConfig, TlsMode};
+use gateway::config::GatewayConfig;
 use http::HeaderMap;
 use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
 use wire::code::{HolderClaims, Minter, Profile};
-use wire::issuer_api::RecordStatus;
 
 pub const SCENARIO: &str = "park-entry-senior";
 pub const VENUE_KEY: &str = "demo-park-7f3c9a1e";
@@ -32,22 +31,16 @@ impl Fixture {
             tempfile::tempdir()
         }
         .expect("tempdir");
-        let mut config = GatewayConfig::embedded();
-        let any = "127.0.0.1:0".parse().expect("addr");
-        config.listen.public = any;
-        config.listen.public_plain = None;
-        config.listen.admin = any;
-        config.tls.mode = TlsMode::Off;
+        let mut config = GatewayConfig::loopback(data.path());
         // Each verify appends its audit entry but does not wait for the group commit (an fsync
         // and a batching delay: latency, not work); the backlog is large enough for a whole
         // run, and the store sits on tmpfs where /dev/shm exists. The commits run on the
         // store's own thread, beside the measured pipeline.
         config.audit.wait_for_commit = false;
         config.audit.backlog = 50_000_000;
-        config.data.dir = data.path().to_path_buf();
         // The demo venue's quota (200/s) would refuse a benchmark's rate: raise it.
         let venues = data.path().join("venues.toml");
-        let raised: String = gateway::venues::EMBEDDED
+        let raised: String = gateway::demo::VENUES
             .lines()
             .map(|l| {
                 if l.starts_with("rate_per_sec") {
@@ -114,22 +107,9 @@ impl Fixture {
 fn passing_holders(n: usize) -> Vec<(String, u32)> {
     let population = issuer::population::Population::new(issuer::config::DEFAULT_SEED);
     let catalogue = Catalogue::embedded();
-    let today = issuer::query::china_today(Utc::now());
+    let today = wire::calendar::china_today(Utc::now());
     population
-        .find_handles("bench-", n, |h| {
-            population.person(h).age_on(today) >= 60
-                && population
-                    .record_in(
-                        &catalogue,
-                        h,
-                        HolderKind::Person,
-                        "senior-citizen-card",
-                        today,
-                    )
-                    .is_some_and(|r| {
-                        r.status == RecordStatus::Valid && r.valid_until.is_none_or(|u| u > today)
-                    })
-        })
+        .seniors(&catalogue, "bench-", n, today)
         .into_iter()
         .map(|h| {
             let city = population.person(&h).home_city;

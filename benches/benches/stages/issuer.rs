@@ -17,7 +17,7 @@ use wire::catalogue::Catalogue;
 pub fn record_and_seal(c: &mut Criterion) {
     let catalogue = Catalogue::embedded();
     let population = issuer::population::Population::new(issuer::config::DEFAULT_SEED);
-    let today = issuer::query::china_today(Utc::now());
+    let today = wire::calendar::china_today(Utc::now());
     let keys = issuer::seal_keys::demo_seal_keys();
     let trust = issuer::seal_keys::demo_trust_list();
     let record = population

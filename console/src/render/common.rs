@@ -4,7 +4,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Table, TableState, Wrap};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use super::theme::Theme;
@@ -243,6 +243,17 @@ pub fn placeholder(text: &str, theme: Theme, block: Block<'_>, frame: &mut Frame
     );
 }
 
+/// The placeholder of a tab drawn from the snapshot, before the first one has come.
+pub fn before_first_snapshot(theme: Theme, block: Block<'_>, frame: &mut Frame, area: Rect) {
+    placeholder(
+        "waiting for the first snapshot …",
+        theme,
+        block,
+        frame,
+        area,
+    );
+}
+
 /// `1.5`, `12`, `—` for none.
 pub fn number(value: Option<f64>, decimals: usize) -> String {
     match value {
@@ -279,4 +290,50 @@ pub fn selectable(table: Table<'_>, selected: usize, theme: Theme, frame: &mut F
         .highlight_symbol("> ");
     let mut table_state = TableState::default().with_selected(Some(selected));
     frame.render_stateful_widget(table, area, &mut table_state);
+}
+
+/// One column of a [`table`]: its heading, its width, and whether its figures align right.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub heading: &'static str,
+    pub width: Constraint,
+    pub right: bool,
+}
+
+impl Column {
+    /// A column of words, aligned left.
+    pub const fn words(heading: &'static str, width: Constraint) -> Column {
+        Column {
+            heading,
+            width,
+            right: false,
+        }
+    }
+
+    /// A column of figures, aligned right.
+    pub const fn figures(heading: &'static str, width: Constraint) -> Column {
+        Column {
+            heading,
+            width,
+            right: true,
+        }
+    }
+}
+
+/// A table of `rows` under the headings of `columns`, at their widths.
+pub fn table<'a>(
+    rows: impl IntoIterator<Item = Row<'a>>,
+    columns: &[Column],
+    theme: Theme,
+) -> Table<'a> {
+    let header = Row::new(columns.iter().map(|c| {
+        let heading = Line::from(c.heading);
+        Cell::from(if c.right {
+            heading.right_aligned()
+        } else {
+            heading
+        })
+    }))
+    .style(theme.heading());
+    Table::new(rows, columns.iter().map(|c| c.width)).header(header)
 }

@@ -3,11 +3,13 @@
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Row, Table};
+use ratatui::widgets::{Block, Cell, Row};
 use ratatui::Frame;
 use wire::admin_api::BreakerState;
 
-use super::common::{number, placeholder, selectable, titled};
+use super::common::{
+    before_first_snapshot, number, placeholder, selectable, table, titled, Column,
+};
 use super::theme::Theme;
 use crate::state::{breaker_word, State, Tab};
 
@@ -21,13 +23,7 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     );
     let block = Block::bordered().title(titled(title, &list.filter));
     if state.snapshot.is_none() {
-        return placeholder(
-            "waiting for the first snapshot …",
-            theme,
-            block,
-            frame,
-            area,
-        );
+        return before_first_snapshot(theme, block, frame, area);
     }
     if rows.is_empty() {
         return placeholder("no department backend to show", theme, block, frame, area);
@@ -54,21 +50,13 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
             Cell::from(Span::styled(breaker_word(row.state), breaker)),
         ])
     });
-    let header = Row::new([
-        Cell::from("backend"),
-        Cell::from(Line::from("rate/s").right_aligned()),
-        Cell::from(Line::from("errors/s").right_aligned()),
-        Cell::from(Line::from("p99 ms").right_aligned()),
-        Cell::from("breaker"),
-    ])
-    .style(theme.heading());
-    let widths = [
-        Constraint::Fill(1),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(10),
+    let columns = [
+        Column::words("backend", Constraint::Fill(1)),
+        Column::figures("rate/s", Constraint::Length(9)),
+        Column::figures("errors/s", Constraint::Length(9)),
+        Column::figures("p99 ms", Constraint::Length(9)),
+        Column::words("breaker", Constraint::Length(10)),
     ];
-    let table = Table::new(rows, widths).header(header).block(block);
+    let table = table(rows, &columns, theme).block(block);
     selectable(table, list.selected, theme, frame, area);
 }

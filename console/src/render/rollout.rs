@@ -9,7 +9,9 @@ use ratatui::widgets::{Block, Cell, Row, Table};
 use ratatui::Frame;
 use wire::admin_api::{Kpi, RolloutCell, RolloutView, Stage};
 
-use super::common::{number, percent, placeholder, selectable, titled};
+use super::common::{
+    before_first_snapshot, number, percent, placeholder, selectable, table, titled, Column,
+};
 use super::theme::Theme;
 use crate::state::{State, Tab};
 
@@ -24,13 +26,7 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     );
     let block = Block::bordered().title(title);
     let Some(snapshot) = &state.snapshot else {
-        return placeholder(
-            "waiting for the first snapshot …",
-            theme,
-            block,
-            frame,
-            area,
-        );
+        return before_first_snapshot(theme, block, frame, area);
     };
     let rollout = &snapshot.rollout;
     if rollout.certificates.is_empty() {
@@ -141,23 +137,14 @@ fn kpis(kpis: &[Kpi], theme: Theme, frame: &mut Frame, area: Rect) {
             Cell::from(verdict),
         ])
     });
-    let header = Row::new([
-        Cell::from("KPI"),
-        Cell::from("year"),
-        Cell::from(Line::from("target").right_aligned()),
-        Cell::from(Line::from("actual").right_aligned()),
-        Cell::from(""),
-    ])
-    .style(theme.heading());
-    let widths = [
-        Constraint::Fill(1),
-        Constraint::Length(5),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(12),
+    let columns = [
+        Column::words("KPI", Constraint::Fill(1)),
+        Column::words("year", Constraint::Length(5)),
+        Column::figures("target", Constraint::Length(10)),
+        Column::figures("actual", Constraint::Length(10)),
+        Column::words("", Constraint::Length(12)),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(Block::bordered().title(" KPIs: target vs actual "));
+    let table =
+        table(rows, &columns, theme).block(Block::bordered().title(" KPIs: target vs actual "));
     frame.render_widget(table, area);
 }

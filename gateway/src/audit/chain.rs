@@ -30,9 +30,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 use store::{AuditEntry, Checkpoint};
+pub use wire::audit::{AuditRecord, REPLAYED, REPLAYED_AFTER_ANSWER};
 use wire::keys::TrustList;
 
 use super::checkpoint::{verify_checkpoint, CheckpointError};
@@ -43,63 +43,20 @@ pub const DOMAIN: &[u8] = b"mianzheng-audit/1";
 /// `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
 
-/// What one verification leaves in the audit log, before it has a place in the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// When it was decided (cut to whole microseconds when chained).
-    pub at: DateTime<Utc>,
-    /// The gateway node that answered.
-    pub node: String,
-    pub venue: String,
-    pub scenario: String,
-    /// Certificate types consulted.
-    pub certificates: Vec<String>,
-    /// The overall verdict.
-    pub verdict: String,
-    /// (certificate, verdict) per requirement of the scenario, in order.
-    pub requirement_verdicts: Vec<(String, String)>,
-    pub latency_us: i64,
-    /// The holder, keyed-hashed ([`super::SubjectHasher`]).
-    pub subject_hash: [u8; 32],
-    pub verification_id: String,
+/// The entry `record` becomes at `seq`, after the entry whose hash is `prev_hash`.
+pub fn chain(record: &AuditRecord, seq: i64, prev_hash: [u8; 32]) -> AuditEntry {
+    let mut entry = AuditEntry {
+        seq,
+        record: AuditRecord {
+            at: store::micros(record.at),
+            ..record.clone()
+        },
+        prev_hash,
+        hash: [0; 32],
+    };
+    entry.hash = entry_hash(&entry);
+    entry
 }
-
-impl AuditRecord {
-    /// Turns the record of a verification into that of its refusal because its code had been
-    /// spent already (found at the commit). `answer_waited`: the venue was answered after the
-    /// commit, so it is refused (409) and told nothing of the requirements; otherwise it was
-    /// told the verdict before the replay was found, and the record keeps what it was told.
-    pub fn refuse_as_replayed(&mut self, answer_waited: bool) {
-        if answer_waited {
-            self.verdict = super::writer::REPLAYED.to_owned();
-            self.requirement_verdicts.clear();
-        } else {
-            self.verdict = super::writer::REPLAYED_AFTER_ANSWER.to_owned();
-        }
-    }
-
-    /// The entry this record becomes at `seq`, after the entry whose hash is `prev_hash`.
-    pub fn chain(&self, seq: i64, prev_hash: [u8; 32]) -> AuditEntry {
-        let mut entry = AuditEntry {
-            seq,
-            at: store::micros(self.at),
-            node: self.node.clone(),
-            venue: self.venue.clone(),
-            scenario: self.scenario.clone(),
-            certificates: self.certificates.clone(),
-            verdict: self.verdict.clone(),
-            requirement_verdicts: self.requirement_verdicts.clone(),
-            latency_us: self.latency_us,
-            subject_hash: self.subject_hash,
-            verification_id: self.verification_id.clone(),
-            prev_hash,
-            hash: [0; 32],
-        };
-        entry.hash = entry_hash(&entry);
-        entry
-    }
-}
-
 /// Chains `records` one after another onto the entry (`seq`, `hash`) — (0, [`GENESIS`]) for an
 /// empty log.
 pub fn chain_all<'a>(
@@ -111,7 +68,7 @@ pub fn chain_all<'a>(
         .into_iter()
         .map(|record| {
             seq += 1;
-            let entry = record.chain(seq, prev);
+            let entry = chain(record, seq, prev);
             prev = entry.hash;
             entry
         })
@@ -392,6 +349,7 @@ pub fn verify_chain<'a>(
 mod tests {
     use super::*;
     use crate::audit::checkpoint::sign_checkpoint;
+    use chrono::DateTime;
     use wire::keys::{Algorithm, SigningKey, Validity};
 
     fn record(i: i64) -> AuditRecord {
@@ -437,8 +395,8 @@ mod tests {
 
     #[test]
     fn the_hash_covers_every_field_and_is_deterministic() {
-        let base = record(1).chain(1, GENESIS);
-        assert_eq!(entry_hash(&base), record(1).chain(1, GENESIS).hash);
+        let base = chain(&record(1), 1, GENESIS);
+        assert_eq!(entry_hash(&base), chain(&record(1), 1, GENESIS).hash);
         let edits: Vec<fn(&mut AuditEntry)> = vec![
             |e| e.seq = 2,
             |e| e.at += chrono::TimeDelta::microseconds(1),
@@ -493,7 +451,7 @@ mod tests {
     #[test]
     fn a_replaced_entry_with_a_valid_hash_breaks_the_link() {
         let mut entries = chain_of(4);
-        let mut forged = record(9).chain(3, entries[1].hash);
+        let mut forged = chain(&record(9), 3, entries[1].hash);
         forged.prev_hash = [9; 32];
         forged.hash = entry_hash(&forged);
         entries[2] = forged;

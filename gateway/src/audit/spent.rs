@@ -8,7 +8,7 @@ use std::time::Duration;
 use store::Store;
 use tokio::task::JoinHandle;
 
-use crate::replay::oldest_live_bucket;
+use crate::cluster::replay::oldest_live_bucket;
 use crate::shutdown::Shutdown;
 
 /// How often expired buckets are dropped.

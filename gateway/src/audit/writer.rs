@@ -17,7 +17,7 @@
 //! - Spent codes: an entry may carry its code's [`Spend`]; the nonces join the same
 //!   transaction under the store's uniqueness key. When a code was spent already (on another
 //!   node, or before a restart) nothing is written; those entries become refusals
-//!   ([`REPLAYED`]) and the batch is appended again, so exactly one use of a code is
+//!   ([`super::REPLAYED`]) and the batch is appended again, so exactly one use of a code is
 //!   answered and the loser's refusal is in the chain too.
 //! - Bounded waits: a caller that gives up on its entry ([`AuditReceipt::committed_within`])
 //!   takes it back unless an attempt that may land holds it; an entry taken back is never
@@ -214,13 +214,6 @@ const ABANDONED: u8 = 2;
 /// it landed (the caller was told the outcome is unknown).
 const GIVEN_UP: u8 = 3;
 
-/// The verdict an entry is committed with when its code had been spent already and the venue
-/// was refused (409 `code.replayed`).
-pub const REPLAYED: &str = "replayed";
-/// The same, for a gateway that answered before the commit (`audit.wait_for_commit = false`):
-/// the venue was told the verdict, and the replay was found afterwards.
-pub const REPLAYED_AFTER_ANSWER: &str = "replayed_after_answer";
-
 #[derive(Debug)]
 struct Queued {
     record: AuditRecord,
@@ -402,7 +395,7 @@ impl AuditWriter {
     /// Accepts `record` without waiting for its commit (for a gateway configured not to wait).
     /// Still refused when the backlog is full; once accepted it is committed unless the process
     /// dies first. A code found spent already at the commit is recorded as
-    /// [`REPLAYED_AFTER_ANSWER`].
+    /// [`super::REPLAYED_AFTER_ANSWER`].
     pub fn append_nowait(
         &self,
         record: AuditRecord,

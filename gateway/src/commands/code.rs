@@ -14,7 +14,9 @@ use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
 use wire::code::{CwtClaims, HeaderPolicy, HolderClaims, Minter, Profile, Verifier, PREFIX};
 
+#[cfg(feature = "demo")]
 use crate::demo;
+use wire::keys::{self, SigningKey, TrustList};
 
 /// Arguments of `gateway code inspect`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +63,7 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<Inspected> {
     } else {
         HeaderPolicy::Dcc
     };
-    let verifier = Verifier::new(demo::trust_list(args.trust.as_deref())?)
+    let verifier = Verifier::new(trust_list(args.trust.as_deref())?)
         .prefix(&args.prefix)
         .clock_skew(args.skew)
         .header_policy(policy);
@@ -207,7 +209,7 @@ pub fn mint(args: &MintArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Resu
             bail!("unknown certificate type `{code}` in --scope: see config/certificates.toml");
         }
     }
-    let key = demo::platform_keys(args.keys.as_deref())?
+    let key = signing_keys(args.keys.as_deref())?
         .into_iter()
         .find(|k| k.algorithm() == args.profile.algorithm())
         .with_context(|| format!("no {} key in the key file", args.profile.algorithm()))?;
@@ -235,4 +237,29 @@ fn rand_nonce() -> Vec<u8> {
     let mut n = vec![0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut n);
     n
+}
+
+/// The trust list at `path` (key file, PEM or DER certificate); without one, the demo's.
+fn trust_list(path: Option<&std::path::Path>) -> Result<TrustList> {
+    match path {
+        Some(p) => {
+            TrustList::load(p).with_context(|| format!("loading trust list from `{}`", p.display()))
+        }
+        #[cfg(feature = "demo")]
+        None => demo::platform_trust(),
+        #[cfg(not(feature = "demo"))]
+        None => bail!("--trust is required: this gateway is built without the demo keys"),
+    }
+}
+
+/// The signing keys at `path`; without one, the demo's.
+fn signing_keys(path: Option<&std::path::Path>) -> Result<Vec<SigningKey>> {
+    match path {
+        Some(p) => keys::load_signing_keys(p)
+            .with_context(|| format!("loading signing keys from `{}`", p.display())),
+        #[cfg(feature = "demo")]
+        None => demo::platform_keys(),
+        #[cfg(not(feature = "demo"))]
+        None => bail!("--keys is required: this gateway is built without the demo keys"),
+    }
 }

@@ -1,5 +1,9 @@
 //! Operator commands of the `gateway` binary, one module per command group. Each takes its
 //! parsed arguments and an output to write to, so tests can run them without a process.
+//!
+//! - [`audit`] — `gateway audit verify`.
+//! - [`code`] — `gateway code inspect`, `gateway code mint`.
+//! - [`keys`] — `gateway keys generate`.
 
 pub mod audit;
 pub mod code;

@@ -1,107 +1,45 @@
-//! Stage 1, admit: a request id, the content type, the body read under a size limit and a
-//! deadline (a trickling client cannot hold a worker), and the JSON parsed strictly. The venue's
-//! rate quota is taken right after authentication (stage 2), when the venue is known.
-
-use std::time::Duration;
+//! Stage 1, admit: the body read under the verify route's size limit and deadline (a trickling
+//! client cannot hold a worker), new verifications shed (503) while the audit backlog is full,
+//! and — once the venue is known (stage 2), so a stranger learns nothing from a 400 — the JSON
+//! parsed strictly. The venue's rate quota is taken in stage 2, when the venue is known.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, Request};
-use http_body_util::{BodyExt as _, Limited};
+use http::HeaderMap;
 use hyper::body::Incoming;
 use wire::api::VerifyRequest;
 
+use super::VerifyLimits;
+use crate::audit::AuditWriter;
 use crate::error::Failure;
 
-/// The request id: the client's `x-request-id` when it is short and plain, otherwise a fresh
-/// random one. Echoed in the response header, the problem body and the log line.
-pub fn request_id<B>(req: &Request<B>) -> String {
-    let given = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        });
-    match given {
-        Some(id) => id.to_string(),
-        None => crate::problem::fresh_request_id(),
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` header (venue keys, department tokens).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// Reads the body: refused with 413 before reading when `Content-Length` says it is too big,
-/// cut off at `max` bytes otherwise, and abandoned with 408 when it has not fully arrived
-/// within `deadline`.
-pub async fn read_body(
+/// Reads the body: `application/json`, at most `max_body_bytes`, within `body_timeout`.
+pub async fn body(
     headers: &HeaderMap,
     body: Incoming,
-    max: usize,
-    deadline: Duration,
+    limits: &VerifyLimits,
 ) -> Result<Bytes, Failure> {
-    let json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let mime = v.split(';').next().unwrap_or("").trim();
-            mime.eq_ignore_ascii_case("application/json")
-        });
-    if !json {
-        return Err(Failure::UnsupportedMediaType);
-    }
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(Failure::BodyTooLarge { max });
-    }
-    let limited = Limited::new(body, max);
-    match tokio::time::timeout(deadline, limited.collect()).await {
-        Err(_) => Err(Failure::BodyTimeout),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(Failure::BodyTooLarge { max })
-        }
-        Ok(Err(e)) => Err(Failure::MalformedRequest(format!("reading the body: {e}"))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    crate::http::request::read_body(headers, body, limits.max_body_bytes, limits.body_timeout).await
+}
+
+/// Refuses new verifications up front while the audit backlog is full, before their code is
+/// spent: the venue can retry the same code after `Retry-After`.
+pub fn not_backlogged(audit: &AuditWriter) -> Result<(), Failure> {
+    match audit.full() {
+        Some(retry_after_secs) => Err(Failure::AuditBacklogged {
+            retry_after_secs: u32::try_from(retry_after_secs).unwrap_or(u32::MAX),
+        }),
+        None => Ok(()),
     }
 }
 
 /// Parses the verify request; unknown fields are refused so a typo is not silently ignored.
 pub fn parse(body: &[u8]) -> Result<VerifyRequest, Failure> {
-    serde_json::from_slice(body).map_err(|e| Failure::MalformedRequest(format!("body: {e}")))
+    crate::http::json::parse(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_ids_are_taken_only_when_plain() {
-        let with = |v: &str| {
-            Request::builder()
-                .header("x-request-id", v)
-                .body(())
-                .expect("request")
-        };
-        assert_eq!(request_id(&with("abc-123")), "abc-123");
-        let fresh = |id: String| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
-        assert!(fresh(request_id(&with("bad id with spaces"))));
-        assert!(fresh(request_id(&with(&"x".repeat(65)))));
-        assert!(fresh(request_id(&Request::new(()))));
-    }
 
     #[test]
     fn parse_is_strict() {

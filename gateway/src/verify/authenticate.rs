@@ -1,17 +1,17 @@
 //! Stage 2, authenticate: the venue key from `Authorization: Bearer <key>` → the venue (from
 //! the registry's cache, or the store), refused when disabled, then the venue's rate quota,
-//! held across nodes by [`crate::quota`] (429 with `Retry-After` when exhausted).
+//! held across nodes by [`crate::cluster::quota`] (429 with `Retry-After` when exhausted).
 
 use std::sync::Arc;
 
 use http::HeaderMap;
 
 use crate::error::Failure;
-use crate::venue_registry::VenueRegistry;
+use crate::venues::registry::VenueRegistry;
 use crate::venues::Venue;
 
 pub async fn venue(registry: &VenueRegistry, headers: &HeaderMap) -> Result<Arc<Venue>, Failure> {
-    let key = super::admit::bearer(headers).ok_or(Failure::MissingCredentials)?;
+    let key = crate::http::request::bearer(headers).ok_or(Failure::MissingCredentials)?;
     let venue = registry
         .by_key(key)
         .await

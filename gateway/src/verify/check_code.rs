@@ -3,22 +3,15 @@
 //! certificate the scenario asks for, and — last, so only good codes are remembered — the nonce
 //! not seen before on this node within the code's validity (the store's check, across nodes
 //! and restarts, comes with the audit entry's commit in stage 11). Ed25519 signatures are checked in batches across
-//! concurrent requests ([`crate::signature_batch`]).
+//! concurrent requests ([`crate::verify::signature_batch`]).
 
 use chrono::{DateTime, Utc};
-use wire::catalogue::model::{HolderKind, Scenario};
+use wire::catalogue::model::Scenario;
 use wire::code::{CodeError, DecodedCode, HolderClaims, Verifier};
 
+use crate::cluster::replay::ReplayGuard;
 use crate::error::Failure;
-use crate::replay::ReplayGuard;
-use crate::signature_batch::SignatureBatcher;
-
-fn kind_name(kind: HolderKind) -> &'static str {
-    match kind {
-        HolderKind::Person => "person",
-        HolderKind::Organisation => "organisation",
-    }
-}
+use crate::verify::signature_batch::SignatureBatcher;
 
 pub async fn check(
     verifier: &Verifier,
@@ -32,8 +25,8 @@ pub async fn check(
     if claims.kind != scenario.holder {
         return Err(Failure::WrongHolderKind {
             scenario: scenario.id.clone(),
-            expected: kind_name(scenario.holder),
-            actual: kind_name(claims.kind),
+            expected: scenario.holder.as_str(),
+            actual: claims.kind.as_str(),
         });
     }
     if let Some(missing) = scenario

@@ -1,4 +1,4 @@
-//! Stage 8, check the seal: before a department's answer is cached or used, its seal must
+//! Stage 8, fetch — its seal check: before a department's answer is cached or used, its seal must
 //! verify with that department's key, it must answer for the holder and type asked, and its
 //! identifiers and fields must be well-formed. A record that fails is not cached and its
 //! requirement answers `unavailable` (the department's fault, counted per backend).

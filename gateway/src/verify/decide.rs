@@ -7,12 +7,14 @@
 //! whatever the paper says for the rest; `unavailable` ranks above `not_offered` because it is
 //! the one operators must look at.
 
-use chrono::{Datelike as _, NaiveDate};
+use chrono::NaiveDate;
 use wire::api::{Reason, Verdict};
+use wire::calendar::whole_years;
 use wire::catalogue::model::{Predicate, Requirement};
 use wire::issuer_api::{Record, RecordStatus};
 
 use super::fetch::Answer;
+use super::resolve::Planned;
 
 /// The verdict on one requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +43,6 @@ impl Decision {
     }
 }
 
-/// Whole years from `birth` to `day`.
-pub fn age_on(birth: NaiveDate, day: NaiveDate) -> i32 {
-    let mut age = day.year() - birth.year();
-    if (day.month(), day.day()) < (birth.month(), birth.day()) {
-        age -= 1;
-    }
-    age
-}
-
 fn status(record: &Record, today: NaiveDate) -> Result<(), Reason> {
     match record.status {
         RecordStatus::Valid => {}
@@ -76,7 +69,7 @@ fn predicate(p: &Predicate, record: &Record, today: NaiveDate) -> Result<(), Rea
                 .get(field)
                 .and_then(|v| v.as_date())
                 .ok_or(Reason::MissingField)?;
-            if age_on(birth, today) >= *years as i32 {
+            if whole_years(birth, today) >= *years as i32 {
                 Ok(())
             } else {
                 Err(Reason::UnderAge)
@@ -130,6 +123,21 @@ pub fn requirement(requirement: &Requirement, answer: &Answer, today: NaiveDate)
         }
     }
     Decision::PASS
+}
+
+/// The decision on each requirement of `plan`, given its answer (`None`: not offered).
+pub fn requirements(
+    plan: &[Planned<'_>],
+    answers: &[Option<&Answer>],
+    today: NaiveDate,
+) -> Vec<Decision> {
+    plan.iter()
+        .zip(answers)
+        .map(|(p, answer)| match answer {
+            Some(answer) => requirement(p.requirement, answer, today),
+            None => Decision::NOT_OFFERED,
+        })
+        .collect()
 }
 
 /// The overall verdict from the requirements' verdicts.
@@ -192,13 +200,6 @@ mod tests {
             ],
             disclose: vec![],
         }
-    }
-
-    #[test]
-    fn ages_count_whole_years_up_to_the_birthday() {
-        assert_eq!(age_on(day("1966-11-26"), day("2026-11-26")), 60);
-        assert_eq!(age_on(day("1966-11-27"), day("2026-11-26")), 59);
-        assert_eq!(age_on(day("1964-02-29"), day("2026-02-28")), 61);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use wire::api::{DisclosedHolder, Verdict};
+use wire::api::{DisclosedHolder, RequirementResult, Verdict};
 use wire::catalogue::model::{CertificateType, FieldKind, HolderKind, Requirement};
 use wire::issuer_api::{FieldValue, Record};
+
+use super::decide::Decision;
+use super::fetch::Answer;
+use super::resolve::Planned;
 
 /// `张三丰` → `张*丰`, `李四` → `李*`, one character → `*`.
 pub fn mask_name(name: &str) -> String {
@@ -66,6 +70,32 @@ pub fn fields(
         }
     }
     out
+}
+
+/// Each requirement of `plan` as the venue sees it: its verdict and reason, and the fields it
+/// may disclose from its record (`answers`: per requirement, `None` when not offered).
+pub fn requirements(
+    plan: &[Planned<'_>],
+    answers: &[Option<&Answer>],
+    decisions: &[Decision],
+) -> Vec<RequirementResult> {
+    plan.iter()
+        .zip(answers)
+        .zip(decisions)
+        .map(|((p, answer), decision)| {
+            let (record, stale) = match answer {
+                Some(Answer::Record { record, stale }) => (Some(record.as_ref()), *stale),
+                Some(Answer::Unavailable(_)) | None => (None, false),
+            };
+            RequirementResult {
+                certificate: p.certificate.code.clone(),
+                verdict: decision.verdict,
+                reason: decision.reason,
+                disclosed: fields(p.requirement, p.certificate, record, decision.verdict),
+                stale,
+            }
+        })
+        .collect()
 }
 
 /// The holder as the venue may see them: the name from the first record that carries one.

@@ -1,4 +1,4 @@
-//! Stage 7, fetch: each requirement's record, from the cache when fresh, otherwise from its
+//! Stage 8, fetch: each requirement's record, from the cache when fresh, otherwise from its
 //! department backend — one query per backend carrying every type missed, concurrent misses for
 //! the same (holder, type) coalesced into one upstream call, one deadline for the whole fan-out.
 //!
@@ -7,7 +7,7 @@
 //! and coalesced with an in-flight map of our own. The upstream call runs in its own task, so a
 //! venue that hangs up does not cancel the answer others are waiting for.
 //!
-//! Each record's seal is checked (stage 8, `check_seal`) before it is cached. Entries live for
+//! Each record's seal is checked ([`check_seal`], part of this stage) before it is cached. Entries live for
 //! the certificate type's TTL (jittered; "not found" briefly) and are kept a grace period past
 //! it, to serve — marked stale — scenarios that allow it while the department is down.
 //!
@@ -33,8 +33,8 @@ use wire::keys::TrustList;
 
 use super::check_seal;
 use super::resolve::Planned;
+use crate::departments::upstream::BackendClient;
 use crate::metrics::Metrics;
-use crate::upstream::BackendClient;
 
 /// (holder, certificate type): what one cache entry answers. The holder is the keyed subject
 /// hash of the audit log, so an objection or another node can name the entry without the
@@ -82,6 +82,22 @@ type Outcome = Result<Arc<Record>, Reason>;
 pub enum Answer {
     Record { record: Arc<Record>, stale: bool },
     Unavailable(Reason),
+}
+
+/// What one request asks of the departments, beside its plan: whose records, by when, and
+/// whether a stale record may answer while a department is down.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The holder's handle, as the departments know it.
+    pub subject: &'a str,
+    /// The subject's keyed hash: the cache key.
+    pub subject_hash: [u8; 32],
+    pub kind: HolderKind,
+    /// The scenario's `allow_stale`.
+    pub allow_stale: bool,
+    /// One deadline for the whole fan-out.
+    pub deadline: Instant,
+    pub request_id: &'a str,
 }
 
 /// The client of every backend, by department and scope.
@@ -196,19 +212,8 @@ impl Fetcher {
         self.inner.cache.invalidate_all();
     }
 
-    /// One answer per planned requirement, in order, by `deadline`. `subject_hash` is the
-    /// subject's keyed hash (the cache key).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn fetch(
-        &self,
-        subject: &str,
-        subject_hash: [u8; 32],
-        kind: HolderKind,
-        plan: &[Planned<'_>],
-        allow_stale: bool,
-        deadline: Instant,
-        request_id: &str,
-    ) -> Vec<Answer> {
+    /// One answer per planned requirement, in order, by the ask's deadline.
+    pub async fn fetch(&self, ask: &Ask<'_>, plan: &[Planned<'_>]) -> Vec<Answer> {
         let inner = &self.inner;
         let now = Instant::now();
         let mut answers: Vec<Option<Answer>> = vec![None; plan.len()];
@@ -219,7 +224,7 @@ impl Fetcher {
 
         for (i, planned) in plan.iter().enumerate() {
             let key = RecordKey {
-                subject: subject_hash,
+                subject: ask.subject_hash,
                 certificate: planned.certificate.code.as_str().into(),
             };
             if let Some(cached) = inner.cache.get(&key) {
@@ -268,22 +273,19 @@ impl Fetcher {
             }
         }
 
+        let deadline = ask.deadline;
         for (client, backend, group) in leads {
             let this = self.clone();
             let backend = backend.clone();
-            let subject = subject.to_string();
-            let request_id = request_id.to_string();
+            let query = RecordQuery {
+                subject: ask.subject.to_string(),
+                holder_kind: ask.kind,
+                certificates: group.iter().map(|l| l.certificate.clone()).collect(),
+                request_id: Some(ask.request_id.to_string()),
+            };
             tokio::spawn(async move {
-                this.query_backend(
-                    &client,
-                    &backend,
-                    &subject,
-                    kind,
-                    group,
-                    deadline,
-                    &request_id,
-                )
-                .await;
+                this.query_backend(&client, &backend, &query, group, deadline)
+                    .await;
             });
         }
 
@@ -307,7 +309,7 @@ impl Fetcher {
                     record,
                     stale: false,
                 },
-                (Err(_), Some(record)) if allow_stale => Answer::Record {
+                (Err(_), Some(record)) if ask.allow_stale => Answer::Record {
                     record,
                     stale: true,
                 },
@@ -320,26 +322,20 @@ impl Fetcher {
             .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One backend's query for the certificate types `leads` wait for (in that order): each
+    /// record's seal checked, then cached and handed to whoever waits for it.
     async fn query_backend(
         &self,
         client: &BackendClient,
         backend: &Backend,
-        subject: &str,
-        kind: HolderKind,
+        query: &RecordQuery,
         leads: Vec<Lead>,
         deadline: Instant,
-        request_id: &str,
     ) {
         let inner = &self.inner;
         let name = client.name();
-        let query = RecordQuery {
-            subject: subject.to_string(),
-            holder_kind: kind,
-            certificates: leads.iter().map(|l| l.certificate.clone()).collect(),
-            request_id: Some(request_id.to_string()),
-        };
-        let response = match client.query(&query, deadline).await {
+        let request_id = query.request_id.as_deref().unwrap_or_default();
+        let response = match client.query(query, deadline).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(request_id, backend = name, error = %e, "department gave no answer");
@@ -353,7 +349,7 @@ impl Fetcher {
             };
             match check_seal::check(
                 &record,
-                subject,
+                &query.subject,
                 certificate,
                 backend,
                 &inner.seal_trust,

@@ -34,17 +34,6 @@ pub struct AuditRecorder {
 }
 
 impl AuditRecorder {
-    /// Refuses new verifications up front while the backlog is full, before their code is
-    /// spent: the venue can retry the same code after `Retry-After`.
-    pub fn admit(&self) -> Result<(), Failure> {
-        match self.writer.full() {
-            Some(retry_after_secs) => Err(Failure::AuditBacklogged {
-                retry_after_secs: u32::try_from(retry_after_secs).unwrap_or(u32::MAX),
-            }),
-            None => Ok(()),
-        }
-    }
-
     /// Appends the verification's entry, spending its code in the same commit; waits for the
     /// commit (at most `commit_timeout`) when configured to. A code spent already — on another
     /// node, or before a restart — is refused here with where and when it was first used.

@@ -1,4 +1,4 @@
-//! Stage 11, respond: the verification's id and JSON body. `unavailable` is an answer too: the
+//! Stage 12, respond: the verification's id and JSON body. `unavailable` is an answer too: the
 //! venue falls back to the paper certificate.
 
 use bytes::Bytes;
@@ -9,7 +9,7 @@ use http_body_util::Full;
 use rand::RngCore as _;
 use wire::api::VerifyResponse;
 
-use crate::problem::REQUEST_ID_HEADER;
+use crate::http::problem::REQUEST_ID_HEADER;
 
 /// A verification id: time-ordered (milliseconds since the epoch, hex) and random, so ids sort
 /// by time across nodes and cannot be guessed.

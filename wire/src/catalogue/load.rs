@@ -129,19 +129,11 @@ struct Problems(Vec<Problem>);
 
 impl Problems {
     fn file(&mut self, src: &Source<'_>, message: impl Into<String>) {
-        self.0.push(Problem {
-            file: src.name.to_string(),
-            entry: None,
-            message: message.into(),
-        });
+        self.0.push(Problem::in_file(src.name, message));
     }
 
     fn entry(&mut self, src: &Source<'_>, entry: &str, message: impl Into<String>) {
-        self.0.push(Problem {
-            file: src.name.to_string(),
-            entry: Some(entry.to_string()),
-            message: message.into(),
-        });
+        self.0.push(Problem::at_entry(src.name, entry, message));
     }
 
     fn finish(&mut self) -> Result<(), CatalogueError> {

@@ -33,6 +33,16 @@ pub enum HolderKind {
     Organisation,
 }
 
+impl HolderKind {
+    /// The kind as the catalogue, the APIs and the logs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HolderKind::Person => "person",
+            HolderKind::Organisation => "organisation",
+        }
+    }
+}
+
 /// Which holder kinds a certificate type admits (`either` for real-estate certificates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,4 +1,4 @@
-//! The dynamic code a holder shows (DESIGN.md §3): CWT claims in a COSE_Sign1 (EdDSA, ES256)
+//! The dynamic code a holder shows: CWT claims in a COSE_Sign1 (EdDSA, ES256)
 //! or COSE_Mac0 (HMAC-SHA256), optionally zlib-compressed, base45-encoded behind our prefix.
 //!
 //! [`Minter`] makes codes; [`Verifier`] runs the whole chain and returns the holder's claims or

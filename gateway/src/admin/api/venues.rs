@@ -1,0 +1,130 @@
+//! `/admin/v1/venues…`: the venue registry. A new or rotated key is shown once in the answer;
+//! the store keeps only its hash. Changes take effect on every node at once (the venue caches
+//! are dropped through [`crate::departments::invalidation`]).
+
+use http::{Method, StatusCode};
+use store::VenueRow;
+use wire::admin_api::{VenueKeyIssued, VenueRegistration, VenueView};
+
+use super::{AdminApi, Answer, Call};
+use crate::error::Failure;
+use crate::http::json;
+
+pub fn view(row: &VenueRow) -> VenueView {
+    VenueView {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        city: row.city,
+        scenarios: row.scenarios.clone(),
+        rate_per_sec: row.rate_per_sec,
+        disabled: row.disabled,
+        updated_at: row.updated_at,
+    }
+}
+
+/// Checks a registration against the catalogue; every problem at once.
+fn check(api: &AdminApi, r: &VenueRegistration) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    let slug = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if !slug(&r.id) {
+        problems.push(format!(
+            "id `{}` must be 1–64 lowercase letters, digits or `-`",
+            r.id
+        ));
+    }
+    if r.name.trim().is_empty() {
+        problems.push("name must not be empty".to_owned());
+    }
+    if api.catalogue.city(r.city).is_none() {
+        problems.push(format!("city `{}` is not in the catalogue", r.city));
+    }
+    if r.scenarios.is_empty() {
+        problems.push("scenarios must name at least one scenario".to_owned());
+    }
+    for s in &r.scenarios {
+        if api.catalogue.scenario(s).is_none() {
+            problems.push(format!("scenario `{s}` is not in the catalogue"));
+        }
+    }
+    if r.rate_per_sec == 0 {
+        problems.push("rate_per_sec must be at least 1".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Unprocessable(problems.join("; ")))
+    }
+}
+
+pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
+    let registry = &api.registry;
+    let tell_nodes = || async {
+        if let Err(e) = api.desk.invalidations.publish_venues().await {
+            tracing::warn!(error = %e, "other nodes keep their venue cache until it expires");
+        }
+    };
+    let issued = |status, (row, key): (VenueRow, String)| {
+        json::reply(
+            status,
+            &VenueKeyIssued {
+                venue: view(&row),
+                key,
+            },
+            call.request_id,
+        )
+    };
+    match (call.req.method().clone(), call.segments) {
+        (Method::GET, ["venues"]) => {
+            let rows = registry
+                .store()
+                .list_venues()
+                .await
+                .map_err(Failure::from)?;
+            let views: Vec<VenueView> = rows.iter().map(view).collect();
+            Ok(json::reply(StatusCode::OK, &views, call.request_id))
+        }
+        (Method::POST, ["venues"]) => {
+            let (parts, body) = call.req.into_parts();
+            let r: VenueRegistration = json::read(&parts.headers, body).await?;
+            check(api, &r)?;
+            let mut scenarios = r.scenarios.clone();
+            scenarios.sort();
+            scenarios.dedup();
+            let row = VenueRow {
+                id: r.id,
+                name: r.name.trim().to_owned(),
+                city: r.city,
+                scenarios,
+                rate_per_sec: r.rate_per_sec,
+                key_hash: [0; 32],
+                disabled: false,
+                updated_at: store::now(),
+            };
+            let created = registry.register(row).await.map_err(Failure::from)?;
+            tracing::info!(venue = %created.0.id, "venue registered");
+            tell_nodes().await;
+            Ok(issued(StatusCode::CREATED, created))
+        }
+        (Method::POST, ["venues", id, "rotate"]) => {
+            let rotated = registry.rotate(id).await.map_err(Failure::from)?;
+            tracing::info!(venue = %id, "venue key rotated");
+            tell_nodes().await;
+            Ok(issued(StatusCode::OK, rotated))
+        }
+        (Method::POST, ["venues", id, action @ ("disable" | "enable")]) => {
+            let row = registry
+                .set_disabled(id, *action == "disable")
+                .await
+                .map_err(Failure::from)?;
+            tracing::info!(venue = %id, action, "venue changed");
+            tell_nodes().await;
+            Ok(json::reply(StatusCode::OK, &view(&row), call.request_id))
+        }
+        _ => Err(Failure::NotFound),
+    }
+}

@@ -1,0 +1,64 @@
+//! The public listener's routes: `POST /v1/verify`, `POST /v1/issuer-events`,
+//! `POST /v1/objections`, `GET /v1/holder/accesses`; anything else is 404 (405 for a known
+//! path with another method), as a problem.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use wire::api::{HOLDER_ACCESSES_PATH, OBJECTIONS_PATH, VERIFY_PATH};
+use wire::issuer_api::EVENTS_PATH;
+
+use crate::departments::issuer_events::IssuerEvents;
+use crate::error::Failure;
+use crate::holder::accesses::HolderAccessesApi;
+use crate::holder::objection_filing::ObjectionFilingApi;
+use crate::http::server::Handler;
+use crate::verify::VerifyService;
+
+/// The public listener's routes.
+#[derive(Clone)]
+pub struct PublicHandler {
+    pub service: Arc<VerifyService>,
+    pub events: Arc<IssuerEvents>,
+    pub objections: Arc<ObjectionFilingApi>,
+    pub accesses: Arc<HolderAccessesApi>,
+    /// The listener label its requests are counted under.
+    pub listener: &'static str,
+}
+
+/// 405 with the method a path takes.
+fn method_not_allowed(req: &Request<Incoming>, allow: &'static str) -> Response<Full<Bytes>> {
+    let id = crate::http::request::request_id(req);
+    let mut r = Failure::MethodNotAllowed.problem(&id).into_response();
+    r.headers_mut()
+        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    r
+}
+
+impl Handler for PublicHandler {
+    async fn call(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
+        let (route, response) = match (req.method(), req.uri().path()) {
+            (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
+            (&Method::POST, EVENTS_PATH) => ("issuer_events", self.events.handle(req).await),
+            (&Method::POST, OBJECTIONS_PATH) => ("objections", self.objections.handle(req).await),
+            (&Method::GET, HOLDER_ACCESSES_PATH) => {
+                ("holder_accesses", self.accesses.handle(req).await)
+            }
+            (_, VERIFY_PATH) => ("verify", method_not_allowed(&req, "POST")),
+            (_, OBJECTIONS_PATH) => ("objections", method_not_allowed(&req, "POST")),
+            (_, HOLDER_ACCESSES_PATH) => ("holder_accesses", method_not_allowed(&req, "GET")),
+            _ => {
+                let id = crate::http::request::request_id(&req);
+                ("other", Failure::NotFound.problem(&id).into_response())
+            }
+        };
+        self.service
+            .metrics
+            .http(self.listener, route, response.status());
+        response
+    }
+}

@@ -1,0 +1,11 @@
+//! What the gateway nodes sharing one store (and one Redis) hold in common.
+//!
+//! - [`membership`] — this node's name held as a lease, the live node count, the settings every
+//!   node must agree on.
+//! - [`replay`] — each code's nonce accepted once on this node (the fast path in front of the
+//!   store's spent codes).
+//! - [`quota`] — each venue's rate quota held for the venue as a whole across nodes.
+
+pub mod membership;
+pub mod quota;
+pub mod replay;

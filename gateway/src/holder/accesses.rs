@@ -1,0 +1,113 @@
+//! `GET /v1/holder/accesses`: "who checked me". A holder shows a fresh code of their own
+//! (`Authorization: Holder <code>`) and gets the verifications of them, newest first, a page at
+//! a time (`?limit=` 1–100, default 20; `?before=` the previous page's `next`): venue, scenario,
+//! time, verdict. The audit log knows the holder only by keyed hash; so does this query.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use wire::api::{HolderAccess, HolderAccesses};
+
+use crate::error::Failure;
+use crate::holder;
+use crate::http::json;
+use crate::http::request;
+use crate::verify::VerifyService;
+
+const DEFAULT_PAGE: u32 = 20;
+const MAX_PAGE: u32 = 100;
+
+/// The handler of `GET /v1/holder/accesses`.
+#[derive(Debug)]
+pub struct HolderAccessesApi {
+    pub service: Arc<VerifyService>,
+}
+
+/// `<microseconds since the epoch>.<seq>` of the last entry of a page.
+fn cursor(at: DateTime<Utc>, seq: i64) -> String {
+    format!("{}.{seq}", at.timestamp_micros())
+}
+
+fn parse_cursor(text: &str) -> Result<(DateTime<Utc>, i64), Failure> {
+    let bad = || Failure::MalformedRequest(format!("before `{text}` is not a page cursor"));
+    let (micros, seq) = text.split_once('.').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, seq.parse().map_err(|_| bad())?))
+}
+
+impl HolderAccessesApi {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let request_id = request::request_id(&req);
+        json::answer(self.page(&req).await, StatusCode::OK, &request_id)
+    }
+
+    async fn page(&self, req: &Request<Incoming>) -> Result<HolderAccesses, Failure> {
+        let query = req.uri().query();
+        let limit = json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?;
+        let before = json::query_param(query, "before")
+            .map(|c| parse_cursor(&c))
+            .transpose()?;
+        let code = holder::code_from_header(req.headers()).ok_or(Failure::MissingHolderCode)?;
+        let claims = holder::authenticate(&self.service, code).await?;
+        let hash = self.service.subjects.hash(&claims.subject);
+        let store = self.service.registry.store();
+        // One more than asked tells whether there is a next page.
+        let mut entries = store
+            .holder_accesses(&hash, before, limit + 1)
+            .await
+            .map_err(Failure::from)?;
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next = more
+            .then(|| entries.last().map(|e| cursor(e.at, e.seq)))
+            .flatten();
+        let mut items = Vec::with_capacity(entries.len());
+        // A page mostly repeats a few venues: look each up once.
+        let mut names: HashMap<String, String> = HashMap::new();
+        for entry in entries {
+            let venue_name = match names.get(&entry.venue) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = self
+                        .service
+                        .registry
+                        .name_of(&entry.venue)
+                        .await
+                        .unwrap_or_else(|| entry.venue.clone());
+                    names.insert(entry.venue.clone(), name.clone());
+                    name
+                }
+            };
+            let record = entry.record;
+            items.push(HolderAccess {
+                at: record.at,
+                venue_id: record.venue,
+                venue_name,
+                scenario: record.scenario,
+                verdict: record.verdict,
+                certificates: record.certificates,
+                verification_id: record.verification_id,
+            });
+        }
+        Ok(HolderAccesses { items, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time");
+        assert_eq!(parse_cursor(&cursor(at, 42)).ok(), Some((at, 42)));
+        for bad in ["", "12", "x.1", "1.y", "1.2.3"] {
+            assert!(parse_cursor(bad).is_err(), "{bad}");
+        }
+    }
+}

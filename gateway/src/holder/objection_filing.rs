@@ -1,0 +1,85 @@
+//! `POST /v1/objections`: a venue (by its key) or a holder (by a fresh code of their own) says
+//! a verification or a record is wrong. `201 Created` with the objection's id, department and
+//! deadline only once it is stored durably; see [`wire::api::ObjectionFiling`] for the body.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use wire::api::{ObjectionFiled, ObjectionFiling, OBJECTIONS_PATH};
+
+use crate::error::Failure;
+use crate::holder;
+use crate::http::json;
+use crate::http::request;
+use crate::objections::{Filer, Filing, ObjectionDesk};
+use crate::verify::{authenticate, VerifyService};
+
+/// The handler of `POST /v1/objections`.
+#[derive(Debug)]
+pub struct ObjectionFilingApi {
+    pub service: Arc<VerifyService>,
+    pub desk: ObjectionDesk,
+}
+
+impl ObjectionFilingApi {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let request_id = request::request_id(&req);
+        let result = self.file(req).await;
+        let location = result
+            .as_ref()
+            .ok()
+            .map(|f| format!("{OBJECTIONS_PATH}/{}", f.objection_id));
+        let mut response = json::answer(result, StatusCode::CREATED, &request_id);
+        if let Some(value) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response
+    }
+
+    async fn file(&self, req: Request<Incoming>) -> Result<ObjectionFiled, Failure> {
+        let (parts, body) = req.into_parts();
+        // A venue key when there is one (checked before the body is read); else a holder.
+        let venue = match request::bearer(&parts.headers) {
+            Some(_) => Some(authenticate::venue(&self.service.registry, &parts.headers).await?),
+            None => None,
+        };
+        let request: ObjectionFiling = json::read(&parts.headers, body).await?;
+        self.desk.precheck(
+            &request.channel,
+            &request.description,
+            request.certificate.as_deref(),
+        )?;
+        let holder = match (&request.code, &venue) {
+            // The holder proves themselves with a fresh code, spent here.
+            (Some(code), None) => Some(holder::authenticate(&self.service, code).await?),
+            // A venue shows the code the holder presented at the counter: it must be authentic,
+            // but it may be the one just used for the verification.
+            (Some(code), Some(_)) => Some(holder::authentic(&self.service, code).await?),
+            (None, None) => return Err(Failure::MissingHolderCode),
+            (None, Some(_)) => None,
+        };
+        let filing = Filing {
+            filer: match &venue {
+                Some(v) => Filer::Venue { id: v.id.clone() },
+                None => Filer::Holder,
+            },
+            holder: holder.map(|claims| holder::holder(&self.service, &claims)),
+            verification_id: request.verification_id,
+            certificate: request.certificate,
+            channel: request.channel,
+            description: request.description,
+        };
+        let objection = self.desk.file(filing, Utc::now()).await?;
+        Ok(ObjectionFiled {
+            objection_id: objection.id,
+            department: objection.department,
+            certificate: objection.certificate,
+            deadline: objection.deadline,
+            status: objection.status.as_str().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! The venue registry on the verify path: venues live in the store (hundreds of thousands
+//! province-wide), with a cache in front so a request costs a hash and a map look-up, not a
+//! query. Unknown keys are cached briefly too, so a flood of bad keys does not become a flood
+//! of queries. Changes made through the admin API invalidate this node's cache at once and the
+//! other nodes' through [`crate::departments::invalidation`] (or, should that message be lost, within
+//! [`POSITIVE_TTL`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
+use store::{Store, StoreError, VenueRow};
+
+use crate::cluster::quota::Quotas;
+use crate::metrics::Metrics;
+use crate::venues::{self, Venue, Venues};
+
+/// How long a known venue is served from the cache.
+pub const POSITIVE_TTL: Duration = Duration::from_secs(30);
+/// How long an unknown key is remembered as unknown.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct VenueRegistry {
+    store: Store,
+    known: Cache<[u8; 32], Arc<Venue>>,
+    unknown: Cache<[u8; 32], ()>,
+    /// Quotas by venue id, kept across cache refreshes; replaced when the rate changes.
+    quotas: Quotas,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for VenueRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VenueRegistry")
+            .field("store", &self.store.engine())
+            .field("cached", &self.known.entry_count())
+            .finish()
+    }
+}
+
+impl VenueRegistry {
+    pub fn new(store: Store, metrics: Metrics, quotas: Quotas) -> VenueRegistry {
+        VenueRegistry {
+            store,
+            known: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(POSITIVE_TTL)
+                .build(),
+            unknown: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(NEGATIVE_TTL)
+                .build(),
+            quotas,
+            metrics,
+        }
+    }
+
+    /// Writes the venues of a venues file into the store (demo seeding; a venue already
+    /// registered with the same id is overwritten with the file's values).
+    pub async fn seed(&self, venues: &Venues) -> Result<(), StoreError> {
+        for venue in venues.iter() {
+            self.store.upsert_venue(&venue.to_row()).await?;
+        }
+        self.invalidate_all();
+        Ok(())
+    }
+
+    /// The venue whose key is `key`, or `None` for an unknown key.
+    pub async fn by_key(&self, key: &str) -> Result<Option<Arc<Venue>>, StoreError> {
+        let hash = venues::hash_key(key);
+        if let Some(venue) = self.known.get(&hash) {
+            self.metrics.cache("venues", true);
+            return Ok(Some(venue));
+        }
+        if self.unknown.contains_key(&hash) {
+            self.metrics.cache("venues", true);
+            return Ok(None);
+        }
+        self.metrics.cache("venues", false);
+        match self.store.venue_by_key_hash(&hash).await? {
+            None => {
+                self.unknown.insert(hash, ());
+                Ok(None)
+            }
+            Some(row) => {
+                let quota = self.quotas.venue(&row.id, row.rate_per_sec);
+                let venue = Arc::new(Venue::from_row(row, quota));
+                self.known.insert(hash, Arc::clone(&venue));
+                Ok(Some(venue))
+            }
+        }
+    }
+
+    /// Forgets every cached venue (after a change through the admin API).
+    pub fn invalidate_all(&self) {
+        self.known.invalidate_all();
+        self.unknown.invalidate_all();
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A venue's registered name (for "who checked me"); `None` when it is gone or the store
+    /// cannot say.
+    pub async fn name_of(&self, id: &str) -> Option<String> {
+        self.store
+            .venue(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.name)
+    }
+
+    /// Registers a venue under a fresh key; returns the row and the key (shown once).
+    pub async fn register(&self, mut row: VenueRow) -> Result<(VenueRow, String), StoreError> {
+        let key = fresh_key();
+        row.key_hash = venues::hash_key(&key);
+        row.updated_at = store::now();
+        self.store.insert_venue(&row).await?;
+        self.invalidate_all();
+        Ok((row, key))
+    }
+
+    /// Gives a venue a fresh key; the old one stops working on this node at once.
+    pub async fn rotate(&self, id: &str) -> Result<(VenueRow, String), StoreError> {
+        let key = fresh_key();
+        self.store
+            .rotate_venue_key(id, &venues::hash_key(&key))
+            .await?;
+        self.invalidate_all();
+        Ok((self.row(id).await?, key))
+    }
+
+    /// Disables or re-enables a venue (at once on this node).
+    pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<VenueRow, StoreError> {
+        self.store.set_venue_disabled(id, disabled).await?;
+        self.invalidate_all();
+        self.row(id).await
+    }
+
+    async fn row(&self, id: &str) -> Result<VenueRow, StoreError> {
+        self.store
+            .venue(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "venue",
+                id: id.to_owned(),
+            })
+    }
+}
+
+/// A new venue key: `mzv_` and 32 random bytes in hex.
+fn fresh_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    format!("mzv_{}", hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use wire::catalogue::Catalogue;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn venues_come_from_the_store_and_changes_show_after_invalidation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_sqlite_in(dir.path()).await.expect("store");
+        let registry =
+            VenueRegistry::new(store.clone(), Metrics::new(), Quotas::standalone().clone());
+        let file = Venues::parse(
+            venues::REPOSITORY_FILE,
+            "venues.toml",
+            &Catalogue::embedded(),
+        )
+        .expect("venues");
+        registry.seed(&file).await.expect("seed");
+
+        let park = registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .expect("known");
+        assert_eq!(park.id, "jinan-baotu-spring-park");
+        assert!(park.may_use("park-entry-senior"));
+        assert!(!park.disabled);
+        assert!(registry
+            .by_key("no-such-key-at-all")
+            .await
+            .expect("store")
+            .is_none());
+
+        store
+            .set_venue_disabled(&park.id, true)
+            .await
+            .expect("disable");
+        let cached = registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .expect("known");
+        assert!(!cached.disabled, "served from the cache until invalidated");
+        registry.invalidate_all();
+        let fresh = registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .expect("known");
+        assert!(fresh.disabled);
+
+        store
+            .rotate_venue_key(&park.id, &venues::hash_key("a-new-key-for-the-park"))
+            .await
+            .expect("rotate");
+        registry.invalidate_all();
+        assert!(registry
+            .by_key("demo-park-7f3c9a1e")
+            .await
+            .expect("store")
+            .is_none());
+        assert!(registry
+            .by_key("a-new-key-for-the-park")
+            .await
+            .expect("store")
+            .is_some());
+    }
+}
