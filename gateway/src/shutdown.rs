@@ -4,12 +4,33 @@
 //! [`Shutdown::listen_for_signals`], or by [`Shutdown::trigger`] in tests — the process is
 //! *draining*: `/readyz` answers 503 at once so load balancers stop sending, every listener
 //! stops accepting, open connections finish what they are doing (bounded by the server's
-//! drain timeout), and then `main` returns. Draining never reverses.
+//! drain timeout), and then `main` returns. Draining never reverses. The node's periodic tasks
+//! tick through [`Shutdown::every`], which stops ticking when draining starts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::{Interval, MissedTickBehavior};
+
+/// The clock of a periodic task; see [`Shutdown::every`].
+#[derive(Debug)]
+pub struct Every {
+    interval: Interval,
+    shutdown: Shutdown,
+}
+
+impl Every {
+    /// Waits for the next tick: `true` when it is time, `false` once draining has started.
+    pub async fn tick(&mut self) -> bool {
+        tokio::select! {
+            biased;
+            () = self.shutdown.wait() => false,
+            _ = self.interval.tick() => true,
+        }
+    }
+}
 
 /// Cloneable handle on the process-wide "we are stopping" flag.
 #[derive(Debug, Clone)]
@@ -52,6 +73,18 @@ impl Shutdown {
         let mut draining = self.draining.subscribe();
         // The sender lives as long as `self`, so the channel cannot close under us.
         let _ = draining.wait_for(|draining| *draining).await;
+    }
+
+    /// A periodic task's clock: `while every.tick().await { … }` runs the body every `period`,
+    /// the first time one period from now, until draining starts. A body that overruns delays
+    /// the next tick instead of bunching the missed ones.
+    pub fn every(&self, period: Duration) -> Every {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Every {
+            interval,
+            shutdown: self.clone(),
+        }
     }
 
     /// Spawns the task that turns SIGTERM or Ctrl-C (SIGINT) into [`Shutdown::trigger`].
@@ -101,7 +134,6 @@ async fn wait_for_signal() -> std::io::Result<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
     async fn trigger_is_seen_by_every_clone_and_wakes_waiters() {
@@ -134,5 +166,27 @@ mod tests {
             .await
             .expect("already draining");
         assert!(shutdown.is_draining());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_ticks_a_period_apart_until_draining() {
+        let shutdown = Shutdown::new();
+        let start = tokio::time::Instant::now();
+        let mut every = shutdown.every(Duration::from_secs(10));
+        assert!(every.tick().await);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(10),
+            "the first tick is a period away"
+        );
+        assert!(every.tick().await);
+        assert_eq!(start.elapsed(), Duration::from_secs(20));
+        shutdown.trigger();
+        assert!(!every.tick().await, "no tick once draining");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(20),
+            "and no wait for it either"
+        );
     }
 }

@@ -338,14 +338,9 @@ impl Rollout {
         self.file.as_ref()?;
         let rollout = Arc::clone(self);
         Some(tokio::spawn(async move {
-            let mut poll = tokio::time::interval(poll_every);
-            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            poll.tick().await; // the first tick is immediate; the file was just loaded
-            loop {
-                tokio::select! {
-                    _ = shutdown.wait() => return,
-                    _ = poll.tick() => {}
-                }
+            // The first tick is one period away: the file was just loaded.
+            let mut every = shutdown.every(poll_every);
+            while every.tick().await {
                 if !rollout.file_changed() {
                     continue;
                 }

@@ -211,14 +211,8 @@ impl SnapshotFeed {
         let first = maker.make().await;
         let (tx, rx) = watch::channel(Arc::new(first));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = shutdown.wait() => return,
-                    _ = tick.tick() => {}
-                }
+            let mut every = shutdown.every(INTERVAL);
+            while every.tick().await {
                 let snapshot = maker.make().await;
                 tx.send_replace(Arc::new(snapshot));
             }

@@ -25,13 +25,8 @@ pub async fn prune_once(store: &Store, now: i64, skew_secs: u32) -> Result<u64, 
 /// Prunes every [`PRUNE_EVERY`] until the shutdown.
 pub fn spawn_pruner(store: Store, skew_secs: u32, shutdown: Shutdown) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(PRUNE_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.wait() => return,
-                _ = every.tick() => {}
-            }
+        let mut every = shutdown.every(PRUNE_EVERY);
+        while every.tick().await {
             match prune_once(&store, chrono::Utc::now().timestamp(), skew_secs).await {
                 Ok(0) => {}
                 Ok(pruned) => tracing::debug!(pruned, "dropped the spent codes of expired codes"),

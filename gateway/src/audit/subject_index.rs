@@ -32,13 +32,8 @@ pub async fn catch_up(store: &Store) -> Result<u64, store::StoreError> {
 /// Catches up every [`INDEX_EVERY`] until the shutdown.
 pub fn spawn_indexer(store: Store, shutdown: Shutdown) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(INDEX_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.wait() => return,
-                _ = every.tick() => {}
-            }
+        let mut every = shutdown.every(INDEX_EVERY);
+        while every.tick().await {
             if let Err(e) = catch_up(&store).await {
                 tracing::warn!(error = %e, "cannot index the audit log's subjects; trying again later");
             }

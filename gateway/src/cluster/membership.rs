@@ -154,14 +154,8 @@ impl Membership {
     pub fn spawn_heartbeat(self: &Arc<Self>, shutdown: Shutdown) -> JoinHandle<()> {
         let membership = Arc::clone(self);
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(HEARTBEAT);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            every.tick().await;
-            loop {
-                tokio::select! {
-                    () = shutdown.wait() => return,
-                    _ = every.tick() => {}
-                }
+            let mut every = shutdown.every(HEARTBEAT);
+            while every.tick().await {
                 if let Err(e) = membership.beat().await {
                     tracing::error!(error = %e, node = %membership.name, "node lease not renewed");
                 }
