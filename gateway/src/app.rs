@@ -39,6 +39,7 @@ use crate::config::{GatewayConfig, TlsMode};
 #[cfg(feature = "demo")]
 use crate::demo;
 use crate::departments::breaker::BreakerSettings;
+use crate::departments::cache::{CacheSettings, RecordCache};
 use crate::departments::corrections::DepartmentAdmin;
 use crate::departments::invalidation::Invalidations;
 use crate::departments::issuer_events::{EventTokens, IssuerEvents};
@@ -52,7 +53,7 @@ use crate::objections::ObjectionDesk;
 use crate::shutdown::Shutdown;
 use crate::venues::registry::VenueRegistry;
 use crate::venues::Venues;
-use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
+use crate::verify::fetch::{Backends, Fetcher};
 use crate::verify::record::AuditRecorder;
 use crate::verify::signature_batch::SignatureBatcher;
 use crate::verify::{VerifyLimits, VerifyService};
@@ -115,12 +116,13 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let seal_trust = seal_trust(&config)?;
     let bound = bind_listeners(&config).await?;
     let departments = connect_departments(&config, &catalogue, &bound, &metrics).await?;
+    let records = RecordCache::new(cache_settings(&config));
     let fetcher = Fetcher::new(
         departments.backends,
         Arc::clone(&catalogue),
         Arc::new(seal_trust),
         metrics.clone(),
-        cache_settings(&config),
+        records.clone(),
     );
     let rollout = Arc::new(Rollout::load(&config, Arc::clone(&catalogue))?);
     let service = Arc::new(VerifyService {
@@ -148,7 +150,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         },
     });
     let invalidations = Invalidations::start(
-        service.fetcher.clone(),
+        records,
         service.registry.clone(),
         &store,
         metrics.clone(),
