@@ -555,7 +555,7 @@ async fn start_snapshots(
         Sources {
             node: service.audit.node.clone(),
             metrics: service.metrics.clone(),
-            fetcher: service.fetcher.clone(),
+            backends: service.fetcher.clients().cloned().collect(),
             store: store.clone(),
             audit: audit.clone(),
             rollout: {
