@@ -177,6 +177,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         accesses: Arc::new(HolderAccessesApi {
             service: Arc::clone(&service),
         }),
+        // Each listener serves these routes under its own label (`start_listeners`).
         listener: "public",
     };
     let snapshots = start_snapshots(&service, &store, &audit, &shutdown).await;
