@@ -95,18 +95,8 @@ fn mint(population: &Population, handle: &str) -> String {
         .into_iter()
         .find(|k| k.algorithm() == Profile::Eddsa.algorithm())
         .expect("an EdDSA demo platform key");
-    let now = Utc::now().timestamp();
-    let claims = HolderClaims {
-        issuer: "mianzheng-platform".into(),
-        subject: handle.to_string(),
-        kind: HolderKind::Person,
-        city: Some(population.holder(handle, HolderKind::Person).home_city()),
-        issued_at: now,
-        expires_at: now + 300,
-        nonce: rand::random::<[u8; 16]>().to_vec(),
-        scope: None,
-    };
-    Minter::new(key).mint(&claims)
+    let city = population.holder(handle, HolderKind::Person).home_city();
+    Minter::new(key).mint(&HolderClaims::fresh_person(handle, Some(city), 300))
 }
 
 /// A tmux server of the test's own (`-S`, a socket in the test's temporary folder, and a config

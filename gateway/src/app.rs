@@ -39,6 +39,7 @@ use crate::config::{GatewayConfig, TlsMode};
 #[cfg(feature = "demo")]
 use crate::demo;
 use crate::departments::breaker::BreakerSettings;
+use crate::departments::cache::{CacheSettings, RecordCache};
 use crate::departments::corrections::DepartmentAdmin;
 use crate::departments::invalidation::Invalidations;
 use crate::departments::issuer_events::{EventTokens, IssuerEvents};
@@ -52,7 +53,7 @@ use crate::objections::ObjectionDesk;
 use crate::shutdown::Shutdown;
 use crate::venues::registry::VenueRegistry;
 use crate::venues::Venues;
-use crate::verify::fetch::{Backends, CacheSettings, Fetcher};
+use crate::verify::fetch::{Backends, Fetcher};
 use crate::verify::record::AuditRecorder;
 use crate::verify::signature_batch::SignatureBatcher;
 use crate::verify::{VerifyLimits, VerifyService};
@@ -100,95 +101,51 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let store = open_store(&config).await?;
     let node = join_nodes(&config, &store).await?;
     let audit = start_audit_writer(&config, &store, &node).await?;
-    let quotas = start_quotas(&config, &store, &node, &metrics, &shutdown).await?;
-    readiness.add_detail({
-        let quotas = quotas.clone();
-        Arc::new(move || quotas.describe())
-    });
-    let registry = VenueRegistry::new(store.clone(), metrics.clone(), quotas);
-    if config.venues.seed {
-        registry
-            .seed(&venues)
-            .await
-            .context("seeding the store with the venues file")?;
-    }
-    let seal_trust = seal_trust(&config)?;
+    let registry = venue_registry(
+        &config, &store, &node, &venues, &metrics, &readiness, &shutdown,
+    )
+    .await?;
     let bound = bind_listeners(&config).await?;
     let departments = connect_departments(&config, &catalogue, &bound, &metrics).await?;
+    let records = RecordCache::new(cache_settings(&config));
     let fetcher = Fetcher::new(
         departments.backends,
         Arc::clone(&catalogue),
-        Arc::new(seal_trust),
+        Arc::new(seal_trust(&config)?),
         metrics.clone(),
-        cache_settings(&config),
+        records.clone(),
     );
-    let rollout = Arc::new(Rollout::load(&config, Arc::clone(&catalogue))?);
-    let service = Arc::new(VerifyService {
-        catalogue,
-        rollout,
-        verifier,
-        replay: ReplayGuard::new(&node.name, config.codes.clock_skew_secs),
-        signatures: SignatureBatcher::start(),
-        venues: Arc::new(venues),
-        registry,
-        fetcher,
-        metrics: metrics.clone(),
-        limits: VerifyLimits {
-            max_body_bytes: config.limits.max_body_bytes,
-            body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
-            fetch_deadline: config.deadline(),
+    let service = verify_service(
+        &config,
+        VerifyParts {
+            rollout: Arc::new(Rollout::load(&config, Arc::clone(&catalogue))?),
+            catalogue,
+            verifier,
+            venues,
+            registry,
+            fetcher,
+            metrics: metrics.clone(),
         },
-        subjects: node.subjects,
-        audit: AuditRecorder {
-            writer: audit.clone(),
-            node: node.name,
-            enabled: config.audit.enabled,
-            wait_for_commit: config.audit.wait_for_commit,
-            commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
-        },
-    });
-    let invalidations = Invalidations::start(
-        service.fetcher.clone(),
-        service.registry.clone(),
-        &store,
-        metrics.clone(),
-        shutdown.clone(),
+        &node,
+        &audit,
     );
     let desk = ObjectionDesk {
         store: store.clone(),
         catalogue: Arc::clone(&service.catalogue),
-        invalidations: invalidations.clone(),
+        invalidations: Invalidations::start(
+            records,
+            service.registry.clone(),
+            &store,
+            metrics.clone(),
+            shutdown.clone(),
+        ),
         departments: departments.corrections,
     };
-    let public = PublicHandler {
-        service: Arc::clone(&service),
-        events: Arc::new(IssuerEvents {
-            tokens: departments.event_tokens,
-            catalogue: Arc::clone(&service.catalogue),
-            invalidations,
-            subjects: service.subjects.clone(),
-        }),
-        objections: Arc::new(ObjectionFilingApi {
-            service: Arc::clone(&service),
-            desk: desk.clone(),
-        }),
-        accesses: Arc::new(HolderAccessesApi {
-            service: Arc::clone(&service),
-        }),
-        listener: "public",
-    };
-    let snapshots = start_snapshots(&service, &store, &audit, &shutdown).await;
-    let admin_api = AdminApi::new(
-        config.admin_token().as_deref(),
-        desk,
-        service.registry.clone(),
-        Arc::clone(&service.catalogue),
-        snapshots,
-        {
-            let rollout = Arc::clone(&service.rollout);
-            Arc::new(move || rollout.reload())
-        },
-    );
+    let public = public_routes(&service, &desk, departments.event_tokens);
+    let admin = admin_routes(
+        &config, &service, desk, &store, &audit, &readiness, &shutdown,
+    )
+    .await;
     start_background_tasks(
         &config,
         &store,
@@ -197,7 +154,6 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         &service,
         &shutdown,
     );
-    let admin = AdminHandler::new(metrics.clone(), readiness.clone()).with_api(admin_api);
     let listening = start_listeners(&config, bound, public, admin, &metrics, &shutdown);
     readiness.set_ready();
     Ok(Gateway {
@@ -361,16 +317,19 @@ async fn start_audit_writer(
     ))
 }
 
-/// The venues' quotas. How many gateway nodes share the store, and so the quotas, now: the
+/// The venues, in the store (seeded from the venues file when configured), each with its rate
+/// quota. How many gateway nodes share the store, and so the quotas, now: the
 /// live leases, counted by the membership's heartbeat. A node admitting on its own (no Redis,
 /// or Redis unreachable) takes that share.
-async fn start_quotas(
+async fn venue_registry(
     config: &GatewayConfig,
     store: &Store,
     node: &Node,
+    venues: &Venues,
     metrics: &Metrics,
+    readiness: &Readiness,
     shutdown: &Shutdown,
-) -> Result<Quotas> {
+) -> Result<VenueRegistry> {
     let quotas = Quotas::start(
         QuotaSettings::from_config(config),
         node.membership.live_nodes(),
@@ -384,7 +343,18 @@ async fn start_quotas(
             "no quotas.redis_url: each node sharing this store admits its own share of a venue's quota (quota / live nodes), not one quota for the venue"
         );
     }
-    Ok(quotas)
+    readiness.add_detail({
+        let quotas = quotas.clone();
+        Arc::new(move || quotas.describe())
+    });
+    let registry = VenueRegistry::new(store.clone(), metrics.clone(), quotas);
+    if config.venues.seed {
+        registry
+            .seed(venues)
+            .await
+            .context("seeding the store with the venues file")?;
+    }
+    Ok(registry)
 }
 
 /// The listeners, bound before anything is served, so a taken port fails the start.
@@ -533,6 +503,101 @@ async fn connect_departments(
     })
 }
 
+/// What the verify path is made of, from the steps before.
+struct VerifyParts {
+    catalogue: Arc<Catalogue>,
+    rollout: Arc<Rollout>,
+    verifier: Verifier,
+    venues: Venues,
+    registry: VenueRegistry,
+    fetcher: Fetcher,
+    metrics: Metrics,
+}
+
+fn verify_service(
+    config: &GatewayConfig,
+    parts: VerifyParts,
+    node: &Node,
+    audit: &AuditWriter,
+) -> Arc<VerifyService> {
+    Arc::new(VerifyService {
+        catalogue: parts.catalogue,
+        rollout: parts.rollout,
+        verifier: parts.verifier,
+        replay: ReplayGuard::new(&node.name, config.codes.clock_skew_secs),
+        signatures: SignatureBatcher::start(),
+        venues: Arc::new(parts.venues),
+        registry: parts.registry,
+        fetcher: parts.fetcher,
+        metrics: parts.metrics,
+        limits: VerifyLimits {
+            max_body_bytes: config.limits.max_body_bytes,
+            body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
+            fetch_deadline: config.deadline(),
+        },
+        subjects: node.subjects.clone(),
+        audit: AuditRecorder {
+            writer: audit.clone(),
+            node: node.name.clone(),
+            enabled: config.audit.enabled,
+            wait_for_commit: config.audit.wait_for_commit,
+            commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
+        },
+    })
+}
+
+/// The public listener's routes: verify, the departments' events, objections, "who checked me".
+fn public_routes(
+    service: &Arc<VerifyService>,
+    desk: &ObjectionDesk,
+    event_tokens: EventTokens,
+) -> PublicHandler {
+    PublicHandler {
+        service: Arc::clone(service),
+        events: Arc::new(IssuerEvents {
+            tokens: event_tokens,
+            catalogue: Arc::clone(&service.catalogue),
+            invalidations: desk.invalidations.clone(),
+            subjects: service.subjects.clone(),
+        }),
+        objections: Arc::new(ObjectionFilingApi {
+            service: Arc::clone(service),
+            desk: desk.clone(),
+        }),
+        accesses: Arc::new(HolderAccessesApi {
+            service: Arc::clone(service),
+        }),
+        // Each listener serves these routes under its own label (`start_listeners`).
+        listener: "public",
+    }
+}
+
+/// The admin listener's routes: probes, metrics, and the operator console's API over its
+/// snapshots.
+async fn admin_routes(
+    config: &GatewayConfig,
+    service: &Arc<VerifyService>,
+    desk: ObjectionDesk,
+    store: &Store,
+    audit: &AuditWriter,
+    readiness: &Readiness,
+    shutdown: &Shutdown,
+) -> AdminHandler {
+    let snapshots = start_snapshots(service, store, audit, shutdown).await;
+    let api = AdminApi::new(
+        config.admin_token().as_deref(),
+        desk,
+        service.registry.clone(),
+        Arc::clone(&service.catalogue),
+        snapshots,
+        {
+            let rollout = Arc::clone(&service.rollout);
+            Arc::new(move || rollout.reload())
+        },
+    );
+    AdminHandler::new(service.metrics.clone(), readiness.clone()).with_api(api)
+}
+
 fn cache_settings(config: &GatewayConfig) -> CacheSettings {
     CacheSettings {
         capacity: config.fetch.cache_capacity,
@@ -553,7 +618,7 @@ async fn start_snapshots(
         Sources {
             node: service.audit.node.clone(),
             metrics: service.metrics.clone(),
-            fetcher: service.fetcher.clone(),
+            backends: service.fetcher.clients().cloned().collect(),
             store: store.clone(),
             audit: audit.clone(),
             rollout: {

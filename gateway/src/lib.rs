@@ -5,8 +5,8 @@
 //! - [`app`] — assembles a gateway from its configuration and runs it (`main.rs` and tests).
 //! - [`config`] — `config/gateway.toml`, parsed and validated.
 //! - [`verify`] — `POST /v1/verify`: the stages of the hot path, listed in order, one module each.
-//! - [`departments`] — the department backends: clients, breakers, the changes they push, cache
-//!   invalidation on every node, corrections sent back.
+//! - [`departments`] — the department backends: clients, breakers, the cache of their answers,
+//!   the changes they push, invalidation on every node, corrections sent back.
 //! - [`audit`] — the hash-chained audit trail: writer, chain, checkpoints, spent codes.
 //! - [`holder`] — a holder with a fresh code of their own: "who checked me", filing objections.
 //! - [`objections`] — the objection desk: filing rules, routing, the operators' workflow.

@@ -137,8 +137,9 @@ impl VerifyService {
         }
     }
 
-    /// Stages 1 (but reading the body) to 12 on a request whose body has been read, returning
-    /// the JSON answer. `started` is when the request arrived; the fetch deadline counts from it.
+    /// The stages on a request whose body has been read — the rest of stage 1, then 2 to 12 —
+    /// returning the JSON answer: what benchmarks drive without sockets. `started` is when the
+    /// request arrived; the fetch deadline counts from it.
     pub async fn verify(
         &self,
         headers: &HeaderMap,

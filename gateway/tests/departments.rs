@@ -17,7 +17,7 @@ use issuer::{IssuerConfig, Population, RunningIssuer};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use wire::calendar::china_today;
-use wire::catalogue::model::{BackendScope, HolderKind};
+use wire::catalogue::model::BackendScope;
 use wire::catalogue::{
     Catalogue, CERTIFICATES_FILE, CITIES_FILE, DEPARTMENTS_FILE, SCENARIOS_FILE, SERVICE_ITEMS_FILE,
 };
@@ -120,17 +120,7 @@ async fn a_senior_passes_with_the_departments_at_urls() {
         .into_iter()
         .find(|k| k.algorithm() == Profile::Eddsa.algorithm())
         .expect("an EdDSA key");
-    let now = Utc::now().timestamp();
-    let code = Minter::new(signing).mint(&HolderClaims {
-        issuer: "mianzheng-platform".into(),
-        subject: handle,
-        kind: HolderKind::Person,
-        city: Some(city),
-        issued_at: now,
-        expires_at: now + 600,
-        nonce: rand::random::<[u8; 16]>().to_vec(),
-        scope: None,
-    });
+    let code = Minter::new(signing).mint(&HolderClaims::fresh_person(&handle, Some(city), 600));
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let body = serde_json::json!({ "code": code, "scenario": SCENARIO }).to_string();
     let request = Request::post(format!("http://{}/v1/verify", gateway.public_addr))
@@ -140,13 +130,8 @@ async fn a_senior_passes_with_the_departments_at_urls() {
         .expect("request");
     let response = client.request(request).await.expect("an answer");
     assert_eq!(response.status(), StatusCode::OK);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let answer: Value = serde_json::from_slice(&body).expect("JSON");
+    let body = response.into_body().collect().await.expect("body");
+    let answer: Value = serde_json::from_slice(&body.to_bytes()).expect("JSON");
     assert_eq!(answer["verdict"], "pass", "{answer}");
 
     gateway.shutdown.trigger();

@@ -20,9 +20,9 @@ use wire::admin_api::{
 use crate::admin::live::{quantile_ms, Live};
 use crate::audit::AuditWriter;
 use crate::departments::breaker;
+use crate::departments::upstream::BackendClient;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::verify::fetch::Fetcher;
 
 /// How often a snapshot is made.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -36,7 +36,8 @@ pub type RolloutSource = Arc<dyn Fn() -> RolloutView + Send + Sync>;
 pub struct Sources {
     pub node: String,
     pub metrics: Metrics,
-    pub fetcher: Fetcher,
+    /// Every department backend's client, for its calls and its breaker.
+    pub backends: Vec<Arc<BackendClient>>,
     pub store: Store,
     pub audit: AuditWriter,
     pub rollout: RolloutSource,
@@ -149,8 +150,8 @@ impl Maker {
         let lookups = misses + hits;
         let mut departments: Vec<BackendHealth> = self
             .sources
-            .fetcher
-            .clients()
+            .backends
+            .iter()
             .map(|client| {
                 let name = client.name().to_owned();
                 let (calls, errors, hist) = now.backends.get(&name).cloned().unwrap_or_default();

@@ -5,7 +5,6 @@
 use chrono::Utc;
 use wire::api::VERIFY_PATH;
 use wire::calendar::china_today;
-use wire::catalogue::model::HolderKind;
 use wire::code::{HolderClaims, Minter, Profile};
 
 use crate::app::Gateway;
@@ -35,18 +34,7 @@ pub fn request(gateway: &Gateway) -> Option<DemoRequest> {
         .ok()?
         .into_iter()
         .find(|k| k.algorithm() == Profile::Eddsa.algorithm())?;
-    let now = Utc::now().timestamp();
-    let claims = HolderClaims {
-        issuer: "mianzheng-platform".into(),
-        subject: handle.clone(),
-        kind: HolderKind::Person,
-        city: Some(city),
-        issued_at: now,
-        expires_at: now + 600,
-        nonce: rand::random::<[u8; 16]>().to_vec(),
-        scope: None,
-    };
-    let code = Minter::new(signing).mint(&claims);
+    let code = Minter::new(signing).mint(&HolderClaims::fresh_person(&handle, Some(city), 600));
     let (scheme, addr, insecure) = match gateway.plain_addr {
         Some(addr) => ("http", addr, ""),
         None => ("https", gateway.public_addr, " -k"),

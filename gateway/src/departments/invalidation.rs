@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use store::{Received, Store};
 
+use super::cache::RecordCache;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::venues::registry::VenueRegistry;
-use crate::verify::fetch::Fetcher;
 
 /// The PostgreSQL channel invalidations travel on.
 pub const CHANNEL: &str = "mianzheng_invalidate";
@@ -21,7 +21,7 @@ pub const CHANNEL: &str = "mianzheng_invalidate";
 /// Publishes invalidations to this node's cache and to the other nodes.
 #[derive(Clone)]
 pub struct Invalidations {
-    fetcher: Fetcher,
+    records: RecordCache,
     venues: VenueRegistry,
     /// The shared store, when there are other nodes to tell (PostgreSQL).
     shared: Option<Store>,
@@ -53,7 +53,7 @@ fn parse_payload(text: &str) -> Option<([u8; 32], &str)> {
 impl Invalidations {
     /// Starts the listener when the store is PostgreSQL (it stops with `shutdown`).
     pub fn start(
-        fetcher: Fetcher,
+        records: RecordCache,
         venues: VenueRegistry,
         store: &Store,
         metrics: Metrics,
@@ -63,14 +63,14 @@ impl Invalidations {
         if let Some(store) = &shared {
             tokio::spawn(listen(
                 store.clone(),
-                fetcher.clone(),
+                records.clone(),
                 venues.clone(),
                 metrics.clone(),
                 shutdown,
             ));
         }
         Invalidations {
-            fetcher,
+            records,
             venues,
             shared,
             metrics,
@@ -84,7 +84,7 @@ impl Invalidations {
         subject_hash: [u8; 32],
         certificate: &str,
     ) -> Result<(), store::StoreError> {
-        self.fetcher.invalidate(subject_hash, certificate);
+        self.records.invalidate(subject_hash, certificate);
         self.metrics.invalidation("local");
         match &self.shared {
             Some(store) => {
@@ -111,7 +111,7 @@ impl Invalidations {
 /// back-off and flushes the whole cache once it listens again.
 async fn listen(
     store: Store,
-    fetcher: Fetcher,
+    records: RecordCache,
     venues: VenueRegistry,
     metrics: Metrics,
     shutdown: Shutdown,
@@ -138,7 +138,7 @@ async fn listen(
         };
         if listened_before {
             // Whatever was published while we were away is lost: start from an empty cache.
-            fetcher.invalidate_all();
+            records.invalidate_all();
             venues.invalidate_all();
             metrics.invalidation("flush");
             tracing::warn!("listening for cache invalidations again; the caches were flushed");
@@ -154,7 +154,7 @@ async fn listen(
                 Received::Message(text) if text == VENUES => venues.invalidate_all(),
                 Received::Message(text) => match parse_payload(&text) {
                     Some((hash, certificate)) => {
-                        fetcher.invalidate(hash, certificate);
+                        records.invalidate(hash, certificate);
                         metrics.invalidation("remote");
                     }
                     None => tracing::warn!(payload = %text, "malformed cache invalidation ignored"),

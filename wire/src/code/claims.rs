@@ -170,6 +170,22 @@ pub const MAX_NONCE_LEN: usize = 64;
 pub const MAX_SCOPE_LEN: usize = 64;
 
 impl HolderClaims {
+    /// A person's claims as the platform mints them for `subject` of `city`: issued now, valid
+    /// for `lifetime_secs`, a random nonce, no consent scope.
+    pub fn fresh_person(subject: &str, city: Option<CityCode>, lifetime_secs: i64) -> HolderClaims {
+        let now = chrono::Utc::now().timestamp();
+        HolderClaims {
+            issuer: "mianzheng-platform".into(),
+            subject: subject.to_string(),
+            kind: HolderKind::Person,
+            city,
+            issued_at: now,
+            expires_at: now + lifetime_secs,
+            nonce: rand::random::<[u8; 16]>().to_vec(),
+            scope: None,
+        }
+    }
+
     /// The holder claims of a verified CWT; every claim but `city` and `scope` is required.
     pub fn from_cwt(cwt: &CwtClaims) -> Result<HolderClaims, CodeError> {
         let subject = cwt.subject.clone().ok_or(CodeError::MissingClaim("sub"))?;
