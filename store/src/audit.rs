@@ -6,11 +6,13 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+pub use crate::entry::AuditEntry;
 use chrono::{DateTime, Utc};
 pub use wire::audit::AuditRecord;
 
 use crate::backend::{exact_micros, to_json, with_pool, Columns, Store};
 use crate::bulk::{BulkInsert, EntryRow, SpendRow};
+use crate::entry::{entry_from, ENTRY_COLUMNS};
 use crate::error::{classify, is_unique_violation, StoreError};
 use crate::spent::{Spend, SpentBy, WHO_SPENT};
 
@@ -22,33 +24,6 @@ pub enum Appended {
     /// Nothing was written: these entries (by index, in order) spend codes already spent, by
     /// whom and when.
     AlreadySpent(Vec<(usize, SpentBy)>),
-}
-
-/// One verification with its place in the hash chain. The record's fields read through the
-/// entry (`entry.venue`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Position in the chain; each append continues the stored head by exactly one.
-    pub seq: i64,
-    /// What was verified; `at` must be whole microseconds ([`crate::micros`]).
-    pub record: AuditRecord,
-    /// `hash` of the entry before (for the first entry, whatever the chain's genesis says).
-    pub prev_hash: [u8; 32],
-    pub hash: [u8; 32],
-}
-
-impl std::ops::Deref for AuditEntry {
-    type Target = AuditRecord;
-
-    fn deref(&self) -> &AuditRecord {
-        &self.record
-    }
-}
-
-impl std::ops::DerefMut for AuditEntry {
-    fn deref_mut(&mut self) -> &mut AuditRecord {
-        &mut self.record
-    }
 }
 
 /// A signed statement of the chain head at some time.
@@ -67,10 +42,6 @@ pub struct Checkpoint {
     pub signature: Vec<u8>,
 }
 
-pub(crate) const ENTRY_COLUMNS: &str = "seq, at, node, venue, scenario, certificates, verdict, \
-                             requirement_verdicts, latency_us, subject_hash, verification_id, \
-                             prev_hash, hash";
-
 const HEAD: &str = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1";
 
 /// Taken by an appender before it reads the head, so that the head is still the head when it
@@ -85,26 +56,6 @@ const LOCK_APPENDERS: (Option<&str>, Option<&str>) = (
 
 /// Spent codes named by the index of the entry that spends them.
 type SpendsOf<'a> = Vec<&'a (usize, Spend)>;
-
-pub(crate) fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
-    Ok(AuditEntry {
-        seq: row.int("seq")?,
-        record: AuditRecord {
-            at: row.time("at")?,
-            node: row.text("node")?,
-            venue: row.text("venue")?,
-            scenario: row.text("scenario")?,
-            certificates: row.json("certificates")?,
-            verdict: row.text("verdict")?,
-            requirement_verdicts: row.json("requirement_verdicts")?,
-            latency_us: row.int("latency_us")?,
-            subject_hash: row.hash("subject_hash")?,
-            verification_id: row.text("verification_id")?,
-        },
-        prev_hash: row.hash("prev_hash")?,
-        hash: row.hash("hash")?,
-    })
-}
 
 fn checkpoint_from(row: &impl Columns) -> Result<Checkpoint, StoreError> {
     Ok(Checkpoint {

@@ -13,8 +13,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, QueryBuilder, SqliteConnection};
 
-use crate::audit::{AuditEntry, ENTRY_COLUMNS};
 use crate::backend::Columns;
+use crate::entry::{AuditEntry, ENTRY_COLUMNS};
 use crate::error::{classify, StoreError};
 use crate::spent::Spend;
 

@@ -8,6 +8,7 @@
 //! - [`venues`]: who may call the verify API; keys only as SHA-256 hashes.
 //! - [`audit`]: append-only, hash-chained verification log, checkpoints.
 //! - [`subjects`]: "who checked me": a holder's entries, through a side table filled in bulk.
+//! - `entry`: an audit entry as stored, its columns and its row decoder.
 //! - `bulk`: a batch of audit entries and spent codes in one statement per table, per engine.
 //! - [`spent`]: codes spent once across every node and restart, pruned by expiry bucket.
 //! - [`nodes`]: the gateway nodes sharing the store (name leases) and the settings they must
@@ -24,6 +25,7 @@
 pub mod audit;
 pub mod backend;
 mod bulk;
+mod entry;
 pub mod error;
 pub mod nodes;
 pub mod notify;

@@ -11,8 +11,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{entry_from, AuditEntry, ENTRY_COLUMNS};
 use crate::backend::{with_pool, Columns, Store};
+use crate::entry::{entry_from, AuditEntry, ENTRY_COLUMNS};
 use crate::error::{classify, StoreError};
 
 /// How far the side table has got, locked on PostgreSQL so that two nodes copying at once take
