@@ -175,8 +175,8 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     })
 }
 
-/// Settings the file could not check: command-line overrides are applied after it was
-/// validated.
+/// The check a configuration built in code (tests, benchmarks, load tests) did not pass
+/// through parsing, repeated because a mistake in it would leave verifications unrecorded.
 fn check(config: &GatewayConfig) -> Result<()> {
     config.check_audit_switch().map_err(anyhow::Error::msg)?;
     if !config.audit.enabled {

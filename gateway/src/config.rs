@@ -39,9 +39,81 @@ pub struct GatewayConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     pub public: SocketAddr,
-    /// Plain-HTTP public listener; refused on anything but a loopback address.
+    /// Plain-HTTP public listener; refused on anything but a loopback address. `"off"` turns
+    /// it off (read by [`parse_plain_listener`], as `--listen-plain` is).
+    #[serde(deserialize_with = "plain_listener")]
     pub public_plain: Option<SocketAddr>,
     pub admin: SocketAddr,
+}
+
+/// `listen.public_plain` as written in the file or given to `--listen-plain`: an address, or
+/// `off` for no plain listener. The one parser for both, so both accept the same words.
+pub fn parse_plain_listener(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("`{text}` is neither an address (such as `127.0.0.1:8080`) nor `off`"))
+}
+
+fn plain_listener<'de, D>(deserializer: D) -> Result<Option<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(deserializer)?;
+    parse_plain_listener(&text).map_err(serde::de::Error::custom)
+}
+
+/// Settings given on the command line. They are applied to the file's settings before those
+/// are validated, so an override is checked exactly as the same setting in the file would be.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen-public`: `listen.public`.
+    pub listen_public: Option<SocketAddr>,
+    /// `--listen-plain`: `listen.public_plain`; `Some(None)` is `off`.
+    pub listen_plain: Option<Option<SocketAddr>>,
+    /// `--listen-admin`: `listen.admin`.
+    pub listen_admin: Option<SocketAddr>,
+    /// `--data-dir`: `data.dir` (absolute, or relative to the configuration's folder).
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Overrides {
+    fn apply(&self, config: &mut GatewayConfig) {
+        if let Some(addr) = self.listen_public {
+            config.listen.public = addr;
+        }
+        if let Some(plain) = self.listen_plain {
+            config.listen.public_plain = plain;
+        }
+        if let Some(addr) = self.listen_admin {
+            config.listen.admin = addr;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data.dir.clone_from(dir);
+        }
+    }
+
+    /// The flags given, as an error names them after the file.
+    fn describe(&self) -> Vec<String> {
+        let mut given = Vec::new();
+        if let Some(addr) = self.listen_public {
+            given.push(format!("--listen-public {addr}"));
+        }
+        match self.listen_plain {
+            Some(Some(addr)) => given.push(format!("--listen-plain {addr}")),
+            Some(None) => given.push("--listen-plain off".to_owned()),
+            None => {}
+        }
+        if let Some(addr) = self.listen_admin {
+            given.push(format!("--listen-admin {addr}"));
+        }
+        if let Some(dir) = &self.data_dir {
+            given.push(format!("--data-dir {}", dir.display()));
+        }
+        given
+    }
 }
 
 /// The admin API on the admin listener (what the console reads).
@@ -96,7 +168,8 @@ pub struct Codes {
 #[serde(deny_unknown_fields, default)]
 pub struct Venues {
     pub file: Option<PathBuf>,
-    /// Write the file's venues into the store at start (demo seeding).
+    /// At start, add the file's venues the store does not hold yet (demo seeding); a venue
+    /// already registered is left as its operator left it.
     pub seed: bool,
 }
 
@@ -387,23 +460,54 @@ pub enum ConfigError {
 impl GatewayConfig {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        GatewayConfig::parse(&text, &path.display().to_string(), base)
+        GatewayConfig::load_with(Some(path), &Overrides::default())
     }
 
     /// `path`, else `./config/gateway.toml` when it exists, else the embedded configuration:
     /// what the server and the operator commands read.
     pub fn load_or_default(path: Option<&Path>) -> Result<GatewayConfig, ConfigError> {
+        GatewayConfig::load_with(path, &Overrides::default())
+    }
+
+    /// What [`GatewayConfig::load_or_default`] reads, with the command-line `overrides` applied
+    /// before it is validated; an error names the file and the overrides given.
+    pub fn load_with(
+        path: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<GatewayConfig, ConfigError> {
         let default = Path::new("config/gateway.toml");
-        match path {
-            Some(path) => GatewayConfig::load(path),
-            None if default.is_file() => GatewayConfig::load(default),
-            None => Ok(GatewayConfig::embedded()),
-        }
+        let path = path.or(default.is_file().then_some(default));
+        let (mut config, name) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                let name = path.display().to_string();
+                (GatewayConfig::parse_unchecked(&text, &name, base)?, name)
+            }
+            None => {
+                let name = "embedded gateway.toml".to_owned();
+                let mut config =
+                    GatewayConfig::parse_unchecked(EMBEDDED, &name, PathBuf::from("config"))?;
+                // The plan file it names lies beside a configuration file that is not there.
+                config.rollout.file = None;
+                (config, name)
+            }
+        };
+        overrides.apply(&mut config);
+        let given = overrides.describe();
+        let name = if given.is_empty() {
+            name
+        } else {
+            format!("{name} with {}", given.join(" "))
+        };
+        config.validate().map_err(|message| ConfigError::Invalid {
+            file: name,
+            message,
+        })?;
+        Ok(config)
     }
 
     /// The embedded demo configuration, with paths relative to `./config`, and the embedded
@@ -437,9 +541,22 @@ impl GatewayConfig {
             file: name.to_string(),
             message,
         };
-        let mut config: GatewayConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        config.base_dir = base_dir;
+        let config = GatewayConfig::parse_unchecked(text, name, base_dir)?;
         config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// Parses a configuration text without validating it (overrides come first).
+    fn parse_unchecked(
+        text: &str,
+        name: &str,
+        base_dir: PathBuf,
+    ) -> Result<GatewayConfig, ConfigError> {
+        let mut config: GatewayConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: name.to_string(),
+            message: e.to_string(),
+        })?;
+        config.base_dir = base_dir;
         Ok(config)
     }
 
@@ -508,9 +625,8 @@ impl GatewayConfig {
         self.quotas.validate()
     }
 
-    /// `path` resolved against the configuration's folder.
     /// `audit.enabled = false` is for measurement on this machine only: refused when any
-    /// listener is off loopback. Checked again at start, after command-line overrides.
+    /// listener is off loopback. Checked again at start, for configurations built in code.
     pub fn check_audit_switch(&self) -> Result<(), String> {
         if self.audit.enabled {
             return Ok(());
@@ -533,6 +649,7 @@ impl GatewayConfig {
         }
     }
 
+    /// `path` resolved against the configuration's folder.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_path_buf()
@@ -713,6 +830,10 @@ mod tests {
                 "quotas.probe_interval_ms `10`",
             ),
             ("[quotas]\nchunk = 3", "unknown field `chunk`"),
+            (
+                "[listen]\npublic_plain = \"nowhere\"",
+                "`nowhere` is neither an address (such as `127.0.0.1:8080`) nor `off`",
+            ),
         ];
         for (text, expected) in cases {
             let err = GatewayConfig::parse(text, "test.toml", PathBuf::new())
@@ -721,5 +842,48 @@ mod tests {
             assert!(err.starts_with("test.toml: "), "{err}");
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn public_plain_off_in_the_file_turns_the_plain_listener_off() {
+        let config = GatewayConfig::parse(
+            "[listen]\npublic_plain = \"off\"",
+            "test.toml",
+            PathBuf::new(),
+        )
+        .expect("valid");
+        assert_eq!(config.listen.public_plain, None);
+        let config = GatewayConfig::parse(
+            "[listen]\npublic_plain = \"127.0.0.1:8081\"",
+            "test.toml",
+            PathBuf::new(),
+        )
+        .expect("valid");
+        assert_eq!(
+            config.listen.public_plain,
+            Some(([127, 0, 0, 1], 8081).into())
+        );
+        assert_eq!(parse_plain_listener("off"), Ok(None));
+    }
+
+    #[test]
+    fn overrides_are_validated_like_the_file() {
+        let overrides = Overrides {
+            listen_admin: Some(([0, 0, 0, 0], 0).into()),
+            ..Overrides::default()
+        };
+        let err = GatewayConfig::load_with(None, &overrides)
+            .expect_err("the demo token off loopback")
+            .to_string();
+        assert!(
+            err.starts_with("embedded gateway.toml with --listen-admin 0.0.0.0:0: admin.token"),
+            "{err}"
+        );
+        let overrides = Overrides {
+            listen_plain: Some(None),
+            ..Overrides::default()
+        };
+        let config = GatewayConfig::load_with(None, &overrides).expect("valid");
+        assert_eq!(config.listen.public_plain, None);
     }
 }

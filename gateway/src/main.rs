@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use gateway::commands::{audit, code, keys};
 use std::io::Write as _;
 
-use gateway::config::GatewayConfig;
+use gateway::config::{parse_plain_listener, GatewayConfig, Overrides};
 use wire::catalogue::Catalogue;
 
 #[global_allocator]
@@ -44,8 +44,8 @@ struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     listen_public: Option<std::net::SocketAddr>,
     /// Override `listen.public_plain`; `off` disables it.
-    #[arg(long, value_name = "ADDR|off")]
-    listen_plain: Option<String>,
+    #[arg(long, value_name = "ADDR|off", value_parser = plain_listener)]
+    listen_plain: Option<PlainListener>,
     /// Override `listen.admin`.
     #[arg(long, value_name = "ADDR")]
     listen_admin: Option<std::net::SocketAddr>,
@@ -55,6 +55,14 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "MIANZHENG_LOG_FORMAT")]
     log_format: LogFormat,
+}
+
+/// `--listen-plain`: an address, or `off` (`None`), read as the file's `listen.public_plain` is.
+#[derive(Debug, Clone, Copy)]
+struct PlainListener(Option<std::net::SocketAddr>);
+
+fn plain_listener(text: &str) -> Result<PlainListener, String> {
+    parse_plain_listener(text).map(PlainListener)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -140,31 +148,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn load_config(args: &ServeArgs) -> Result<GatewayConfig> {
-    let mut config = GatewayConfig::load_or_default(args.config.as_deref())?;
-    if let Some(addr) = args.listen_public {
-        config.listen.public = addr;
-    }
-    match args.listen_plain.as_deref() {
-        None => {}
-        Some("off") => config.listen.public_plain = None,
-        Some(addr) => {
-            let addr: std::net::SocketAddr = addr
-                .parse()
-                .with_context(|| format!("--listen-plain `{addr}` is not an address or `off`"))?;
-            anyhow::ensure!(
-                addr.ip().is_loopback(),
-                "--listen-plain `{addr}` must be a loopback address"
-            );
-            config.listen.public_plain = Some(addr);
-        }
-    }
-    if let Some(addr) = args.listen_admin {
-        config.listen.admin = addr;
-    }
-    if let Some(dir) = &args.data_dir {
-        config.data.dir = std::env::current_dir()?.join(dir);
-    }
-    Ok(config)
+    let data_dir = match &args.data_dir {
+        Some(dir) => Some(std::env::current_dir()?.join(dir)),
+        None => None,
+    };
+    let overrides = Overrides {
+        listen_public: args.listen_public,
+        listen_plain: args.listen_plain.map(|plain| plain.0),
+        listen_admin: args.listen_admin,
+        data_dir,
+    };
+    Ok(GatewayConfig::load_with(
+        args.config.as_deref(),
+        &overrides,
+    )?)
 }
 
 fn init_logs(format: LogFormat) {

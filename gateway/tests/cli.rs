@@ -105,10 +105,11 @@ fn the_default_output_survives_xargs() {
 
 #[cfg(feature = "demo")]
 #[test]
-fn without_key_files_the_embedded_demo_keys_mint_and_verify() {
+fn asked_by_name_the_embedded_demo_keys_mint_and_verify() {
     let out = run(&[
         "code",
         "mint",
+        "--demo-keys",
         "--subject",
         "demo-2",
         "--kind",
@@ -127,10 +128,18 @@ fn without_key_files_the_embedded_demo_keys_mint_and_verify() {
 #[cfg(not(feature = "demo"))]
 #[test]
 fn without_the_demo_the_key_files_are_required() {
-    let out = run(&["code", "mint", "--subject", "x", "--kind", "person"]);
+    let out = run(&[
+        "code",
+        "mint",
+        "--demo-keys",
+        "--subject",
+        "x",
+        "--kind",
+        "person",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("--keys is required"),
+        stderr(&out).contains("built without the demo keys"),
         "{}",
         stderr(&out)
     );
@@ -335,4 +344,115 @@ fn bad_arguments_get_clear_errors() {
             stderr(&out)
         );
     }
+}
+
+/// The server, started from an empty folder (so it reads the embedded configuration, whose
+/// admin token is the demo one) with `overrides`: what it printed to standard error when it
+/// stopped, or a panic when it came up and served.
+fn serve_refused(overrides: &[&str]) -> (Option<i32>, String) {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // Every listener on a free loopback port, unless `overrides` names it.
+    let listeners = [
+        ["--listen-public", "127.0.0.1:0"],
+        ["--listen-plain", "off"],
+        ["--listen-admin", "127.0.0.1:0"],
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .current_dir(dir.path())
+        .args(
+            listeners
+                .iter()
+                .filter(|[flag, _]| !overrides.contains(flag))
+                .flatten(),
+        )
+        .arg("--data-dir")
+        .arg(&data)
+        .args(overrides)
+        .env_remove("MIANZHENG_ADMIN_TOKEN")
+        .env_remove("MIANZHENG_GATEWAY_CONFIG")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gateway");
+    let stdout = child.stdout.take().expect("stdout");
+    // A refused start prints nothing and exits (end of output); a start prints the banner.
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("utf-8 stdout");
+        if line.contains("gateway ready") {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the gateway started with {overrides:?}");
+        }
+    }
+    let out = child.wait_with_output().expect("wait for gateway");
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn command_line_listeners_are_validated_like_the_file() {
+    let (status, err) = serve_refused(&["--listen-admin", "0.0.0.0:0"]);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("admin.token"), "{err}");
+    assert!(err.contains("--listen-admin 0.0.0.0:0"), "{err}");
+
+    let (status, err) = serve_refused(&["--listen-plain", "0.0.0.0:0"]);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("listen.public_plain `0.0.0.0:0`"), "{err}");
+
+    let (status, err) = serve_refused(&["--listen-plain", "nowhere"]);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("`nowhere` is neither an address"), "{err}");
+}
+
+#[test]
+fn mint_without_keys_or_demo_keys_is_refused() {
+    let out = run(&["code", "mint", "--subject", "x", "--kind", "person"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--keys FILE") && err.contains("--demo-keys"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "no code is printed");
+}
+
+#[cfg(unix)]
+#[test]
+fn generated_key_files_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret.toml");
+    let trust = dir.path().join("trust.toml");
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "keys",
+            "generate",
+            "--out-secret",
+            secret.to_str().expect("p"),
+            "--out-trust",
+            trust.to_str().expect("p"),
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    generate(&[]);
+    assert_eq!(mode(&secret), 0o600, "the signing keys");
+    assert_eq!(mode(&trust), 0o600, "the trust list holds the HMAC secret");
+    // Replacing files someone made world-readable leaves them the owner's only.
+    for path in [&secret, &trust] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    generate(&["--force"]);
+    assert_eq!((mode(&secret), mode(&trust)), (0o600, 0o600));
 }

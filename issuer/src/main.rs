@@ -222,8 +222,13 @@ fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     }
     let keys = issuer::seal_keys::generate(departments.iter().map(String::as_str))
         .context("cannot generate seal keys")?;
-    std::fs::write(&args.out_secret, issuer::seal_keys::secret_file(&keys))
-        .with_context(|| format!("cannot write `{}`", args.out_secret.display()))?;
+    // Past the check above, an existing file may be replaced (it is empty, or --force).
+    wire::secret_file::write(
+        &args.out_secret,
+        issuer::seal_keys::secret_file(&keys).as_bytes(),
+        wire::secret_file::Existing::Replace,
+    )
+    .with_context(|| format!("cannot write `{}`", args.out_secret.display()))?;
     std::fs::write(&args.out_trust, issuer::seal_keys::trust_file(&keys))
         .with_context(|| format!("cannot write `{}`", args.out_trust.display()))?;
     println!(

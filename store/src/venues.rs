@@ -54,29 +54,41 @@ impl Store {
     /// Registers a venue or replaces every field of the one with the same id. Fails with
     /// [`StoreError::Conflict`] when another venue already has this key hash.
     pub async fn upsert_venue(&self, venue: &VenueRow) -> Result<(), StoreError> {
-        self.write_venue(venue, true).await
+        self.write_venue(venue, Taken::Replace).await.map(drop)
     }
 
     /// Registers a new venue. Fails with [`StoreError::Conflict`] when the id or the key hash
     /// is taken.
     pub async fn insert_venue(&self, venue: &VenueRow) -> Result<(), StoreError> {
-        self.write_venue(venue, false).await
+        self.write_venue(venue, Taken::Refuse).await.map(drop)
     }
 
-    async fn write_venue(&self, venue: &VenueRow, replace: bool) -> Result<(), StoreError> {
+    /// Registers a venue unless one with the same id is registered already, which is left
+    /// exactly as it is (its key, its disabling): what seeding from a venues file does on every
+    /// start. True when the venue was added. Fails with [`StoreError::Conflict`] when another
+    /// venue has this key hash.
+    pub async fn insert_venue_if_absent(&self, venue: &VenueRow) -> Result<bool, StoreError> {
+        self.write_venue(venue, Taken::Keep).await
+    }
+
+    /// Writes `venue`; true when a row was added or replaced.
+    async fn write_venue(&self, venue: &VenueRow, taken: Taken) -> Result<bool, StoreError> {
         let insert = "INSERT INTO venues (id, name, city, scenarios, rate_per_sec, key_hash, \
                           disabled, updated_at) \
                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-        let upsert = format!(
-            "{insert} ON CONFLICT (id) DO UPDATE SET name = excluded.name, city = excluded.city, \
-                 scenarios = excluded.scenarios, rate_per_sec = excluded.rate_per_sec, \
-                 key_hash = excluded.key_hash, disabled = excluded.disabled, \
-                 updated_at = excluded.updated_at"
-        );
-        let sql = if replace { upsert.as_str() } else { insert };
+        let sql = match taken {
+            Taken::Refuse => insert.to_owned(),
+            Taken::Keep => format!("{insert} ON CONFLICT (id) DO NOTHING"),
+            Taken::Replace => format!(
+                "{insert} ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                     city = excluded.city, scenarios = excluded.scenarios, \
+                     rate_per_sec = excluded.rate_per_sec, key_hash = excluded.key_hash, \
+                     disabled = excluded.disabled, updated_at = excluded.updated_at"
+            ),
+        };
         let scenarios = crate::backend::to_json(&venue.scenarios);
         let result = with_pool!(self, |pool| {
-            sqlx::query(sql)
+            sqlx::query(&sql)
                 .bind(&venue.id)
                 .bind(&venue.name)
                 .bind(i64::from(venue.city))
@@ -87,17 +99,16 @@ impl Store {
                 .bind(micros(venue.updated_at))
                 .execute(pool)
                 .await
-                .map(drop)
+                .map(|done| done.rows_affected() > 0)
         });
         result.map_err(|e| {
-            classify_conflict(e, || {
-                if replace {
+            classify_conflict(e, || match taken {
+                Taken::Refuse => format!(
+                    "venue `{}` is already registered (or its key is taken)",
+                    venue.id
+                ),
+                Taken::Keep | Taken::Replace => {
                     format!("another venue already has the key of venue `{}`", venue.id)
-                } else {
-                    format!(
-                        "venue `{}` is already registered (or its key is taken)",
-                        venue.id
-                    )
                 }
             })
         })
@@ -175,6 +186,17 @@ impl Store {
         });
         found(result.map_err(classify)?, id)
     }
+}
+
+/// What writing a venue does when its id is registered already.
+#[derive(Debug, Clone, Copy)]
+enum Taken {
+    /// Fail with a conflict.
+    Refuse,
+    /// Leave the registered venue as it is.
+    Keep,
+    /// Overwrite every field.
+    Replace,
 }
 
 fn found(rows_affected: u64, id: &str) -> Result<(), StoreError> {

@@ -39,6 +39,7 @@ store::engine_suite!(
     committed_rows_survive_reopen,
     notes_counts_and_the_subject_handle,
     venues_insert_refuses_taken_ids,
+    venues_insert_if_absent_leaves_a_registered_venue_as_it_is,
     recent_audit_newest_first,
     notifications_reach_subscribers,
 );
@@ -1195,6 +1196,31 @@ async fn venues_insert_refuses_taken_ids(fx: Fixture) {
     assert!(same_id.is_conflict(), "{same_id:?}");
     let same_key = store
         .insert_venue(&venue("v2", 1))
+        .await
+        .expect_err("key taken");
+    assert!(same_key.is_conflict(), "{same_key:?}");
+    assert_eq!(store.list_venues().await.expect("list").len(), 1);
+}
+
+async fn venues_insert_if_absent_leaves_a_registered_venue_as_it_is(fx: Fixture) {
+    let store = fx.open().await;
+    assert!(store
+        .insert_venue_if_absent(&venue("v1", 1))
+        .await
+        .expect("insert"));
+    // The operator rotates the key and disables the venue; seeding runs again.
+    store.rotate_venue_key("v1", &key(7)).await.expect("rotate");
+    store.set_venue_disabled("v1", true).await.expect("disable");
+    let before = store.venue("v1").await.expect("get").expect("known");
+    assert!(!store
+        .insert_venue_if_absent(&venue("v1", 1))
+        .await
+        .expect("seed again"));
+    assert_eq!(store.venue("v1").await.expect("get"), Some(before));
+    assert_eq!(store.venue_by_key_hash(&key(1)).await.expect("get"), None);
+    // Another venue holding a registered key is still a conflict, not a silent skip.
+    let same_key = store
+        .insert_venue_if_absent(&venue("v2", 7))
         .await
         .expect_err("key taken");
     assert!(same_key.is_conflict(), "{same_key:?}");

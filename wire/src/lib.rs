@@ -18,6 +18,8 @@
 //! - [`problem`] — RFC 9457 problem bodies, shared by every service.
 //! - [`issuer_api`] — the record query protocol between the gateway and department backends,
 //!   and the department seal over each record.
+//! - [`secret_file`] — secret files (keys, trust lists holding MAC secrets) written owner-only
+//!   from the first byte.
 //! - [`rollout`] — the province's rollout plan (`config/rollout.toml`): which certificate type
 //!   is planned, piloted or live in which city since when, the scenarios each city pilots, and
 //!   the plan's targets; validated against the catalogue.
@@ -34,3 +36,4 @@ pub mod issuer_api;
 pub mod keys;
 pub mod problem;
 pub mod rollout;
+pub mod secret_file;

@@ -16,7 +16,6 @@
 //! its public half is written beside it as `node-key.pub.toml`, a trust-list file: the verifier of
 //! a shared log needs every node's.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -24,6 +23,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use store::Checkpoint;
 use wire::keys::{Algorithm, KeyError, KeyId, SigningKey, TrustList, Validity};
+use wire::secret_file;
 
 /// The domain string signed before every checkpoint.
 pub const DOMAIN: &[u8] = b"mianzheng-audit-checkpoint/1";
@@ -138,16 +138,9 @@ pub fn load_or_create_node_key(data_dir: &Path, node: &str) -> Result<SigningKey
     std::fs::create_dir_all(data_dir).map_err(write_err(data_dir))?;
     if !path.exists() {
         let key = SigningKey::generate(Algorithm::EdDsa, node, Validity::default())?;
-        // Written aside and linked into place: a concurrent start either wins or reads the
-        // winner's key, never half a file.
-        let tmp = data_dir.join(format!("{NODE_KEY_FILE}.{}.tmp", std::process::id()));
-        let mut file = private_file(&tmp).map_err(write_err(&tmp))?;
-        file.write_all(wire::keys::signing_keys_to_toml(&[key]).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(write_err(&tmp))?;
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
+        // A concurrent start either wins or reads the winner's key, never half a file.
+        let toml = wire::keys::signing_keys_to_toml(&[key]);
+        match secret_file::write(&path, toml.as_bytes(), secret_file::Existing::Keep) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(write_err(&path)(e)),
@@ -162,24 +155,6 @@ pub fn load_or_create_node_key(data_dir: &Path, node: &str) -> Result<SigningKey
     std::fs::write(&public, TrustList::new([key.trusted()]).to_toml())
         .map_err(write_err(&public))?;
     Ok(key)
-}
-
-#[cfg(unix)]
-pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-pub(crate) fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 /// The trust list for checkpoints: the public halves of `keys` (this node's, and any other

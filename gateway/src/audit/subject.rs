@@ -4,7 +4,6 @@
 //! all nodes and "who checked me" finds every entry), unknown to whoever reads the database (so
 //! a hash cannot be reversed by hashing candidate ID numbers).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use hmac::{Hmac, Mac as _};
@@ -49,11 +48,9 @@ pub fn load_or_create_subject_key(path: &Path) -> std::io::Result<Vec<u8>> {
         }
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        match super::checkpoint::private_file(path) {
-            Ok(mut file) => {
-                file.write_all(hex::encode(key).as_bytes())?;
-                file.sync_all()?;
-            }
+        let existing = wire::secret_file::Existing::Keep;
+        match wire::secret_file::write(path, hex::encode(key).as_bytes(), existing) {
+            Ok(()) => {}
             // Another process created it first: read theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
@@ -81,5 +78,23 @@ mod tests {
         assert_ne!(a.hash("110101199003070000"), a.hash("110101199003070001"));
         assert_ne!(a.hash("110101199003070000"), b.hash("110101199003070000"));
         assert_eq!(format!("{a:?}"), "SubjectHasher(..)");
+    }
+
+    #[test]
+    fn the_subject_key_is_created_once_and_the_owners_only() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("data").join("subject-key");
+        let first = super::load_or_create_subject_key(&path).expect("create");
+        assert_eq!(first.len(), 32);
+        assert_eq!(
+            super::load_or_create_subject_key(&path).expect("load"),
+            first
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! `inspect` decodes a code, verifies it against a trust list at a given time and prints what
 //! it says as JSON; it exits non-zero with the machine code when the code does not verify.
-//! `mint` makes a fresh code with the platform's (by default the demo) key.
+//! `mint` makes a fresh code with the platform's key from `--keys FILE`, or with the
+//! repository's demo key only when asked by name (`--demo-keys`).
 
 use std::io::{Read as _, Write};
 use std::path::PathBuf;
@@ -153,9 +154,12 @@ pub struct MintArgs {
     /// Protection profile.
     #[arg(long, default_value = "eddsa")]
     pub profile: Profile,
-    /// Signing key file [default: the embedded demo platform keys].
+    /// Signing key file (from `gateway keys generate`).
     #[arg(long, value_name = "FILE")]
     pub keys: Option<PathBuf>,
+    /// Sign with the repository's demo platform keys (the demo only: anyone can mint with them).
+    #[arg(long, conflicts_with = "keys")]
+    pub demo_keys: bool,
     /// Deflate before base45.
     #[arg(long)]
     pub compress: bool,
@@ -209,7 +213,7 @@ pub fn mint(args: &MintArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Resu
             bail!("unknown certificate type `{code}` in --scope: see config/certificates.toml");
         }
     }
-    let key = signing_keys(args.keys.as_deref())?
+    let key = signing_keys(args.keys.as_deref(), args.demo_keys)?
         .into_iter()
         .find(|k| k.algorithm() == args.profile.algorithm())
         .with_context(|| format!("no {} key in the key file", args.profile.algorithm()))?;
@@ -252,14 +256,21 @@ fn trust_list(path: Option<&std::path::Path>) -> Result<TrustList> {
     }
 }
 
-/// The signing keys at `path`; without one, the demo's.
-fn signing_keys(path: Option<&std::path::Path>) -> Result<Vec<SigningKey>> {
-    match path {
-        Some(p) => keys::load_signing_keys(p)
+/// The signing keys at `path`, or the demo's when asked for by name; never the demo's by
+/// default.
+fn signing_keys(path: Option<&std::path::Path>, demo_keys: bool) -> Result<Vec<SigningKey>> {
+    match (path, demo_keys) {
+        (Some(p), _) => keys::load_signing_keys(p)
             .with_context(|| format!("loading signing keys from `{}`", p.display())),
         #[cfg(feature = "demo")]
-        None => demo::platform_keys(),
+        (None, true) => demo::platform_keys(),
         #[cfg(not(feature = "demo"))]
-        None => bail!("--keys is required: this gateway is built without the demo keys"),
+        (None, true) => {
+            bail!("--demo-keys: this gateway is built without the demo keys; pass --keys FILE")
+        }
+        (None, false) => bail!(
+            "code mint needs the keys to sign with: pass --keys FILE (made by `gateway keys \
+             generate`), or --demo-keys to sign with the repository's demo keys"
+        ),
     }
 }

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use wire::code::Profile;
 use wire::keys::{signing_keys_to_toml, SigningKey, TrustList, Validity};
+use wire::secret_file::{self, Existing};
 
 /// Arguments of `gateway keys generate`.
 #[derive(Debug, clap::Args)]
@@ -60,10 +61,16 @@ pub fn generate(args: &GenerateArgs, out: &mut dyn Write) -> Result<()> {
         "{header}# Trust list for gateways. It holds the shared secret of HMAC keys: guard it.\n{}",
         TrustList::new(keys.iter().map(SigningKey::trusted)).to_toml()
     );
-    std::fs::write(&args.out_secret, secret)
-        .with_context(|| format!("writing `{}`", args.out_secret.display()))?;
-    std::fs::write(&args.out_trust, trust)
-        .with_context(|| format!("writing `{}`", args.out_trust.display()))?;
+    // Both files are secret: the trust list carries the HMAC keys' shared secret.
+    let existing = if args.force {
+        Existing::Replace
+    } else {
+        Existing::Keep
+    };
+    for (path, contents) in [(&args.out_secret, secret), (&args.out_trust, trust)] {
+        secret_file::write(path, contents.as_bytes(), existing)
+            .with_context(|| format!("writing `{}`", path.display()))?;
+    }
     for key in &keys {
         writeln!(
             out,

@@ -43,6 +43,6 @@ pub fn request(gateway: &Gateway) -> Option<DemoRequest> {
         curl: format!(
             "curl -s{insecure} {scheme}://{addr}{VERIFY_PATH} -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d '{{\"code\":\"{code}\",\"scenario\":\"{scenario}\"}}'"
         ),
-        mint: format!("cargo run -q -p gateway -- code mint --subject {handle} --kind person --city {city} --format raw"),
+        mint: format!("cargo run -q -p gateway -- code mint --demo-keys --subject {handle} --kind person --city {city} --format raw"),
     })
 }

@@ -319,18 +319,15 @@ pub fn ensure_self_signed(dir: &Path, names: &[&str]) -> Result<(PathBuf, PathBu
 /// Writes to a temporary file beside `path` and renames it over `path`, so a reader (the
 /// reloader) never sees half a file. `secret` files are readable by the owner only.
 fn write_atomically(path: &Path, contents: &[u8], secret: bool) -> Result<()> {
+    if secret {
+        return wire::secret_file::write(path, contents, wire::secret_file::Existing::Replace)
+            .with_context(|| format!("cannot write `{}`", path.display()));
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
     let mut file = options
         .open(&tmp)
         .with_context(|| format!("cannot create `{}`", tmp.display()))?;

@@ -56,14 +56,19 @@ impl VenueRegistry {
         }
     }
 
-    /// Writes the venues of a venues file into the store (demo seeding; a venue already
-    /// registered with the same id is overwritten with the file's values).
-    pub async fn seed(&self, venues: &Venues) -> Result<(), StoreError> {
+    /// Adds the venues of a venues file that the store does not hold yet (seeding, on every
+    /// start). A venue already registered under the same id stays exactly as its operator left
+    /// it: a rotated key is not given back, a disabled venue is not enabled again. Returns how
+    /// many venues were added.
+    pub async fn seed(&self, venues: &Venues) -> Result<usize, StoreError> {
+        let mut added = 0;
         for venue in venues.iter() {
-            self.store.upsert_venue(&venue.to_row()).await?;
+            if self.store.insert_venue_if_absent(&venue.to_row()).await? {
+                added += 1;
+            }
         }
         self.invalidate_all();
-        Ok(())
+        Ok(added)
     }
 
     /// The venue whose key is `key`, or `None` for an unknown key.
@@ -225,5 +230,45 @@ mod tests {
             .await
             .expect("store")
             .is_some());
+    }
+
+    #[tokio::test]
+    async fn seeding_again_keeps_a_rotated_key_and_a_disabled_venue() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_sqlite_in(dir.path()).await.expect("store");
+        let registry =
+            VenueRegistry::new(store.clone(), Metrics::new(), Quotas::standalone().clone());
+        let file = Venues::parse(
+            venues::REPOSITORY_FILE,
+            "venues.toml",
+            &Catalogue::embedded(),
+        )
+        .expect("venues");
+        let count = file.iter().count();
+        assert_eq!(registry.seed(&file).await.expect("first seeding"), count);
+        let park = "jinan-baotu-spring-park";
+        let (_, new_key) = registry.rotate(park).await.expect("rotate");
+        let other = file
+            .iter()
+            .find(|v| v.id != park)
+            .expect("a second venue")
+            .id
+            .clone();
+        registry.set_disabled(&other, true).await.expect("disable");
+
+        // The next start seeds from the same file.
+        assert_eq!(registry.seed(&file).await.expect("second seeding"), 0);
+        assert!(
+            registry
+                .by_key("demo-park-7f3c9a1e")
+                .await
+                .expect("store")
+                .is_none(),
+            "the rotated-out key stays out"
+        );
+        let rotated = registry.by_key(&new_key).await.expect("store");
+        assert_eq!(rotated.map(|v| v.id.clone()).as_deref(), Some(park));
+        let row = store.venue(&other).await.expect("store").expect("known");
+        assert!(row.disabled, "the disabled venue stays disabled");
     }
 }
