@@ -486,32 +486,71 @@ impl Ed25519Check {
             .verify_strict(&self.message, &self.signature)
             .is_ok()
     }
+
+    /// Whether this check may join a batch equation and get the verdict it would get alone:
+    /// `R` canonically encoded, neither `R` nor the key of small order, both in the prime-order
+    /// subgroup (no small-order component). Strict verification refuses every signature that
+    /// fails the first three; the last keeps the batch's random weights out of the verdict
+    /// ([`verify_ed25519_batch`]). `S` needs no screen: the signature type refuses a
+    /// non-canonical `S` in both paths.
+    pub fn batchable(&self) -> bool {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let in_prime_subgroup =
+            |p: &curve25519_dalek::EdwardsPoint| !p.is_small_order() && p.is_torsion_free();
+        let r = CompressedEdwardsY(self.signature.r_bytes().to_owned());
+        let r_holds = r
+            .decompress()
+            .is_some_and(|point| point.compress() == r && in_prime_subgroup(&point));
+        r_holds && in_prime_subgroup(&self.key.to_edwards())
+    }
 }
 
-/// The verdict of each check, in order: one batch equation for them all, and only when that
-/// fails each alone ([`Ed25519Check::verify`]) to find which. About twice as fast per signature
-/// as one by one when they all verify, which on a gateway they nearly always do.
+/// The verdict of each check, in order, and the same verdict [`Ed25519Check::verify`] gives
+/// each alone: a verdict never depends on which other codes arrived at the same moment.
 ///
-/// A batch that verifies is not a strict verification. Strict verification also refuses
-/// small-order keys and small-order or non-canonical `R`; the batch equation may accept such a
-/// signature. That matters where signature bytes must be unique or keys are untrusted, neither
-/// of which holds for us: keys come only from our trust list, where small-order Ed25519 keys are
-/// refused at load ([`TrustList`] never holds one), and only the holder of the private key can
-/// make a signature that passes the batch and fails alone — a malleated copy of a code it
-/// signed, which replay detection still catches, since it keys on the signed nonce (`cti`), not
-/// on the signature bytes. A batch of one is checked strictly.
+/// One batch equation checks the checks that can join a batch ([`Ed25519Check::batchable`]);
+/// only when it fails is each checked alone to find which. About twice as fast per signature as
+/// one by one when they all verify, which on a gateway they nearly always do. A check that
+/// cannot join is checked alone, strictly (which refuses it, short of a key that itself has a
+/// small-order component).
+///
+/// Why the screen: strict verification refuses a small-order key and a small-order or
+/// non-canonically encoded `R`, and it compares `R` as bytes. The batch equation does neither,
+/// and it weighs each signature with a random factor, so a signature whose `R` or key has a
+/// small-order component passed it or not by chance (half the time for an order-2 component),
+/// while the same signature alone was always refused. With every point canonical and in the
+/// prime-order subgroup, the batch equation holds exactly when each signature's own equation
+/// does (up to a 2⁻¹²⁸ chance), so the batch verdict is the strict one.
 pub fn verify_ed25519_batch(checks: &[&Ed25519Check]) -> Vec<bool> {
-    if let [one] = checks {
-        return vec![one.verify()];
-    }
-    let messages: Vec<&[u8]> = checks.iter().map(|c| c.message.as_slice()).collect();
-    let signatures: Vec<_> = checks.iter().map(|c| c.signature).collect();
-    let keys: Vec<_> = checks.iter().map(|c| c.key).collect();
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        vec![true; checks.len()]
-    } else {
-        checks.iter().map(|c| c.verify()).collect()
-    }
+    let mut verdicts: Vec<Option<bool>> = checks
+        .iter()
+        .map(|c| (!c.batchable()).then(|| c.verify()))
+        .collect();
+    let batch: Vec<&Ed25519Check> = checks
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| verdict.is_none())
+        .map(|(c, _)| *c)
+        .collect();
+    let batch_holds = match batch.as_slice() {
+        [] => true,
+        [one] => one.verify(),
+        _ => {
+            let messages: Vec<&[u8]> = batch.iter().map(|c| c.message.as_slice()).collect();
+            let signatures: Vec<_> = batch.iter().map(|c| c.signature).collect();
+            let keys: Vec<_> = batch.iter().map(|c| c.key).collect();
+            ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+        }
+    };
+    checks
+        .iter()
+        .zip(verdicts.iter_mut())
+        .map(|(c, verdict)| match verdict {
+            Some(alone) => *alone,
+            None if batch_holds => true,
+            None => c.verify(),
+        })
+        .collect()
 }
 
 fn public_from_spki(spki_der: &[u8]) -> Result<PublicKey, String> {
@@ -875,6 +914,56 @@ mod tests {
         assert_eq!(verify_ed25519_batch(&all[..6]), vec![true; 6]);
         assert_eq!(verify_ed25519_batch(&all[6..7]), vec![false]);
         assert!(verify_ed25519_batch(&[]).is_empty());
+    }
+
+    /// A signature whose `R` carries an order-2 component, made by the key's holder: strict
+    /// verification always refuses it; the bare batch equation, with its random weights,
+    /// accepted it about every other time. The batch must give the strict verdict every time.
+    #[test]
+    fn a_batch_never_accepts_what_strict_verification_refuses() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+        use curve25519_dalek::Scalar;
+        use sha2::{Digest as _, Sha512};
+
+        let a = Scalar::from(0x5eed_u64) * Scalar::from(u64::MAX);
+        let public = (a * B).compress();
+        let msg = b"a code signed by its own key".to_vec();
+        let order_two = EIGHT_TORSION[4];
+        assert!(order_two.is_small_order() && order_two != curve25519_dalek::EdwardsPoint::default());
+        let r = Scalar::from(0xabcd_u64) * Scalar::from(u64::MAX - 7);
+        let big_r = (r * B + order_two).compress();
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(big_r.as_bytes())
+                .chain_update(public.as_bytes())
+                .chain_update(&msg),
+        );
+        let mut sig = big_r.to_bytes().to_vec();
+        sig.extend((r + k * a).to_bytes());
+        let key = TrustedKey {
+            kid: KeyId::new(*b"mixed"),
+            owner: "t".into(),
+            validity: Validity::default(),
+            public: PublicKey::Ed25519(
+                ed25519_dalek::VerifyingKey::from_bytes(public.as_bytes()).expect("a key"),
+            ),
+        };
+        let bad = key.ed25519_check(msg, &sig).expect("64 bytes");
+        assert!(!bad.verify(), "strict verification refuses it");
+        assert!(!bad.batchable());
+
+        let signer = SigningKey::generate(Algorithm::EdDsa, "t", Validity::default()).expect("key");
+        let good = signer
+            .trusted()
+            .ed25519_check(b"fine".to_vec(), &signer.sign(b"fine"))
+            .expect("ed25519");
+        assert!(good.batchable());
+        // Each round the old batch accepted `bad` with probability 1/2: 64 rounds all refusing
+        // it by luck would be a 2^-64 chance.
+        for _ in 0..64 {
+            assert_eq!(verify_ed25519_batch(&[&bad, &good]), vec![false, true]);
+            assert_eq!(verify_ed25519_batch(&[&good, &bad, &good]), vec![true, false, true]);
+        }
     }
 
     #[test]

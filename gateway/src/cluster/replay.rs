@@ -45,7 +45,7 @@ pub fn spend_of(nonce: &[u8], expires_at: i64) -> Spend {
 /// The oldest bucket that may still hold a code within its validity at `now` (Unix seconds),
 /// allowing for `skew_secs`: every bucket below it can be dropped.
 pub fn oldest_live_bucket(now: i64, skew_secs: i64) -> i64 {
-    (now - skew_secs).div_euclid(BUCKET_SECS)
+    now.saturating_sub(skew_secs).div_euclid(BUCKET_SECS)
 }
 
 impl ReplayGuard {

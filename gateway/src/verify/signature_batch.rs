@@ -15,9 +15,9 @@
 //! before 50.6–51.3 µs; batches of what was queued 42.5–44.1 µs; with the one yield first
 //! 27.4–28.0 µs. The HMAC profile does not come here and did not move (12.4–14.1 µs both).
 //!
-//! Only EdDSA codes come here; HMAC, ES256 and PS256 are checked in line by the stage. What a
-//! batch verdict means, and why it is acceptable for our codes although it is not a strict
-//! verification, is written at [`wire::keys::verify_ed25519_batch`].
+//! Only EdDSA codes come here; HMAC, ES256 and PS256 are checked in line by the stage. A batch
+//! verdict is each code's strict verdict alone, whatever else is in the batch: how, and the
+//! screen that keeps it so, is written at [`wire::keys::verify_ed25519_batch`].
 
 use tokio::sync::{mpsc, oneshot};
 use wire::keys::{verify_ed25519_batch, Ed25519Check};

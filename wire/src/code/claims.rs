@@ -33,18 +33,29 @@ pub struct CwtClaims {
     pub other: Vec<(i128, Value)>,
 }
 
+/// The earliest claim time accepted (the Unix epoch): no code or CWT we read predates it.
+pub const MIN_TIME: i64 = 0;
+/// The latest claim time accepted (9999-12-31T23:59:59Z). Bounding every claim time to
+/// `MIN_TIME..=MAX_TIME` keeps all arithmetic on them (lifetime, skew, expiry buckets) far from
+/// overflow, and every such time is a valid `chrono` date.
+pub const MAX_TIME: i64 = 253_402_300_799;
+
 fn bad(msg: impl Into<String>) -> CodeError {
     CodeError::BadClaims(msg.into())
 }
 
-fn as_time(v: &Value, name: &str) -> Result<i64, CodeError> {
-    match v {
-        Value::Integer(i) => {
-            i64::try_from(i128::from(*i)).map_err(|_| bad(format!("`{name}` is out of range")))
-        }
+fn as_time(v: &Value, name: &'static str) -> Result<i64, CodeError> {
+    let out_of_range = |value: i128| CodeError::TimeOutOfRange { claim: name, value };
+    let time = match v {
+        Value::Integer(i) => i128::from(*i),
         // NumericDate may be a float (RFC 8392 §2); fractions are dropped.
-        Value::Float(f) if f.is_finite() && f.abs() < 1e15 => Ok(*f as i64),
-        _ => Err(bad(format!("`{name}` is not a NumericDate"))),
+        Value::Float(f) if f.is_finite() && f.abs() < 1e15 => *f as i128,
+        Value::Float(f) if f.is_finite() => return Err(out_of_range(*f as i128)),
+        _ => return Err(bad(format!("`{name}` is not a NumericDate"))),
+    };
+    match i64::try_from(time) {
+        Ok(t) if (MIN_TIME..=MAX_TIME).contains(&t) => Ok(t),
+        _ => Err(out_of_range(time)),
     }
 }
 

@@ -53,6 +53,10 @@ pub enum CodeError {
     BadClaims(String),
     #[error("required claim `{0}` is missing")]
     MissingClaim(&'static str),
+    #[error("claim `{claim}` is {value}, outside the times a code may carry")]
+    TimeOutOfRange { claim: &'static str, value: i128 },
+    #[error("code expires at {expires_at}, before it was issued at {issued_at}")]
+    ExpiresBeforeIssued { issued_at: i64, expires_at: i64 },
     #[error("code expired at {expired_at} (checked at {now})")]
     Expired { expired_at: i64, now: i64 },
     #[error("code is not valid before {valid_from} (checked at {now})")]
@@ -84,6 +88,8 @@ impl CodeError {
             CodeError::BadSignature => "code.bad_signature",
             CodeError::BadClaims(_) => "code.bad_claims",
             CodeError::MissingClaim(_) => "code.missing_claim",
+            CodeError::TimeOutOfRange { .. } => "code.time_out_of_range",
+            CodeError::ExpiresBeforeIssued { .. } => "code.expires_before_issued",
             CodeError::Expired { .. } => "code.expired",
             CodeError::NotYetValid { .. } => "code.not_yet_valid",
             CodeError::LifetimeTooLong { .. } => "code.lifetime_too_long",

@@ -246,7 +246,17 @@ impl Verifier {
 
     fn holder_code(&self, decoded: &DecodedCode) -> Result<VerifiedCode, CodeError> {
         let claims = HolderClaims::from_cwt(&decoded.claims)?;
-        let lifetime = claims.expires_at - claims.issued_at;
+        // Claim times are bounded when parsed; the subtraction is checked all the same, so a
+        // wrap can never turn an endless code into a short one.
+        let lifetime = match claims.expires_at.checked_sub(claims.issued_at) {
+            Some(lifetime) if lifetime >= 0 => lifetime,
+            _ => {
+                return Err(CodeError::ExpiresBeforeIssued {
+                    issued_at: claims.issued_at,
+                    expires_at: claims.expires_at,
+                })
+            }
+        };
         if lifetime > self.max_lifetime_secs {
             return Err(CodeError::LifetimeTooLong {
                 lifetime,

@@ -397,3 +397,34 @@ fn the_two_halves_of_check_answer_as_check_does() {
         Err(CodeError::BadSignature)
     );
 }
+
+/// Claim times a signer may put in a code without the verifier's arithmetic overflowing: a
+/// crafted code with extreme `iat`/`exp` used to pass the lifetime limit (`exp - iat` wrapped).
+#[test]
+fn extreme_claim_times_are_refused_not_overflowed() {
+    let (minter, verifier) = setup(Profile::Hmac);
+    let cases = [
+        (i64::MIN, i64::MAX, "code.time_out_of_range"),
+        (-1, i64::MAX, "code.time_out_of_range"),
+        (NOW - 10, i64::MAX, "code.time_out_of_range"),
+        (i64::MIN, NOW + 110, "code.time_out_of_range"),
+        (i64::MIN + 1, i64::MAX - 1, "code.time_out_of_range"),
+        (-(NOW - 10), NOW + 110, "code.time_out_of_range"),
+        // Within range but the code "ends" before it begins.
+        (NOW + 20, NOW + 10, "code.expires_before_issued"),
+        // The largest time still in range: the lifetime limit, not a wrap, refuses it.
+        (NOW - 10, claims::MAX_TIME, "code.lifetime_too_long"),
+    ];
+    for (issued_at, expires_at, expected) in cases {
+        let code = minter.mint(&HolderClaims {
+            issued_at,
+            expires_at,
+            ..claims()
+        });
+        assert_eq!(
+            verifier.verify(&code, now()).map(|_| ()).map_err(|e| e.code()),
+            Err(expected),
+            "iat {issued_at}, exp {expires_at}"
+        );
+    }
+}
