@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Utc};
 use wire::api::VerifyRequest;
 use wire::catalogue::Catalogue;
-use wire::code::{Verifier, VerifiedCode};
+use wire::code::{VerifiedCode, Verifier};
 use wire::issuer_api::{RecordQuery, RecordResponse};
 use wire::keys::{SigningKey, TrustList};
 
@@ -100,7 +100,11 @@ pub fn code(data: &[u8]) -> Option<VerifiedCode> {
     if let Ok(Some(check)) = verifier.detach_signature(&decoded, now()) {
         let alone = check.verify();
         let batched = wire::keys::verify_ed25519_batch(&[&check, &check]);
-        assert_eq!(batched, vec![alone; 2], "batched and single verdicts differ");
+        assert_eq!(
+            batched,
+            vec![alone; 2],
+            "batched and single verdicts differ"
+        );
     }
     verifier.check(&decoded, now()).ok()
 }

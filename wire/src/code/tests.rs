@@ -422,7 +422,10 @@ fn extreme_claim_times_are_refused_not_overflowed() {
             ..claims()
         });
         assert_eq!(
-            verifier.verify(&code, now()).map(|_| ()).map_err(|e| e.code()),
+            verifier
+                .verify(&code, now())
+                .map(|_| ())
+                .map_err(|e| e.code()),
             Err(expected),
             "iat {issued_at}, exp {expires_at}"
         );
