@@ -169,8 +169,9 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn venues_come_from_the_store_and_changes_show_after_invalidation() {
+    /// A registry on a fresh SQLite store (in the returned folder), and the repository's
+    /// venues file, not yet seeded.
+    async fn fresh_registry() -> (tempfile::TempDir, Store, VenueRegistry, Venues) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_sqlite_in(dir.path()).await.expect("store");
         let registry =
@@ -181,6 +182,12 @@ mod tests {
             &Catalogue::embedded(),
         )
         .expect("venues");
+        (dir, store, registry, file)
+    }
+
+    #[tokio::test]
+    async fn venues_come_from_the_store_and_changes_show_after_invalidation() {
+        let (_dir, store, registry, file) = fresh_registry().await;
         registry.seed(&file).await.expect("seed");
 
         let park = registry
@@ -234,16 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn seeding_again_keeps_a_rotated_key_and_a_disabled_venue() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open_sqlite_in(dir.path()).await.expect("store");
-        let registry =
-            VenueRegistry::new(store.clone(), Metrics::new(), Quotas::standalone().clone());
-        let file = Venues::parse(
-            venues::REPOSITORY_FILE,
-            "venues.toml",
-            &Catalogue::embedded(),
-        )
-        .expect("venues");
+        let (_dir, store, registry, file) = fresh_registry().await;
         let count = file.iter().count();
         assert_eq!(registry.seed(&file).await.expect("first seeding"), count);
         let park = "jinan-baotu-spring-park";
