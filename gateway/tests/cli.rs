@@ -36,6 +36,20 @@ fn run(args: &[&str]) -> Output {
         .expect("run gateway")
 }
 
+/// `gateway keys generate` into `secret` and `trust`, with `extra` flags.
+fn generate_keys(secret: &std::path::Path, trust: &std::path::Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "keys",
+        "generate",
+        "--out-secret",
+        secret.to_str().expect("p"),
+        "--out-trust",
+        trust.to_str().expect("p"),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
 }
@@ -271,23 +285,9 @@ fn generated_keys_mint_and_verify_and_the_demo_trust_list_refuses_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = dir.path().join("secret.toml");
     let trust = dir.path().join("trust.toml");
-    let out = gateway(&[
-        "keys",
-        "generate",
-        "--out-secret",
-        secret.to_str().expect("p"),
-        "--out-trust",
-        trust.to_str().expect("p"),
-    ]);
+    let out = generate_keys(&secret, &trust, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let again = gateway(&[
-        "keys",
-        "generate",
-        "--out-secret",
-        secret.to_str().expect("p"),
-        "--out-trust",
-        trust.to_str().expect("p"),
-    ]);
+    let again = generate_keys(&secret, &trust, &[]);
     assert_eq!(
         again.status.code(),
         Some(2),
@@ -434,16 +434,7 @@ fn generated_key_files_are_the_owners_only() {
     let secret = dir.path().join("secret.toml");
     let trust = dir.path().join("trust.toml");
     let generate = |extra: &[&str]| {
-        let mut args = vec![
-            "keys",
-            "generate",
-            "--out-secret",
-            secret.to_str().expect("p"),
-            "--out-trust",
-            trust.to_str().expect("p"),
-        ];
-        args.extend_from_slice(extra);
-        let out = run(&args);
+        let out = generate_keys(&secret, &trust, extra);
         assert!(out.status.success(), "{}", stderr(&out));
     };
     generate(&[]);

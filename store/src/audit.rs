@@ -12,7 +12,7 @@ pub use wire::audit::AuditRecord;
 
 use crate::backend::{exact_micros, to_json, with_pool, Columns, Store};
 use crate::bulk::{BulkInsert, EntryRow, SpendRow};
-use crate::entry::{entry_from, ENTRY_COLUMNS};
+use crate::entry::{entry_from, ENTRY_COLUMNS, HEAD};
 use crate::error::{classify, is_unique_violation, StoreError};
 use crate::spent::{Spend, SpentBy, WHO_SPENT};
 
@@ -41,8 +41,6 @@ pub struct Checkpoint {
     pub kid: String,
     pub signature: Vec<u8>,
 }
-
-const HEAD: &str = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1";
 
 /// Taken by an appender before it reads the head, so that the head is still the head when it
 /// commits: one appender at a time. SQLite: nothing more, `BEGIN IMMEDIATE` already holds the

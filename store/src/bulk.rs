@@ -134,7 +134,7 @@ impl BulkInsert for SqliteConnection {
             builder.push_values(padded(chunk, shape), |mut row, spend| match spend {
                 Some(r) => {
                     row.push_bind(r.spend.bucket)
-                        .push_bind(r.spend.nonce.to_vec())
+                        .push_bind(&r.spend.nonce[..])
                         .push_bind(r.node)
                         .push_bind(r.at);
                 }

@@ -37,6 +37,9 @@ pub(crate) const ENTRY_COLUMNS: &str = "seq, at, node, venue, scenario, certific
                              requirement_verdicts, latency_us, subject_hash, verification_id, \
                              prev_hash, hash";
 
+/// The chain's head: the newest entry's position and hash.
+pub(crate) const HEAD: &str = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1";
+
 pub(crate) fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: row.int("seq")?,

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::backend::{with_pool, Columns, Store};
-use crate::entry::{entry_from, AuditEntry, ENTRY_COLUMNS};
+use crate::entry::{entry_from, AuditEntry, ENTRY_COLUMNS, HEAD};
 use crate::error::{classify, StoreError};
 
 /// How far the side table has got, locked on PostgreSQL so that two nodes copying at once take
@@ -21,8 +21,6 @@ const UPTO: (&str, &str) = (
     "SELECT seq FROM audit_subjects_upto WHERE one = 1",
     "SELECT seq FROM audit_subjects_upto WHERE one = 1 FOR UPDATE",
 );
-
-const HEAD_SEQ: &str = "SELECT seq FROM audit_entries ORDER BY seq DESC LIMIT 1";
 
 const COPY: &str = "INSERT INTO audit_subjects (subject_hash, at, seq) \
                     SELECT subject_hash, at, seq FROM audit_entries \
@@ -62,7 +60,7 @@ impl Store {
                 .await
                 .map_err(classify)?
                 .int("seq")?;
-            let head = match sqlx::query(HEAD_SEQ)
+            let head = match sqlx::query(HEAD)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(classify)?
