@@ -17,6 +17,11 @@ use der::{Decode as _, Encode as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+mod ed25519;
+
+use ed25519::Ed25519Key;
+pub use ed25519::{verify_ed25519_batch, Ed25519Check};
+
 /// The signature and MAC algorithms the project understands, with their COSE identifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Algorithm {
@@ -273,7 +278,10 @@ impl SigningKey {
     /// The matching trust-list entry: the public key, or for a MAC key the shared secret itself.
     pub fn trusted(&self) -> TrustedKey {
         let public = match &self.secret {
-            Secret::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
+            Secret::Ed25519(k) => PublicKey::Ed25519(
+                Ed25519Key::new(&k.verifying_key())
+                    .expect("a generated key is in the prime-order subgroup"),
+            ),
             Secret::Es256(k) => PublicKey::Es256(*k.verifying_key()),
             Secret::Hmac(k) => PublicKey::Hmac(k.clone()),
         };
@@ -318,7 +326,7 @@ fn public_der(secret: &Secret) -> Result<Vec<u8>, KeyError> {
 
 #[derive(Debug, Clone)]
 enum PublicKey {
-    Ed25519(ed25519_dalek::VerifyingKey),
+    Ed25519(Ed25519Key),
     Es256(p256::ecdsa::VerifyingKey),
     Ps256(Box<rsa::RsaPublicKey>),
     Hmac(Vec<u8>),
@@ -375,8 +383,7 @@ impl TrustedKey {
             });
         }
         let ok = match &self.public {
-            PublicKey::Ed25519(k) => ed25519_dalek::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify_strict(msg, &s).is_ok()),
+            PublicKey::Ed25519(k) => k.verify(msg, sig),
             PublicKey::Es256(k) => {
                 p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
             }
@@ -411,13 +418,7 @@ impl TrustedKey {
                 wanted: Algorithm::EdDsa,
             });
         };
-        let signature =
-            ed25519_dalek::Signature::from_slice(sig).map_err(|_| KeyError::BadSignature)?;
-        Ok(Ed25519Check {
-            key: *key,
-            message: msg,
-            signature,
-        })
+        key.check(msg, sig).ok_or(KeyError::BadSignature)
     }
 
     /// The trust-list entry for an X.509 signer certificate (DER): key id = first 8 bytes of
@@ -453,7 +454,13 @@ impl TrustedKey {
     fn to_entry(&self) -> KeyEntry {
         use spki::EncodePublicKey as _;
         let (public, secret) = match &self.public {
-            PublicKey::Ed25519(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
+            PublicKey::Ed25519(k) => (
+                k.verifying_key()
+                    .to_public_key_der()
+                    .ok()
+                    .map(|d| d.into_vec()),
+                None,
+            ),
             PublicKey::Es256(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
             PublicKey::Ps256(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
             PublicKey::Hmac(k) => (None, Some(k.clone())),
@@ -467,90 +474,6 @@ impl TrustedKey {
             validity: self.validity,
         }
     }
-}
-
-/// One Ed25519 signature check not yet made: a trusted key, the signed bytes, the signature.
-/// Made by [`TrustedKey::ed25519_check`]; made alone with [`Ed25519Check::verify`], or with
-/// others with [`verify_ed25519_batch`].
-#[derive(Debug, Clone)]
-pub struct Ed25519Check {
-    key: ed25519_dalek::VerifyingKey,
-    message: Vec<u8>,
-    signature: ed25519_dalek::Signature,
-}
-
-impl Ed25519Check {
-    /// The check alone, strict (what [`TrustedKey::verify`] does).
-    pub fn verify(&self) -> bool {
-        self.key
-            .verify_strict(&self.message, &self.signature)
-            .is_ok()
-    }
-
-    /// Whether this check may join a batch equation and get the verdict it would get alone:
-    /// `R` canonically encoded, neither `R` nor the key of small order, both in the prime-order
-    /// subgroup (no small-order component). Strict verification refuses every signature that
-    /// fails the first three; the last keeps the batch's random weights out of the verdict
-    /// ([`verify_ed25519_batch`]). `S` needs no screen: the signature type refuses a
-    /// non-canonical `S` in both paths.
-    pub fn batchable(&self) -> bool {
-        use curve25519_dalek::edwards::CompressedEdwardsY;
-        let in_prime_subgroup =
-            |p: &curve25519_dalek::EdwardsPoint| !p.is_small_order() && p.is_torsion_free();
-        let r = CompressedEdwardsY(self.signature.r_bytes().to_owned());
-        let r_holds = r
-            .decompress()
-            .is_some_and(|point| point.compress() == r && in_prime_subgroup(&point));
-        r_holds && in_prime_subgroup(&self.key.to_edwards())
-    }
-}
-
-/// The verdict of each check, in order, and the same verdict [`Ed25519Check::verify`] gives
-/// each alone: a verdict never depends on which other codes arrived at the same moment.
-///
-/// One batch equation checks the checks that can join a batch ([`Ed25519Check::batchable`]);
-/// only when it fails is each checked alone to find which. About twice as fast per signature as
-/// one by one when they all verify, which on a gateway they nearly always do. A check that
-/// cannot join is checked alone, strictly (which refuses it, short of a key that itself has a
-/// small-order component).
-///
-/// Why the screen: strict verification refuses a small-order key and a small-order or
-/// non-canonically encoded `R`, and it compares `R` as bytes. The batch equation does neither,
-/// and it weighs each signature with a random factor, so a signature whose `R` or key has a
-/// small-order component passed it or not by chance (half the time for an order-2 component),
-/// while the same signature alone was always refused. With every point canonical and in the
-/// prime-order subgroup, the batch equation holds exactly when each signature's own equation
-/// does (up to a 2⁻¹²⁸ chance), so the batch verdict is the strict one.
-pub fn verify_ed25519_batch(checks: &[&Ed25519Check]) -> Vec<bool> {
-    let mut verdicts: Vec<Option<bool>> = checks
-        .iter()
-        .map(|c| (!c.batchable()).then(|| c.verify()))
-        .collect();
-    let batch: Vec<&Ed25519Check> = checks
-        .iter()
-        .zip(&verdicts)
-        .filter(|(_, verdict)| verdict.is_none())
-        .map(|(c, _)| *c)
-        .collect();
-    let batch_holds = match batch.as_slice() {
-        [] => true,
-        [one] => one.verify(),
-        _ => {
-            let messages: Vec<&[u8]> = batch.iter().map(|c| c.message.as_slice()).collect();
-            let signatures: Vec<_> = batch.iter().map(|c| c.signature).collect();
-            let keys: Vec<_> = batch.iter().map(|c| c.key).collect();
-            ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-        }
-    };
-    checks
-        .iter()
-        .zip(verdicts.iter_mut())
-        .map(|(c, verdict)| match verdict {
-            Some(alone) => *alone,
-            None if batch_holds => true,
-            None => c.verify(),
-        })
-        .collect()
 }
 
 fn public_from_spki(spki_der: &[u8]) -> Result<PublicKey, String> {
@@ -567,11 +490,11 @@ fn public_from_spki(spki_der: &[u8]) -> Result<PublicKey, String> {
         RSA => rsa::RsaPublicKey::from_public_key_der(spki_der)
             .map(|k| PublicKey::Ps256(Box::new(k)))
             .map_err(|e| format!("bad RSA key: {e}")),
-        // A small-order key verifies nothing strictly; refused here so that batch
-        // verification ([`verify_ed25519_batch`]) never sees one.
+        // Screened once here, so that no signature check repeats it (`keys/ed25519.rs`).
         ED25519 => match ed25519_dalek::VerifyingKey::from_public_key_der(spki_der) {
-            Ok(key) if key.is_weak() => Err("a small-order Ed25519 key".into()),
-            Ok(key) => Ok(PublicKey::Ed25519(key)),
+            Ok(key) => Ed25519Key::new(&key)
+                .map(PublicKey::Ed25519)
+                .map_err(str::to_owned),
             Err(e) => Err(format!("bad Ed25519 key: {e}")),
         },
         other => Err(format!("unsupported public key algorithm `{other}`")),
@@ -916,11 +839,12 @@ mod tests {
         assert!(verify_ed25519_batch(&[]).is_empty());
     }
 
-    /// A signature whose `R` carries an order-2 component, made by the key's holder: strict
-    /// verification always refuses it; the bare batch equation, with its random weights,
-    /// accepted it about every other time. The batch must give the strict verdict every time.
+    /// A signature whose `R` carries an order-2 component, made by the key's holder: the bare
+    /// batch equation, with its random weights, accepted it about every other time while the
+    /// strict check alone refused it. Under the one rule (`keys/ed25519.rs`) it gets the same
+    /// verdict alone and in any batch, every time.
     #[test]
-    fn a_batch_never_accepts_what_strict_verification_refuses() {
+    fn a_signature_gets_one_verdict_alone_and_in_any_batch() {
         use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
         use curve25519_dalek::Scalar;
         use sha2::{Digest as _, Sha512};
@@ -942,33 +866,121 @@ mod tests {
         );
         let mut sig = big_r.to_bytes().to_vec();
         sig.extend((r + k * a).to_bytes());
+        let verifying = ed25519_dalek::VerifyingKey::from_bytes(public.as_bytes()).expect("a key");
         let key = TrustedKey {
             kid: KeyId::new(*b"mixed"),
             owner: "t".into(),
             validity: Validity::default(),
-            public: PublicKey::Ed25519(
-                ed25519_dalek::VerifyingKey::from_bytes(public.as_bytes()).expect("a key"),
-            ),
+            public: PublicKey::Ed25519(Ed25519Key::new(&verifying).expect("a sound key")),
         };
-        let bad = key.ed25519_check(msg, &sig).expect("64 bytes");
-        assert!(!bad.verify(), "strict verification refuses it");
-        assert!(!bad.batchable());
+        let mixed = key.ed25519_check(msg, &sig).expect("64 bytes");
+        let alone = mixed.verify();
+        assert!(
+            alone,
+            "the cofactored equation holds for the holder's signature"
+        );
 
         let signer = SigningKey::generate(Algorithm::EdDsa, "t", Validity::default()).expect("key");
         let good = signer
             .trusted()
             .ed25519_check(b"fine".to_vec(), &signer.sign(b"fine"))
             .expect("ed25519");
-        assert!(good.batchable());
-        // Each round the old batch accepted `bad` with probability 1/2: 64 rounds all refusing
-        // it by luck would be a 2^-64 chance.
+        let mut forged_sig = signer.sign(b"other");
+        forged_sig[40] ^= 1;
+        let bad = signer
+            .trusted()
+            .ed25519_check(b"other".to_vec(), &forged_sig)
+            .expect("ed25519");
+        // The old batch gave `mixed` its verdict with probability 1/2 per round: 64 rounds all
+        // agreeing with it by luck would be a 2^-64 chance.
         for _ in 0..64 {
-            assert_eq!(verify_ed25519_batch(&[&bad, &good]), vec![false, true]);
+            assert_eq!(verify_ed25519_batch(&[&mixed, &good]), vec![alone, true]);
             assert_eq!(
-                verify_ed25519_batch(&[&good, &bad, &good]),
-                vec![true, false, true]
+                verify_ed25519_batch(&[&good, &mixed, &bad, &good]),
+                vec![true, alone, false, true]
             );
         }
+    }
+
+    /// A batch that fails is halved until each bad signature is found; every other verdict
+    /// stays the signature's own, wherever the bad ones sit.
+    #[test]
+    fn a_batch_with_several_bad_signatures_names_each() {
+        let key = SigningKey::generate(Algorithm::EdDsa, "t", Validity::default()).expect("key");
+        let bad_at = [0, 17, 18, 63];
+        let checks: Vec<Ed25519Check> = (0..64)
+            .map(|i| {
+                let msg = format!("message {i}").into_bytes();
+                let mut sig = key.sign(&msg);
+                if bad_at.contains(&i) {
+                    sig[i % 32] ^= 0x10;
+                }
+                key.trusted().ed25519_check(msg, &sig).expect("ed25519")
+            })
+            .collect();
+        let all: Vec<&Ed25519Check> = checks.iter().collect();
+        let expected: Vec<bool> = (0..64).map(|i| !bad_at.contains(&i)).collect();
+        assert_eq!(verify_ed25519_batch(&all), expected);
+        let alone: Vec<bool> = checks.iter().map(Ed25519Check::verify).collect();
+        assert_eq!(alone, expected);
+    }
+
+    /// Encodings outside the rule are refused alone and in a batch: `S` at or above the group
+    /// order, and `R` with its y coordinate at or above p.
+    #[test]
+    fn non_canonical_signatures_are_refused() {
+        use curve25519_dalek::Scalar;
+        let key = SigningKey::generate(Algorithm::EdDsa, "t", Validity::default()).expect("key");
+        let msg = b"claims".to_vec();
+        let sig = key.sign(&msg);
+        // S + ℓ: the same scalar mod ℓ, not canonical.
+        let s = Scalar::from_canonical_bytes(sig[32..].try_into().expect("32")).expect("canonical");
+        let ell: [u8; 32] =
+            hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010")
+                .expect("hex")
+                .try_into()
+                .expect("32");
+        let mut s_plus_ell = [0u8; 32];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(s.as_bytes()[i]) + u16::from(ell[i]) + carry;
+            s_plus_ell[i] = sum as u8;
+            carry = sum >> 8;
+        }
+        let mut malleated = sig.clone();
+        malleated[32..].copy_from_slice(&s_plus_ell);
+        // y = p + 1 (as an encoding, y ≡ 1: the identity, written non-canonically).
+        let mut r_non_canonical = sig.clone();
+        r_non_canonical[..32].copy_from_slice(&{
+            let mut y = [0xff_u8; 32];
+            y[0] = 0xee;
+            y[31] = 0x7f;
+            y
+        });
+        let trusted = key.trusted();
+        let good = trusted.ed25519_check(msg.clone(), &sig).expect("64");
+        for bad_sig in [malleated, r_non_canonical] {
+            assert!(trusted.verify(Algorithm::EdDsa, &msg, &bad_sig).is_err());
+            let bad = trusted.ed25519_check(msg.clone(), &bad_sig).expect("64");
+            assert!(!bad.verify());
+            assert_eq!(verify_ed25519_batch(&[&good, &bad]), vec![true, false]);
+        }
+        assert!(trusted.verify(Algorithm::EdDsa, &msg, &sig).is_ok());
+    }
+
+    /// A key with a small-order component is refused when loaded: with it, the verdict of a
+    /// batch would depend on its random weights.
+    #[test]
+    fn ed25519_keys_outside_the_prime_order_subgroup_are_refused() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+        use curve25519_dalek::Scalar;
+        let a = Scalar::from(0x5eed_u64) * Scalar::from(u64::MAX);
+        let mixed = (a * B + EIGHT_TORSION[4]).compress();
+        let verifying = ed25519_dalek::VerifyingKey::from_bytes(mixed.as_bytes()).expect("a point");
+        assert!(Ed25519Key::new(&verifying).is_err());
+        let sound = ed25519_dalek::VerifyingKey::from_bytes((a * B).compress().as_bytes())
+            .expect("a point");
+        assert!(Ed25519Key::new(&sound).is_ok());
     }
 
     #[test]

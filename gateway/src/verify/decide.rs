@@ -102,8 +102,10 @@ fn predicate(p: &Predicate, record: &Record, today: NaiveDate) -> Result<(), Rea
     }
 }
 
-/// The decision on one requirement. A record that is not held fails as `not_held` whatever
-/// the predicates say.
+/// The decision on one requirement. The record's own status and validity window are always
+/// checked, whether or not the scenario lists `valid-on-day` (fail closed: a revoked, expired,
+/// suspended or not-yet-valid record never passes a requirement that forgot to ask); a record
+/// that is not held fails as `not_held` whatever the predicates say.
 pub fn requirement(requirement: &Requirement, answer: &Answer, today: NaiveDate) -> Decision {
     let record = match answer {
         Answer::Unavailable(reason) => {
@@ -114,8 +116,8 @@ pub fn requirement(requirement: &Requirement, answer: &Answer, today: NaiveDate)
         }
         Answer::Record { record, .. } => record,
     };
-    if record.status == RecordStatus::NotFound {
-        return Decision::fail(Reason::NotHeld);
+    if let Err(reason) = status(record, today) {
+        return Decision::fail(reason);
     }
     for p in &requirement.predicates {
         if let Err(reason) = predicate(p, record, today) {
@@ -298,6 +300,39 @@ mod tests {
             disclose: vec![],
         };
         assert_eq!(requirement(&one_of, &licence, today).verdict, Verdict::Pass);
+    }
+
+    /// A requirement that lists no `valid-on-day` still refuses a record that is not valid
+    /// today: the status is checked whatever the scenario lists.
+    #[test]
+    fn a_requirement_without_valid_on_day_fails_closed() {
+        let today = day("2026-11-26");
+        let only_one_of = Requirement {
+            certificate: "x".into(),
+            predicates: vec![Predicate::OneOf {
+                field: "level".into(),
+                values: vec!["master".into()],
+            }],
+            disclose: vec![],
+        };
+        let level = [("level", FieldValue::Text("master".into()))];
+        for (status, reason) in [
+            (RecordStatus::Revoked, Reason::Revoked),
+            (RecordStatus::Suspended, Reason::Suspended),
+            (RecordStatus::Expired, Reason::Expired),
+            (RecordStatus::NotFound, Reason::NotHeld),
+        ] {
+            let d = requirement(&only_one_of, &record(status, &level), today);
+            assert_eq!((d.verdict, d.reason), (Verdict::Fail, Some(reason)));
+        }
+        let d = requirement(
+            &only_one_of,
+            &record(RecordStatus::Valid, &level),
+            day("2031-01-01"),
+        );
+        assert_eq!(d.reason, Some(Reason::Expired));
+        let d = requirement(&only_one_of, &record(RecordStatus::Valid, &level), today);
+        assert_eq!(d.verdict, Verdict::Pass);
     }
 
     #[test]

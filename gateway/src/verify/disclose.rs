@@ -1,7 +1,8 @@
 //! Stage 10, disclose: only what the scenario may see. Always the verdict and the holder's
 //! name — masked for persons (张*三), in full for organisations, whose registered names are
 //! public — and per requirement only the fields its `disclose` list names, personal ones
-//! masked. A resident ID number is never disclosed, whatever a scenario says.
+//! masked (lists included: a personal list shows none of its items). A resident ID number is
+//! never disclosed, whatever a scenario says.
 
 use std::collections::BTreeMap;
 
@@ -41,7 +42,10 @@ fn render(value: &FieldValue, kind: &FieldKind, personal: bool) -> Option<String
         (FieldValue::Text(t), false) => t.clone(),
         (FieldValue::Integer(_), true) => "***".into(),
         (FieldValue::Integer(n), false) => n.to_string(),
-        (FieldValue::List(items), _) => items.join(","),
+        // A personal list (the services a health record lists) says what it holds only
+        // through predicates (`covers`), never item by item.
+        (FieldValue::List(_), true) => "***".into(),
+        (FieldValue::List(items), false) => items.join(","),
     })
 }
 
@@ -142,5 +146,6 @@ mod tests {
         let classes = FieldValue::List(vec!["C1".into(), "C2".into()]);
         let set = FieldKind::EnumSet { values: vec![] };
         assert_eq!(render(&classes, &set, false).as_deref(), Some("C1,C2"));
+        assert_eq!(render(&classes, &set, true).as_deref(), Some("***"));
     }
 }

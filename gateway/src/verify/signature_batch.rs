@@ -16,8 +16,9 @@
 //! 27.4–28.0 µs. The HMAC profile does not come here and did not move (12.4–14.1 µs both).
 //!
 //! Only EdDSA codes come here; HMAC, ES256 and PS256 are checked in line by the stage. A batch
-//! verdict is each code's strict verdict alone, whatever else is in the batch: how, and the
-//! screen that keeps it so, is written at [`wire::keys::verify_ed25519_batch`].
+//! verdict is each code's verdict alone, whatever else is in the batch: one cofactored rule for
+//! both (`wire/src/keys/ed25519.rs`), and a failing batch is halved until each bad signature is
+//! found ([`wire::keys::verify_ed25519_batch`]).
 
 use tokio::sync::{mpsc, oneshot};
 use wire::keys::{verify_ed25519_batch, Ed25519Check};
