@@ -45,6 +45,7 @@ use crate::departments::invalidation::Invalidations;
 use crate::departments::issuer_events::{EventTokens, IssuerEvents};
 use crate::departments::upstream::{self, BackendClient};
 use crate::holder::accesses::HolderAccessesApi;
+use crate::holder::limits::HolderLimits;
 use crate::holder::objection_filing::ObjectionFilingApi;
 use crate::http::server::{self, Listener};
 use crate::http::tls::TlsAcceptor;
@@ -141,7 +142,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         ),
         departments: departments.corrections,
     };
-    let public = public_routes(&service, &desk, departments.event_tokens);
+    let public = public_routes(&config, &service, &desk, departments.event_tokens);
     let admin = admin_routes(
         &config, &service, desk, &store, &audit, &readiness, &shutdown,
     )
@@ -548,10 +549,16 @@ fn verify_service(
 
 /// The public listener's routes: verify, the departments' events, objections, "who checked me".
 fn public_routes(
+    config: &GatewayConfig,
     service: &Arc<VerifyService>,
     desk: &ObjectionDesk,
     event_tokens: EventTokens,
 ) -> PublicHandler {
+    let holder_limits = HolderLimits::new(
+        service.registry.quotas().clone(),
+        config.limits.holder_per_address_per_sec,
+        config.limits.holder_per_subject_per_sec,
+    );
     PublicHandler {
         service: Arc::clone(service),
         events: Arc::new(IssuerEvents {
@@ -563,9 +570,11 @@ fn public_routes(
         objections: Arc::new(ObjectionFilingApi {
             service: Arc::clone(service),
             desk: desk.clone(),
+            limits: holder_limits.clone(),
         }),
         accesses: Arc::new(HolderAccessesApi {
             service: Arc::clone(service),
+            limits: holder_limits,
         }),
         // Each listener serves these routes under its own label (`start_listeners`).
         listener: "public",

@@ -338,6 +338,11 @@ pub struct Limits {
     pub tls_handshake_timeout_ms: u64,
     pub keep_alive_idle_secs: u64,
     pub drain_timeout_ms: u64,
+    /// The holder's own routes ("who checked me", a holder's objection): requests per second
+    /// from one client address, and for one holder, across all nodes (burst: two seconds'
+    /// worth).
+    pub holder_per_address_per_sec: u32,
+    pub holder_per_subject_per_sec: u32,
 }
 
 impl Default for GatewayConfig {
@@ -441,6 +446,8 @@ impl Default for Limits {
             tls_handshake_timeout_ms: 5000,
             keep_alive_idle_secs: 60,
             drain_timeout_ms: 10_000,
+            holder_per_address_per_sec: 10,
+            holder_per_subject_per_sec: 1,
         }
     }
 }
@@ -618,6 +625,14 @@ impl GatewayConfig {
         }
         if self.rollout.reload_check_secs == 0 {
             return Err("rollout.reload_check_secs must be at least 1".into());
+        }
+        if self.limits.holder_per_address_per_sec == 0
+            || self.limits.holder_per_subject_per_sec == 0
+        {
+            return Err(
+                "limits.holder_per_address_per_sec and limits.holder_per_subject_per_sec must be at least 1"
+                    .into(),
+            );
         }
         if self.limits.max_body_bytes < 256 {
             return Err("limits.max_body_bytes must be at least 256".into());

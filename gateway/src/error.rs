@@ -46,6 +46,11 @@ pub enum Failure {
     WrongDepartment(String),
     #[error("venue quota exceeded; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u32 },
+    /// Too many requests on the holder's routes from one address or for one holder.
+    #[error(
+        "too many requests for this holder or from this address; retry in {retry_after_secs} s"
+    )]
+    HolderRateLimited { retry_after_secs: u32 },
     #[error("unknown scenario `{0}`")]
     UnknownScenario(String),
     #[error("venue is not allowed scenario `{0}`")]
@@ -72,6 +77,14 @@ pub enum Failure {
     },
     #[error("certificate `{0}` is held by the holder's city, and the code names no valid city")]
     NoHolderCity(String),
+    #[error("scenario `{0}` accepts only signed codes (EdDSA or ES256), not the HMAC profile")]
+    ProfileNotAllowed(String),
+    /// A code made for another use: a venue's code on the holder's own routes, or the other way.
+    #[error("this code is for {actual}, not for {expected}")]
+    WrongPurpose {
+        expected: wire::code::Purpose,
+        actual: wire::code::Purpose,
+    },
     #[error("the gateway is shutting down")]
     ShuttingDown,
     /// Too many audit entries wait for the store: verifications are shed, not left unrecorded.
@@ -143,6 +156,7 @@ impl Failure {
             Failure::UnknownDepartmentToken => "department.unknown",
             Failure::WrongDepartment(_) => "department.mismatch",
             Failure::RateLimited { .. } => "venue.rate_limited",
+            Failure::HolderRateLimited { .. } => "holder.rate_limited",
             Failure::UnknownScenario(_) => "scenario.unknown",
             Failure::ScenarioNotAllowed(_) => "scenario.not_allowed",
             Failure::CodeMalformed(e) | Failure::CodeRejected(e) => e.code(),
@@ -150,6 +164,8 @@ impl Failure {
             Failure::ScopeNotGranted(_) => "code.scope_not_granted",
             Failure::WrongHolderKind { .. } => "code.wrong_holder_kind",
             Failure::NoHolderCity(_) => "code.no_city",
+            Failure::ProfileNotAllowed(_) => "code.profile_not_allowed",
+            Failure::WrongPurpose { .. } => "code.wrong_purpose",
             Failure::ShuttingDown => "gateway.shutting_down",
             Failure::StoreUnavailable(_) => "gateway.store_unavailable",
             Failure::AuditBacklogged { .. } => "gateway.audit_backlogged",
@@ -173,6 +189,9 @@ impl Failure {
             | Failure::ScopeNotGranted(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_)
+            | Failure::ProfileNotAllowed(_)
+            | Failure::WrongPurpose { .. }
+            | Failure::HolderRateLimited { .. }
             | Failure::MissingHolderCode => Fault::Holder,
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
@@ -190,6 +209,7 @@ impl Failure {
             self,
             Failure::BodyTimeout
                 | Failure::RateLimited { .. }
+                | Failure::HolderRateLimited { .. }
                 | Failure::ShuttingDown
                 | Failure::StoreUnavailable(_)
                 | Failure::AuditBacklogged { .. }
@@ -219,12 +239,16 @@ impl Failure {
             | Failure::ScopeNotGranted(_)
             | Failure::VenueDisabled
             | Failure::WrongDepartment(_) => StatusCode::FORBIDDEN,
-            Failure::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Failure::RateLimited { .. } | Failure::HolderRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Failure::CodeReplayed { .. } | Failure::Conflict(_) => StatusCode::CONFLICT,
             Failure::Unprocessable(_)
             | Failure::CodeRejected(_)
             | Failure::WrongHolderKind { .. }
-            | Failure::NoHolderCity(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | Failure::NoHolderCity(_)
+            | Failure::ProfileNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Failure::WrongPurpose { .. } => StatusCode::FORBIDDEN,
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
             | Failure::AuditBacklogged { .. }
@@ -246,6 +270,7 @@ impl Failure {
         };
         let retry_after = match self {
             Failure::RateLimited { retry_after_secs }
+            | Failure::HolderRateLimited { retry_after_secs }
             | Failure::AuditBacklogged { retry_after_secs }
             | Failure::AuditTimedOut { retry_after_secs } => Some(*retry_after_secs),
             Failure::ShuttingDown | Failure::StoreUnavailable(_) | Failure::AuditUnconfirmed => {

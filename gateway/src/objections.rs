@@ -47,10 +47,20 @@ pub struct Holder {
 pub struct Filing {
     pub filer: Filer,
     pub holder: Option<Holder>,
+    /// The holder's code to spend with the filing, in its transaction (a holder filing with a
+    /// code of their own); `None` when nothing is spent (a venue's filing).
+    pub spends: Option<CodeSpend>,
     pub verification_id: Option<String>,
     pub certificate: Option<String>,
     pub channel: String,
     pub description: String,
+}
+
+/// A code spent by a filing: its spent-code key, and the node that spends it.
+#[derive(Debug, Clone)]
+pub struct CodeSpend {
+    pub spend: store::Spend,
+    pub node: String,
 }
 
 /// Files objections and moves them through the workflow.
@@ -156,10 +166,22 @@ impl ObjectionDesk {
             deadline: now + Span::hours(i64::from(department.objection_sla_hours)),
             updated_at: now,
         };
-        self.store
-            .create_objection(&objection)
+        let spends = filing.spends.as_ref().map(|c| store::SpendBy {
+            spend: &c.spend,
+            node: &c.node,
+            at: now,
+        });
+        if let Some(first) = self
+            .store
+            .create_objection_spending(&objection, spends)
             .await
-            .map_err(Failure::from)?;
+            .map_err(Failure::from)?
+        {
+            return Err(Failure::CodeReplayed {
+                node: first.node,
+                at: first.at,
+            });
+        }
         tracing::info!(objection = %objection.id, department = %objection.department,
             certificate = %objection.certificate, "objection filed");
         Ok(objection)

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use rand::RngCore as _;
 use wire::api::VerifyRequest;
-use wire::code::{base45, envelope, HolderClaims, Minter, Profile, PREFIX};
+use wire::code::{base45, envelope, HolderClaims, Minter, Profile, Purpose, PREFIX};
 
 use crate::population::Holder;
 use crate::workload::{Expect, Input, Planned};
@@ -102,6 +102,7 @@ pub fn prepare(
         expires_at,
         nonce,
         scope: None,
+        purpose: Purpose::Presentation,
     };
     let mut code = minter.mint(&claims);
     if planned.input == Input::TamperedCode {

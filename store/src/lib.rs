@@ -45,5 +45,5 @@ pub use objections::{
     Channel, FiledBy, Objection, ObjectionCount, ObjectionEvent, ObjectionFilter, Status,
     TransitionError,
 };
-pub use spent::{Spend, SpentBy};
+pub use spent::{Spend, SpendBy, SpentBy};
 pub use venues::VenueRow;

@@ -10,8 +10,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use crate::backend::{micros, now, with_pool, Columns, Store};
+use crate::backend::{exact_micros, micros, now, with_pool, Columns, Store};
 use crate::error::{classify, classify_conflict, StoreError};
+use crate::spent::{SpendBy, SpentBy, SPEND_ONE};
 
 /// Where an objection was filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -318,6 +319,23 @@ impl Store {
     /// event. Durable when this returns: answer 201 only after it. A duplicate id is a
     /// [`StoreError::Conflict`].
     pub async fn create_objection(&self, objection: &Objection) -> Result<(), StoreError> {
+        match self.create_objection_spending(objection, None).await? {
+            None => Ok(()),
+            Some(_) => unreachable!("nothing to spend, so nothing spent already"),
+        }
+    }
+
+    /// [`Store::create_objection`], spending the code the holder filed it with in the same
+    /// transaction: both are committed, or neither. `Ok(Some(first use))` when the code was
+    /// spent already (on any node): then nothing is filed.
+    pub async fn create_objection_spending(
+        &self,
+        objection: &Objection,
+        code: Option<SpendBy<'_>>,
+    ) -> Result<Option<SpentBy>, StoreError> {
+        if let Some(code) = &code {
+            exact_micros(code.at, "spent code")?;
+        }
         if objection.status != Status::Open {
             return Err(StoreError::Invalid(format!(
                 "a new objection must be open, not {}",
@@ -329,7 +347,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
         let o = objection;
-        with_pool!(self, |pool, dialect| {
+        let filed = with_pool!(self, |pool, dialect| {
             let mut tx = pool
                 .begin_with(dialect.begin_write())
                 .await
@@ -362,8 +380,35 @@ impl Store {
                 Status::Open,
                 "filed"
             )?;
-            tx.commit().await.map_err(classify)
-        })
+            let filed = match &code {
+                None => true,
+                Some(code) => {
+                    sqlx::query(SPEND_ONE)
+                        .bind(code.spend.bucket)
+                        .bind(&code.spend.nonce[..])
+                        .bind(code.node)
+                        .bind(code.at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?
+                        .rows_affected()
+                        == 1
+                }
+            };
+            if filed {
+                tx.commit().await.map_err(classify)?;
+            } else {
+                tx.rollback().await.map_err(classify)?;
+            }
+            Ok::<bool, StoreError>(filed)
+        })?;
+        match code {
+            Some(code) if !filed => self
+                .first_use(code.spend, code.node, code.at)
+                .await
+                .map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// An objection and its history, oldest event first.

@@ -43,6 +43,18 @@ fn spent_by_from(row: &impl Columns) -> Result<SpentBy, StoreError> {
 pub(crate) const WHO_SPENT: &str =
     "SELECT node, used_at FROM spent_codes WHERE bucket = $1 AND nonce = $2";
 
+/// Spends one code, leaving it as it is when it was spent already (then no row is affected).
+pub(crate) const SPEND_ONE: &str = "INSERT INTO spent_codes (bucket, nonce, node, used_at) \
+                                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+
+/// A code to spend with another write, in its transaction: by which node, when.
+#[derive(Debug, Clone, Copy)]
+pub struct SpendBy<'a> {
+    pub spend: &'a Spend,
+    pub node: &'a str,
+    pub at: DateTime<Utc>,
+}
+
 impl Store {
     /// Spends one code now, committed before it returns: `Ok(None)` when this was its first use,
     /// `Ok(Some(first use))` when it was spent already (by any node).
@@ -53,36 +65,35 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<SpentBy>, StoreError> {
         exact_micros(at, "spent code")?;
-        let insert = "INSERT INTO spent_codes (bucket, nonce, node, used_at) \
-                      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
-        with_pool!(self, |pool| {
-            let inserted = sqlx::query(insert)
+        let inserted = with_pool!(self, |pool| {
+            sqlx::query(SPEND_ONE)
                 .bind(spend.bucket)
                 .bind(&spend.nonce[..])
                 .bind(node)
                 .bind(at)
                 .execute(pool)
                 .await
-                .map_err(classify)?
-                .rows_affected();
-            if inserted == 1 {
-                return Ok(None);
-            }
-            let row = sqlx::query(WHO_SPENT)
-                .bind(spend.bucket)
-                .bind(&spend.nonce[..])
-                .fetch_optional(pool)
-                .await
-                .map_err(classify)?;
-            match row {
-                Some(row) => spent_by_from(&row).map(Some),
-                // Pruned between the two statements: the code has expired meanwhile.
-                None => Ok(Some(SpentBy {
-                    node: node.to_owned(),
-                    at,
-                })),
-            }
-        })
+                .map(|done| done.rows_affected())
+                .map_err(classify)
+        })?;
+        if inserted == 1 {
+            return Ok(None);
+        }
+        self.first_use(spend, node, at).await.map(Some)
+    }
+
+    /// Who spent a code that a write found spent already. When it has been pruned meanwhile
+    /// (it expired), the use being refused is named instead.
+    pub(crate) async fn first_use(
+        &self,
+        spend: &Spend,
+        node: &str,
+        at: DateTime<Utc>,
+    ) -> Result<SpentBy, StoreError> {
+        Ok(self.spent_code(spend).await?.unwrap_or_else(|| SpentBy {
+            node: node.to_owned(),
+            at,
+        }))
     }
 
     /// Who spent a code, if anyone did (and it has not been pruned).

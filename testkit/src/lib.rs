@@ -32,7 +32,7 @@ use serde_json::Value;
 use wire::api::{Reason, Verdict, VerifyResponse, VERIFY_PATH};
 use wire::catalogue::model::{CityCode, HolderKind, Requirement, Scenario};
 use wire::catalogue::Catalogue;
-use wire::code::{HolderClaims, Minter, Profile};
+use wire::code::{HolderClaims, Minter, Profile, Purpose};
 use wire::issuer_api::Record;
 use wire::keys::SigningKey;
 
@@ -98,11 +98,15 @@ pub fn venue_key(scenario: &str) -> String {
 /// The configuration tests start from: plain HTTP on the public listener, every port 0, a
 /// temporary data folder, the embedded backends' admin API on, and a fetch deadline generous
 /// enough that a busy 2-core machine never turns an answer into `unavailable` (tests about
-/// deadlines set their own).
+/// deadlines set their own). Every test client shares one address and reuses holders, so the
+/// holder routes' rate limits are lifted out of the way (the test of those limits sets its
+/// own).
 pub fn test_config(data_dir: &std::path::Path) -> GatewayConfig {
     let mut config = GatewayConfig::loopback(data_dir);
     config.departments.embedded_admin_token = Some(ADMIN_TOKEN.to_string());
     config.fetch.deadline_ms = 10_000;
+    config.limits.holder_per_address_per_sec = 100_000;
+    config.limits.holder_per_subject_per_sec = 100_000;
     config
 }
 
@@ -415,9 +419,17 @@ impl CodeSpec {
                 expires_at: now + 300,
                 nonce: rand::random::<[u8; 16]>().to_vec(),
                 scope: None,
+                purpose: Purpose::Presentation,
             },
             key: platform_key(Profile::Eddsa),
         }
+    }
+
+    /// For the holder's own routes ("who checked me", objections as the holder) rather than
+    /// for a venue.
+    pub fn holder_access(mut self) -> CodeSpec {
+        self.claims.purpose = Purpose::HolderAccess;
+        self
     }
 
     pub fn profile(mut self, profile: Profile) -> CodeSpec {
@@ -483,6 +495,12 @@ impl Holder {
     /// A fresh code for this holder, with its home city.
     pub fn code(&self) -> CodeSpec {
         CodeSpec::new(&self.handle, self.kind, Some(self.city))
+    }
+
+    /// A fresh code of this holder's own, for "who checked me" and filing an objection as the
+    /// holder (a code made for a venue opens neither).
+    pub fn own_code(&self) -> CodeSpec {
+        self.code().holder_access()
     }
 
     /// The record the responsible department holds about this holder's `certificate` today

@@ -63,7 +63,7 @@ async fn stream(
     let mut confirmed = Confirmed::default();
     while !stop.load(Ordering::Relaxed) {
         if objections {
-            let body = json!({ "code": holder.code().mint(), "certificate": CERTIFICATE,
+            let body = json!({ "code": holder.own_code().mint(), "certificate": CERTIFICATE,
                                "channel": "app", "description": "crash test objection" });
             let url = format!("http://{public}{}", wire::api::OBJECTIONS_PATH);
             if let Some(reply) = try_send(&client, post(&url, None, body)).await {

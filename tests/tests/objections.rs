@@ -52,7 +52,11 @@ async fn file_as_holder(gw: &TestGateway, holder: &Holder, certificate: &str) ->
     let reply = gw
         .file_objection(
             None,
-            &holder_filing(&holder.code().mint(), certificate, "the record is wrong"),
+            &holder_filing(
+                &holder.own_code().mint(),
+                certificate,
+                "the record is wrong",
+            ),
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
@@ -80,7 +84,7 @@ async fn a_holder_files_with_a_fresh_code_routed_to_the_issuing_department() {
     let holder = Holder::passing(SCENARIO);
     let (department, sla_hours) = department_of(CERTIFICATE);
 
-    let code = holder.code().mint();
+    let code = holder.own_code().mint();
     // A filing refused for its form does not spend the holder's code.
     let mut malformed = holder_filing(&code, CERTIFICATE, "wrong channel");
     malformed["channel"] = json!("fax");
@@ -189,7 +193,7 @@ async fn a_venue_files_for_its_own_verification_and_bad_filings_are_refused() {
     // An unknown certificate type.
     gw.file_objection(
         None,
-        &holder_filing(&holder.code().mint(), "no-such-certificate", "wrong"),
+        &holder_filing(&holder.own_code().mint(), "no-such-certificate", "wrong"),
     )
     .await
     .assert_problem(StatusCode::NOT_FOUND, "resource.not_found", None);
@@ -230,16 +234,16 @@ async fn a_venue_files_for_its_own_verification_and_bad_filings_are_refused() {
     for (what, body) in [
         (
             "empty description",
-            holder_filing(&holder.code().mint(), CERTIFICATE, "   "),
+            holder_filing(&holder.own_code().mint(), CERTIFICATE, "   "),
         ),
         (
             "bad channel",
-            json!({ "code": holder.code().mint(), "certificate": CERTIFICATE,
+            json!({ "code": holder.own_code().mint(), "certificate": CERTIFICATE,
                     "channel": "carrier-pigeon", "description": "wrong" }),
         ),
         (
             "unknown field",
-            json!({ "code": holder.code().mint(), "certificate": CERTIFICATE,
+            json!({ "code": holder.own_code().mint(), "certificate": CERTIFICATE,
                     "channel": "app", "description": "wrong", "urgent": true }),
         ),
     ] {
@@ -491,7 +495,9 @@ async fn holders_read_their_own_verifications_newest_first_with_a_fresh_code() {
     }
     let other_answer = gw.verify_holder(&other, SCENARIO).await;
 
-    let reply = gw.holder_accesses(Some(&h.code().mint()), "?limit=2").await;
+    let reply = gw
+        .holder_accesses(Some(&h.own_code().mint()), "?limit=2")
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let page: HolderAccesses = serde_json::from_slice(&reply.body).expect("a page");
     let got: Vec<_> = page
@@ -510,7 +516,10 @@ async fn holders_read_their_own_verifications_newest_first_with_a_fresh_code() {
     let next = page.next.expect("a next page");
 
     let reply = gw
-        .holder_accesses(Some(&h.code().mint()), &format!("?limit=2&before={next}"))
+        .holder_accesses(
+            Some(&h.own_code().mint()),
+            &format!("?limit=2&before={next}"),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let page: HolderAccesses = serde_json::from_slice(&reply.body).expect("a page");
@@ -523,7 +532,7 @@ async fn holders_read_their_own_verifications_newest_first_with_a_fresh_code() {
     assert_eq!(page.next, None, "the last page");
 
     // The other holder sees only theirs.
-    let reply = gw.holder_accesses(Some(&other.code().mint()), "").await;
+    let reply = gw.holder_accesses(Some(&other.own_code().mint()), "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let page: HolderAccesses = serde_json::from_slice(&reply.body).expect("a page");
     let got: Vec<_> = page
@@ -540,7 +549,7 @@ async fn holders_read_their_own_verifications_newest_first_with_a_fresh_code() {
         "holder.missing_code",
         None,
     );
-    let code = h.code().mint();
+    let code = h.own_code().mint();
     let reply = gw.holder_accesses(Some(&code), "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     gw.holder_accesses(Some(&code), "").await.assert_problem(
@@ -548,6 +557,137 @@ async fn holders_read_their_own_verifications_newest_first_with_a_fresh_code() {
         "code.replayed",
         None,
     );
+}
+
+/// Codes are bound to their purpose: a code made for a venue (the one the venue scanned, or a
+/// photograph of it) opens neither "who checked me" nor a holder's filing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_made_for_a_venue_opens_no_holder_route() {
+    let gw = TestGateway::start().await;
+    let holder = Holder::passing(SCENARIO);
+    let scanned = holder.code().mint();
+    gw.holder_accesses(Some(&scanned), "").await.assert_problem(
+        StatusCode::FORBIDDEN,
+        "code.wrong_purpose",
+        None,
+    );
+    gw.file_objection(None, &holder_filing(&scanned, CERTIFICATE, "not mine"))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "code.wrong_purpose", None);
+    // Refused for its purpose, it was not spent: a venue may still verify with it.
+    let answer = gw.verify(&scanned, SCENARIO).await.verdict();
+    assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
+    // And a venue filing shows the code it scanned, a presentation code: accepted.
+    let filed = gw
+        .file_objection(
+            Some(&bearer(&venue_key(SCENARIO))),
+            &json!({ "verification_id": answer.verification_id, "code": scanned,
+                     "channel": "hall", "description": "the holder disputes it" }),
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.text());
+}
+
+/// The holder's routes are rate-limited per holder and per client address: past the burst
+/// (two seconds' worth of the rate) the answer is 429 `holder.rate_limited` with
+/// `Retry-After`, and the refused request spends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holder_routes_are_rate_limited_per_holder_and_per_address() {
+    let gw = TestGateway::start_with(|c| {
+        c.limits.holder_per_subject_per_sec = 1;
+        c.limits.holder_per_address_per_sec = 1000;
+    })
+    .await;
+    let candidates = Holder::find(testkit::scenario(SCENARIO), "e2e-lim-", 2, |_, e| {
+        e.verdict == Verdict::Pass
+    });
+    let [one, other] = <[Holder; 2]>::try_from(candidates).expect("two passing holders");
+    // Back to back, the holder's requests soon outrun one a second and the burst of two: one
+    // is refused (the loop only needs each request to take under a second).
+    let mut passed = 0;
+    let mut refused_code = None;
+    for _ in 0..50 {
+        let code = one.own_code().mint();
+        let reply = gw.holder_accesses(Some(&code), "").await;
+        if reply.status == StatusCode::OK {
+            passed += 1;
+            continue;
+        }
+        reply.assert_problem(StatusCode::TOO_MANY_REQUESTS, "holder.rate_limited", None);
+        assert!(reply.header("retry-after").is_some(), "{}", reply.text());
+        refused_code = Some(code);
+        break;
+    }
+    assert!(passed >= 2, "the burst of two passes first");
+    // Another holder from the same address is not held back by the first one's limit.
+    let reply = gw.holder_accesses(Some(&other.own_code().mint()), "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    // The refused code was not spent: once the bucket refills, it works.
+    let refused_code = refused_code.expect("one request was refused");
+    patiently("the holder's bucket refills", async {
+        loop {
+            let reply = gw.holder_accesses(Some(&refused_code), "").await;
+            if reply.status == StatusCode::OK {
+                return;
+            }
+            reply.assert_problem(StatusCode::TOO_MANY_REQUESTS, "holder.rate_limited", None);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+
+    // Per address: a gateway allowing one request a second from an address refuses the
+    // third in a row, whoever the holders are.
+    let gw = TestGateway::start_with(|c| {
+        c.limits.holder_per_subject_per_sec = 1000;
+        c.limits.holder_per_address_per_sec = 1;
+    })
+    .await;
+    let holders = [&one, &other];
+    let mut refused = false;
+    for i in 0..50 {
+        let reply = gw
+            .holder_accesses(Some(&holders[i % 2].own_code().mint()), "")
+            .await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            reply.assert_problem(StatusCode::TOO_MANY_REQUESTS, "holder.rate_limited", None);
+            assert!(i >= 2, "the address's burst of two passes first");
+            refused = true;
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    assert!(
+        refused,
+        "one address's requests are limited, whoever the holders are"
+    );
+}
+
+/// A code is spent when, and only when, its use is committed: a holder's filing refused after
+/// the code was checked (it names a verification that does not exist) leaves the code unspent,
+/// and the corrected filing with the same code is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filing_that_is_not_stored_does_not_spend_the_code() {
+    let gw = TestGateway::start().await;
+    let holder = Holder::passing(SCENARIO);
+    let code = holder.own_code().mint();
+    gw.file_objection(
+        None,
+        &json!({ "code": code, "verification_id": "v-00000000000000000000000000000000",
+                 "channel": "app", "description": "that check" }),
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, "resource.not_found", None);
+    let reply = gw
+        .file_objection(
+            None,
+            &holder_filing(&code, CERTIFICATE, "the record is wrong"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    gw.file_objection(None, &holder_filing(&code, CERTIFICATE, "again"))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "code.replayed", None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,7 +134,7 @@ async fn file(gw: &TestGateway, holder: &Holder) -> ObjectionFiled {
     let reply = gw
         .file_objection(
             None,
-            &json!({ "code": holder.code().mint(), "certificate": CERTIFICATE,
+            &json!({ "code": holder.own_code().mint(), "certificate": CERTIFICATE,
                      "channel": "app", "description": "the record is wrong" }),
         )
         .await;

@@ -460,6 +460,61 @@ async fn a_profile_the_gateway_does_not_accept_is_refused() {
     }
 }
 
+/// HMAC codes only where the scenario allows them (`allow_hmac`): its secret is shared by every
+/// node, so whoever holds a node's trust list could mint one. Signed codes pass everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hmac_codes_pass_only_where_the_scenario_allows_them() {
+    let gw = TestGateway::start().await;
+    let hotel = "hotel-check-in";
+    assert!(!testkit::scenario(hotel).allow_hmac);
+    assert!(testkit::scenario("park-entry-senior").allow_hmac);
+    let guest = Holder::passing(hotel);
+    let reply = gw
+        .verify_as(
+            &venue_key(hotel),
+            &guest.code().profile(Profile::Hmac).mint(),
+            hotel,
+            "e2e-hmac-hotel",
+        )
+        .await;
+    reply.assert_problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "code.profile_not_allowed",
+        Some("e2e-hmac-hotel"),
+    );
+    // The refused code was not spent: signed again as EdDSA it is a new code anyway, and the
+    // same holder passes with a signed code.
+    for profile in [Profile::Eddsa, Profile::Es256] {
+        let answer = gw
+            .verify(&guest.code().profile(profile).mint(), hotel)
+            .await
+            .verdict();
+        assert_eq!(answer.verdict, Verdict::Pass, "{profile:?}");
+    }
+}
+
+/// A code made for the holder's own routes is refused at a venue: whoever receives one (the
+/// holder's app sends it to the gateway only) cannot get a verdict with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_access_code_is_refused_at_a_venue() {
+    let gw = TestGateway::start().await;
+    let park = "park-entry-senior";
+    let senior = Holder::passing(park);
+    let reply = gw
+        .verify_as(
+            &venue_key(park),
+            &senior.own_code().mint(),
+            park,
+            "e2e-own-code",
+        )
+        .await;
+    reply.assert_problem(
+        StatusCode::FORBIDDEN,
+        "code.wrong_purpose",
+        Some("e2e-own-code"),
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Departments down or slow
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ mod fuzz_entry;
 use std::path::PathBuf;
 
 use wire::catalogue::HolderKind;
-use wire::code::{HolderClaims, Minter};
+use wire::code::{HolderClaims, Minter, Purpose};
 use wire::issuer_api::{FieldValue, Record, RecordResponse, RecordStatus};
 
 fn corpus(target: &str) -> PathBuf {
@@ -74,6 +74,7 @@ fn holder(issued_at: i64, expires_at: i64, scope: Option<Vec<String>>) -> Holder
         expires_at,
         nonce: vec![9; 16],
         scope,
+        purpose: Purpose::Presentation,
     }
 }
 

@@ -14,7 +14,7 @@ use criterion::Criterion;
 use gateway::verify::fetch::{Answer, Ask};
 use gateway::verify::resolve;
 use wire::catalogue::model::HolderKind;
-use wire::code::{HolderClaims, Profile};
+use wire::code::{HolderClaims, Profile, Purpose};
 
 use super::fixture::{Fixture, SCENARIO};
 
@@ -39,6 +39,7 @@ pub fn record_hit(c: &mut Criterion) {
         expires_at: Utc::now().timestamp() + 60,
         nonce: vec![0; 16],
         scope: None,
+        purpose: Purpose::Presentation,
     };
     let scenario = service.catalogue.scenario(SCENARIO).expect("scenario");
     let plan = resolve::plan(&service.catalogue, scenario, &holder).expect("plan");

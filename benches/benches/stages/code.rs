@@ -11,7 +11,7 @@ use std::hint::black_box;
 use chrono::{DateTime, Utc};
 use criterion::Criterion;
 use wire::catalogue::model::HolderKind;
-use wire::code::{base45 as b45, HolderClaims, Minter, Profile, Verifier};
+use wire::code::{base45 as b45, HolderClaims, Minter, Profile, Purpose, Verifier};
 use wire::keys::{SigningKey, TrustList, Validity};
 
 const NOW: i64 = 1_800_000_000;
@@ -26,6 +26,7 @@ fn claims() -> HolderClaims {
         expires_at: NOW + 115,
         nonce: vec![9; 16],
         scope: None,
+        purpose: Purpose::Presentation,
     }
 }
 

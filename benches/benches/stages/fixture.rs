@@ -9,7 +9,7 @@ use gateway::config::GatewayConfig;
 use http::HeaderMap;
 use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
-use wire::code::{HolderClaims, Minter, Profile};
+use wire::code::{HolderClaims, Minter, Profile, Purpose};
 
 pub const SCENARIO: &str = "park-entry-senior";
 pub const VENUE_KEY: &str = "demo-park-7f3c9a1e";
@@ -86,6 +86,7 @@ impl Fixture {
             expires_at: now + 300,
             nonce: rand::random::<[u8; 16]>().to_vec(),
             scope: None,
+            purpose: Purpose::Presentation,
         };
         serde_json::to_vec(
             &serde_json::json!({"code": self.minter.mint(&claims), "scenario": SCENARIO}),

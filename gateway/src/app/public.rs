@@ -40,14 +40,17 @@ fn method_not_allowed(req: &Request<Incoming>, allow: &'static str) -> Response<
 }
 
 impl Handler for PublicHandler {
-    async fn call(&self, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
+    async fn call(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let (route, response) = match (req.method(), req.uri().path()) {
             (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
             (&Method::POST, EVENTS_PATH) => ("issuer_events", self.events.handle(req).await),
-            (&Method::POST, OBJECTIONS_PATH) => ("objections", self.objections.handle(req).await),
-            (&Method::GET, HOLDER_ACCESSES_PATH) => {
-                ("holder_accesses", self.accesses.handle(req).await)
+            (&Method::POST, OBJECTIONS_PATH) => {
+                ("objections", self.objections.handle(req, peer.ip()).await)
             }
+            (&Method::GET, HOLDER_ACCESSES_PATH) => (
+                "holder_accesses",
+                self.accesses.handle(req, peer.ip()).await,
+            ),
             (_, VERIFY_PATH) => ("verify", method_not_allowed(&req, "POST")),
             (_, OBJECTIONS_PATH) => ("objections", method_not_allowed(&req, "POST")),
             (_, HOLDER_ACCESSES_PATH) => ("holder_accesses", method_not_allowed(&req, "GET")),

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
-use wire::code::{CwtClaims, HeaderPolicy, HolderClaims, Minter, Profile, Verifier, PREFIX};
+use wire::code::{
+    CwtClaims, HeaderPolicy, HolderClaims, Minter, Profile, Purpose, Verifier, PREFIX,
+};
 
 #[cfg(feature = "demo")]
 use crate::demo;
@@ -133,6 +135,16 @@ fn claims_json(cwt: &CwtClaims, holder: Option<&HolderClaims>) -> serde_json::Va
     }
 }
 
+fn purpose(text: &str) -> Result<Purpose, String> {
+    match text {
+        "presentation" => Ok(Purpose::Presentation),
+        "holder-access" => Ok(Purpose::HolderAccess),
+        other => Err(format!(
+            "`{other}` is neither `presentation` nor `holder-access`"
+        )),
+    }
+}
+
 /// Arguments of `gateway code mint`.
 #[derive(Debug, clap::Args)]
 pub struct MintArgs {
@@ -151,6 +163,10 @@ pub struct MintArgs {
     /// Certificate types the holder consents to (comma-separated codes); absent = any.
     #[arg(long, value_delimiter = ',')]
     pub scope: Option<Vec<String>>,
+    /// What the code is for: `presentation` (shown to a venue) or `holder-access` (the
+    /// holder's own "who checked me" and objections).
+    #[arg(long, default_value = "presentation", value_parser = purpose)]
+    pub purpose: Purpose,
     /// Protection profile.
     #[arg(long, default_value = "eddsa")]
     pub profile: Profile,
@@ -227,6 +243,7 @@ pub fn mint(args: &MintArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Resu
         expires_at: now + i64::from(args.ttl),
         nonce: rand_nonce(),
         scope: args.scope.clone(),
+        purpose: args.purpose,
     };
     // Refuse what a verifier would refuse, rather than print a code that cannot work.
     let cwt = CwtClaims::from_value(claims.to_value()).context("building claims")?;

@@ -4,6 +4,7 @@
 //! time, verdict. The audit log knows the holder only by keyed hash; so does this query.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use wire::api::{HolderAccess, HolderAccesses};
 
 use crate::error::Failure;
 use crate::holder;
+use crate::holder::limits::HolderLimits;
 use crate::http::json;
 use crate::http::request;
 use crate::verify::VerifyService;
@@ -26,6 +28,7 @@ const MAX_PAGE: u32 = 100;
 #[derive(Debug)]
 pub struct HolderAccessesApi {
     pub service: Arc<VerifyService>,
+    pub limits: HolderLimits,
 }
 
 /// `<microseconds since the epoch>.<seq>` of the last entry of a page.
@@ -41,26 +44,37 @@ fn parse_cursor(text: &str) -> Result<(DateTime<Utc>, i64), Failure> {
 }
 
 impl HolderAccessesApi {
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Answers one request from `client` (the address its per-address limit counts).
+    pub async fn handle(&self, req: Request<Incoming>, client: IpAddr) -> Response<Full<Bytes>> {
         let request_id = request::request_id(&req);
-        json::answer(self.page(&req).await, StatusCode::OK, &request_id)
+        json::answer(self.page(&req, client).await, StatusCode::OK, &request_id)
     }
 
-    async fn page(&self, req: &Request<Incoming>) -> Result<HolderAccesses, Failure> {
+    async fn page(
+        &self,
+        req: &Request<Incoming>,
+        client: IpAddr,
+    ) -> Result<HolderAccesses, Failure> {
+        self.limits.admit_address(client).await?;
         let query = req.uri().query();
         let limit = json::limit_param(query, DEFAULT_PAGE, MAX_PAGE)?;
         let before = json::query_param(query, "before")
             .map(|c| parse_cursor(&c))
             .transpose()?;
         let code = holder::code_from_header(req.headers()).ok_or(Failure::MissingHolderCode)?;
-        let claims = holder::authenticate(&self.service, code).await?;
+        let claims = holder::take(&self.service, &self.limits, code).await?;
         let hash = self.service.subjects.hash(&claims.subject);
         let store = self.service.registry.store();
-        // One more than asked tells whether there is a next page.
-        let mut entries = store
-            .holder_accesses(&hash, before, limit + 1)
-            .await
-            .map_err(Failure::from)?;
+        // One more than asked tells whether there is a next page. Read before the code is
+        // spent, answered only after: a failed read leaves it unspent.
+        let mut entries = match store.holder_accesses(&hash, before, limit + 1).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                holder::give_back(&self.service, &claims);
+                return Err(Failure::from(e));
+            }
+        };
+        holder::commit_spend(&self.service, &claims).await?;
         let more = entries.len() > limit as usize;
         entries.truncate(limit as usize);
         let next = more

@@ -2,6 +2,7 @@
 //! a verification or a record is wrong. `201 Created` with the objection's id, department and
 //! deadline only once it is stored durably; see [`wire::api::ObjectionFiling`] for the body.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,9 +11,11 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use wire::api::{ObjectionFiled, ObjectionFiling, OBJECTIONS_PATH};
+use wire::code::Purpose;
 
 use crate::error::Failure;
 use crate::holder;
+use crate::holder::limits::HolderLimits;
 use crate::http::json;
 use crate::http::request;
 use crate::objections::{Filer, Filing, ObjectionDesk};
@@ -23,12 +26,15 @@ use crate::verify::{authenticate, VerifyService};
 pub struct ObjectionFilingApi {
     pub service: Arc<VerifyService>,
     pub desk: ObjectionDesk,
+    /// The holder's routes' limits (a venue's filings count against its quota instead).
+    pub limits: HolderLimits,
 }
 
 impl ObjectionFilingApi {
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Answers one request from `client` (a holder's filing counts against its address).
+    pub async fn handle(&self, req: Request<Incoming>, client: IpAddr) -> Response<Full<Bytes>> {
         let request_id = request::request_id(&req);
-        let result = self.file(req).await;
+        let result = self.file(req, client).await;
         let location = result
             .as_ref()
             .ok()
@@ -40,12 +46,19 @@ impl ObjectionFilingApi {
         response
     }
 
-    async fn file(&self, req: Request<Incoming>) -> Result<ObjectionFiled, Failure> {
+    async fn file(
+        &self,
+        req: Request<Incoming>,
+        client: IpAddr,
+    ) -> Result<ObjectionFiled, Failure> {
         let (parts, body) = req.into_parts();
         // A venue key when there is one (checked before the body is read); else a holder.
         let venue = match request::bearer(&parts.headers) {
             Some(_) => Some(authenticate::venue(&self.service.registry, &parts.headers).await?),
-            None => None,
+            None => {
+                self.limits.admit_address(client).await?;
+                None
+            }
         };
         let request: ObjectionFiling = json::read(&parts.headers, body).await?;
         self.desk.precheck(
@@ -53,27 +66,48 @@ impl ObjectionFilingApi {
             &request.description,
             request.certificate.as_deref(),
         )?;
-        let holder = match (&request.code, &venue) {
-            // The holder proves themselves with a fresh code, spent here.
-            (Some(code), None) => Some(holder::authenticate(&self.service, code).await?),
+        let (holder, spends) = match (&request.code, &venue) {
+            // The holder proves themselves with a fresh code of their own, taken here and spent
+            // with the filing.
+            (Some(code), None) => {
+                let claims = holder::take(&self.service, &self.limits, code).await?;
+                let spends = holder::durable_spend(&self.service, &claims);
+                (Some(claims), spends)
+            }
             // A venue shows the code the holder presented at the counter: it must be authentic,
             // but it may be the one just used for the verification.
-            (Some(code), Some(_)) => Some(holder::authentic(&self.service, code).await?),
+            (Some(code), Some(_)) => (
+                Some(holder::authentic(&self.service, code, Purpose::Presentation).await?),
+                None,
+            ),
             (None, None) => return Err(Failure::MissingHolderCode),
-            (None, Some(_)) => None,
+            (None, Some(_)) => (None, None),
         };
+        let taken = holder.clone().filter(|_| venue.is_none());
         let filing = Filing {
             filer: match &venue {
                 Some(v) => Filer::Venue { id: v.id.clone() },
                 None => Filer::Holder,
             },
+            spends,
             holder: holder.map(|claims| holder::holder(&self.service, &claims)),
             verification_id: request.verification_id,
             certificate: request.certificate,
             channel: request.channel,
             description: request.description,
         };
-        let objection = self.desk.file(filing, Utc::now()).await?;
+        let objection = match self.desk.file(filing, Utc::now()).await {
+            Ok(objection) => objection,
+            Err(failure) => {
+                // Not filed, so not spent (a replay found by the store stays spent).
+                if let Some(claims) = &taken {
+                    if !matches!(failure, Failure::CodeReplayed { .. }) {
+                        holder::give_back(&self.service, claims);
+                    }
+                }
+                return Err(failure);
+            }
+        };
         Ok(ObjectionFiled {
             objection_id: objection.id,
             department: objection.department,

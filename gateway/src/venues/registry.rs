@@ -107,6 +107,11 @@ impl VenueRegistry {
         &self.store
     }
 
+    /// The quota engine the venues' quotas are held in.
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
+    }
+
     /// A venue's registered name (for "who checked me"); `None` when it is gone or the store
     /// cannot say.
     pub async fn name_of(&self, id: &str) -> Option<String> {

@@ -1,5 +1,6 @@
 //! Stage 5, check the code: profile accepted, key by id in the trust list and valid now,
-//! signature or MAC, time window, holder kind fits the scenario, consent scope covers every
+//! signature or MAC, time window, made for presentation to a venue, HMAC only where the
+//! scenario allows it, holder kind fits the scenario, consent scope covers every
 //! certificate the scenario asks for, and — last, so only good codes are remembered — the nonce
 //! not seen before on this node within the code's validity (the store's check, across nodes
 //! and restarts, comes with the audit entry's commit in stage 11). Ed25519 signatures are checked in batches across
@@ -7,7 +8,8 @@
 
 use chrono::{DateTime, Utc};
 use wire::catalogue::model::Scenario;
-use wire::code::{CodeError, DecodedCode, HolderClaims, Verifier};
+use wire::code::{CodeError, DecodedCode, HolderClaims, Purpose, Verifier};
+use wire::keys::Algorithm;
 
 use crate::cluster::replay::ReplayGuard;
 use crate::error::Failure;
@@ -21,7 +23,10 @@ pub async fn check(
     scenario: &Scenario,
     now: DateTime<Utc>,
 ) -> Result<HolderClaims, Failure> {
-    let claims = authentic(verifier, signatures, decoded, now).await?;
+    let claims = authentic(verifier, signatures, decoded, now, Purpose::Presentation).await?;
+    if decoded.message.algorithm() == Algorithm::Hmac256 && !scenario.allow_hmac {
+        return Err(Failure::ProfileNotAllowed(scenario.id.clone()));
+    }
     if claims.kind != scenario.holder {
         return Err(Failure::WrongHolderKind {
             scenario: scenario.id.clone(),
@@ -40,13 +45,14 @@ pub async fn check(
     Ok(claims)
 }
 
-/// The code's claims if its key, signature or MAC and time window check out (nothing about
-/// what it is used for, and the nonce is not spent).
+/// The code's claims if its key, signature or MAC and time window check out and it was made
+/// for `purpose` (nothing about the scenario, and the nonce is not spent).
 pub async fn authentic(
     verifier: &Verifier,
     signatures: &SignatureBatcher,
     decoded: &DecodedCode,
     now: DateTime<Utc>,
+    purpose: Purpose,
 ) -> Result<HolderClaims, Failure> {
     // EdDSA signatures go to the batcher; every other profile is checked here in line.
     let verified = match verifier
@@ -60,6 +66,12 @@ pub async fn authentic(
         None => verifier.check(decoded, now),
     }
     .map_err(Failure::CodeRejected)?;
+    if verified.claims.purpose != purpose {
+        return Err(Failure::WrongPurpose {
+            expected: purpose,
+            actual: verified.claims.purpose,
+        });
+    }
     Ok(verified.claims)
 }
 

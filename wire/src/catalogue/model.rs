@@ -254,6 +254,11 @@ pub struct Scenario {
     /// Whether a cached answer past its TTL may serve while the department is down.
     #[serde(default)]
     pub allow_stale: bool,
+    /// Whether a code made with the HMAC profile is accepted. Its secret is shared by every
+    /// gateway node that verifies it, so whoever holds one node's trust list can mint such
+    /// codes: low-risk concessions only. Signed profiles (EdDSA, ES256) are always accepted.
+    #[serde(default)]
+    pub allow_hmac: bool,
 }
 
 /// One of the 500 service items of the plan's Annex 1.

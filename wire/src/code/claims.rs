@@ -18,6 +18,7 @@ mod label {
     pub const HOLDER_KIND: i128 = -65537;
     pub const CITY: i128 = -65538;
     pub const SCOPE: i128 = -65539;
+    pub const PURPOSE: i128 = -65540;
 }
 
 /// The registered claims of any CWT, plus the rest by label for callers that know them
@@ -158,6 +159,46 @@ pub struct HolderClaims {
     /// Certificate types this code may be used for ("授权展码"); absent means any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Vec<String>>,
+    /// What the code is for: shown to a venue, or the holder's own access to their records.
+    #[serde(default)]
+    pub purpose: Purpose,
+}
+
+/// What a code is for, signed into it, so that a code shown to a venue (or photographed there)
+/// cannot open the holder's own routes, and a code for those routes cannot be verified by a
+/// venue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    /// Shown to a venue for a verification (`POST /v1/verify`; a venue's objection). A code
+    /// without the claim is for this.
+    #[default]
+    Presentation,
+    /// The holder's own access: "who checked me" and filing an objection as the holder.
+    HolderAccess,
+}
+
+impl Purpose {
+    /// The claim's value; [`Purpose::Presentation`] is written as no claim at all.
+    fn label_value(self) -> Option<i128> {
+        match self {
+            Purpose::Presentation => None,
+            Purpose::HolderAccess => Some(1),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Presentation => "presentation",
+            Purpose::HolderAccess => "holder-access",
+        }
+    }
+}
+
+impl std::fmt::Display for Purpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 mod hex_bytes {
@@ -194,6 +235,7 @@ impl HolderClaims {
             expires_at: now + lifetime_secs,
             nonce: rand::random::<[u8; 16]>().to_vec(),
             scope: None,
+            purpose: Purpose::Presentation,
         }
     }
 
@@ -241,6 +283,15 @@ impl HolderClaims {
             ),
             Some(_) => return Err(bad("scope is not an array of at most 64 types")),
         };
+        let purpose = match cwt.get(label::PURPOSE) {
+            None => Purpose::Presentation,
+            Some(Value::Integer(i)) if i128::from(*i) == 1 => Purpose::HolderAccess,
+            Some(_) => {
+                return Err(bad(
+                    "purpose is not 1 (holder access); a presentation code carries no purpose",
+                ))
+            }
+        };
         Ok(HolderClaims {
             issuer: cwt.issuer.clone().ok_or(CodeError::MissingClaim("iss"))?,
             subject,
@@ -257,6 +308,7 @@ impl HolderClaims {
                     Some(_) => bad("`cti` must be 8 to 64 bytes"),
                 })?,
             scope,
+            purpose,
         })
     }
 
@@ -286,6 +338,9 @@ impl HolderClaims {
                 Value::Array(scope.iter().cloned().map(Value::Text).collect()),
             ));
         }
+        if let Some(purpose) = self.purpose.label_value() {
+            map.push((int(label::PURPOSE), int(purpose)));
+        }
         Value::Map(map)
     }
 
@@ -311,6 +366,7 @@ mod tests {
             expires_at: 1_800_000_120,
             nonce: vec![1; 16],
             scope: Some(vec!["senior-citizen-card".into()]),
+            purpose: Purpose::Presentation,
         }
     }
 
@@ -319,6 +375,12 @@ mod tests {
         let c = sample();
         let cwt = CwtClaims::from_value(c.to_value()).expect("cwt");
         assert_eq!(HolderClaims::from_cwt(&cwt).expect("holder"), c);
+        let own = HolderClaims {
+            purpose: Purpose::HolderAccess,
+            ..sample()
+        };
+        let cwt = CwtClaims::from_value(own.to_value()).expect("cwt");
+        assert_eq!(HolderClaims::from_cwt(&cwt).expect("holder"), own);
         assert!(c.allows("senior-citizen-card"));
         assert!(!c.allows("resident-id-card"));
     }

@@ -14,7 +14,7 @@ mod error;
 
 use chrono::{DateTime, Utc};
 
-pub use claims::{CwtClaims, HolderClaims};
+pub use claims::{CwtClaims, HolderClaims, Purpose};
 pub use cose::{CoseMessage, HeaderPolicy};
 pub use envelope::Limits;
 pub use error::CodeError;

@@ -22,6 +22,7 @@ fn claims() -> HolderClaims {
         expires_at: NOW + 110,
         nonce: vec![7; 16],
         scope: None,
+        purpose: Purpose::Presentation,
     }
 }
 
