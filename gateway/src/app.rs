@@ -697,6 +697,8 @@ fn start_listeners(
         tls_handshake_timeout: Duration::from_millis(config.limits.tls_handshake_timeout_ms),
         keep_alive_idle: Duration::from_secs(config.limits.keep_alive_idle_secs),
         drain_timeout: Duration::from_millis(config.limits.drain_timeout_ms),
+        max_connections: config.limits.max_connections,
+        max_connections_per_address: config.limits.max_connections_per_address,
     };
     let public_tls = bound.tls.is_some();
     let public_name = if public_tls { "public" } else { "public_plain" };

@@ -338,6 +338,10 @@ pub struct Limits {
     pub tls_handshake_timeout_ms: u64,
     pub keep_alive_idle_secs: u64,
     pub drain_timeout_ms: u64,
+    /// Connections open at once on each listener, and from one client address (a venue's NAT
+    /// shares one address: size it for the largest).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
     /// The holder's own routes ("who checked me", a holder's objection): requests per second
     /// from one client address, and for one holder, across all nodes (burst: two seconds'
     /// worth).
@@ -446,6 +450,8 @@ impl Default for Limits {
             tls_handshake_timeout_ms: 5000,
             keep_alive_idle_secs: 60,
             drain_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
             holder_per_address_per_sec: 10,
             holder_per_subject_per_sec: 1,
         }
@@ -631,6 +637,12 @@ impl GatewayConfig {
         {
             return Err(
                 "limits.holder_per_address_per_sec and limits.holder_per_subject_per_sec must be at least 1"
+                    .into(),
+            );
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_address == 0 {
+            return Err(
+                "limits.max_connections and limits.max_connections_per_address must be at least 1"
                     .into(),
             );
         }

@@ -2,11 +2,13 @@
 //!
 //! - [`server`] — the one accept loop for every listener: TLS handshakes, HTTP/1.1 and HTTP/2,
 //!   connection limits, idle connections, graceful drain.
+//! - [`connection_slots`] — the connection caps of a listener, in total and per client address.
 //! - [`tls`] — the listeners' reloadable certificate and the gateway's own TLS clients.
 //! - [`request`] — what every route reads first: the request id, a bearer token, a bounded body.
 //! - [`json`] — JSON in and out for the routes beside the hot path.
 //! - [`problem`] — the RFC 9457 `application/problem+json` answer every route fails with.
 
+pub mod connection_slots;
 pub mod json;
 pub mod problem;
 pub mod request;

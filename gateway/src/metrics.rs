@@ -106,6 +106,13 @@ struct ListenerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    listener: Label,
+    /// `total` (the listener's cap) or `per_address` (one client address's cap).
+    cap: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModeLabels {
     mode: Label,
 }
@@ -136,6 +143,7 @@ struct Inner {
     paper_fallbacks: Family<ScenarioLabels, Counter>,
     in_flight: Family<ListenerLabels, Gauge>,
     open_connections: Family<ListenerLabels, Gauge>,
+    connections_refused: Family<RefusedLabels, Counter>,
     invalidations: Family<SourceLabels, Counter>,
     quota_mode: Family<ModeLabels, Gauge>,
     quota_fallbacks: Counter,
@@ -199,6 +207,7 @@ impl Metrics {
         let paper_fallbacks = Family::default();
         let in_flight = Family::default();
         let open_connections = Family::default();
+        let connections_refused = Family::default();
         let invalidations = Family::default();
         let quota_mode = Family::default();
         let quota_fallbacks = Counter::default();
@@ -271,6 +280,11 @@ impl Metrics {
             open_connections.clone(),
         );
         registry.register(
+            "mz_connections_refused",
+            "Connections closed at accept because a cap was reached, by listener and cap (total or per_address)",
+            connections_refused.clone(),
+        );
+        registry.register(
             "mz_record_cache_invalidations",
             "Record-cache invalidations, by source (local, remote node, flush on reconnect)",
             invalidations.clone(),
@@ -300,6 +314,7 @@ impl Metrics {
                 paper_fallbacks,
                 in_flight,
                 open_connections,
+                connections_refused,
                 invalidations,
                 quota_mode,
                 quota_fallbacks,
@@ -521,9 +536,20 @@ impl Metrics {
         let labels = ListenerLabels {
             listener: Cow::Borrowed(name),
         };
+        let refused = |cap: &'static str| {
+            self.inner
+                .connections_refused
+                .get_or_create(&RefusedLabels {
+                    listener: Cow::Borrowed(name),
+                    cap: Cow::Borrowed(cap),
+                })
+                .clone()
+        };
         ListenerGauges {
             open_connections: self.inner.open_connections.get_or_create(&labels).clone(),
             in_flight: self.inner.in_flight.get_or_create(&labels).clone(),
+            refused_total: refused("total"),
+            refused_per_address: refused("per_address"),
         }
     }
 
@@ -543,6 +569,8 @@ impl Metrics {
 pub struct ListenerGauges {
     open_connections: Gauge,
     in_flight: Gauge,
+    refused_total: Counter,
+    refused_per_address: Counter,
 }
 
 impl ListenerGauges {
@@ -563,6 +591,16 @@ impl ListenerGauges {
 
     pub fn in_flight(&self) -> i64 {
         self.in_flight.get()
+    }
+
+    /// Counts a connection closed at accept: the listener's cap (`per_address == false`) or
+    /// one address's was reached.
+    pub fn connection_refused(&self, per_address: bool) {
+        if per_address {
+            self.refused_per_address.inc();
+        } else {
+            self.refused_total.inc();
+        }
     }
 }
 

@@ -98,6 +98,8 @@ fn test_limits() -> Limits {
         tls_handshake_timeout: Duration::from_millis(300),
         keep_alive_idle: Duration::from_secs(30),
         drain_timeout: Duration::from_secs(5),
+        max_connections: 1000,
+        max_connections_per_address: 1000,
     }
 }
 
@@ -367,6 +369,61 @@ async fn a_panicking_handler_answers_500_and_the_connection_carries_on() {
 // ---------------------------------------------------------------------------------------------
 // Slow and oversized clients
 // ---------------------------------------------------------------------------------------------
+
+/// One address may hold `max_connections_per_address` connections: the next is closed at
+/// accept (counted in the metrics) and, once one of its connections closes, a new one is served.
+#[tokio::test]
+async fn connections_past_the_per_address_cap_are_closed_at_accept() {
+    let metrics = Metrics::new();
+    let limits = Limits {
+        max_connections_per_address: 2,
+        ..test_limits()
+    };
+    let server = start(
+        TestHandler::default(),
+        None,
+        limits,
+        &metrics,
+        "public",
+        Shutdown::new(),
+    )
+    .await;
+    let (mut first, first_task) =
+        http1(TcpStream::connect(server.addr).await.expect("connect")).await;
+    let (mut second, _) = http1(TcpStream::connect(server.addr).await.expect("connect")).await;
+    assert_eq!(get1(&mut first, "/").await.0, StatusCode::OK);
+    assert_eq!(get1(&mut second, "/").await.0, StatusCode::OK);
+    // The third from the same address: closed without an answer.
+    let refused = raw_exchange(server.addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(refused.is_empty(), "{}", String::from_utf8_lossy(&refused));
+    assert!(
+        metrics
+            .render()
+            .contains("mz_connections_refused_total{listener=\"public\",cap=\"per_address\"} 1"),
+        "{}",
+        metrics.render()
+    );
+    // A closed connection frees its place.
+    drop(first);
+    patiently("the first connection closes", first_task)
+        .await
+        .ok();
+    patiently("a place is free again", async {
+        loop {
+            let answer = raw_exchange(
+                server.addr,
+                b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+            if status_line(&answer).contains("200") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    server.stop().await;
+}
 
 #[tokio::test]
 async fn half_a_request_head_is_cut_off_after_header_read_timeout() {

@@ -16,6 +16,8 @@
 //!   (`max_header_bytes`, at least 8 KiB, hyper's minimum) and `max_headers`; HTTP/2 header
 //!   lists by `max_header_bytes` (SETTINGS_MAX_HEADER_LIST_SIZE). Both answer 431;
 //! - stall a TLS handshake past `tls_handshake_timeout`;
+//! - open more than `max_connections_per_address` connections from one address, or fill the
+//!   listener past `max_connections` ([`ConnectionSlots`]: closed at accept, counted);
 //! - keep a finished response unread forever: once nothing is in flight, a connection counts
 //!   as idle even while hyper still writes, so a stalled reader is dropped after
 //!   `keep_alive_idle` plus `header_read_timeout`.
@@ -52,6 +54,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::http::connection_slots::{CapReached, ConnectionSlots, Slot};
 use crate::http::problem::{fresh_request_id, Problem};
 use crate::http::tls::TlsAcceptor;
 use crate::metrics::{ListenerGauges, Metrics};
@@ -74,6 +77,10 @@ pub struct Limits {
     pub tls_handshake_timeout: Duration,
     pub keep_alive_idle: Duration,
     pub drain_timeout: Duration,
+    /// Connections open at once on the listener.
+    pub max_connections: usize,
+    /// Connections open at once from one client address.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -87,6 +94,8 @@ impl Default for Limits {
             tls_handshake_timeout: Duration::from_secs(10),
             keep_alive_idle: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(20),
+            max_connections: 10_000,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -102,6 +111,10 @@ impl Limits {
             ensure!(!value.is_zero(), "`{name}` must be more than zero");
         }
         ensure!(self.max_headers > 0, "`max_headers` must be more than zero");
+        ensure!(
+            self.max_connections > 0 && self.max_connections_per_address > 0,
+            "`max_connections` and `max_connections_per_address` must be more than zero"
+        );
         ensure!(
             self.max_header_bytes > 0 && u32::try_from(self.max_header_bytes).is_ok(),
             "`max_header_bytes` must be between 1 and {}",
@@ -196,6 +209,10 @@ pub async fn serve<H: Handler>(
         tracing::info!(listener = name, "listening on {scheme}://{addr}");
     }
 
+    let slots = ConnectionSlots::new(
+        context.limits.max_connections,
+        context.limits.max_connections_per_address,
+    );
     let mut connections = JoinSet::new();
     let mut backoff = ACCEPT_BACKOFF_FIRST;
     loop {
@@ -208,7 +225,16 @@ pub async fn serve<H: Handler>(
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = ACCEPT_BACKOFF_FIRST;
-                    connections.spawn(connection(stream, peer, context.clone()));
+                    match slots.take(peer.ip()) {
+                        Ok(slot) => {
+                            connections.spawn(connection(stream, peer, slot, context.clone()));
+                        }
+                        Err(cap) => {
+                            // Dropping the stream closes it before a byte is read.
+                            tracing::debug!(listener = name, %peer, ?cap, "connection refused: cap reached");
+                            context.gauges.connection_refused(cap == CapReached::PerAddress);
+                        }
+                    }
                 }
                 Err(e) if is_connection_error(&e) => {
                     tracing::debug!(listener = name, "accept: {e}");
@@ -290,7 +316,13 @@ fn log_task_end(listener: &'static str, finished: Result<(), tokio::task::JoinEr
 }
 
 /// One accepted connection, from TLS handshake to close.
-async fn connection<H: Handler>(stream: TcpStream, peer: SocketAddr, context: Arc<Context<H>>) {
+/// `_slot` holds the connection's place under the listener's caps until it closes.
+async fn connection<H: Handler>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    _slot: Slot,
+    context: Arc<Context<H>>,
+) {
     let _open = context.gauges.connection_opened();
     // Responses are small and complete; waiting to coalesce them only adds latency.
     let _ = stream.set_nodelay(true);
