@@ -408,19 +408,22 @@ async fn connections_past_the_per_address_cap_are_closed_at_accept() {
     patiently("the first connection closes", first_task)
         .await
         .ok();
-    patiently("a place is free again", async {
-        loop {
-            let answer = raw_exchange(
-                server.addr,
-                b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
-            )
-            .await;
-            if status_line(&answer).contains("200") {
-                break;
+    patiently(
+        "a place is free again",
+        Box::pin(async {
+            loop {
+                let answer = raw_exchange(
+                    server.addr,
+                    b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+                if status_line(&answer).contains("200") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
+        }),
+    )
     .await;
     server.stop().await;
 }
