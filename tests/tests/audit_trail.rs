@@ -2,7 +2,7 @@
 //! chain, the entries are committed before the answer, and `gateway audit verify` finds the
 //! chain intact after the gateway has stopped.
 
-use gateway::commands::audit::{verify, Verified, VerifyArgs};
+use gateway::commands::audit::{verify, NodeArgs, Verified, VerifyArgs};
 use testkit::{Holder, TestGateway};
 use wire::api::Verdict;
 
@@ -35,10 +35,14 @@ async fn each_answer_is_committed_to_the_chain_and_the_chain_verifies() {
     let _kept = gw.stop().await;
     let mut out = Vec::new();
     let args = VerifyArgs {
-        config: None,
-        store: None,
-        data_dir: Some(data_dir),
-        trust: vec![],
+        node: NodeArgs {
+            config: None,
+            store: None,
+            data_dir: Some(data_dir),
+        },
+        anchor: vec![],
+        node_keys: vec![],
+        uncovered_after: None,
     };
     let verdict = verify(&args, &mut out).await.expect("the check runs");
     let report = String::from_utf8(out).expect("utf-8");
