@@ -280,6 +280,10 @@ pub async fn audit_store(
     let mut anchored_public: BTreeMap<&str, &str> = BTreeMap::new();
     if let Some(anchor) = &policy.anchor {
         for key in &anchor.keys {
+            // A node writes its key at every start: read each key once.
+            if anchored_public.contains_key(key.kid.as_str()) {
+                continue;
+            }
             match TrustList::parse(&key.public_key) {
                 Ok(list) => {
                     for k in list.keys().filter(|k| k.kid().to_string() == key.kid) {

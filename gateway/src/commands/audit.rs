@@ -5,7 +5,7 @@
 //! `gateway audit rotate-node-key`: replaces a node's checkpoint key on purpose.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 use chrono::TimeDelta;
@@ -64,7 +64,7 @@ pub struct RotateArgs {
     pub node: NodeArgs,
     /// The node whose key to replace [default: the configuration's `audit.node`, else the
     /// host name]. Stop the node first.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long = "node", value_name = "NAME")]
     pub name: Option<String>,
 }
 
@@ -208,7 +208,9 @@ pub async fn rotate(args: &RotateArgs, out: &mut dyn Write) -> Result<()> {
         "node `{name}`: new checkpoint key `{}` in `{}`; retired {}; both written to the anchor \
          `{}`",
         key.kid(),
-        display(&data_dir.join(crate::audit::checkpoint::NODE_KEY_FILE)),
+        data_dir
+            .join(crate::audit::checkpoint::NODE_KEY_FILE)
+            .display(),
         if retired.is_empty() {
             "none".to_owned()
         } else {
@@ -218,11 +220,7 @@ pub async fn rotate(args: &RotateArgs, out: &mut dyn Write) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         },
-        display(&anchor_path)
+        anchor_path.display()
     )?;
     Ok(())
-}
-
-fn display(path: &Path) -> String {
-    path.display().to_string()
 }
