@@ -387,7 +387,12 @@ pub async fn audit_store(
         (None, _) => findings.push(Finding::NoCheckpoints {
             entries: report.entries,
         }),
-        (Some(_), Some(uncovered)) if uncovered.oldest < policy.now - policy.uncovered_after => {
+        (Some(_), Some(uncovered))
+            if policy
+                .now
+                .checked_sub_signed(policy.uncovered_after)
+                .is_some_and(|horizon| uncovered.oldest < horizon) =>
+        {
             findings.push(Finding::Uncovered {
                 uncovered,
                 after: policy.uncovered_after,

@@ -159,12 +159,14 @@ pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<Verified> 
         node_keys: read_node_keys(&args.node_keys)?,
         anchor: read_anchors(&config, args)?,
         now: store::now(),
+        // Clamped to what a time span holds (about 290 000 years).
         uncovered_after: TimeDelta::seconds(
             i64::try_from(
                 args.uncovered_after
                     .unwrap_or(interval.saturating_mul(UNCOVERED_INTERVALS)),
             )
-            .unwrap_or(i64::MAX / 1_000_000),
+            .unwrap_or(i64::MAX)
+            .min(i64::MAX / 1_000_000),
         ),
     };
     match audit_store(&store, &policy).await {
