@@ -30,7 +30,7 @@ use crate::admin::snapshot::{SnapshotFeed, Sources};
 use crate::admin::{AdminHandler, Readiness};
 use crate::audit::subject::load_or_create_subject_key;
 use crate::audit::{
-    load_or_create_node_key, AuditWriter, CheckpointSettings, SubjectHasher, WriterSettings,
+    pin_node_key, AnchorSink, AuditWriter, CheckpointSettings, SubjectHasher, WriterSettings,
 };
 use crate::cluster::membership::Membership;
 use crate::cluster::quota::{self, QuotaSettings, Quotas};
@@ -268,6 +268,8 @@ struct Node {
     name: String,
     subjects: SubjectHasher,
     key: wire::keys::SigningKey,
+    /// Where the node's checkpoints are also written (`audit.anchor_file`).
+    anchor: AnchorSink,
     membership: Arc<Membership>,
 }
 
@@ -279,8 +281,12 @@ async fn join_nodes(config: &GatewayConfig, store: &Store) -> Result<Node> {
         &load_or_create_subject_key(&subject_key_path)
             .with_context(|| format!("the subject-hash secret `{}`", subject_key_path.display()))?,
     );
-    let key =
-        load_or_create_node_key(&config.data_dir(), &name).context("the node's checkpoint key")?;
+    let anchor_path = config.anchor_file();
+    let anchor = AnchorSink::open(&anchor_path)
+        .with_context(|| format!("the audit anchor `{}`", anchor_path.display()))?;
+    let key = pin_node_key(store, &config.data_dir(), &name, &anchor)
+        .await
+        .context("the node's checkpoint key")?;
     let membership = Arc::new(
         Membership::join(store.clone(), &name, &key.kid().to_string(), &subjects)
             .await
@@ -290,6 +296,7 @@ async fn join_nodes(config: &GatewayConfig, store: &Store) -> Result<Node> {
         name,
         subjects,
         key,
+        anchor,
         membership,
     })
 }
@@ -313,6 +320,7 @@ async fn start_audit_writer(
             checkpoint: Some(CheckpointSettings {
                 key: node.key.clone(),
                 interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
+                anchor: Some(node.anchor.clone()),
             }),
         },
     ))
@@ -762,7 +770,7 @@ async fn open_store(config: &GatewayConfig) -> Result<Store> {
 }
 
 /// `audit.node`, else the host name, else `gateway`.
-fn node_name(config: &GatewayConfig) -> String {
+pub(crate) fn node_name(config: &GatewayConfig) -> String {
     config
         .audit
         .node

@@ -10,9 +10,14 @@
 //!   entries spend, retries with back-off, re-chaining after another node appended, bounded
 //!   waits ([`AuditWriter`]).
 //! - [`spent`] — pruning the store's spent codes once their codes have expired.
-//! - [`checkpoint`] — signing and checking checkpoints, the node's key on disk.
-//! - [`verify`] — `gateway audit verify`: the whole stored chain, page by page ([`verify_store`]).
+//! - [`checkpoint`] — signing and checking checkpoints, the node's key on disk, pinned in the
+//!   store and the anchor ([`pin_node_key`]).
+//! - [`anchor`] — the append-only file of node keys and checkpoints the store's operator cannot
+//!   rewrite ([`AnchorSink`], [`Anchor`]).
+//! - [`verify`] — `gateway audit verify`: the whole stored chain, page by page, judged against
+//!   the anchored or given node keys ([`audit_store`]).
 
+pub mod anchor;
 pub mod chain;
 pub mod checkpoint;
 pub mod spent;
@@ -21,13 +26,18 @@ pub mod subject_index;
 pub mod verify;
 pub mod writer;
 
+pub use anchor::{Anchor, AnchorLine, AnchorSink};
 pub use chain::{
     verify_chain, AuditRecord, ChainBreak, ChainReport, ChainWalker, Problem, REPLAYED,
     REPLAYED_AFTER_ANSWER,
 };
-pub use checkpoint::{load_or_create_node_key, sign_checkpoint, verify_checkpoint};
+pub use checkpoint::{
+    load_or_create_node_key, pin_node_key, rotate_node_key, sign_checkpoint, verify_checkpoint,
+};
 pub use subject::SubjectHasher;
-pub use verify::{verify_store, VerifyStoreError};
+pub use verify::{
+    audit_store, verify_store, AuditFindings, Finding, Uncovered, VerifyPolicy, VerifyStoreError,
+};
 pub use writer::{
     AuditError, AuditPosition, AuditReceipt, AuditWriter, CheckpointSettings, WriterSettings,
     WriterStats,

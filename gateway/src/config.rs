@@ -215,6 +215,10 @@ pub struct Audit {
     /// File with the secret (hex, 32 bytes) that keys subject hashes; every node sharing a
     /// store needs the same one. Default: `<data dir>/subject-key`, created on first start.
     pub subject_key_file: Option<PathBuf>,
+    /// The append-only file (JSON lines) where this node also writes its checkpoint key and
+    /// every checkpoint, to be shipped off the host; `gateway audit verify --anchor` checks the
+    /// store against it. Default: `<data dir>/audit-anchor.jsonl`.
+    pub anchor_file: Option<PathBuf>,
 }
 
 impl Default for Audit {
@@ -229,6 +233,7 @@ impl Default for Audit {
             backlog: 65_536,
             checkpoint_interval_secs: 60,
             subject_key_file: None,
+            anchor_file: None,
         }
     }
 }
@@ -687,6 +692,14 @@ impl GatewayConfig {
 
     pub fn data_dir(&self) -> PathBuf {
         self.resolve(&self.data.dir)
+    }
+
+    /// This node's audit anchor: `audit.anchor_file`, else `<data dir>/audit-anchor.jsonl`.
+    pub fn anchor_file(&self) -> PathBuf {
+        self.audit.anchor_file.as_ref().map_or_else(
+            || self.data_dir().join(crate::audit::anchor::ANCHOR_FILE),
+            |path| self.resolve(path),
+        )
     }
 
     /// The store URL: `DATABASE_URL`, else `store.url`; `None` means SQLite in the data folder.

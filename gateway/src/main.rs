@@ -86,8 +86,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Re-walk the hash chain and the signed checkpoints; exit 1 at the first break.
+    /// Re-walk the hash chain and the signed checkpoints, check them against the anchors;
+    /// exit 1 on any break, gap or untrusted key.
     Verify(audit::VerifyArgs),
+    /// Replace a node's checkpoint key on purpose (the node stopped): the old key is retired
+    /// in the store and the anchor and still verifies what it signed.
+    RotateNodeKey(audit::RotateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +143,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 audit::Verified::Intact => Ok(ExitCode::SUCCESS),
                 audit::Verified::Broken => Ok(ExitCode::from(1)),
             }
+        }
+        Some(Command::Audit(AuditCommand::RotateNodeKey(args))) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            runtime.block_on(audit::rotate(&args, &mut out))?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Keys(KeysCommand::Generate(args))) => {
             keys::generate(&args, &mut out)?;

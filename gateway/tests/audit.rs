@@ -179,6 +179,7 @@ async fn a_deleted_row_is_found_at_its_seq(fx: Fixture) {
             checkpoint: Some(CheckpointSettings {
                 key,
                 interval: Duration::from_secs(3600),
+                anchor: None,
             }),
             ..settings()
         },
@@ -222,6 +223,7 @@ async fn checkpoints_are_signed_verified_and_forgeries_found(fx: Fixture) {
             checkpoint: Some(CheckpointSettings {
                 key,
                 interval: Duration::from_secs(3600),
+                anchor: None,
             }),
             ..settings()
         },

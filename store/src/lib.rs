@@ -13,6 +13,7 @@
 //! - [`spent`]: codes spent once across every node and restart, pruned by expiry bucket.
 //! - [`nodes`]: the gateway nodes sharing the store (name leases) and the settings they must
 //!   agree on.
+//! - [`node_keys`]: the nodes' checkpoint keys, registered at start, retired on rotation.
 //! - [`notify`]: LISTEN/NOTIFY between the nodes sharing a PostgreSQL store.
 //! - [`objections`]: filing, listing, claiming and resolving objections, with history.
 //! - [`error`]: [`StoreError`], and which failures are worth a retry.
@@ -27,6 +28,7 @@ pub mod backend;
 mod bulk;
 mod entry;
 pub mod error;
+pub mod node_keys;
 pub mod nodes;
 pub mod notify;
 pub mod objections;
@@ -39,6 +41,7 @@ pub mod venues;
 pub use audit::{Appended, AuditEntry, AuditRecord, Checkpoint};
 pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
+pub use node_keys::NodeKey;
 pub use nodes::{LeaseHolder, NodeLease};
 pub use notify::{Received, Subscription};
 pub use objections::{

@@ -2,7 +2,7 @@
 //! chain, the entries are committed before the answer, and `gateway audit verify` finds the
 //! chain intact after the gateway has stopped.
 
-use gateway::commands::audit::{verify, Verified, VerifyArgs};
+use gateway::commands::audit::{verify, NodeArgs, Verified, VerifyArgs};
 use testkit::{Holder, TestGateway};
 use wire::api::Verdict;
 
@@ -35,14 +35,82 @@ async fn each_answer_is_committed_to_the_chain_and_the_chain_verifies() {
     let _kept = gw.stop().await;
     let mut out = Vec::new();
     let args = VerifyArgs {
-        config: None,
-        store: None,
-        data_dir: Some(data_dir),
-        trust: vec![],
+        node: NodeArgs {
+            config: None,
+            store: None,
+            data_dir: Some(data_dir),
+        },
+        anchor: vec![],
+        node_keys: vec![],
+        uncovered_after: None,
     };
     let verdict = verify(&args, &mut out).await.expect("the check runs");
     let report = String::from_utf8(out).expect("utf-8");
     assert_eq!(verdict, Verified::Intact, "{report}");
     assert!(report.contains("5 entries checked"), "{report}");
     assert!(report.contains("checkpoints verified"), "{report}");
+}
+
+store::engine_suite!(one_nodes_settings_verify_two_nodes_checkpoints);
+
+/// Two gateways on one store (each its own data folder and key, one shared subject-hash
+/// secret, both anchoring to one shipped file): node A's settings verify both nodes'
+/// checkpoints, and a node restarted with a key of another folder is refused.
+async fn one_nodes_settings_verify_two_nodes_checkpoints(fx: store::testing::Fixture) {
+    let shared = tempfile::tempdir().expect("a shared folder");
+    let subject_key = shared.path().join("subject-key");
+    let anchor = shared.path().join("audit-anchor.jsonl");
+    let on_store = |node: &'static str| {
+        let (url, subject_key, anchor) = (fx.url.clone(), subject_key.clone(), anchor.clone());
+        move |c: &mut gateway::config::GatewayConfig| {
+            c.store.url = Some(url);
+            c.audit.node = Some(node.to_owned());
+            c.audit.subject_key_file = Some(subject_key);
+            c.audit.anchor_file = Some(anchor);
+        }
+    };
+    let a = TestGateway::start_with(on_store("node-a")).await;
+    let b = TestGateway::start_with(on_store("node-b")).await;
+    let senior = Holder::passing("park-entry-senior");
+    for gw in [&a, &b, &a] {
+        let answer = gw.verify_holder(&senior, "park-entry-senior").await;
+        assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
+    }
+    let a_data = a.data_dir().to_path_buf();
+    let _kept_a = a.stop().await;
+    let _kept_b = b.stop().await;
+
+    let args = VerifyArgs {
+        node: NodeArgs {
+            config: None,
+            store: Some(fx.url.clone()),
+            data_dir: Some(a_data),
+        },
+        anchor: vec![anchor.clone()],
+        node_keys: vec![],
+        uncovered_after: None,
+    };
+    let mut out = Vec::new();
+    let verdict = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(verify(&args, &mut out))
+    })
+    .expect("the check runs");
+    let report = String::from_utf8(out).expect("utf-8");
+    assert_eq!(verdict, Verified::Intact, "{report}");
+    assert!(report.contains("3 entries checked"), "{report}");
+    assert!(report.contains("2 checkpoints verified"), "{report}");
+
+    // Node a again, from a fresh data folder: its registered key is not there, and no new one
+    // is made.
+    let data = tempfile::tempdir().expect("a data folder");
+    let mut config = testkit::test_config(data.path());
+    on_store("node-a")(&mut config);
+    let error = gateway::app::start(config)
+        .await
+        .expect_err("a node without its key is refused");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("rotate-node-key --node node-a"),
+        "{message}"
+    );
 }

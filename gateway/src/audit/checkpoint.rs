@@ -13,17 +13,22 @@
 //! key files and trust lists write it.
 //!
 //! The node key lives in the data folder as `node-key.toml` (mode 0600), created on first start;
-//! its public half is written beside it as `node-key.pub.toml`, a trust-list file: the verifier of
-//! a shared log needs every node's.
+//! its public half is written beside it as `node-key.pub.toml`, a trust-list file. The key is
+//! pinned ([`pin_node_key`]): registered in the store's `node_keys` (where `gateway audit verify`
+//! finds every node's key) and in the node's anchor ([`super::anchor`]), and never made again
+//! silently — a node whose registered key file is missing or replaced refuses to start, and
+//! only `gateway audit rotate-node-key` ([`rotate_node_key`]) replaces it on purpose.
 
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use store::Checkpoint;
+use store::{Checkpoint, NodeKey, Store, StoreError};
 use wire::keys::{Algorithm, KeyError, KeyId, SigningKey, TrustList, Validity};
 use wire::secret_file;
+
+use super::anchor::{AnchorError, AnchorLine, AnchorSink};
 
 /// The domain string signed before every checkpoint.
 pub const DOMAIN: &[u8] = b"mianzheng-audit-checkpoint/1";
@@ -124,18 +129,57 @@ pub enum NodeKeyError {
     Key(#[from] KeyError),
     #[error("node key file `{}` must hold exactly one EdDSA signing key", path.display())]
     NotOneEd25519 { path: PathBuf },
+    /// The store has a key for this node, and its file is gone.
+    #[error(
+        "node `{node}` has checkpoint key `{kid}` registered in the store, but its key file `{}` \
+         is missing; a new key is not made silently (it could sign a rewritten audit chain \
+         anew): start the node with the data folder that holds its key (`data.dir` of the file \
+         given with `--config`), or replace the key on purpose with `gateway audit \
+         rotate-node-key --node {node} --config FILE` (the old key stays valid for the \
+         checkpoints it signed)",
+        path.display()
+    )]
+    Missing {
+        node: String,
+        kid: String,
+        path: PathBuf,
+    },
+    /// The store has another key for this node than its file holds.
+    #[error(
+        "the key file `{}` holds checkpoint key `{found}`, but node `{node}` has key \
+         `{registered}` registered in the store: start the node with the data folder that holds \
+         its key (`data.dir` of the file given with `--config`), give this node a name of its \
+         own (`audit.node`), or replace the key on purpose with `gateway audit rotate-node-key \
+         --node {node} --config FILE`",
+        path.display()
+    )]
+    Differs {
+        node: String,
+        registered: String,
+        found: String,
+        path: PathBuf,
+    },
+    /// Another live node holds this node's name (and so the key registered for it).
+    #[error(transparent)]
+    NameTaken(Box<crate::cluster::membership::JoinError>),
+    #[error("cannot register the node's checkpoint key in the store")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Anchor(#[from] AnchorError),
+}
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeKeyError {
+    let path = path.to_path_buf();
+    move |source| NodeKeyError::Write { path, source }
 }
 
 /// The node's checkpoint key: `data_dir/node-key.toml`, created with a fresh Ed25519 key (owner
 /// `node`, mode 0600) on first start. Also (re)writes `data_dir/node-key.pub.toml`, the public
-/// half as a trust-list file for `gateway audit verify`.
+/// half as a trust-list file for `gateway audit verify --node-keys`. [`pin_node_key`] is what a
+/// node starts with: it refuses to make a key the store does not expect.
 pub fn load_or_create_node_key(data_dir: &Path, node: &str) -> Result<SigningKey, NodeKeyError> {
     let path = data_dir.join(NODE_KEY_FILE);
-    let write_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| NodeKeyError::Write { path, source }
-    };
-    std::fs::create_dir_all(data_dir).map_err(write_err(data_dir))?;
+    std::fs::create_dir_all(data_dir).map_err(write_error(data_dir))?;
     if !path.exists() {
         let key = SigningKey::generate(Algorithm::EdDsa, node, Validity::default())?;
         // A concurrent start either wins or reads the winner's key, never half a file.
@@ -143,18 +187,163 @@ pub fn load_or_create_node_key(data_dir: &Path, node: &str) -> Result<SigningKey
         match secret_file::write(&path, toml.as_bytes(), secret_file::Existing::Keep) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(write_err(&path)(e)),
+            Err(e) => return Err(write_error(&path)(e)),
         }
     }
-    let mut keys = wire::keys::load_signing_keys(&path)?;
-    let key = match (keys.pop(), keys.is_empty()) {
-        (Some(key), true) if key.algorithm() == Algorithm::EdDsa => key,
-        _ => return Err(NodeKeyError::NotOneEd25519 { path }),
-    };
-    let public = data_dir.join(NODE_TRUST_FILE);
-    std::fs::write(&public, TrustList::new([key.trusted()]).to_toml())
-        .map_err(write_err(&public))?;
+    let key = read_node_key(&path)?;
+    write_public_half(data_dir, &key)?;
     Ok(key)
+}
+
+/// The one Ed25519 key of the key file at `path`.
+fn read_node_key(path: &Path) -> Result<SigningKey, NodeKeyError> {
+    let mut keys = wire::keys::load_signing_keys(path)?;
+    match (keys.pop(), keys.is_empty()) {
+        (Some(key), true) if key.algorithm() == Algorithm::EdDsa => Ok(key),
+        _ => Err(NodeKeyError::NotOneEd25519 {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+fn write_public_half(data_dir: &Path, key: &SigningKey) -> Result<(), NodeKeyError> {
+    let public = data_dir.join(NODE_TRUST_FILE);
+    std::fs::write(&public, TrustList::new([key.trusted()]).to_toml()).map_err(write_error(&public))
+}
+
+/// The store's record of `key` as node `node`'s checkpoint key, registered at `at`.
+pub fn registration(key: &SigningKey, node: &str, at: DateTime<Utc>) -> NodeKey {
+    NodeKey {
+        node: node.to_owned(),
+        kid: key.kid().to_string(),
+        public_key: TrustList::new([key.trusted()]).to_toml(),
+        registered_at: store::micros(at),
+        retired_at: None,
+    }
+}
+
+fn anchor_line(registered: &NodeKey) -> AnchorLine {
+    AnchorLine::NodeKey {
+        node: registered.node.clone(),
+        kid: registered.kid.clone(),
+        public_key: registered.public_key.clone(),
+        at: registered.registered_at,
+    }
+}
+
+/// This node's checkpoint key, pinned: when the store has a key registered for `node`, the key
+/// file in `data_dir` must hold it (else [`NodeKeyError::Missing`] or
+/// [`NodeKeyError::Differs`]; nothing is created); when it has none, the file's key (created
+/// on first start) is registered. Either way the key is written to `anchor`, so that every
+/// anchor file a node starts names the key its checkpoints are signed with.
+pub async fn pin_node_key(
+    store: &Store,
+    data_dir: &Path,
+    node: &str,
+    anchor: &AnchorSink,
+) -> Result<SigningKey, NodeKeyError> {
+    let path = data_dir.join(NODE_KEY_FILE);
+    let registered = store.active_node_keys(node).await?;
+    let key = match registered.first() {
+        Some(first) => {
+            if !path.exists() {
+                return Err(refusal(
+                    store,
+                    node,
+                    NodeKeyError::Missing {
+                        node: node.to_owned(),
+                        kid: first.kid.clone(),
+                        path,
+                    },
+                )
+                .await);
+            }
+            let key = read_node_key(&path)?;
+            let kid = key.kid().to_string();
+            if !registered.iter().any(|r| r.kid == kid) {
+                return Err(refusal(
+                    store,
+                    node,
+                    NodeKeyError::Differs {
+                        node: node.to_owned(),
+                        registered: first.kid.clone(),
+                        found: kid,
+                        path,
+                    },
+                )
+                .await);
+            }
+            write_public_half(data_dir, &key)?;
+            key
+        }
+        None => {
+            let key = load_or_create_node_key(data_dir, node)?;
+            store
+                .register_node_key(&registration(&key, node, store::now()))
+                .await?;
+            key
+        }
+    };
+    let line = anchor_line(&registration(&key, node, store::now()));
+    anchor.append_async(line).await?;
+    Ok(key)
+}
+
+/// `error`, or — when another live node holds the name `node`, which explains a key that is not
+/// this folder's better — that.
+async fn refusal(store: &Store, node: &str, error: NodeKeyError) -> NodeKeyError {
+    use crate::cluster::membership::JoinError;
+    match store.live_nodes(store::now()).await {
+        Ok(live) => match live.into_iter().find(|lease| lease.name == node) {
+            Some(lease) => NodeKeyError::NameTaken(Box::new(JoinError::NameTaken {
+                name: lease.name,
+                instance: lease.instance,
+                until: lease.expires_at,
+            })),
+            None => error,
+        },
+        Err(_) => error,
+    }
+}
+
+/// Replaces node `node`'s checkpoint key on purpose (`gateway audit rotate-node-key`, with the
+/// node stopped): a fresh key in `data_dir`, the keys registered before retired as of now in
+/// the store and in `anchor` (they still verify the checkpoints they signed before), the new
+/// one registered in both. Returns the retired key ids and the new key.
+pub async fn rotate_node_key(
+    store: &Store,
+    data_dir: &Path,
+    node: &str,
+    anchor: &AnchorSink,
+) -> Result<(Vec<String>, SigningKey), NodeKeyError> {
+    let path = data_dir.join(NODE_KEY_FILE);
+    std::fs::create_dir_all(data_dir).map_err(write_error(data_dir))?;
+    let key = SigningKey::generate(Algorithm::EdDsa, node, Validity::default())?;
+    let now = store::now();
+    let old: Vec<String> = store
+        .active_node_keys(node)
+        .await?
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    store.retire_node_keys(node, now).await?;
+    let registered = registration(&key, node, now);
+    store.register_node_key(&registered).await?;
+    let toml = wire::keys::signing_keys_to_toml(std::slice::from_ref(&key));
+    secret_file::write(&path, toml.as_bytes(), secret_file::Existing::Replace)
+        .map_err(write_error(&path))?;
+    write_public_half(data_dir, &key)?;
+    for kid in &old {
+        anchor
+            .append_async(AnchorLine::NodeKeyRetired {
+                node: node.to_owned(),
+                kid: kid.clone(),
+                at: now,
+            })
+            .await?;
+    }
+    anchor.append_async(anchor_line(&registered)).await?;
+    Ok((old, key))
 }
 
 /// The trust list for checkpoints: the public halves of `keys` (this node's, and any other

@@ -22,7 +22,11 @@
 //! - Bounded waits: a caller that gives up on its entry ([`AuditReceipt::committed_within`])
 //!   takes it back unless an attempt that may land holds it; an entry taken back is never
 //!   committed, so its code stays unspent and the venue may retry.
-//! - Checkpoints are signed in the same task, between batches, over a committed head.
+//! - Checkpoints are signed in the same task, between batches, over the head of the last batch
+//!   this task chained and committed itself — never over a head read back from the store, which
+//!   anyone with access to the database could have appended to — and are also appended to the
+//!   node's anchor file ([`super::anchor`]). A checkpoint of another node, later in the chain,
+//!   covers this node's entries too (each hash covers everything before it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +38,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use wire::keys::SigningKey;
 
+use super::anchor::{AnchorLine, AnchorSink};
 use super::chain::{chain_all, AuditRecord, GENESIS};
 use super::checkpoint::sign_checkpoint;
 
@@ -62,11 +67,14 @@ impl Default for WriterSettings {
     }
 }
 
-/// The node's checkpoint key and how often it signs (and once more on shutdown).
+/// The node's checkpoint key, how often it signs (and once more on shutdown), and where each
+/// checkpoint is anchored besides the store.
 #[derive(Debug, Clone)]
 pub struct CheckpointSettings {
     pub key: SigningKey,
     pub interval: Duration,
+    /// The append-only file every checkpoint is also written to; `None`: the store only.
+    pub anchor: Option<AnchorSink>,
 }
 
 /// Where an entry landed in the chain.
@@ -325,6 +333,7 @@ impl AuditWriter {
             max_delay: settings.max_delay,
             checkpoint: settings.checkpoint,
             shared: Arc::clone(&shared),
+            last_chained: None,
             last_checkpoint: None,
         };
         let handle = tokio::spawn(task.run(rx, control_rx));
@@ -474,6 +483,8 @@ struct Task {
     max_delay: Duration,
     checkpoint: Option<CheckpointSettings>,
     shared: Arc<Shared>,
+    /// The last entry this task chained and saw committed: the only head it signs.
+    last_chained: Option<AuditPosition>,
     /// Seq of the last checkpoint this task signed: an idle node does not sign the same head
     /// again at every interval.
     last_checkpoint: Option<i64>,
@@ -716,6 +727,9 @@ impl Task {
     fn committed(&mut self, batch: Vec<Queued>, positions: &[AuditPosition]) {
         // Counted before the callers hear of it: a caller that saw its commit sees the gauge too.
         let n = batch.len();
+        if let Some(&last) = positions.last() {
+            self.last_chained = Some(last);
+        }
         let counters = &self.shared.counters;
         bump(&counters.committed, n as u64);
         bump(&counters.batches, 1);
@@ -746,42 +760,68 @@ impl Task {
         }
     }
 
-    /// Signs and stores a checkpoint of the stored head. With `force` false, skipped when this
-    /// task already signed that head.
+    /// Signs and stores (and anchors) a checkpoint of the head this task last chained. With
+    /// `force` false, skipped when this task already signed that head. `Ok(None)` when it has
+    /// chained nothing since it started.
     async fn write_checkpoint(&mut self, force: bool) -> Result<Option<Checkpoint>, AuditError> {
         let Some(settings) = &self.checkpoint else {
             return Err(AuditError::Checkpoint(
                 "no checkpoint key configured".into(),
             ));
         };
-        let result = async {
-            let Some((seq, hash)) = self.store.audit_head().await? else {
-                return Ok(None);
-            };
-            if !force && self.last_checkpoint == Some(seq) {
-                return Ok(None);
-            }
-            // The chain starts at seq 1 without gaps: `seq` entries up to the head.
-            let checkpoint =
-                sign_checkpoint(&settings.key, seq, hash, seq, store::now(), &self.node);
-            self.store.append_checkpoint(&checkpoint).await?;
-            Ok::<_, StoreError>(Some(checkpoint))
+        let Some(head) = self.last_chained else {
+            return Ok(None);
+        };
+        if !force && self.last_checkpoint == Some(head.seq) {
+            return Ok(None);
         }
-        .await;
-        match result {
-            Ok(Some(checkpoint)) => {
+        // The chain starts at seq 1 without gaps: `seq` entries up to the head.
+        let checkpoint = sign_checkpoint(
+            &settings.key,
+            head.seq,
+            head.hash,
+            head.seq,
+            store::now(),
+            &self.node,
+        );
+        // Stored first: an anchored checkpoint the store lacks is what `audit verify` reports as
+        // deleted, so only a stored one is anchored (a stored one the anchor lacks is reported
+        // as not anchored, not as tampering).
+        let written = match self.store.append_checkpoint(&checkpoint).await {
+            Err(e) => Err(e.to_string()),
+            Ok(()) => match &settings.anchor {
+                Some(anchor) => anchor
+                    .append_async(AnchorLine::of_checkpoint(&checkpoint))
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                None => Ok(()),
+            },
+        };
+        match written {
+            Ok(()) => {
                 self.last_checkpoint = Some(checkpoint.seq);
                 bump(&self.shared.counters.checkpoints, 1);
                 Ok(Some(checkpoint))
             }
-            Ok(None) => Ok(None),
-            Err(e) => {
+            Err(reason) => {
                 bump(&self.shared.counters.checkpoint_failures, 1);
-                tracing::warn!(error = %e, node = %self.node, "cannot write an audit checkpoint");
-                Err(AuditError::Checkpoint(e.to_string()))
+                tracing::warn!(error = %reason, node = %self.node, "cannot write an audit checkpoint");
+                Err(AuditError::Checkpoint(reason))
             }
         }
     }
+}
+
+/// An error with its sources, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// After an attempt that wrote nothing: callers may take their entries back again, and those
