@@ -187,7 +187,7 @@ fn is_loopback(host: &str) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct NotifyFile {
     pub url: String,
-    /// PEM roots for an `https://` gateway (relative to the working directory).
+    /// PEM roots for an `https://` gateway (relative to the config file).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     #[serde(default)]
@@ -273,7 +273,8 @@ impl FileConfig {
         };
         let mut file = FileConfig::parse(&text).map_err(invalid)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut file.catalogue, &mut file.seal_keys]
+        let ca_file = file.notify.as_mut().and_then(|n| n.ca_file.as_mut());
+        for p in [file.catalogue.as_mut(), file.seal_keys.as_mut(), ca_file]
             .into_iter()
             .flatten()
         {
