@@ -387,3 +387,105 @@ fn the_banner_states_the_mode_and_what_is_in_use() {
         assert!(banner.contains(expected), "`{expected}` in\n{banner}");
     }
 }
+
+/// `gateway venues …` on the SQLite store in `data`: (success, stdout, stderr).
+fn venues_command(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let store = format!("sqlite://{}", data.join("mianzheng.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("venues")
+        .args(args)
+        .args(["--store", &store])
+        .current_dir(data)
+        .env_remove("DATABASE_URL")
+        .env_remove("MIANZHENG_GATEWAY_CONFIG")
+        .output()
+        .expect("run gateway venues");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_venue_commands_clear_the_way_for_production_without_a_running_gateway() {
+    let material = Material::new();
+    let data = tempfile::tempdir().expect("data");
+    // A demo run on this store seeded its demo venues.
+    {
+        let mut demo = GatewayConfig::loopback(data.path());
+        demo.codes.trust = Some(material.path("platform.trust.toml"));
+        demo.departments.seal_trust = Some(material.path("seals.trust.toml"));
+        demo.catalogue.dir = Some(material.path("catalogue"));
+        demo.venues.file = Some(repository_config().join("venues.toml"));
+        let gateway = gateway::app::start(demo).await.expect("the demo starts");
+        gateway.shutdown.trigger();
+        gateway.run().await.expect("stops");
+    }
+    let err = refusal(material.config(data.path())).await;
+    assert!(err.contains("(13 found)"), "every demo venue: {err}");
+
+    for id in gateway::demo_material::VENUES.iter().map(|v| v.id) {
+        let command = if id == "jinan-baotu-spring-park" {
+            "rotate"
+        } else {
+            "disable"
+        };
+        let (ok, out, err) = venues_command(data.path(), &[command, id]);
+        assert!(ok, "venues {command} {id}: {err}");
+        assert!(out.contains(&format!("venue `{id}`")), "{out}");
+        if command == "rotate" {
+            assert!(out.contains("mzv_"), "the new key is printed: {out}");
+        }
+    }
+    let (ok, out, err) = venues_command(
+        data.path(),
+        &[
+            "add",
+            "--id",
+            "jinan-city-museum",
+            "--name",
+            "济南市博物馆",
+            "--city",
+            "370100",
+            "--scenario",
+            "park-entry-senior",
+            "--rate",
+            "50",
+        ],
+    );
+    assert!(ok, "venues add: {err}");
+    let key = out.lines().last().expect("the key").trim().to_owned();
+    assert!(key.starts_with("mzv_"), "{out}");
+    let (ok, _, err) = venues_command(
+        data.path(),
+        &[
+            "add", "--id", "Bad Id", "--name", "x", "--city", "1", "--scenario", "nope", "--rate",
+            "0",
+        ],
+    );
+    assert!(!ok);
+    for problem in [
+        "id `Bad Id` must be",
+        "city `1` is not in the catalogue",
+        "scenario `nope` is not in the catalogue",
+        "rate_per_sec must be at least 1",
+    ] {
+        assert!(err.contains(problem), "`{problem}` in {err}");
+    }
+
+    // Nothing of the demo is left: production starts, and knows the new venue by its key.
+    let gateway = gateway::app::start(material.config(data.path()))
+        .await
+        .expect("production starts once the demo venues are disabled or re-keyed");
+    let venue = gateway
+        .service
+        .registry
+        .by_key(&key)
+        .await
+        .expect("store")
+        .expect("the added venue");
+    assert_eq!(venue.name, "济南市博物馆");
+    gateway.shutdown.trigger();
+    gateway.run().await.expect("stops");
+}
