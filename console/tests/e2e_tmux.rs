@@ -238,7 +238,10 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
         .expect("the gateway starts in time")
         .expect("the gateway starts");
     let public = format!("http://{}", gw.public_addr);
-    let admin = format!("http://{}{ADMIN_PREFIX}", gw.admin_addr.expect("an admin listener"));
+    let admin = format!(
+        "http://{}{ADMIN_PREFIX}",
+        gw.admin_addr.expect("an admin listener")
+    );
     let admin_auth = format!("Bearer {DEMO_ADMIN_TOKEN}");
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 

@@ -161,7 +161,10 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         &shutdown,
     );
     #[cfg(feature = "demo")]
-    let embedded_url = departments.embedded.as_ref().map(issuer::RunningIssuer::url);
+    let embedded_url = departments
+        .embedded
+        .as_ref()
+        .map(issuer::RunningIssuer::url);
     #[cfg(not(feature = "demo"))]
     let embedded_url: Option<String> = None;
     let in_use = InUse::describe(&config, &service.catalogue, embedded_url.as_deref());
@@ -264,9 +267,7 @@ fn load_trust(path: &Path, what: &str) -> Result<TrustList> {
 /// build with the `demo` feature) falls back to its own.
 fn required(setting: &str) -> anyhow::Error {
     if cfg!(feature = "demo") {
-        anyhow::anyhow!(
-            "`{setting}` is not set, and only mode = \"demo\" falls back to the demo's"
-        )
+        anyhow::anyhow!("`{setting}` is not set, and only mode = \"demo\" falls back to the demo's")
     } else {
         anyhow::anyhow!(
             "`{setting}` is not set, and this gateway is built without the demo (the `demo` feature) to fall back to"
@@ -451,10 +452,7 @@ async fn bind_listeners(config: &GatewayConfig) -> Result<Bound> {
             (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
         }
     };
-    let public_addr = config
-        .listen
-        .public
-        .context("listen.public is not set")?;
+    let public_addr = config.listen.public.context("listen.public is not set")?;
     let public = bind(public_addr, "public").await?;
     let plain = match config.listen.public_plain {
         Some(addr) => Some(bind(addr, "public plain").await?),

@@ -810,13 +810,24 @@ mod tests {
         let config = GatewayConfig::embedded();
         let defaults = GatewayConfig::default();
         assert_eq!(config.mode, Mode::Demo, "the shipped file is the demo");
-        assert_eq!(defaults.mode, Mode::Production, "without `mode`: production");
+        assert_eq!(
+            defaults.mode,
+            Mode::Production,
+            "without `mode`: production"
+        );
         // The demo names its three listeners; left out, a listener is off.
         assert_eq!(config.listen.public, Some(([127, 0, 0, 1], 8443).into()));
-        assert_eq!(config.listen.public_plain, Some(([127, 0, 0, 1], 8080).into()));
+        assert_eq!(
+            config.listen.public_plain,
+            Some(([127, 0, 0, 1], 8080).into())
+        );
         assert_eq!(config.listen.admin, Some(([127, 0, 0, 1], 9090).into()));
         assert_eq!(
-            (defaults.listen.public, defaults.listen.public_plain, defaults.listen.admin),
+            (
+                defaults.listen.public,
+                defaults.listen.public_plain,
+                defaults.listen.admin
+            ),
             (None, None, None)
         );
         assert_eq!(GatewayConfig::loopback(Path::new("d")).mode, Mode::Demo);
@@ -923,7 +934,10 @@ mod tests {
         .expect("valid");
         assert_eq!(config.mode, Mode::Production);
         assert_eq!(config.listen.public, Some(([0, 0, 0, 0], 8443).into()));
-        assert_eq!((config.listen.public_plain, config.listen.admin), (None, None));
+        assert_eq!(
+            (config.listen.public_plain, config.listen.admin),
+            (None, None)
+        );
         let config = GatewayConfig::parse("", "test.toml", PathBuf::new()).expect("valid");
         assert_eq!(config.mode, Mode::Production);
         assert_eq!(config.listen.public, None, "refused when the gateway binds");
@@ -939,7 +953,8 @@ mod tests {
     #[test]
     fn a_listener_off_loopback_is_refused_in_the_demo_file_or_on_its_command_line() {
         for listener in ["public = \"0.0.0.0:8443\"", "admin = \"10.0.0.5:9090\""] {
-            let text = format!("mode = \"demo\"\n[listen]\npublic = \"127.0.0.1:8443\"\n{listener}");
+            let text =
+                format!("mode = \"demo\"\n[listen]\npublic = \"127.0.0.1:8443\"\n{listener}");
             let text = text.replacen("public = \"127.0.0.1:8443\"\npublic", "public", 1);
             let err = GatewayConfig::parse(&text, "test.toml", PathBuf::new())
                 .expect_err(&text)
@@ -958,7 +973,9 @@ mod tests {
             .expect_err("the demo off loopback")
             .to_string();
         assert!(
-            err.starts_with("embedded gateway.toml with --listen-public 0.0.0.0:8443: mode = \"demo\""),
+            err.starts_with(
+                "embedded gateway.toml with --listen-public 0.0.0.0:8443: mode = \"demo\""
+            ),
             "{err}"
         );
         // The same listener in production is the deployment's business.

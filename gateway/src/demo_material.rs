@@ -268,7 +268,13 @@ mod tests {
     fn listed(keys: &[DemoKey]) -> Vec<(String, String, String)> {
         let mut listed: Vec<_> = keys
             .iter()
-            .map(|k| (k.kid.to_owned(), k.owner.to_owned(), k.fingerprint.to_owned()))
+            .map(|k| {
+                (
+                    k.kid.to_owned(),
+                    k.owner.to_owned(),
+                    k.fingerprint.to_owned(),
+                )
+            })
             .collect();
         listed.sort();
         listed

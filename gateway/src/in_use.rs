@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(describe_store(&config), "SQLite `/var/lib/mz/mianzheng.db`");
         config.store.url =
             Some("postgres://gw:hunter2@db.example:5432/mianzheng?sslmode=require".into());
-        assert_eq!(describe_store(&config), "PostgreSQL db.example:5432/mianzheng");
+        assert_eq!(
+            describe_store(&config),
+            "PostgreSQL db.example:5432/mianzheng"
+        );
         let in_use = InUse::describe(&config, &Catalogue::embedded(), None);
         assert!(!format!("{in_use:?}").contains("hunter2"));
         assert_eq!(in_use.mode, Mode::Demo);

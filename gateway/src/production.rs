@@ -71,7 +71,10 @@ impl Refusal {
 /// The demo material a configuration would use, each piece named with its remedy: what
 /// unset settings fall back to, and demo keys, venues or token in the files it names. Files
 /// that cannot be read are named too (the start would fail on them anyway).
-pub fn demo_material_in_configuration(config: &GatewayConfig, catalogue: &Catalogue) -> Vec<String> {
+pub fn demo_material_in_configuration(
+    config: &GatewayConfig,
+    catalogue: &Catalogue,
+) -> Vec<String> {
     let mut problems = Vec::new();
     trust_list_problems(
         config,
@@ -298,8 +301,8 @@ pub fn exposed_secret_files(config: &GatewayConfig) -> Vec<String> {
         let Some(path) = path.as_deref().map(|p| config.resolve(p)) else {
             continue;
         };
-        let carries_secret = TrustList::load(&path)
-            .is_ok_and(|list| list.keys().any(|k| k.algorithm().is_mac()));
+        let carries_secret =
+            TrustList::load(&path).is_ok_and(|list| list.keys().any(|k| k.algorithm().is_mac()));
         if carries_secret {
             secrets.push((path, format!("{setting}, a trust list with an HMAC secret")));
         }

@@ -42,8 +42,9 @@ impl Material {
         };
         gateway::commands::keys::generate(&keys, &mut Vec::new()).expect("platform keys");
         let catalogue = wire::catalogue::Catalogue::embedded();
-        let seals = issuer::seal_keys::generate(catalogue.departments().iter().map(|d| d.id.as_str()))
-            .expect("seal keys");
+        let seals =
+            issuer::seal_keys::generate(catalogue.departments().iter().map(|d| d.id.as_str()))
+                .expect("seal keys");
         std::fs::write(
             dir.path().join("seals.trust.toml"),
             issuer::seal_keys::trust_file(&seals),
@@ -141,22 +142,37 @@ async fn production_refuses_each_piece_of_demo_material_by_name() {
         (
             "demo seal trust by path",
             |c| c.departments.seal_trust = demo_keys("department-seals.trust.toml"),
-            &["key `5ueivtiomzc=`", "demo department seal key", "issuer keygen"],
+            &[
+                "key `5ueivtiomzc=`",
+                "demo department seal key",
+                "issuer keygen",
+            ],
         ),
         (
             "demo seal keys for embedded departments",
             |c| c.departments.embedded_seal_keys = demo_keys("department-seals.secret.toml"),
-            &["departments.embedded_seal_keys", "key `AMAdee28LOo=` (education)"],
+            &[
+                "departments.embedded_seal_keys",
+                "key `AMAdee28LOo=` (education)",
+            ],
         ),
         (
             "embedded departments",
             |c| c.catalogue.dir = None,
-            &["`embedded` backends", "`public-security`", r#"endpoint = "https://"#],
+            &[
+                "`embedded` backends",
+                "`public-security`",
+                r#"endpoint = "https://"#,
+            ],
         ),
         (
             "embedded demo venues",
             |c| c.venues.seed = true,
-            &["`venues.file` is not set", "13 demo venues", "gateway venues add"],
+            &[
+                "`venues.file` is not set",
+                "13 demo venues",
+                "gateway venues add",
+            ],
         ),
         (
             "demo venues by path",
@@ -277,8 +293,7 @@ async fn production_with_its_own_material_starts_with_only_the_listeners_it_name
     assert_eq!(in_use.venues, "the store's (no seeding)");
     assert!(in_use.store.starts_with("SQLite `"), "{in_use:?}");
     assert!(
-        in_use.departments.ends_with("remote backends")
-            && !in_use.departments.contains("embedded"),
+        in_use.departments.ends_with("remote backends") && !in_use.departments.contains("embedded"),
         "{in_use:?}"
     );
     gateway.shutdown.trigger();
@@ -460,7 +475,16 @@ async fn the_venue_commands_clear_the_way_for_production_without_a_running_gatew
     let (ok, _, err) = venues_command(
         data.path(),
         &[
-            "add", "--id", "Bad Id", "--name", "x", "--city", "1", "--scenario", "nope", "--rate",
+            "add",
+            "--id",
+            "Bad Id",
+            "--name",
+            "x",
+            "--city",
+            "1",
+            "--scenario",
+            "nope",
+            "--rate",
             "0",
         ],
     );

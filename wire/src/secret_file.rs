@@ -149,13 +149,18 @@ mod tests {
         write(&path, b"secret", Existing::Keep).expect("write");
         check_owner_only(&path, "codes.trust").expect("0600 is owner-only");
         for loose in [0o640, 0o604, 0o660, 0o644] {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose))
-                .expect("chmod");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).expect("chmod");
             let err = check_owner_only(&path, "codes.trust")
                 .expect_err("loose")
                 .to_string();
-            assert!(err.contains(&format!("chmod 600 {}", path.display())), "{err}");
-            assert!(err.contains("codes.trust") && err.contains(&format!("{loose:03o}")), "{err}");
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
+            assert!(
+                err.contains("codes.trust") && err.contains(&format!("{loose:03o}")),
+                "{err}"
+            );
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).expect("chmod");
         check_owner_only(&path, "codes.trust").expect("0400 is owner-only");
