@@ -72,8 +72,9 @@ pub struct Gateway {
     pub plain_addr: Option<SocketAddr>,
     /// The admin listener, unless it is off (left out of the configuration).
     pub admin_addr: Option<SocketAddr>,
-    /// The mode and what the gateway runs on, for the start-up banner.
-    pub in_use: InUse,
+    /// The mode and what the gateway runs on, for the start-up banner (boxed: tests hold
+    /// several gateways across awaits).
+    pub in_use: Box<InUse>,
     /// The self-signed or configured certificate clients should trust (PEM path).
     pub certificate: Option<std::path::PathBuf>,
     pub service: Arc<VerifyService>,
@@ -167,7 +168,11 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         .map(issuer::RunningIssuer::url);
     #[cfg(not(feature = "demo"))]
     let embedded_url: Option<String> = None;
-    let in_use = InUse::describe(&config, &service.catalogue, embedded_url.as_deref());
+    let in_use = Box::new(InUse::describe(
+        &config,
+        &service.catalogue,
+        embedded_url.as_deref(),
+    ));
     let listening = start_listeners(&config, bound, public, admin, &metrics, &shutdown);
     readiness.set_ready();
     Ok(Gateway {
