@@ -100,8 +100,9 @@ impl Listen {
     }
 }
 
-/// `listen.public_plain` as written in the file or given to `--listen-plain`: an address, or
-/// `off` for no plain listener. The one parser for both, so both accept the same words.
+/// A listener as written in the file (`listen.public`, `listen.public_plain`, `listen.admin`) or
+/// given to `--listen-plain`: an address, or `off` for none. The one parser for all of them, so
+/// they accept the same words.
 pub fn parse_plain_listener(text: &str) -> Result<Option<SocketAddr>, String> {
     if text == "off" {
         return Ok(None);
