@@ -238,7 +238,10 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
         .expect("the gateway starts in time")
         .expect("the gateway starts");
     let public = format!("http://{}", gw.public_addr);
-    let admin = format!("http://{}{ADMIN_PREFIX}", gw.admin_addr);
+    let admin = format!(
+        "http://{}{ADMIN_PREFIX}",
+        gw.admin_addr.expect("an admin listener")
+    );
     let admin_auth = format!("Bearer {DEMO_ADMIN_TOKEN}");
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 
@@ -344,7 +347,7 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
     let command = format!(
         "'{}' --url http://{} --token {DEMO_ADMIN_TOKEN} --actor {ACTOR}; echo \"{EXIT_MARK} $?\"; exec sleep 600",
         env!("CARGO_BIN_EXE_console"),
-        gw.admin_addr
+        gw.admin_addr.expect("an admin listener")
     );
     let socket = scratch.path().join("tmux.sock");
     let tmux = Tmux::start(socket, &tmux_config, scratch.path(), &command);

@@ -1,6 +1,7 @@
 //! Assembling a gateway from its configuration and running it. [`start`] reads as the list of
-//! its steps: check the configuration, load the catalogue, build trust (code keys, venues),
-//! open the store and join its nodes, start the audit writer and the venue quotas, bind the
+//! its steps: check the configuration, load the catalogue, open the store, refuse what the
+//! mode forbids (demo material and exposed secrets in production), build trust (code keys,
+//! venues), join the store's nodes, start the audit writer and the venue quotas, bind the
 //! listeners, connect the departments, assemble the verify service and the routes beside it,
 //! then start the background tasks and the listeners. `main.rs` and the tests both start a
 //! gateway through [`start`].
@@ -35,7 +36,7 @@ use crate::audit::{
 use crate::cluster::membership::Membership;
 use crate::cluster::quota::{self, QuotaSettings, Quotas};
 use crate::cluster::replay::ReplayGuard;
-use crate::config::{GatewayConfig, TlsMode};
+use crate::config::{GatewayConfig, Mode, TlsMode};
 #[cfg(feature = "demo")]
 use crate::demo;
 use crate::departments::breaker::BreakerSettings;
@@ -49,6 +50,7 @@ use crate::holder::limits::HolderLimits;
 use crate::holder::objection_filing::ObjectionFilingApi;
 use crate::http::server::{self, Listener};
 use crate::http::tls::TlsAcceptor;
+use crate::in_use::InUse;
 use crate::metrics::Metrics;
 use crate::objections::ObjectionDesk;
 use crate::shutdown::Shutdown;
@@ -69,7 +71,11 @@ pub struct Gateway {
     pub public_tls: bool,
     /// The plain-HTTP loopback listener, when configured.
     pub plain_addr: Option<SocketAddr>,
-    pub admin_addr: SocketAddr,
+    /// The admin listener, unless it is off (left out of the configuration).
+    pub admin_addr: Option<SocketAddr>,
+    /// The mode and what the gateway runs on, for the start-up banner (boxed: tests hold
+    /// several gateways across awaits).
+    pub in_use: Box<InUse>,
     /// The self-signed or configured certificate clients should trust (PEM path).
     pub certificate: Option<std::path::PathBuf>,
     pub service: Arc<VerifyService>,
@@ -97,9 +103,10 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     let shutdown = Shutdown::new();
     let readiness = Readiness::new(shutdown.clone());
     let catalogue = load_catalogue(&config, &metrics)?;
+    let store = open_store(&config).await?;
+    refuse_what_the_mode_forbids(&config, &catalogue, &store).await?;
     let verifier = code_verifier(&config)?;
     let venues = load_venues(&config, &catalogue)?;
-    let store = open_store(&config).await?;
     let node = join_nodes(&config, &store).await?;
     let audit = start_audit_writer(&config, &store, &node).await?;
     let registry = venue_registry(
@@ -155,6 +162,18 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         &service,
         &shutdown,
     );
+    #[cfg(feature = "demo")]
+    let embedded_url = departments
+        .embedded
+        .as_ref()
+        .map(issuer::RunningIssuer::url);
+    #[cfg(not(feature = "demo"))]
+    let embedded_url: Option<String> = None;
+    let in_use = Box::new(InUse::describe(
+        &config,
+        &service.catalogue,
+        embedded_url.as_deref(),
+    ));
     let listening = start_listeners(&config, bound, public, admin, &metrics, &shutdown);
     readiness.set_ready();
     Ok(Gateway {
@@ -162,11 +181,12 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         public_tls: listening.public_tls,
         plain_addr: listening.plain_addr,
         admin_addr: listening.admin_addr,
+        in_use,
         certificate: listening.certificate,
         service,
         shutdown,
         admin_shutdown: listening.admin_shutdown,
-        admin_task: Some(listening.admin_task),
+        admin_task: listening.admin_task,
         #[cfg(feature = "demo")]
         embedded: departments.embedded,
         #[cfg(feature = "demo")]
@@ -176,14 +196,52 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     })
 }
 
-/// The check a configuration built in code (tests, benchmarks, load tests) did not pass
-/// through parsing, repeated because a mistake in it would leave verifications unrecorded.
+/// The checks a configuration built in code (tests, benchmarks, load tests) did not pass
+/// through parsing, repeated because a mistake in them would leave verifications unrecorded
+/// or the demo reachable; and the public listener, without which a gateway serves nothing.
 fn check(config: &GatewayConfig) -> Result<()> {
     config.check_audit_switch().map_err(anyhow::Error::msg)?;
+    config.check_mode().map_err(anyhow::Error::msg)?;
+    if config.listen.public.is_none() {
+        anyhow::bail!(
+            "listen.public is not set (a listener left out is off): name the address the public \
+             API listens on, e.g. `public = \"0.0.0.0:8443\"` under [listen]"
+        );
+    }
     if !config.audit.enabled {
         tracing::warn!("audit.enabled = false: verifications are not recorded (measurement only)");
     }
     Ok(())
+}
+
+/// In production, every piece of demo material and every secret file others may read, found
+/// before anything starts and refused in one error ([`crate::production`]); in the demo, loose
+/// secret files are only warned about.
+async fn refuse_what_the_mode_forbids(
+    config: &GatewayConfig,
+    catalogue: &Catalogue,
+    store: &Store,
+) -> Result<()> {
+    let exposed = crate::production::exposed_secret_files(config);
+    match config.mode {
+        Mode::Demo => {
+            for problem in exposed {
+                tracing::warn!("{problem} (refused in production)");
+            }
+            Ok(())
+        }
+        Mode::Production => {
+            let mut problems = crate::production::demo_material_in_configuration(config, catalogue);
+            problems.extend(
+                crate::production::demo_venues_in_store(store)
+                    .await
+                    .context("looking for demo venues in the store")?,
+            );
+            problems.extend(exposed);
+            crate::production::Refusal::from_problems(problems)?;
+            Ok(())
+        }
+    }
 }
 
 /// A configured path, resolved against the configuration file's folder.
@@ -211,13 +269,16 @@ fn load_trust(path: &Path, what: &str) -> Result<TrustList> {
     TrustList::load(path).with_context(|| format!("loading the {what} from `{}`", path.display()))
 }
 
-/// An unset setting the gateway cannot start without (a build with the `demo` feature falls
-/// back to the demo's).
-#[cfg(not(feature = "demo"))]
+/// An unset setting the gateway cannot start without: only the demo (`mode = "demo"` in a
+/// build with the `demo` feature) falls back to its own.
 fn required(setting: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "`{setting}` is not set, and this gateway is built without the demo (the `demo` feature) to fall back to"
-    )
+    if cfg!(feature = "demo") {
+        anyhow::anyhow!("`{setting}` is not set, and only mode = \"demo\" falls back to the demo's")
+    } else {
+        anyhow::anyhow!(
+            "`{setting}` is not set, and this gateway is built without the demo (the `demo` feature) to fall back to"
+        )
+    }
 }
 
 /// How codes are checked: the platform's trust list, the profiles, skew and lifetime accepted.
@@ -225,8 +286,7 @@ fn code_verifier(config: &GatewayConfig) -> Result<Verifier> {
     let trust = match resolved(config, &config.codes.trust) {
         Some(path) => load_trust(&path, "code trust list")?,
         #[cfg(feature = "demo")]
-        None => demo::platform_trust()?,
-        #[cfg(not(feature = "demo"))]
+        None if config.mode == Mode::Demo => demo::platform_trust()?,
         None => return Err(required("codes.trust")),
     };
     Ok(Verifier::new(trust)
@@ -240,14 +300,13 @@ fn seal_trust(config: &GatewayConfig) -> Result<TrustList> {
     match resolved(config, &config.departments.seal_trust) {
         Some(path) => load_trust(&path, "department seal trust list"),
         #[cfg(feature = "demo")]
-        None => demo::seal_trust(),
-        #[cfg(not(feature = "demo"))]
+        None if config.mode == Mode::Demo => demo::seal_trust(),
         None => Err(required("departments.seal_trust")),
     }
 }
 
-/// The venues file the store is seeded from (the demo venues when unset; none without the
-/// demo: the venues are the store's).
+/// The venues file the store is seeded from (the demo venues when unset in the demo; none
+/// otherwise: the venues are the store's).
 fn load_venues(config: &GatewayConfig, catalogue: &Catalogue) -> Result<Venues> {
     match resolved(config, &config.venues.file) {
         Some(path) => {
@@ -256,8 +315,7 @@ fn load_venues(config: &GatewayConfig, catalogue: &Catalogue) -> Result<Venues> 
             Venues::parse(&text, &path.display().to_string(), catalogue).map_err(anyhow::Error::msg)
         }
         #[cfg(feature = "demo")]
-        None => demo::venues(catalogue),
-        #[cfg(not(feature = "demo"))]
+        None if config.mode == Mode::Demo => demo::venues(catalogue),
         None => Ok(Venues::default()),
     }
 }
@@ -372,8 +430,8 @@ struct Bound {
     public_addr: SocketAddr,
     plain: Option<TcpListener>,
     plain_addr: Option<SocketAddr>,
-    admin: TcpListener,
-    admin_addr: SocketAddr,
+    admin: Option<TcpListener>,
+    admin_addr: Option<SocketAddr>,
     tls: Option<TlsAcceptor>,
     /// The certificate clients should trust (PEM path).
     certificate: Option<PathBuf>,
@@ -408,18 +466,22 @@ async fn bind_listeners(config: &GatewayConfig) -> Result<Bound> {
             (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
         }
     };
-    let public = bind(config.listen.public, "public").await?;
+    let public_addr = config.listen.public.context("listen.public is not set")?;
+    let public = bind(public_addr, "public").await?;
     let plain = match config.listen.public_plain {
         Some(addr) => Some(bind(addr, "public plain").await?),
         None => None,
     };
-    let admin = bind(config.listen.admin, "admin").await?;
+    let admin = match config.listen.admin {
+        Some(addr) => Some(bind(addr, "admin").await?),
+        None => None,
+    };
     Ok(Bound {
         public_addr: public.local_addr()?,
         public,
         plain_addr: plain.as_ref().map(TcpListener::local_addr).transpose()?,
         plain,
-        admin_addr: admin.local_addr()?,
+        admin_addr: admin.as_ref().map(TcpListener::local_addr).transpose()?,
         admin,
         tls,
         certificate,
@@ -680,11 +742,11 @@ struct Listening {
     public_addr: SocketAddr,
     public_tls: bool,
     plain_addr: Option<SocketAddr>,
-    admin_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     certificate: Option<PathBuf>,
     tasks: JoinSet<Result<()>>,
     admin_shutdown: Shutdown,
-    admin_task: tokio::task::JoinHandle<Result<()>>,
+    admin_task: Option<tokio::task::JoinHandle<Result<()>>>,
 }
 
 /// Serves the public routes on the public listener (and the plain loopback one), and the admin
@@ -736,12 +798,14 @@ fn start_listeners(
         ));
     }
     let admin_shutdown = Shutdown::new();
-    let admin_task = tokio::spawn(server::serve(
-        Listener::new("admin", bound.admin, None, metrics),
-        admin,
-        limits,
-        admin_shutdown.clone(),
-    ));
+    let admin_task = bound.admin.map(|listener| {
+        tokio::spawn(server::serve(
+            Listener::new("admin", listener, None, metrics),
+            admin,
+            limits,
+            admin_shutdown.clone(),
+        ))
+    });
     Listening {
         public_addr: bound.public_addr,
         public_tls,
@@ -754,8 +818,9 @@ fn start_listeners(
     }
 }
 
-/// Opens (and migrates) the store: `DATABASE_URL` or `store.url`, else SQLite in the data folder.
-async fn open_store(config: &GatewayConfig) -> Result<Store> {
+/// Opens (and migrates) the store: `DATABASE_URL` or `store.url`, else SQLite in the data folder
+/// (what the gateway and the `gateway venues` commands open).
+pub async fn open_store(config: &GatewayConfig) -> Result<Store> {
     match config.store_url() {
         Some(url) => Store::open(&url)
             .await

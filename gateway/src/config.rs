@@ -16,6 +16,8 @@ pub const EMBEDDED: &str = include_str!("../../config/gateway.toml");
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
+    /// Demo or production; a file without `mode` is production.
+    pub mode: Mode,
     pub listen: Listen,
     pub admin: AdminApi,
     pub tls: Tls,
@@ -33,21 +35,74 @@ pub struct GatewayConfig {
     /// The folder relative paths are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file this configuration was read from (none: embedded, or built in code); a secret
+    /// file when it holds `admin.token`.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// What the gateway is run as (`mode` at the top of the file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The repository's demo: loopback listeners only; the demo keys, venues, departments and
+    /// admin token stand in for whatever is not configured.
+    Demo,
+    /// A deployment (what a file without `mode` is): it refuses to start with any demo
+    /// material ([`crate::production`]) and with secret files others may read.
+    #[default]
+    Production,
+}
+
+impl Mode {
+    /// The word the file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Demo => "demo",
+            Mode::Production => "production",
+        }
+    }
+}
+
+/// The listeners. A listener left out of the file (and not given on the command line) is off;
+/// the shipped demo file names all three.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
-    pub public: SocketAddr,
+    /// The public API for venues (TLS unless `tls.mode = "off"`). A gateway does not start
+    /// without it.
+    #[serde(deserialize_with = "listener")]
+    pub public: Option<SocketAddr>,
     /// Plain-HTTP public listener; refused on anything but a loopback address. `"off"` turns
     /// it off (read by [`parse_plain_listener`], as `--listen-plain` is).
-    #[serde(deserialize_with = "plain_listener")]
+    #[serde(deserialize_with = "listener")]
     pub public_plain: Option<SocketAddr>,
-    pub admin: SocketAddr,
+    /// Probes, metrics and the admin API.
+    #[serde(deserialize_with = "listener")]
+    pub admin: Option<SocketAddr>,
 }
 
-/// `listen.public_plain` as written in the file or given to `--listen-plain`: an address, or
-/// `off` for no plain listener. The one parser for both, so both accept the same words.
+impl Listen {
+    /// The listeners that are on, by their setting's name.
+    pub fn configured(&self) -> impl Iterator<Item = (&'static str, SocketAddr)> {
+        [
+            self.public.map(|a| ("listen.public", a)),
+            self.public_plain.map(|a| ("listen.public_plain", a)),
+            self.admin.map(|a| ("listen.admin", a)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// The first listener that is not on a loopback address.
+    pub fn off_loopback(&self) -> Option<(&'static str, SocketAddr)> {
+        self.configured().find(|(_, addr)| !addr.ip().is_loopback())
+    }
+}
+
+/// A listener as written in the file (`listen.public`, `listen.public_plain`, `listen.admin`) or
+/// given to `--listen-plain`: an address, or `off` for none. The one parser for all of them, so
+/// they accept the same words.
 pub fn parse_plain_listener(text: &str) -> Result<Option<SocketAddr>, String> {
     if text == "off" {
         return Ok(None);
@@ -57,7 +112,8 @@ pub fn parse_plain_listener(text: &str) -> Result<Option<SocketAddr>, String> {
         .map_err(|_| format!("`{text}` is neither an address (such as `127.0.0.1:8080`) nor `off`"))
 }
 
-fn plain_listener<'de, D>(deserializer: D) -> Result<Option<SocketAddr>, D::Error>
+/// A listener's address in the file, or `off`.
+fn listener<'de, D>(deserializer: D) -> Result<Option<SocketAddr>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -82,13 +138,13 @@ pub struct Overrides {
 impl Overrides {
     fn apply(&self, config: &mut GatewayConfig) {
         if let Some(addr) = self.listen_public {
-            config.listen.public = addr;
+            config.listen.public = Some(addr);
         }
         if let Some(plain) = self.listen_plain {
             config.listen.public_plain = plain;
         }
         if let Some(addr) = self.listen_admin {
-            config.listen.admin = addr;
+            config.listen.admin = Some(addr);
         }
         if let Some(dir) = &self.data_dir {
             config.data.dir.clone_from(dir);
@@ -357,6 +413,7 @@ pub struct Limits {
 impl Default for GatewayConfig {
     fn default() -> GatewayConfig {
         GatewayConfig {
+            mode: Mode::default(),
             listen: Listen::default(),
             admin: AdminApi::default(),
             tls: Tls::default(),
@@ -372,16 +429,7 @@ impl Default for GatewayConfig {
             rollout: RolloutPlan::default(),
             quotas: Quotas::default(),
             base_dir: PathBuf::from("."),
-        }
-    }
-}
-
-impl Default for Listen {
-    fn default() -> Listen {
-        Listen {
-            public: ([127, 0, 0, 1], 8443).into(),
-            public_plain: Some(([127, 0, 0, 1], 8080).into()),
-            admin: ([127, 0, 0, 1], 9090).into(),
+            source_file: None,
         }
     }
 }
@@ -503,7 +551,9 @@ impl GatewayConfig {
                 })?;
                 let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
                 let name = path.display().to_string();
-                (GatewayConfig::parse_unchecked(&text, &name, base)?, name)
+                let mut config = GatewayConfig::parse_unchecked(&text, &name, base)?;
+                config.source_file = Some(path.to_path_buf());
+                (config, name)
             }
             None => {
                 let name = "embedded gateway.toml".to_owned();
@@ -540,14 +590,14 @@ impl GatewayConfig {
     }
 
     /// The embedded configuration on loopback only, as tests, benchmarks and load tests run
-    /// it: plain HTTP on the public listener, no second plain listener, every port 0 (the
-    /// started gateway says which it got), and its data in `data_dir`.
+    /// it (demo mode): plain HTTP on the public listener, no second plain listener, every port
+    /// 0 (the started gateway says which it got), and its data in `data_dir`.
     pub fn loopback(data_dir: &Path) -> GatewayConfig {
         let mut config = GatewayConfig::embedded();
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.listen.public = any_port;
+        config.listen.public = Some(any_port);
         config.listen.public_plain = None;
-        config.listen.admin = any_port;
+        config.listen.admin = Some(any_port);
         config.tls.mode = TlsMode::Off;
         config.data.dir = data_dir.to_path_buf();
         config
@@ -587,14 +637,15 @@ impl GatewayConfig {
                 ));
             }
         }
-        if self.admin_token().as_deref() == Some(DEMO_ADMIN_TOKEN)
-            && !self.listen.admin.ip().is_loopback()
-        {
-            return Err(format!(
-                "admin.token is the demo token from the repository, and listen.admin `{}` is not a loopback address: set a token of your own",
-                self.listen.admin
-            ));
+        if let Some(admin) = self.listen.admin {
+            if self.admin_token().as_deref() == Some(DEMO_ADMIN_TOKEN) && !admin.ip().is_loopback()
+            {
+                return Err(format!(
+                    "admin.token is the demo token from the repository, and listen.admin `{admin}` is not a loopback address: set a token of your own"
+                ));
+            }
         }
+        self.check_mode()?;
         if self.admin_token().is_some_and(|t| t.len() < 16) {
             return Err("admin.token must be at least 16 characters".into());
         }
@@ -657,22 +708,31 @@ impl GatewayConfig {
         self.quotas.validate()
     }
 
+    /// The mode's rules on the listeners, checked after the command line's overrides: the demo
+    /// listens on loopback only — a listener anywhere else makes a deployment, which must say
+    /// `mode = "production"` and bring its own material (refused rather than switched
+    /// silently).
+    pub fn check_mode(&self) -> Result<(), String> {
+        if self.mode == Mode::Demo {
+            if let Some((name, addr)) = self.listen.off_loopback() {
+                return Err(format!(
+                    "mode = \"demo\" listens on loopback only, and {name} `{addr}` is not a \
+                     loopback address: a gateway others can reach is a deployment; set \
+                     mode = \"production\" and give it keys, venues and departments of its own \
+                     (README, \"Production\")"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// `audit.enabled = false` is for measurement on this machine only: refused when any
     /// listener is off loopback. Checked again at start, for configurations built in code.
     pub fn check_audit_switch(&self) -> Result<(), String> {
         if self.audit.enabled {
             return Ok(());
         }
-        let listeners = [
-            Some(("listen.public", self.listen.public)),
-            self.listen.public_plain.map(|a| ("listen.public_plain", a)),
-            Some(("listen.admin", self.listen.admin)),
-        ];
-        match listeners
-            .into_iter()
-            .flatten()
-            .find(|(_, addr)| !addr.ip().is_loopback())
-        {
+        match self.listen.off_loopback() {
             Some((name, addr)) => Err(format!(
                 "audit.enabled = false is a switch for measurement on loopback only, and {name} \
                  `{addr}` is not a loopback address: remove the setting"
@@ -790,7 +850,28 @@ mod tests {
     fn the_embedded_configuration_is_valid_and_matches_the_defaults() {
         let config = GatewayConfig::embedded();
         let defaults = GatewayConfig::default();
-        assert_eq!(config.listen.public, defaults.listen.public);
+        assert_eq!(config.mode, Mode::Demo, "the shipped file is the demo");
+        assert_eq!(
+            defaults.mode,
+            Mode::Production,
+            "without `mode`: production"
+        );
+        // The demo names its three listeners; left out, a listener is off.
+        assert_eq!(config.listen.public, Some(([127, 0, 0, 1], 8443).into()));
+        assert_eq!(
+            config.listen.public_plain,
+            Some(([127, 0, 0, 1], 8080).into())
+        );
+        assert_eq!(config.listen.admin, Some(([127, 0, 0, 1], 9090).into()));
+        assert_eq!(
+            (
+                defaults.listen.public,
+                defaults.listen.public_plain,
+                defaults.listen.admin
+            ),
+            (None, None, None)
+        );
+        assert_eq!(GatewayConfig::loopback(Path::new("d")).mode, Mode::Demo);
         assert_eq!(config.fetch.deadline_ms, defaults.fetch.deadline_ms);
         assert_eq!(config.limits.max_body_bytes, defaults.limits.max_body_bytes);
         let (shipped, default) = (&config.quotas, &defaults.quotas);
@@ -882,6 +963,70 @@ mod tests {
             assert!(err.starts_with("test.toml: "), "{err}");
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn a_file_without_mode_is_production_and_starts_only_the_listeners_it_names() {
+        let config = GatewayConfig::parse(
+            "[listen]\npublic = \"0.0.0.0:8443\"",
+            "test.toml",
+            PathBuf::new(),
+        )
+        .expect("valid");
+        assert_eq!(config.mode, Mode::Production);
+        assert_eq!(config.listen.public, Some(([0, 0, 0, 0], 8443).into()));
+        assert_eq!(
+            (config.listen.public_plain, config.listen.admin),
+            (None, None)
+        );
+        let config = GatewayConfig::parse("", "test.toml", PathBuf::new()).expect("valid");
+        assert_eq!(config.mode, Mode::Production);
+        assert_eq!(config.listen.public, None, "refused when the gateway binds");
+        let config = GatewayConfig::parse(
+            "mode = \"production\"\n[listen]\npublic = \"127.0.0.1:8443\"\nadmin = \"off\"",
+            "test.toml",
+            PathBuf::new(),
+        )
+        .expect("valid");
+        assert_eq!(config.listen.admin, None);
+    }
+
+    #[test]
+    fn a_listener_off_loopback_is_refused_in_the_demo_file_or_on_its_command_line() {
+        for listener in ["public = \"0.0.0.0:8443\"", "admin = \"10.0.0.5:9090\""] {
+            let text =
+                format!("mode = \"demo\"\n[listen]\npublic = \"127.0.0.1:8443\"\n{listener}");
+            let text = text.replacen("public = \"127.0.0.1:8443\"\npublic", "public", 1);
+            let err = GatewayConfig::parse(&text, "test.toml", PathBuf::new())
+                .expect_err(&text)
+                .to_string();
+            assert!(
+                err.contains("mode = \"demo\" listens on loopback only")
+                    && err.contains("set mode = \"production\""),
+                "{text}: {err}"
+            );
+        }
+        let overrides = Overrides {
+            listen_public: Some(([0, 0, 0, 0], 8443).into()),
+            ..Overrides::default()
+        };
+        let err = GatewayConfig::load_with(None, &overrides)
+            .expect_err("the demo off loopback")
+            .to_string();
+        assert!(
+            err.starts_with(
+                "embedded gateway.toml with --listen-public 0.0.0.0:8443: mode = \"demo\""
+            ),
+            "{err}"
+        );
+        // The same listener in production is the deployment's business.
+        let config = GatewayConfig::parse(
+            "mode = \"production\"\n[listen]\npublic = \"0.0.0.0:8443\"",
+            "test.toml",
+            PathBuf::new(),
+        )
+        .expect("valid");
+        assert_eq!(config.mode, Mode::Production);
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //! request's path through the stages are drawn in `docs/ARCHITECTURE.md`.
 //!
 //! - [`app`] — assembles a gateway from its configuration and runs it (`main.rs` and tests).
-//! - [`config`] — `config/gateway.toml`, parsed and validated.
+//! - [`config`] — `config/gateway.toml`, parsed and validated; the mode (demo or production).
+//! - [`production`] — what a production gateway refuses to start with: demo material, exposed
+//!   secret files.
+//! - [`demo_material`] — fingerprints of the repository's demo keys, venues and token, in every
+//!   build, so production recognises them.
+//! - [`in_use`] — what a started gateway runs on, as its banner says.
 //! - [`verify`] — `POST /v1/verify`: the stages of the hot path, listed in order, one module each.
 //! - [`departments`] — the department backends: clients, breakers, the cache of their answers,
 //!   the changes they push, invalidation on every node, corrections sent back.
@@ -18,7 +23,8 @@
 //! - [`metrics`] — what the gateway counts, in one registry.
 //! - [`error`] — failures, whose fault, and their RFC 9457 answers.
 //! - [`shutdown`] — the one place the process decides to stop.
-//! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`, `gateway audit verify`.
+//! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`, `gateway audit verify`,
+//!   `gateway venues add|disable|rotate`.
 //! - [`demo`] — the demo (the `demo` feature, on by default): embedded departments, demo keys
 //!   and venues, the printed curl line.
 
@@ -30,12 +36,15 @@ pub mod commands;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod demo_material;
 pub mod departments;
 pub mod error;
 pub mod holder;
 pub mod http;
+pub mod in_use;
 pub mod metrics;
 pub mod objections;
+pub mod production;
 pub mod shutdown;
 pub mod venues;
 pub mod verify;

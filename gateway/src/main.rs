@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use gateway::commands::{audit, code, keys};
+use gateway::commands::{audit, code, keys, venues};
 use std::io::Write as _;
 
 use gateway::config::{parse_plain_listener, GatewayConfig, Overrides};
@@ -20,8 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "Mianzheng certificate-verification gateway",
     long_about = "Mianzheng certificate-verification gateway.\n\nWithout a command it serves: \
-                  it reads config/gateway.toml (or the embedded defaults), starts the embedded \
-                  demo department backends, and prints a ready-to-paste curl line."
+                  it reads config/gateway.toml (or the embedded defaults). In mode = \"demo\" \
+                  (the shipped file) it starts the embedded demo department backends and prints \
+                  a ready-to-paste curl line; in production (a file without `mode`) it refuses \
+                  any demo material."
 )]
 struct Cli {
     /// Folder of the catalogue files (certificates.toml, departments.toml, ...) for the code
@@ -82,6 +84,19 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The venue registry in the store, without a running gateway.
+    #[command(subcommand)]
+    Venues(VenuesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VenuesCommand {
+    /// Register a venue under a fresh key (printed once).
+    Add(venues::AddArgs),
+    /// Disable a venue: its key is refused from now on.
+    Disable(venues::VenueArgs),
+    /// Give a venue a fresh key (printed once); the old one stops working.
+    Rotate(venues::VenueArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +171,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             keys::generate(&args, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Venues(command)) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            runtime.block_on(async {
+                match command {
+                    VenuesCommand::Add(args) => {
+                        venues::add(&args, &catalogue(cli.config_dir.as_ref())?, &mut out).await
+                    }
+                    VenuesCommand::Disable(args) => venues::disable(&args, &mut out).await,
+                    VenuesCommand::Rotate(args) => venues::rotate(&args, &mut out).await,
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -203,11 +234,19 @@ fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-/// What a newcomer needs: where it listens, and one request that shows a `pass`.
+/// What a newcomer needs: the mode and what is in use, where it listens, and (in the demo) one
+/// request that shows a `pass`.
 fn print_banner(gateway: &gateway::app::Gateway) {
     let mut out = std::io::stdout().lock();
     let scheme = if gateway.public_tls { "https" } else { "http" };
+    let in_use = &gateway.in_use;
     let _ = writeln!(out, "Mianzheng gateway ready");
+    let _ = writeln!(out, "  mode         {}", in_use.mode_line());
+    let _ = writeln!(out, "  code trust   {}", in_use.code_trust);
+    let _ = writeln!(out, "  seal trust   {}", in_use.seal_trust);
+    let _ = writeln!(out, "  venues       {}", in_use.venues);
+    let _ = writeln!(out, "  store        {}", in_use.store);
+    let _ = writeln!(out, "  departments  {}", in_use.departments);
     let _ = writeln!(
         out,
         "  public API   {scheme}://{}/v1/verify",
@@ -216,33 +255,37 @@ fn print_banner(gateway: &gateway::app::Gateway) {
     if let Some(cert) = &gateway.certificate {
         let _ = writeln!(out, "               certificate {}", cert.display());
     }
-    if let Some(addr) = gateway.plain_addr {
-        let _ = writeln!(
-            out,
-            "  plain HTTP   http://{addr}/v1/verify (loopback only)"
-        );
+    match gateway.plain_addr {
+        Some(addr) => {
+            let _ = writeln!(
+                out,
+                "  plain HTTP   http://{addr}/v1/verify (loopback only)"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  plain HTTP   off");
+        }
     }
-    let _ = writeln!(
-        out,
-        "  admin        http://{}/metrics  /livez  /readyz  /admin/v1/… (console: cargo run --release -p console)",
-        gateway.admin_addr
-    );
+    match gateway.admin_addr {
+        Some(addr) => {
+            let _ = writeln!(
+                out,
+                "  admin        http://{addr}/metrics  /livez  /readyz  /admin/v1/… (console: cargo run --release -p console)"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  admin        off (listen.admin is not set)");
+        }
+    }
+
     #[cfg(feature = "demo")]
     print_demo(&mut out, gateway);
     let _ = out.flush();
 }
 
-/// The demo's departments, and a request to paste.
+/// The demo's request to paste.
 #[cfg(feature = "demo")]
 fn print_demo(out: &mut impl std::io::Write, gateway: &gateway::app::Gateway) {
-    if let Some(issuer) = &gateway.embedded {
-        let _ = writeln!(
-            out,
-            "  departments  {} backends embedded at {}",
-            issuer.backends().len(),
-            issuer.url()
-        );
-    }
     if let Some(demo) = gateway::demo::request::request(gateway) {
         let _ = writeln!(
             out,

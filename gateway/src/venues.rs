@@ -66,6 +66,11 @@ impl Venue {
         }
     }
 
+    /// The SHA-256 of the venue's key: all the store keeps of it.
+    pub fn key_hash(&self) -> [u8; 32] {
+        self.key_hash
+    }
+
     pub fn may_use(&self, scenario: &str) -> bool {
         self.scenarios.contains(scenario)
     }
@@ -186,6 +191,46 @@ impl Venues {
         found.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         found.into_iter().next()
     }
+}
+
+/// What is wrong with a venue registration (`gateway venues add`), checked against the
+/// catalogue; every problem at once, none when it may be registered.
+pub fn registration_problems(
+    catalogue: &Catalogue,
+    registration: &wire::admin_api::VenueRegistration,
+) -> Vec<String> {
+    let r = registration;
+    let mut problems = Vec::new();
+    let slug = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if !slug(&r.id) {
+        problems.push(format!(
+            "id `{}` must be 1–64 lowercase letters, digits or `-`",
+            r.id
+        ));
+    }
+    if r.name.trim().is_empty() {
+        problems.push("name must not be empty".to_owned());
+    }
+    if catalogue.city(r.city).is_none() {
+        problems.push(format!("city `{}` is not in the catalogue", r.city));
+    }
+    if r.scenarios.is_empty() {
+        problems.push("scenarios must name at least one scenario".to_owned());
+    }
+    for s in &r.scenarios {
+        if catalogue.scenario(s).is_none() {
+            problems.push(format!("scenario `{s}` is not in the catalogue"));
+        }
+    }
+    if r.rate_per_sec == 0 {
+        problems.push("rate_per_sec must be at least 1".to_owned());
+    }
+    problems
 }
 
 /// The repository's `config/venues.toml`, for the tests of any build.

@@ -12,7 +12,9 @@
 //! rng_seed = 7                          # reproducible fault and jitter draws
 //!
 //! [notify]
-//! url = "http://127.0.0.1:8080"         # the gateway; events go to {url}/v1/issuer-events
+//! url = "https://gateway.example:8443"  # the gateway; events go to {url}/v1/issuer-events
+//!                                       # (https://, or http:// on loopback only)
+//! ca_file = "gateway-ca.pem"            # roots for https; default: the public web PKI roots
 //! default_token = "t"                   # or per department:
 //! tokens = { health = "t-health" }
 //! max_attempts = 8
@@ -92,8 +94,12 @@ impl IssuerConfig {
 /// Where and how change notifications are delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyConfig {
-    /// The gateway's base URL (`http://` only; events go to `{url}/v1/issuer-events`).
+    /// The gateway's base URL; events go to `{url}/v1/issuer-events`. `https://`, or
+    /// `http://` to a loopback address only (a notice carries a bearer token).
     pub url: String,
+    /// PEM roots that an `https://` gateway's certificate must chain to; default: the public
+    /// web PKI roots.
+    pub ca_file: Option<PathBuf>,
     /// Bearer token per department id.
     pub tokens: BTreeMap<String, String>,
     /// Token for departments not in `tokens`.
@@ -113,6 +119,7 @@ impl NotifyConfig {
     pub fn new(url: impl Into<String>) -> NotifyConfig {
         NotifyConfig {
             url: url.into(),
+            ca_file: None,
             tokens: BTreeMap::new(),
             default_token: None,
             max_attempts: 8,
@@ -123,15 +130,35 @@ impl NotifyConfig {
         }
     }
 
-    /// Checks the URL scheme and the bounds.
+    /// Checks the URL scheme and the bounds: `https://`, or `http://` to loopback only.
     pub fn validate(&self) -> Result<(), String> {
         let uri: http::Uri = self
             .url
             .parse()
             .map_err(|e| format!("notify url `{}`: {e}", self.url))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        let Some(host) = uri.host() else {
+            return Err(format!("notify url `{}` has no host", self.url));
+        };
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if is_loopback(host) => {}
+            Some("http") => {
+                return Err(format!(
+                    "notify url `{}` is plain http:// to a host off loopback: use https:// \
+                     (a change notice carries the department's bearer token)",
+                    self.url
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "notify url `{}` must be an https:// URL (or http:// on loopback)",
+                    self.url
+                ))
+            }
+        }
+        if self.ca_file.is_some() && uri.scheme_str() != Some("https") {
             return Err(format!(
-                "notify url `{}` must be an http:// URL with a host (TLS is for a proxy in front)",
+                "notify ca_file is for an https:// gateway, and notify url `{}` is not one",
                 self.url
             ));
         }
@@ -145,11 +172,24 @@ impl NotifyConfig {
     }
 }
 
+/// Whether a URL's host is a loopback address (or `localhost`).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The `[notify]` table of the config file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyFile {
     pub url: String,
+    /// PEM roots for an `https://` gateway (relative to the config file).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub tokens: BTreeMap<String, String>,
     #[serde(default)]
@@ -181,6 +221,7 @@ impl NotifyFile {
                 .map_or(d.max_backoff, Duration::from_millis),
             timeout: self.timeout_ms.map_or(d.timeout, Duration::from_millis),
             queue: self.queue.unwrap_or(d.queue),
+            ca_file: self.ca_file,
             url: d.url,
         }
     }
@@ -232,7 +273,8 @@ impl FileConfig {
         };
         let mut file = FileConfig::parse(&text).map_err(invalid)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut file.catalogue, &mut file.seal_keys]
+        let ca_file = file.notify.as_mut().and_then(|n| n.ca_file.as_mut());
+        for p in [file.catalogue.as_mut(), file.seal_keys.as_mut(), ca_file]
             .into_iter()
             .flatten()
         {

@@ -55,9 +55,14 @@ struct ServeArgs {
     /// Seal key file [default: the built-in DEMO keys of config/keys/].
     #[arg(long)]
     seal_keys: Option<PathBuf>,
-    /// Gateway base URL for change notifications ({url}/v1/issuer-events).
+    /// Gateway base URL for change notifications ({url}/v1/issuer-events): https://, or
+    /// http:// on loopback only.
     #[arg(long)]
     notify_url: Option<String>,
+    /// PEM roots the https gateway's certificate must chain to [default: the public web PKI
+    /// roots].
+    #[arg(long, value_name = "FILE")]
+    notify_ca: Option<PathBuf>,
     /// Bearer token for change notifications (departments without their own token).
     #[arg(long, env = "ISSUER_NOTIFY_TOKEN", hide_env_values = true)]
     notify_token: Option<String>,
@@ -169,6 +174,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let (Some(n), Some(token)) = (notify.as_mut(), args.notify_token) {
         n.default_token = Some(token);
+    }
+    if let (Some(n), Some(ca)) = (notify.as_mut(), args.notify_ca) {
+        n.ca_file = Some(ca);
     }
     config.notify = notify.map(NotifyFile::into_config);
     let admin_token = args.admin_token.or(file.admin_token);

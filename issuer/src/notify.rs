@@ -1,5 +1,7 @@
 //! Outbound change notifications: every override becomes an [`IssuerEvent`] posted to the
-//! gateway (`POST {url}/v1/issuer-events`, bearer token of the record's department).
+//! gateway (`POST {url}/v1/issuer-events`, bearer token of the record's department), over
+//! https (certificate checked against `ca_file`, or the public web PKI roots), or plain http
+//! to a loopback address only ([`NotifyConfig::validate`]).
 //!
 //! One background task drains a bounded queue in order. A delivery that fails with a network
 //! error, a timeout, `408`, `429` or `5xx` is retried with exponential back-off and jitter
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -72,20 +75,22 @@ impl Notifier {
         }
     }
 
-    /// Starts the delivery task. `rng_seed` makes the jitter reproducible.
-    pub fn spawn(config: NotifyConfig, rng_seed: Option<u64>) -> Notifier {
+    /// Starts the delivery task. `rng_seed` makes the jitter reproducible. Fails when the
+    /// configuration's `ca_file` cannot be read.
+    pub fn spawn(config: NotifyConfig, rng_seed: Option<u64>) -> Result<Notifier, String> {
+        let client = client(&config)?;
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let counters = Arc::new(Counters::default());
         let rng = match rng_seed {
             Some(s) => StdRng::seed_from_u64(s ^ 0x6e6f_7469_6679),
             None => StdRng::from_entropy(),
         };
-        let task = tokio::spawn(run(config, rx, counters.clone(), rng));
-        Notifier {
+        let task = tokio::spawn(run(client, config, rx, counters.clone(), rng));
+        Ok(Notifier {
             tx: Mutex::new(Some(tx)),
             counters,
             task: Mutex::new(Some(task)),
-        }
+        })
     }
 
     /// Queues an event; never waits. A full queue drops it (logged and counted).
@@ -155,15 +160,63 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration, rng: &mut impl rand:
     half + half.mul_f64(rng.gen::<f64>())
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client for http and https gateways; https certificates are checked against the
+/// configuration's `ca_file`, or the public web PKI roots.
+fn client(config: &NotifyConfig) -> Result<HttpClient, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match &config.ca_file {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in read_certificates(path)? {
+                roots.add(certificate).map_err(|e| {
+                    format!(
+                        "notify ca_file `{}`: a certificate cannot be a root: {e}",
+                        path.display()
+                    )
+                })?;
+            }
+            let tls = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS for change notices: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            builder.with_tls_config(tls)
+        }
+        None => builder
+            .with_provider_and_webpki_roots(provider)
+            .map_err(|e| format!("TLS for change notices: {e}"))?,
+    };
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let connector = builder.https_or_http().enable_http1().wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// The PEM certificates of `path`.
+fn read_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let problem = |e: &dyn std::fmt::Display| format!("notify ca_file `{}`: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| problem(&e))?;
+    let certificates = rustls_pemfile::certs(&mut std::io::BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| problem(&e))?;
+    if certificates.is_empty() {
+        return Err(problem(&"holds no PEM certificate"));
+    }
+    Ok(certificates)
+}
 
 async fn run(
+    client: HttpClient,
     config: NotifyConfig,
     mut rx: mpsc::Receiver<IssuerEvent>,
     counters: Arc<Counters>,
     mut rng: StdRng,
 ) {
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let url = format!("{}{EVENTS_PATH}", config.url.trim_end_matches('/'));
     while let Some(event) = rx.recv().await {
         deliver(&client, &config, &url, &event, &counters, &mut rng).await;

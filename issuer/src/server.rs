@@ -108,7 +108,7 @@ pub async fn start(
     let notifier = match &config.notify {
         Some(n) => {
             n.validate().map_err(StartError::Config)?;
-            Notifier::spawn(n.clone(), config.rng_seed)
+            Notifier::spawn(n.clone(), config.rng_seed).map_err(StartError::Config)?
         }
         None => Notifier::disabled(),
     };

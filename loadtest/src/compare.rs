@@ -210,6 +210,8 @@ pub fn venues_without_quota(per_sec: i64) -> Result<String> {
 const GATEWAY_TOML: &str = "\
 # Written by `loadtest compare`: the demo gateway over plain HTTP on loopback (the load test
 # measures the verify path, not TLS), with the demo venues of venues.toml beside this file.
+mode = \"demo\"
+
 [tls]
 mode = \"off\"
 

@@ -701,7 +701,9 @@ impl TestGateway {
             .unwrap_or_default();
         let url = format!(
             "http://{}{}{path}",
-            self.gateway.admin_addr,
+            self.gateway
+                .admin_addr
+                .expect("the test gateway has an admin listener"),
             wire::admin_api::ADMIN_PREFIX
         );
         request(&self.client, method, &url, &headers, body.as_ref()).await

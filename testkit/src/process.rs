@@ -58,7 +58,7 @@ pub fn write_config(
     };
     replace("public =", format!("public = \"{public}\""));
     replace("admin =", format!("admin = \"{admin}\""));
-    replace("mode =", "mode = \"off\"".to_owned());
+    replace("mode = \"self-signed\"", "mode = \"off\"".to_owned());
     replace("dir =", format!("dir = {:?}", data.display().to_string()));
     replace("deadline_ms =", "deadline_ms = 10000".to_owned());
     for (section, key, value) in settings {

@@ -132,7 +132,10 @@ async fn drive(
 
 /// The node's `/metrics` sample `series`.
 async fn metric(gw: &TestGateway, series: &str) -> Option<f64> {
-    let url = format!("http://{}/metrics", gw.gateway.admin_addr);
+    let url = format!(
+        "http://{}/metrics",
+        gw.gateway.admin_addr.expect("an admin listener")
+    );
     let reply = testkit::request(&gw.client, Method::GET, &url, &[], None).await;
     reply.text().lines().find_map(|line| {
         let (name, value) = line.rsplit_once(' ')?;
@@ -265,7 +268,10 @@ async fn with_redis_unreachable_a_node_admits_its_share_and_says_so() {
             c.quotas.redis_url = Some(format!("redis://{closed}"));
         })
         .await;
-        let readyz = format!("http://{}/readyz", gw.gateway.admin_addr);
+        let readyz = format!(
+            "http://{}/readyz",
+            gw.gateway.admin_addr.expect("an admin listener")
+        );
         let reply = testkit::request(&gw.client, Method::GET, &readyz, &[], None).await;
         assert_eq!(reply.status, StatusCode::OK, "it still serves");
         assert!(

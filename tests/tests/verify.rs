@@ -641,7 +641,10 @@ async fn concurrent_misses_for_one_holder_make_one_upstream_query() {
 /// The gateway's count of record-cache misses, from its admin listener's `/metrics`.
 async fn record_cache_misses(gw: &TestGateway) -> u64 {
     let req = Request::builder()
-        .uri(format!("http://{}/metrics", gw.gateway.admin_addr))
+        .uri(format!(
+            "http://{}/metrics",
+            gw.gateway.admin_addr.expect("an admin listener")
+        ))
         .body(Full::new(Bytes::new()))
         .expect("a request");
     let reply = send(&gw.client, req).await;

@@ -374,6 +374,22 @@ impl TrustedKey {
         self.public.algorithm()
     }
 
+    /// A fingerprint of the key material, whatever its id: the hex SHA-256 of the public
+    /// key's DER (SubjectPublicKeyInfo), or of the shared secret of a MAC key. A signing key
+    /// and its trust-list entry have the same fingerprint (through [`SigningKey::trusted`]),
+    /// so a gateway can recognise keys it must not trust (the repository's demo keys).
+    pub fn fingerprint(&self) -> String {
+        use spki::EncodePublicKey as _;
+        let material = match &self.public {
+            PublicKey::Ed25519(k) => k.to_public_key_der().map(|d| d.into_vec()),
+            PublicKey::Es256(k) => k.to_public_key_der().map(|d| d.into_vec()),
+            PublicKey::Ps256(k) => k.to_public_key_der().map(|d| d.into_vec()),
+            PublicKey::Hmac(secret) => Ok(secret.clone()),
+        }
+        .expect("a parsed public key encodes");
+        hex::encode(Sha256::digest(material))
+    }
+
     /// Checks `sig` over `msg` made with `alg`. The algorithm comes from the signed message;
     /// a key never verifies under an algorithm other than its own.
     pub fn verify(&self, alg: Algorithm, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {

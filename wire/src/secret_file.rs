@@ -1,6 +1,7 @@
 //! Secret files (signing keys, seal keys, trust lists holding MAC secrets, the audit's keys):
 //! created readable and writable by their owner only (mode 0600 on Unix) from the first byte,
-//! never written and then narrowed. Every crate that writes a secret writes it through here.
+//! never written and then narrowed. Every crate that writes a secret writes it through here,
+//! and every check that one is still owner-only ([`check_owner_only`]) is made here.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
@@ -45,6 +46,50 @@ pub fn write(path: &Path, contents: &[u8], existing: Existing) -> io::Result<()>
     // Gone already after a rename; otherwise the link in place (or nothing) remains.
     let _ = std::fs::remove_file(&tmp);
     placed
+}
+
+/// A secret file that is not owner-only, or that could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum NotOwnerOnly {
+    /// Group or others may read or write it.
+    #[error("`{path}` ({what}) may be read by others than its owner (mode {mode:03o}): run `chmod 600 {path}`")]
+    Loose {
+        path: String,
+        what: String,
+        mode: u32,
+    },
+    #[error("cannot check `{path}` ({what}): {source}")]
+    Unreadable {
+        path: String,
+        what: String,
+        source: io::Error,
+    },
+}
+
+/// Checks that the secret file `path` (`what` it holds, for the error) is readable by its
+/// owner only: on Unix, no group or other permission bit (`mode & 0o077 == 0`). Elsewhere it
+/// only checks that the file exists.
+pub fn check_owner_only(path: &Path, what: &str) -> Result<(), NotOwnerOnly> {
+    let metadata = std::fs::metadata(path).map_err(|source| NotOwnerOnly::Unreadable {
+        path: path.display().to_string(),
+        what: what.to_owned(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(NotOwnerOnly::Loose {
+                path: path.display().to_string(),
+                what: what.to_owned(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = metadata;
+    Ok(())
 }
 
 /// A name beside `path` no other writer uses: the process id and a random number.
@@ -95,5 +140,31 @@ mod tests {
             2,
             "no temporary file is left behind"
         );
+    }
+
+    #[test]
+    fn a_secret_file_others_may_read_is_named_with_the_chmod_that_fixes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("platform.trust.toml");
+        write(&path, b"secret", Existing::Keep).expect("write");
+        check_owner_only(&path, "codes.trust").expect("0600 is owner-only");
+        for loose in [0o640, 0o604, 0o660, 0o644] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).expect("chmod");
+            let err = check_owner_only(&path, "codes.trust")
+                .expect_err("loose")
+                .to_string();
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
+            assert!(
+                err.contains("codes.trust") && err.contains(&format!("{loose:03o}")),
+                "{err}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+        check_owner_only(&path, "codes.trust").expect("0400 is owner-only");
+        let missing = check_owner_only(&dir.path().join("nope"), "tls.key").expect_err("missing");
+        assert!(missing.to_string().starts_with("cannot check"), "{missing}");
     }
 }

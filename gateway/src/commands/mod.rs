@@ -4,7 +4,9 @@
 //! - [`audit`] — `gateway audit verify`.
 //! - [`code`] — `gateway code inspect`, `gateway code mint`.
 //! - [`keys`] — `gateway keys generate`.
+//! - [`venues`] — `gateway venues add|disable|rotate`, on the store without a running gateway.
 
 pub mod audit;
 pub mod code;
 pub mod keys;
+pub mod venues;

@@ -1,8 +1,8 @@
 //! The demo's department backends: one in-process issuer (the `issuer` crate) on a loopback
 //! port serving every backend whose endpoint is `embedded`, with the demo (or configured) seal
-//! keys. It pushes its changes to the gateway's plain-HTTP listener (the issuer speaks plain
-//! HTTP only) with a token made for this run, and hears of corrections through its admin
-//! endpoint.
+//! keys. It pushes its changes to the gateway's plain-HTTP loopback listener (plain http, which
+//! the issuer sends on loopback only) with a token made for this run, and hears of corrections
+//! through its admin endpoint.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,138 @@
+//! `gateway venues add|disable|rotate`: the venue registry in the store, without a running
+//! gateway — how a deployment registers its first venues, and how it disables or re-keys the
+//! demo venues an earlier demo run seeded into its store (a production gateway refuses to
+//! start while they are there, so the admin API is not yet at hand). A running gateway's
+//! admin API (`/admin/v1/venues…`) does the same; nodes already running see a change made
+//! here within their venue cache's lifetime
+//! ([`crate::venues::registry::POSITIVE_TTL`]).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use store::VenueRow;
+use wire::admin_api::VenueRegistration;
+use wire::catalogue::Catalogue;
+
+use crate::cluster::quota::Quotas;
+use crate::config::GatewayConfig;
+use crate::metrics::Metrics;
+use crate::venues::registry::VenueRegistry;
+
+/// Where the registry is: the options every `gateway venues` command takes.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// Gateway configuration whose store to use
+    /// [default: ./config/gateway.toml if present, else the embedded one].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The store (`sqlite://…` or `postgres://…`) [default: the configuration's;
+    /// `DATABASE_URL` also works].
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+}
+
+/// Arguments of `gateway venues add`.
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The venue's id: 1–64 lowercase letters, digits or `-`.
+    #[arg(long)]
+    pub id: String,
+    /// The venue's name, as holders see it in "who checked me".
+    #[arg(long)]
+    pub name: String,
+    /// GB/T 2260 code of the venue's city (e.g. 370100).
+    #[arg(long)]
+    pub city: u32,
+    /// A scenario the venue may use (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub scenario: Vec<String>,
+    /// Requests per second the venue may send (burst: two seconds' worth).
+    #[arg(long)]
+    pub rate: u32,
+}
+
+/// Arguments of `gateway venues disable` and `gateway venues rotate`.
+#[derive(Debug, clap::Args)]
+pub struct VenueArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The venue's id.
+    pub id: String,
+}
+
+/// Registers a venue under a fresh key and prints the key (shown once: the store keeps only
+/// its hash).
+pub async fn add(args: &AddArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Result<()> {
+    let registration = VenueRegistration {
+        id: args.id.clone(),
+        name: args.name.trim().to_owned(),
+        city: args.city,
+        scenarios: args.scenario.clone(),
+        rate_per_sec: args.rate,
+    };
+    let problems = crate::venues::registration_problems(catalogue, &registration);
+    if !problems.is_empty() {
+        anyhow::bail!("venue `{}`: {}", args.id, problems.join("; "));
+    }
+    let mut scenarios = registration.scenarios;
+    scenarios.sort();
+    scenarios.dedup();
+    let row = VenueRow {
+        id: registration.id,
+        name: registration.name,
+        city: registration.city,
+        scenarios,
+        rate_per_sec: registration.rate_per_sec,
+        key_hash: [0; 32],
+        disabled: false,
+        updated_at: store::now(),
+    };
+    let (row, key) = registry(&args.store)
+        .await?
+        .register(row)
+        .await
+        .with_context(|| format!("registering venue `{}`", args.id))?;
+    writeln!(out, "venue `{}` registered; its key (shown once):", row.id)?;
+    writeln!(out, "{key}")?;
+    Ok(())
+}
+
+/// Disables a venue: its key is refused from now on.
+pub async fn disable(args: &VenueArgs, out: &mut dyn Write) -> Result<()> {
+    let row = registry(&args.store)
+        .await?
+        .set_disabled(&args.id, true)
+        .await
+        .with_context(|| format!("disabling venue `{}`", args.id))?;
+    writeln!(out, "venue `{}` disabled", row.id)?;
+    Ok(())
+}
+
+/// Gives a venue a fresh key and prints it (shown once); the old key stops working.
+pub async fn rotate(args: &VenueArgs, out: &mut dyn Write) -> Result<()> {
+    let (row, key) = registry(&args.store)
+        .await?
+        .rotate(&args.id)
+        .await
+        .with_context(|| format!("rotating the key of venue `{}`", args.id))?;
+    writeln!(out, "venue `{}` has a new key (shown once):", row.id)?;
+    writeln!(out, "{key}")?;
+    Ok(())
+}
+
+/// The registry on the configured (or given) store.
+async fn registry(args: &StoreArgs) -> Result<VenueRegistry> {
+    let mut config = GatewayConfig::load_or_default(args.config.as_deref())?;
+    if let Some(url) = &args.store {
+        config.store.url = Some(url.clone());
+    }
+    let store = crate::app::open_store(&config).await?;
+    Ok(VenueRegistry::new(
+        store,
+        Metrics::new(),
+        Quotas::standalone().clone(),
+    ))
+}

@@ -1,0 +1,134 @@
+//! What a started gateway runs on, as its start-up banner states it: the mode, the trust lists
+//! (a file, or the embedded demo list), where its venues come from, its store (without
+//! credentials) and its departments. An operator reads in the first lines whether the gateway
+//! runs on what they meant it to.
+
+use wire::catalogue::model::Endpoint;
+use wire::catalogue::Catalogue;
+
+use crate::config::{GatewayConfig, Mode};
+
+/// The banner's account of what is in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InUse {
+    pub mode: Mode,
+    /// Where the code trust list comes from.
+    pub code_trust: String,
+    /// Where the departments' seal trust list comes from.
+    pub seal_trust: String,
+    /// Where the venues come from.
+    pub venues: String,
+    /// The store, without credentials.
+    pub store: String,
+    /// The departments: how many backends, embedded or remote.
+    pub departments: String,
+}
+
+impl InUse {
+    /// What `config` and `catalogue` make the gateway use; `embedded_url` is where the embedded
+    /// demo departments answer, when they run.
+    pub fn describe(
+        config: &GatewayConfig,
+        catalogue: &Catalogue,
+        embedded_url: Option<&str>,
+    ) -> InUse {
+        let trust = |path: &Option<std::path::PathBuf>, demo_file: &str| match path {
+            Some(path) => format!("file `{}`", config.resolve(path).display()),
+            None => format!("embedded demo list ({demo_file})"),
+        };
+        let venues = match (&config.venues.file, config.venues.seed) {
+            (_, false) => "the store's (no seeding)".to_owned(),
+            (Some(file), true) => format!(
+                "the store's, seeded with the absent ones of `{}`",
+                config.resolve(file).display()
+            ),
+            (None, true) => "the store's, seeded with the absent ones of the embedded demo \
+                             venues (config/venues.toml)"
+                .to_owned(),
+        };
+        let (mut embedded, mut remote) = (0, 0);
+        for backend in catalogue.departments().iter().flat_map(|d| &d.backends) {
+            match backend.endpoint {
+                Endpoint::Embedded => embedded += 1,
+                Endpoint::Url(_) => remote += 1,
+            }
+        }
+        let mut departments = Vec::new();
+        if embedded > 0 {
+            departments.push(match embedded_url {
+                Some(url) => format!("{embedded} backends embedded at {url} (demo)"),
+                None => format!("{embedded} backends embedded (demo)"),
+            });
+        }
+        if remote > 0 {
+            departments.push(format!("{remote} remote backends"));
+        }
+        if departments.is_empty() {
+            departments.push("none".to_owned());
+        }
+        InUse {
+            mode: config.mode,
+            code_trust: trust(&config.codes.trust, "config/keys/platform.trust.toml"),
+            seal_trust: trust(
+                &config.departments.seal_trust,
+                "config/keys/department-seals.trust.toml",
+            ),
+            venues,
+            store: describe_store(config),
+            departments: departments.join(", "),
+        }
+    }
+
+    /// The mode, as the banner's first line says it.
+    pub fn mode_line(&self) -> &'static str {
+        match self.mode {
+            Mode::Demo => "demo (loopback only; the repository's demo keys, venues and departments stand in for what is not configured)",
+            Mode::Production => "production (no demo material; secret files owner-only)",
+        }
+    }
+}
+
+/// The store as the banner names it: the SQLite file, or the PostgreSQL server and database
+/// without user, password or parameters.
+fn describe_store(config: &GatewayConfig) -> String {
+    match config.store_url() {
+        None => format!(
+            "SQLite `{}`",
+            config.data_dir().join("mianzheng.db").display()
+        ),
+        Some(url) => match url.split_once("://") {
+            Some(("sqlite", path)) => format!("SQLite `{path}`"),
+            Some((scheme, rest)) if scheme.starts_with("postgres") => {
+                let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                let rest = rest.split_once('?').map_or(rest, |(base, _)| base);
+                format!("PostgreSQL {rest}")
+            }
+            _ => store::redact(&url),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_named_without_credentials() {
+        let mut config = GatewayConfig::loopback(std::path::Path::new("/var/lib/mz"));
+        if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+            return; // the environment names the store
+        }
+        assert_eq!(describe_store(&config), "SQLite `/var/lib/mz/mianzheng.db`");
+        config.store.url =
+            Some("postgres://gw:hunter2@db.example:5432/mianzheng?sslmode=require".into());
+        assert_eq!(
+            describe_store(&config),
+            "PostgreSQL db.example:5432/mianzheng"
+        );
+        let in_use = InUse::describe(&config, &Catalogue::embedded(), None);
+        assert!(!format!("{in_use:?}").contains("hunter2"));
+        assert_eq!(in_use.mode, Mode::Demo);
+        assert!(in_use.code_trust.starts_with("embedded demo list"));
+        assert!(in_use.departments.contains("embedded (demo)"), "{in_use:?}");
+    }
+}
