@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use gateway::commands::{audit, code, keys};
+use gateway::commands::{audit, code, keys, operators};
 use std::io::Write as _;
 
 use gateway::config::{parse_plain_listener, GatewayConfig, Overrides};
@@ -82,6 +82,19 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Operator accounts of the admin API.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorsCommand {
+    /// Add an operator with its roles; print its token once.
+    Add(operators::AddArgs),
+    /// List the operators: name, roles, created, disabled (never a token).
+    List(operators::ListArgs),
+    /// Disable an operator: its token is refused from then on.
+    Disable(operators::DisableArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +152,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 audit::Verified::Intact => Ok(ExitCode::SUCCESS),
                 audit::Verified::Broken => Ok(ExitCode::from(1)),
             }
+        }
+        Some(Command::Operators(command)) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            runtime.block_on(async {
+                match command {
+                    OperatorsCommand::Add(args) => operators::add(&args, &mut out).await,
+                    OperatorsCommand::List(args) => operators::list(&args, &mut out).await,
+                    OperatorsCommand::Disable(args) => operators::disable(&args, &mut out).await,
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Keys(KeysCommand::Generate(args))) => {
             keys::generate(&args, &mut out)?;

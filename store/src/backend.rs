@@ -320,6 +320,7 @@ pub(crate) trait Columns {
     fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError>;
     fn flag(&self, column: &str) -> Result<bool, StoreError>;
     fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError>;
+    fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// A count (never negative).
     fn count(&self, column: &str) -> Result<u64, StoreError> {
@@ -369,6 +370,9 @@ macro_rules! impl_columns {
                 self.try_get(column).map_err(corrupt)
             }
             fn time(&self, column: &str) -> Result<DateTime<Utc>, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+            fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
                 self.try_get(column).map_err(corrupt)
             }
         }
@@ -440,6 +444,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "audit_subject_index",
         include_str!("../migrations/sqlite/0004_audit_subject_index.sql"),
     ),
+    (
+        6,
+        "operators",
+        include_str!("../migrations/sqlite/0006_operators.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -462,6 +471,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         4,
         "audit_subject_index",
         include_str!("../migrations/postgres/0004_audit_subject_index.sql"),
+    ),
+    (
+        6,
+        "operators",
+        include_str!("../migrations/postgres/0006_operators.sql"),
     ),
 ];
 

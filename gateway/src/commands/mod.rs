@@ -4,7 +4,9 @@
 //! - [`audit`] — `gateway audit verify`.
 //! - [`code`] — `gateway code inspect`, `gateway code mint`.
 //! - [`keys`] — `gateway keys generate`.
+//! - [`operators`] — `gateway operators add|list|disable`.
 
 pub mod audit;
 pub mod code;
 pub mod keys;
+pub mod operators;
