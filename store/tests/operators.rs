@@ -74,9 +74,13 @@ async fn operator_names_and_tokens_are_unique(fx: Fixture) {
 async fn only_the_first_operator_is_added_by_bootstrap(fx: Fixture) {
     let store = fx.open().await;
     // Two nodes racing with the bootstrap secret: exactly one adds its operator.
+    let (first_a, first_b) = (
+        operator("first-a", 1, &[Role::OperatorAdmin]),
+        operator("first-b", 2, &[Role::OperatorAdmin]),
+    );
     let (a, b) = tokio::join!(
-        store.insert_first_operator(&operator("first-a", 1, &[Role::OperatorAdmin])),
-        store.insert_first_operator(&operator("first-b", 2, &[Role::OperatorAdmin])),
+        store.insert_first_operator(&first_a),
+        store.insert_first_operator(&first_b),
     );
     let added = [a.expect("a"), b.expect("b")];
     assert_eq!(added.iter().filter(|&&x| x).count(), 1, "{added:?}");
