@@ -363,10 +363,7 @@ fn a_viewer_is_offered_no_objection_actions() {
         assert_eq!(state.overlay, None, "{key}: no prompt opens");
         let status = state.status.clone().unwrap();
         assert_eq!(status.kind, StatusKind::Error);
-        assert_eq!(
-            status.text,
-            "zhao: this needs the `objection-handler` role"
-        );
+        assert_eq!(status.text, "zhao: this needs the `objection-handler` role");
     }
     // The help lists no objection action, and the status line says who is signed in.
     type_keys(&mut state, "?");
@@ -388,7 +385,10 @@ fn who_is_signed_in_comes_from_the_gateway() {
     let mut state = full_state();
     state.operator = None;
     let effects = type_keys(&mut state, "3c");
-    assert!(effects.is_empty() && state.overlay.is_none(), "not before sign-in");
+    assert!(
+        effects.is_empty() && state.overlay.is_none(),
+        "not before sign-in"
+    );
     update(&mut state, Event::Data(Data::SignedIn(Ok(mei()))));
     assert_eq!(state.operator, Some(mei()));
     type_keys(&mut state, "c");

@@ -32,12 +32,25 @@ fn operators_are_added_listed_and_disabled_from_the_command_line() {
     assert!(text(&out).contains("no operator yet"), "{}", text(&out));
 
     let out = operators(
-        &["add", "--name", "li.wei", "--role", "objection-handler", "--role", "viewer"],
+        &[
+            "add",
+            "--name",
+            "li.wei",
+            "--role",
+            "objection-handler",
+            "--role",
+            "viewer",
+        ],
         &url,
     );
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
-    let token = printed.lines().last().expect("the token line").trim().to_owned();
+    let token = printed
+        .lines()
+        .last()
+        .expect("the token line")
+        .trim()
+        .to_owned();
     assert!(token.starts_with("mzo_"), "{printed}");
     assert!(printed.contains("viewer, objection-handler"), "{printed}");
 
@@ -47,7 +60,11 @@ fn operators_are_added_listed_and_disabled_from_the_command_line() {
     assert!(text(&out).contains("already exists"), "{}", text(&out));
     let out = operators(&["add", "--name", "mei", "--role", "admin"], &url);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("unknown role `admin`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown role `admin`"),
+        "{}",
+        text(&out)
+    );
 
     let out = operators(&["list"], &url);
     let listed = text(&out);
@@ -56,17 +73,27 @@ fn operators_are_added_listed_and_disabled_from_the_command_line() {
         .lines()
         .find(|l| l.starts_with("li.wei"))
         .unwrap_or_else(|| panic!("li.wei listed: {listed}"));
-    assert!(row.contains("by cli:") && row.trim_end().ends_with('-'), "{row}");
+    assert!(
+        row.contains("by cli:") && row.trim_end().ends_with('-'),
+        "{row}"
+    );
     assert!(!listed.contains(&token), "never a token: {listed}");
 
     let out = operators(&["disable", "--name", "li.wei"], &url);
     assert!(out.status.success(), "{}", text(&out));
     let listed = text(&operators(&["list"], &url));
-    let row = listed.lines().find(|l| l.starts_with("li.wei")).expect("listed");
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("li.wei"))
+        .expect("listed");
     assert!(!row.trim_end().ends_with('-'), "a disabled time: {row}");
     let out = operators(&["disable", "--name", "nobody"], &url);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("operator `nobody` not found"), "{}", text(&out));
+    assert!(
+        text(&out).contains("operator `nobody` not found"),
+        "{}",
+        text(&out)
+    );
 
     // The store has the token's hash only.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -75,7 +102,14 @@ fn operators_are_added_listed_and_disabled_from_the_command_line() {
         .expect("runtime");
     let row = runtime.block_on(async {
         let store = store::Store::open(&url).await.expect("the store");
-        store.operator("li.wei").await.expect("read").expect("li.wei")
+        store
+            .operator("li.wei")
+            .await
+            .expect("read")
+            .expect("li.wei")
     });
-    assert_eq!(row.token_hash, gateway::admin::operators::hash_token(&token));
+    assert_eq!(
+        row.token_hash,
+        gateway::admin::operators::hash_token(&token)
+    );
 }

@@ -42,10 +42,19 @@ async fn operators_are_added_listed_and_found_by_token_hash(fx: Fixture) {
         "by name"
     );
     assert_eq!(
-        store.operator_by_token_hash(&[1; 32]).await.expect("by hash"),
+        store
+            .operator_by_token_hash(&[1; 32])
+            .await
+            .expect("by hash"),
         Some(li.clone())
     );
-    assert_eq!(store.operator_by_token_hash(&[9; 32]).await.expect("by hash"), None);
+    assert_eq!(
+        store
+            .operator_by_token_hash(&[9; 32])
+            .await
+            .expect("by hash"),
+        None
+    );
     assert_eq!(store.operator("mei").await.expect("by name"), Some(mei));
     // A reopened store reads the same rows.
     let again = fx.open().await;
@@ -100,14 +109,26 @@ async fn disabling_keeps_the_row_and_its_first_time(fx: Fixture) {
         .insert_operator(&operator("li.wei", 1, &[Role::ObjectionHandler]))
         .await
         .expect("add");
-    let disabled = store.disable_operator("li.wei", t(10)).await.expect("disable");
+    let disabled = store
+        .disable_operator("li.wei", t(10))
+        .await
+        .expect("disable");
     assert_eq!(disabled.disabled_at, Some(t(10)));
     assert!(!disabled.is_enabled());
-    let again = store.disable_operator("li.wei", t(20)).await.expect("again");
+    let again = store
+        .disable_operator("li.wei", t(20))
+        .await
+        .expect("again");
     assert_eq!(again.disabled_at, Some(t(10)), "the first time stays");
-    let by_hash = store.operator_by_token_hash(&[1; 32]).await.expect("by hash");
+    let by_hash = store
+        .operator_by_token_hash(&[1; 32])
+        .await
+        .expect("by hash");
     assert_eq!(by_hash.map(|o| o.disabled_at), Some(Some(t(10))));
-    let err = store.disable_operator("nobody", t(10)).await.expect_err("unknown");
+    let err = store
+        .disable_operator("nobody", t(10))
+        .await
+        .expect_err("unknown");
     assert!(
         matches!(&err, StoreError::NotFound { what: "operator", id } if id == "nobody"),
         "{err:?}"
@@ -120,10 +141,12 @@ async fn tokens_are_stored_only_as_hashes(fx: Fixture) {
     store.insert_operator(&row).await.expect("add");
     // The table has no column a token could be in but its 32-byte hash.
     let columns: Vec<String> = match &store {
-        store::Store::Sqlite(pool) => sqlx::query_scalar("SELECT name FROM pragma_table_info('operators')")
-            .fetch_all(pool)
-            .await
-            .expect("columns"),
+        store::Store::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('operators')")
+                .fetch_all(pool)
+                .await
+                .expect("columns")
+        }
         store::Store::Postgres(pool) => sqlx::query_scalar(
             "SELECT column_name::text FROM information_schema.columns \
              WHERE table_name = 'operators' AND table_schema = current_schema()",
@@ -136,6 +159,13 @@ async fn tokens_are_stored_only_as_hashes(fx: Fixture) {
     columns.sort();
     assert_eq!(
         columns,
-        ["created_at", "created_by", "disabled_at", "name", "roles", "token_hash"]
+        [
+            "created_at",
+            "created_by",
+            "disabled_at",
+            "name",
+            "roles",
+            "token_hash"
+        ]
     );
 }

@@ -55,7 +55,10 @@ async fn each_operator_signs_in_with_their_own_token_and_roles() {
     let viewer = gw.add_operator("zhao", &["viewer"]).await;
     let handler = gw.add_operator("li.wei", &["objection-handler"]).await;
     assert_eq!(
-        whoami(&gw.admin_as(Some(&viewer), Method::GET, "/whoami", None).await),
+        whoami(
+            &gw.admin_as(Some(&viewer), Method::GET, "/whoami", None)
+                .await
+        ),
         WhoAmI {
             name: "zhao".into(),
             roles: vec![Role::Viewer]
@@ -64,7 +67,12 @@ async fn each_operator_signs_in_with_their_own_token_and_roles() {
 
     // A viewer reads, and is refused every change with the role it needs.
     let id = file_objection(&gw).await;
-    for path in ["/objections", &format!("/objections/{id}"), "/venues", "/audit/recent"] {
+    for path in [
+        "/objections",
+        &format!("/objections/{id}"),
+        "/venues",
+        "/audit/recent",
+    ] {
         let reply = gw.admin_as(Some(&viewer), Method::GET, path, None).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text());
     }
@@ -78,7 +86,11 @@ async fn each_operator_signs_in_with_their_own_token_and_roles() {
         )
         .await;
     refused.assert_problem(StatusCode::FORBIDDEN, "admin.forbidden", None);
-    assert!(refused.text().contains("`objection-handler`"), "{}", refused.text());
+    assert!(
+        refused.text().contains("`objection-handler`"),
+        "{}",
+        refused.text()
+    );
     for (path, role) in [
         ("/objections/claim", "objection-handler"),
         ("/venues/jinan-baotu-spring-park/disable", "venue-admin"),
@@ -102,14 +114,22 @@ async fn each_operator_signs_in_with_their_own_token_and_roles() {
             Some(&handler),
             Method::POST,
             &format!("/objections/{id}/actions"),
-            Some(json!({ "action": "resolve_upheld", "actor": "somebody-else",
-                         "note": "the record is right" })),
+            Some(
+                json!({ "action": "resolve_upheld", "actor": "somebody-else",
+                         "note": "the record is right" }),
+            ),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let detail: ObjectionDetail = serde_json::from_slice(&reply.body).expect("a detail");
-    let actors: Vec<&str> = detail.history[1..].iter().map(|e| e.actor.as_str()).collect();
-    assert!(!actors.is_empty() && actors.iter().all(|a| *a == "li.wei"), "{actors:?}");
+    let actors: Vec<&str> = detail.history[1..]
+        .iter()
+        .map(|e| e.actor.as_str())
+        .collect();
+    assert!(
+        !actors.is_empty() && actors.iter().all(|a| *a == "li.wei"),
+        "{actors:?}"
+    );
 
     // The list shows accounts, never a token.
     let reply = gw.admin(Method::GET, "/operators", None).await;
@@ -123,13 +143,18 @@ async fn each_operator_signs_in_with_their_own_token_and_roles() {
     }
 
     // A disabled operator is refused at once; the others carry on.
-    let reply = gw.admin(Method::POST, "/operators/li.wei:disable", None).await;
+    let reply = gw
+        .admin(Method::POST, "/operators/li.wei:disable", None)
+        .await;
     let disabled: OperatorView = serde_json::from_slice(&reply.body).expect("an operator");
     assert!(disabled.disabled_at.is_some(), "{}", reply.text());
     gw.admin_as(Some(&handler), Method::GET, "/objections", None)
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "admin.operator_disabled", None);
-    whoami(&gw.admin_as(Some(&viewer), Method::GET, "/whoami", None).await);
+    whoami(
+        &gw.admin_as(Some(&viewer), Method::GET, "/whoami", None)
+            .await,
+    );
     gw.admin(Method::POST, "/operators/nobody:disable", None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "resource.not_found", None);
@@ -139,9 +164,8 @@ async fn each_operator_signs_in_with_their_own_token_and_roles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_token_creates_the_first_operator_and_nothing_else() {
     let gw = TestGateway::start_with(|c| c.admin.token = Some(BOOTSTRAP.to_string())).await;
-    let bootstrap = |method, path: &'static str, body| {
-        gw.admin_as(Some(BOOTSTRAP), method, path, body)
-    };
+    let bootstrap =
+        |method, path: &'static str, body| gw.admin_as(Some(BOOTSTRAP), method, path, body);
 
     // While no operator exists it may only create one, holding `operator-admin`.
     bootstrap(Method::GET, "/snapshot", None)
@@ -153,7 +177,11 @@ async fn the_bootstrap_token_creates_the_first_operator_and_nothing_else() {
         Some(json!({ "name": "root", "roles": ["viewer"] })),
     )
     .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "request.unprocessable", None);
+    .assert_problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "request.unprocessable",
+        None,
+    );
     let reply = bootstrap(
         Method::POST,
         "/operators",
@@ -170,7 +198,11 @@ async fn the_bootstrap_token_creates_the_first_operator_and_nothing_else() {
             .then(|| json!({ "name": "second", "roles": ["operator-admin"] }));
         let reply = bootstrap(method, path, body).await;
         reply.assert_problem(StatusCode::UNAUTHORIZED, "admin.bootstrap_spent", None);
-        assert!(reply.text().contains("operator's token"), "{}", reply.text());
+        assert!(
+            reply.text().contains("operator's token"),
+            "{}",
+            reply.text()
+        );
     }
     let root = whoami(
         &gw.admin_as(Some(&issued.token), Method::GET, "/whoami", None)
@@ -190,7 +222,9 @@ async fn the_bootstrap_token_creates_the_first_operator_and_nothing_else() {
 
     // The store holds the token's hash, and no file of it holds the token.
     let data = gw.stop().await;
-    let store = store::Store::open_sqlite_in(data.path()).await.expect("the store");
+    let store = store::Store::open_sqlite_in(data.path())
+        .await
+        .expect("the store");
     let row = store.operator("root").await.expect("read").expect("root");
     assert_eq!(row.token_hash, hash_token(&issued.token));
     store.close().await;

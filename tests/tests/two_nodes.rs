@@ -206,8 +206,14 @@ async fn concurrent_claims_on_two_nodes_get_different_objections(fixture: Fixtur
     assert_eq!(first.department, second.department);
 
     // Each operator is added on node A and signs in on its own node (the accounts are shared).
-    let token_a = pair.a.add_operator("operator-a", &["objection-handler"]).await;
-    let token_b = pair.a.add_operator("operator-b", &["objection-handler"]).await;
+    let token_a = pair
+        .a
+        .add_operator("operator-a", &["objection-handler"])
+        .await;
+    let token_b = pair
+        .a
+        .add_operator("operator-b", &["objection-handler"])
+        .await;
     let department = first.department.clone();
     let claim = |on_b: bool| {
         let (gw, token) = if on_b {

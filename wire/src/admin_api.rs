@@ -536,7 +536,10 @@ mod tests {
     #[test]
     fn every_route_needs_the_role_of_its_desk() {
         assert_eq!(required_role("GET", "/snapshot"), Some(Role::Viewer));
-        assert_eq!(required_role("GET", "/objections/obj-1"), Some(Role::Viewer));
+        assert_eq!(
+            required_role("GET", "/objections/obj-1"),
+            Some(Role::Viewer)
+        );
         assert_eq!(
             required_role("POST", "/objections/obj-1/actions"),
             Some(Role::ObjectionHandler)
@@ -575,7 +578,10 @@ mod tests {
             &[Role::Viewer, Role::ObjectionHandler],
             Role::ObjectionHandler
         ));
-        assert!("admin".parse::<Role>().unwrap_err().contains("objection-handler"));
+        assert!("admin"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("objection-handler"));
     }
 
     #[test]

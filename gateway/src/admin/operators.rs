@@ -231,8 +231,7 @@ impl Operators {
         if !registration.roles.contains(&Role::OperatorAdmin) {
             return Err(InvalidAccount::FirstWithoutOperatorAdmin.into());
         }
-        let (row, token) =
-            new_account(&registration.name, &registration.roles, BOOTSTRAP_CREATOR)?;
+        let (row, token) = new_account(&registration.name, &registration.roles, BOOTSTRAP_CREATOR)?;
         if self.store.insert_first_operator(&row).await? {
             Ok((row, token))
         } else {
@@ -254,12 +253,22 @@ mod tests {
 
     #[test]
     fn accounts_have_a_slug_name_and_at_least_one_role() {
-        let (row, token) =
-            new_account("li.wei", &[Role::VenueAdmin, Role::Viewer, Role::Viewer], "mei")
-                .expect("valid");
-        assert_eq!(row.roles, [Role::Viewer, Role::VenueAdmin], "sorted, once each");
+        let (row, token) = new_account(
+            "li.wei",
+            &[Role::VenueAdmin, Role::Viewer, Role::Viewer],
+            "mei",
+        )
+        .expect("valid");
+        assert_eq!(
+            row.roles,
+            [Role::Viewer, Role::VenueAdmin],
+            "sorted, once each"
+        );
         assert_eq!(row.token_hash, hash_token(&token));
-        assert!(token.starts_with("mzo_") && token.len() == 4 + 64, "{token}");
+        assert!(
+            token.starts_with("mzo_") && token.len() == 4 + 64,
+            "{token}"
+        );
         assert_eq!(
             new_account("Li Wei", &[Role::Viewer], "mei").unwrap_err(),
             InvalidAccount::Name("Li Wei".into())
@@ -285,8 +294,13 @@ mod tests {
             let operators = Operators::new(fx.open().await, Some(SECRET));
             let signed_in = operators.authenticate(Some(SECRET)).await;
             assert!(matches!(signed_in, Ok(Caller::Bootstrap)), "{signed_in:?}");
-            let without = operators.add_first(&registration("root", &[Role::Viewer])).await;
-            assert!(matches!(without, Err(Failure::Unprocessable(_))), "{without:?}");
+            let without = operators
+                .add_first(&registration("root", &[Role::Viewer]))
+                .await;
+            assert!(
+                matches!(without, Err(Failure::Unprocessable(_))),
+                "{without:?}"
+            );
             let (row, token) = operators
                 .add_first(&registration("root", &[Role::OperatorAdmin]))
                 .await
@@ -314,9 +328,15 @@ mod tests {
             assert!(matches!(none, Err(Failure::AdminUnauthorized)), "{none:?}");
             // Without a bootstrap secret, nothing else signs in either.
             let stranger = operators.authenticate(Some(SECRET)).await;
-            assert!(matches!(stranger, Err(Failure::AdminUnauthorized)), "{stranger:?}");
+            assert!(
+                matches!(stranger, Err(Failure::AdminUnauthorized)),
+                "{stranger:?}"
+            );
             let (_, token) = operators
-                .add(&registration("li.wei", &[Role::ObjectionHandler]), "cli:test")
+                .add(
+                    &registration("li.wei", &[Role::ObjectionHandler]),
+                    "cli:test",
+                )
                 .await
                 .expect("added");
             assert!(operators.authenticate(Some(&token)).await.is_ok());

@@ -103,7 +103,11 @@ pub async fn list(args: &ListArgs, out: &mut dyn Write) -> Result<()> {
         )?;
         return Ok(());
     }
-    writeln!(out, "{:<24} {:<40} {:<44} disabled", "name", "roles", "created")?;
+    writeln!(
+        out,
+        "{:<24} {:<40} {:<44} disabled",
+        "name", "roles", "created"
+    )?;
     for row in &rows {
         writeln!(out, "{}", line(row))?;
     }

@@ -48,9 +48,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
             Ok(issued(added, call.request_id))
         }
         (Method::POST, ["operators", target]) => {
-            let name = target
-                .strip_suffix(":disable")
-                .ok_or(Failure::NotFound)?;
+            let name = target.strip_suffix(":disable").ok_or(Failure::NotFound)?;
             let row = operators.disable(name).await?;
             tracing::info!(operator = %actor, disabled = %name, "operator disabled");
             Ok(json::reply(StatusCode::OK, &view(&row), call.request_id))
