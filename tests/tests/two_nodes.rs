@@ -302,12 +302,15 @@ async fn two_operators_claiming_at_once_on_two_nodes_get_different_objections() 
     .expect("bounded");
 }
 
+async fn whoami_as(gw: &TestGateway, token: &str) -> testkit::Reply {
+    gw.admin_as(Some(token), Method::GET, "/whoami", None).await
+}
+
 async fn an_operator_disabled_on_one_node_is_refused_on_the_other(fixture: Fixture) {
     let pair = start_pair(&fixture).await;
     let token = pair.a.add_operator("li.wei", &["viewer"]).await;
-    let whoami = |gw: &TestGateway| gw.admin_as(Some(&token), Method::GET, "/whoami", None);
     for gw in [&pair.a, &pair.b] {
-        let reply = whoami(gw).await;
+        let reply = whoami_as(gw, &token).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     }
     let reply = pair
@@ -316,18 +319,22 @@ async fn an_operator_disabled_on_one_node_is_refused_on_the_other(fixture: Fixtu
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     // At once on the node that disabled it; on the other once its cache entry expires.
-    whoami(&pair.a)
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "admin.operator_disabled", None);
+    whoami_as(&pair.a, &token).await.assert_problem(
+        StatusCode::UNAUTHORIZED,
+        "admin.operator_disabled",
+        None,
+    );
     patiently("node B refuses the disabled operator", async {
-        while whoami(&pair.b).await.status != StatusCode::UNAUTHORIZED {
+        while whoami_as(&pair.b, &token).await.status != StatusCode::UNAUTHORIZED {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     })
     .await;
-    whoami(&pair.b)
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "admin.operator_disabled", None);
+    whoami_as(&pair.b, &token).await.assert_problem(
+        StatusCode::UNAUTHORIZED,
+        "admin.operator_disabled",
+        None,
+    );
 
     pair.b.stop().await;
     pair.a.stop().await;
