@@ -74,16 +74,23 @@ pub fn status_line(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         )),
     };
     frame.render_widget(line, area);
-    let who = match &state.operator {
+    // Who is signed in and their roles; only the name where the roles do not fit.
+    let (full, short) = match &state.operator {
         Some(who) => {
             let roles: Vec<&str> = who.roles.iter().map(|role| role.as_str()).collect();
-            format!("{} ({}) ", who.name, roles.join(", "))
+            (
+                format!("{} ({}) ", who.name, roles.join(", ")),
+                format!("{} ", who.name),
+            )
         }
-        None => "signing in… ".to_string(),
+        None => ("signing in… ".to_string(), "signing in… ".to_string()),
     };
-    let who = Line::from(Span::styled(who, theme.dim())).right_aligned();
-    if area.width as usize > 60 + who.width() {
-        frame.render_widget(who, area);
+    let fits = |text: &str| area.width as usize > 60 + text.chars().count();
+    if let Some(who) = [full, short].into_iter().find(|text| fits(text)) {
+        frame.render_widget(
+            Line::from(Span::styled(who, theme.dim())).right_aligned(),
+            area,
+        );
     }
 }
 
