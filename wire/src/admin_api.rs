@@ -580,7 +580,7 @@ mod tests {
         ));
         assert!("admin"
             .parse::<Role>()
-            .unwrap_err()
+            .expect_err("no such role")
             .contains("objection-handler"));
     }
 

@@ -270,11 +270,11 @@ mod tests {
             "{token}"
         );
         assert_eq!(
-            new_account("Li Wei", &[Role::Viewer], "mei").unwrap_err(),
+            new_account("Li Wei", &[Role::Viewer], "mei").expect_err("a space"),
             InvalidAccount::Name("Li Wei".into())
         );
         assert_eq!(
-            new_account("li", &[], "mei").unwrap_err(),
+            new_account("li", &[], "mei").expect_err("no role"),
             InvalidAccount::NoRole
         );
     }
@@ -358,7 +358,9 @@ mod tests {
             roles: vec![Role::Viewer],
         };
         assert!(viewer.require(Role::Viewer).is_ok());
-        let refused = viewer.require(Role::ObjectionHandler).unwrap_err();
+        let refused = viewer
+            .require(Role::ObjectionHandler)
+            .expect_err("a viewer does not handle objections");
         assert_eq!(refused.code(), "admin.forbidden");
         assert_eq!(refused.status(), http::StatusCode::FORBIDDEN);
         assert_eq!(
