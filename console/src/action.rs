@@ -1,7 +1,7 @@
 //! What the operator asked for ([`Action`], looked up in [`crate::keys`]) and what the I/O
 //! layer must do about it ([`Effect`], returned by [`crate::update::update`]).
 
-use wire::admin_api::ObjectionAction;
+use wire::admin_api::{required_role, ObjectionAction, Role};
 
 use crate::state::Tab;
 use crate::verb::Verb;
@@ -47,6 +47,15 @@ impl Action {
     /// Actions that change the gateway's data: disabled with `--read-only`.
     pub fn mutates(self) -> bool {
         matches!(self, Action::StartObjection(_))
+    }
+
+    /// The role the gateway asks of the route this action ends in (from the gateway's own
+    /// table, [`wire::admin_api::ROUTE_ROLES`]); `None` for what only reads.
+    pub fn needs(self) -> Option<Role> {
+        match self {
+            Action::StartObjection(_) => required_role("POST", "/objections/{id}/actions"),
+            _ => None,
+        }
     }
 }
 

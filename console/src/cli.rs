@@ -17,7 +17,8 @@ pub struct Args {
     /// Admin API base URL, e.g. `http://127.0.0.1:9090` [default: `[listen] admin` of the config]
     #[arg(long)]
     pub url: Option<String>,
-    /// Bearer token of the admin API [default: $MIANZHENG_ADMIN_TOKEN, else `[admin] token`]
+    /// Your operator token (`gateway operators add` prints it) [default: $MIANZHENG_ADMIN_TOKEN,
+    /// else `[admin] token`, which the demo gateway makes the token of `demo-operator`]
     #[arg(long)]
     pub token: Option<String>,
     /// The gateway's configuration, looked up from the current folder and its parents
@@ -26,9 +27,6 @@ pub struct Args {
     /// Look only: the objection actions are disabled
     #[arg(long)]
     pub read_only: bool,
-    /// Who acts on objections (kept in their history) [default: $USER, else `operator`]
-    #[arg(long)]
-    pub actor: Option<String>,
 }
 
 /// What the console runs with, every value found.
@@ -36,8 +34,8 @@ pub struct Args {
 pub struct Settings {
     /// `http://host:port`, no trailing slash.
     pub url: String,
+    /// The operator's token: who the console acts as (the gateway records that name).
     pub token: String,
-    pub actor: String,
     pub read_only: bool,
     /// `NO_COLOR` is set (to anything non-empty): no colours, only bold/reversed/underlined.
     pub no_color: bool,
@@ -87,16 +85,9 @@ impl Args {
         if token.trim().is_empty() {
             bail!("the admin token is empty");
         }
-        let actor = self
-            .actor
-            .clone()
-            .or_else(|| env("USER"))
-            .filter(|actor| !actor.trim().is_empty())
-            .unwrap_or_else(|| "operator".to_string());
         Ok(Settings {
             url,
             token,
-            actor,
             read_only: self.read_only,
             no_color: env("NO_COLOR").is_some_and(|value| !value.is_empty()),
         })
@@ -146,7 +137,6 @@ mod tests {
         .settings(Path::new("/"), &no_env)
         .expect("settings");
         assert_eq!(settings.url, "http://127.0.0.1:1");
-        assert_eq!(settings.actor, "operator");
         assert!(!settings.read_only && !settings.no_color);
     }
 
@@ -167,16 +157,14 @@ mod tests {
     }
 
     #[test]
-    fn actor_and_no_color_come_from_the_environment() {
+    fn no_color_comes_from_the_environment() {
         let env = |name: &str| match name {
-            "USER" => Some("mei".to_string()),
             "NO_COLOR" => Some("1".to_string()),
             _ => None,
         };
         let settings = args(&["--url", "h:1", "--token", "t"])
             .settings(Path::new("/"), &env)
             .expect("settings");
-        assert_eq!(settings.actor, "mei");
         assert!(settings.no_color);
     }
 

@@ -12,7 +12,8 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use wire::admin_api::{
-    AuditPage, AuditView, ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot, ADMIN_PREFIX,
+    AuditPage, AuditView, ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot, WhoAmI,
+    ADMIN_PREFIX,
 };
 use wire::problem::Problem;
 
@@ -84,6 +85,8 @@ pub trait AdminApi: Clone + Send + Sync + 'static {
         &self,
         verification_id: &str,
     ) -> impl Future<Output = Result<AuditView, ClientError>> + Send;
+    /// `GET /whoami`: the operator the token signs in, with their roles.
+    fn whoami(&self) -> impl Future<Output = Result<WhoAmI, ClientError>> + Send;
 }
 
 /// Deadline of an ordinary call.
@@ -255,6 +258,10 @@ impl AdminApi for HttpAdminClient {
     async fn audit_lookup(&self, verification_id: &str) -> Result<AuditView, ClientError> {
         let path = format!("/audit/verifications/{}", path_segment(verification_id));
         self.call(Method::GET, &path, None, CALL_TIMEOUT).await
+    }
+
+    async fn whoami(&self) -> Result<WhoAmI, ClientError> {
+        self.call(Method::GET, "/whoami", None, CALL_TIMEOUT).await
     }
 }
 

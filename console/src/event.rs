@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 use wire::admin_api::{
-    AuditPage, AuditView, ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot,
+    AuditPage, AuditView, ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot, WhoAmI,
 };
 
 // One event at a time moves through the loop; boxing the data would buy nothing.
@@ -31,6 +31,8 @@ pub enum Data {
         since: NaiveTime,
         error: String,
     },
+    /// Who the token signs in (after each (re)connection).
+    SignedIn(Result<WhoAmI, String>),
     Objections(Result<ObjectionPage, String>),
     AuditRecent(Result<AuditPage, String>),
     /// One objection with its history, for the detail pane.

@@ -1,6 +1,7 @@
 //! Background tasks that keep the console's data fresh: the snapshot long poll (which also
-//! tells whether the gateway is reachable) and the periodic refresh of the objection queue and
-//! the recent audit entries. They send [`Event::Data`] and end when the loop is gone.
+//! tells whether the gateway is reachable, and asks who is signed in after each connection)
+//! and the periodic refresh of the objection queue and the recent audit entries. They send
+//! [`Event::Data`] and end when the loop is gone.
 
 use std::time::Duration;
 
@@ -20,7 +21,9 @@ pub const LIST_REFRESH: Duration = Duration::from_secs(3);
 
 /// Follows the gateway's snapshots for as long as `events` is open: each snapshot is sent on,
 /// and a failure to reach the gateway is sent as [`Data::Disconnected`] before retrying with
-/// back-off. `clock` gives the local time of day for the banner.
+/// back-off. After each (re)connection it asks who the token signs in ([`Data::SignedIn`]):
+/// the gateway may have restarted, or the operator's roles changed. `clock` gives the local
+/// time of day for the banner.
 pub async fn follow_snapshots<A: AdminApi>(
     api: A,
     events: Sender<Event>,
@@ -29,12 +32,20 @@ pub async fn follow_snapshots<A: AdminApi>(
     let mut after = None;
     let mut backoff = FIRST_BACKOFF;
     let mut down_since = None;
+    let mut signed_in = false;
     loop {
         match api.snapshot(after).await {
             Ok(snapshot) => {
                 after = Some(snapshot.generation);
                 backoff = FIRST_BACKOFF;
                 down_since = None;
+                if !signed_in {
+                    let who = api.whoami().await.map_err(|err| err.to_string());
+                    signed_in = who.is_ok();
+                    if events.send(Event::Data(Data::SignedIn(who))).await.is_err() {
+                        return;
+                    }
+                }
                 if events
                     .send(Event::Data(Data::Snapshot(Box::new(snapshot))))
                     .await
@@ -46,6 +57,7 @@ pub async fn follow_snapshots<A: AdminApi>(
             Err(err) => {
                 // A restarted gateway counts generations from the start again.
                 after = None;
+                signed_in = false;
                 let since = *down_since.get_or_insert_with(clock);
                 let data = Data::Disconnected {
                     since,

@@ -6,8 +6,8 @@
 //! the effects out against an [`client::AdminApi`], and the pure [`render::render`] draws the
 //! [`state::State`]. Only `run`, `feed` and `client` do I/O.
 //!
-//! - [`cli`] — the flags, and how the URL, token and actor are found (flags, environment,
-//!   `config/gateway.toml`).
+//! - [`cli`] — the flags, and how the URL and the operator's token are found (flags,
+//!   environment, `config/gateway.toml`).
 //! - [`config`] — the few fields of `gateway.toml` the console reads.
 //! - [`client`] — the admin API client: the [`client::AdminApi`] trait and its hyper
 //!   implementation (no terminal types).

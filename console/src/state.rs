@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, NaiveTime, Utc};
 use wire::admin_api::{
     AuditView, BackendHealth, ObjectionAction, ObjectionDetail, ObjectionStatus, ObjectionView,
-    Snapshot,
+    Role, Snapshot, WhoAmI,
 };
 
 use crate::cli::Settings;
@@ -198,7 +198,8 @@ pub struct Lookup {
 pub struct State {
     /// The admin API's base URL (for the banner).
     pub url: String,
-    pub actor: String,
+    /// Who the token signs in, once the gateway said (`GET /whoami`).
+    pub operator: Option<WhoAmI>,
     pub read_only: bool,
     /// False under `NO_COLOR`: the renderer uses modifiers only.
     pub color: bool,
@@ -225,7 +226,7 @@ impl State {
     pub fn new(settings: &Settings, now: DateTime<Utc>) -> State {
         State {
             url: settings.url.clone(),
-            actor: settings.actor.clone(),
+            operator: None,
             read_only: settings.read_only,
             color: !settings.no_color,
             now,
@@ -252,6 +253,19 @@ impl State {
             Some(Overlay::Prompt(_)) => Mode::Prompt,
             Some(Overlay::Confirm(_)) => Mode::Confirm,
         }
+    }
+
+    /// Whether the signed-in operator's roles grant `needed` (not before the gateway said who
+    /// is signed in).
+    pub fn may(&self, needed: Role) -> bool {
+        self.operator
+            .as_ref()
+            .is_some_and(|who| Role::any_grants(&who.roles, needed))
+    }
+
+    /// Whether the operator's roles let them take `action` (hidden from the help otherwise).
+    pub fn role_allows(&self, action: crate::action::Action) -> bool {
+        action.needs().is_none_or(|role| self.may(role))
     }
 
     pub fn list(&self, tab: Tab) -> &ListView {

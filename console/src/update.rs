@@ -42,6 +42,15 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
         );
         return Vec::new();
     }
+    if let Some(needed) = action.needs().filter(|_| !state.role_allows(action)) {
+        let who = state
+            .operator
+            .as_ref()
+            .map_or("not signed in yet".to_string(), |who| who.name.clone());
+        let text = format!("{who}: this needs the `{needed}` role");
+        set_status(state, StatusKind::Error, &text);
+        return Vec::new();
+    }
     match action {
         Action::SwitchTab(tab) => switch_tab(state, tab),
         Action::NextTab => switch_tab(state, state.tab.step(true)),
@@ -205,7 +214,7 @@ fn submit(state: &mut State) -> Vec<Effect> {
                 set_status(state, StatusKind::Error, why);
                 return Vec::new();
             }
-            let action = verb.action(&state.actor, &prompt.input);
+            let action = verb.action(&prompt.input);
             state.overlay = Some(Overlay::Confirm(Confirm {
                 question: verb::question(&id, &action),
                 id,
@@ -221,6 +230,11 @@ fn receive(state: &mut State, data: Data) -> Vec<Effect> {
         Data::Snapshot(snapshot) => {
             state.snapshot = Some(*snapshot);
             state.connection = Connection::Connected;
+        }
+        Data::SignedIn(Ok(who)) => state.operator = Some(who),
+        Data::SignedIn(Err(error)) => {
+            state.operator = None;
+            set_status(state, StatusKind::Error, &format!("sign-in: {error}"));
         }
         Data::Disconnected { since, error } => {
             // Keep the first failure's time while the outage lasts.

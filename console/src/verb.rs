@@ -35,23 +35,26 @@ impl Verb {
         }
     }
 
-    /// The API action, from the prompt's input and the acting operator.
-    pub fn action(self, actor: &str, input: &str) -> ObjectionAction {
-        let actor = actor.to_string();
+    /// The API action, from the prompt's input. No actor: the gateway records the operator the
+    /// console's token signs in.
+    pub fn action(self, input: &str) -> ObjectionAction {
         let text = input.trim().to_string();
         match self {
             Verb::Assign => ObjectionAction::Assign {
-                actor,
+                actor: None,
                 assignee: text,
             },
             Verb::ResolveCorrected => ObjectionAction::ResolveCorrected {
-                actor,
+                actor: None,
                 note: text,
                 correction: None,
             },
-            Verb::ResolveUpheld => ObjectionAction::ResolveUpheld { actor, note: text },
+            Verb::ResolveUpheld => ObjectionAction::ResolveUpheld {
+                actor: None,
+                note: text,
+            },
             Verb::Reject => ObjectionAction::Reject {
-                actor,
+                actor: None,
                 reason: text,
             },
         }

@@ -124,7 +124,7 @@ async fn an_action_is_posted_as_the_wire_json() {
     let (url, seen) = gateway().await;
     let client = HttpAdminClient::new(&url, "t");
     let action = ObjectionAction::ResolveCorrected {
-        actor: "mei".into(),
+        actor: None,
         note: "fixed".into(),
         correction: None,
     };
@@ -146,7 +146,7 @@ async fn refusals_come_back_as_their_problem() {
     let (url, seen) = gateway().await;
     let client = HttpAdminClient::new(&url, "t");
     let reject = ObjectionAction::Reject {
-        actor: "mei".into(),
+        actor: None,
         reason: "dup".into(),
     };
     let err = client.act("obj-1", &reject).await.unwrap_err();

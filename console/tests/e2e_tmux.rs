@@ -5,7 +5,8 @@
 //! The test makes a few verifications and files one holder objection, then reads the screen
 //! with `capture-pane`: the Overview shows the gateway's totals, and resolving the objection
 //! from the Objections tab (`u`, a note, Enter, `y`) changes its state in the gateway, with the
-//! operator named by `--actor` in its history. `q` ends the program.
+//! operator whose token the console was given in its history (an objection handler the demo
+//! operator added; the status line names it). `q` ends the program.
 //!
 //! tmux is required: without it the test fails (`.ci/run` installs it). Every wait is bounded
 //! by [`PATIENCE`] so a broken console fails the test instead of hanging it; nothing here
@@ -340,12 +341,24 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
     .map(|(row, field)| (row, totals[field].as_u64().expect("a total")))
     .collect();
 
+    // The console's operator, added by the demo operator (who holds every role).
+    let (status, issued) = call(
+        &client,
+        Method::POST,
+        &format!("{admin}/operators"),
+        &[("authorization", &admin_auth)],
+        Some(&json!({ "name": ACTOR, "roles": ["objection-handler"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let token = issued["token"].as_str().expect("the new operator's token");
+
     // The console, in tmux.
     let scratch = tempfile::tempdir().expect("a temporary folder");
     let tmux_config = scratch.path().join("tmux.conf");
     std::fs::write(&tmux_config, "set -g default-shell /bin/sh\n").expect("write the tmux config");
     let command = format!(
-        "'{}' --url http://{} --token {DEMO_ADMIN_TOKEN} --actor {ACTOR}; echo \"{EXIT_MARK} $?\"; exec sleep 600",
+        "'{}' --url http://{} --token {token}; echo \"{EXIT_MARK} $?\"; exec sleep 600",
         env!("CARGO_BIN_EXE_console"),
         gw.admin_addr.expect("an admin listener")
     );
@@ -357,6 +370,12 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
         expected
             .iter()
             .all(|(row, total)| total_on_screen(screen, row) == Some(*total))
+    })
+    .await;
+
+    // The status line says who is signed in.
+    tmux.wait_for("the signed-in operator", |screen| {
+        screen.contains(&format!("{ACTOR} (objection-handler)"))
     })
     .await;
 

@@ -1,5 +1,6 @@
 //! The snapshot feed against a fake gateway that goes away and comes back: it reports the
-//! outage once per failed try with the first failure's time, backs off, and resumes.
+//! outage once per failed try with the first failure's time, backs off, and resumes, asking who
+//! is signed in after each connection.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -48,6 +49,9 @@ impl AdminApi for Flaky {
     async fn audit_lookup(&self, _: &str) -> Result<AuditView, ClientError> {
         unreachable!()
     }
+    async fn whoami(&self) -> Result<WhoAmI, ClientError> {
+        Ok(support::mei())
+    }
 }
 
 fn noon() -> NaiveTime {
@@ -64,10 +68,22 @@ async fn an_outage_is_reported_then_the_feed_resumes_from_scratch() {
     let (tx, mut rx) = mpsc::channel(8);
     let task = tokio::spawn(follow_snapshots(api.clone(), tx, noon));
     let mut seen = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..7 {
         seen.push(rx.recv().await.unwrap());
     }
     task.abort();
+    // Who is signed in, before the first snapshot and again after the outage.
+    for at in [0, 5] {
+        assert!(
+            matches!(&seen[at], Event::Data(Data::SignedIn(Ok(who))) if who.name == "mei"),
+            "{:?}",
+            seen[at]
+        );
+    }
+    let seen: Vec<_> = seen
+        .into_iter()
+        .filter(|event| !matches!(event, Event::Data(Data::SignedIn(_))))
+        .collect();
     assert!(matches!(&seen[0], Event::Data(Data::Snapshot(s)) if s.generation == 0));
     for event in &seen[1..4] {
         assert!(

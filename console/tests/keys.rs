@@ -32,7 +32,7 @@ async fn resolving_the_second_objection_as_corrected_sends_exactly_that() {
     }
     let effects = type_keys(&mut state, "y");
     let expected = ObjectionAction::ResolveCorrected {
-        actor: "mei".to_string(),
+        actor: None,
         note: "address fixed".to_string(),
         correction: None,
     };
@@ -86,7 +86,7 @@ fn reject_needs_a_reason() {
     press(&mut state, KeyCode::Enter);
     let effects = type_keys(&mut state, "y");
     let expected = ObjectionAction::Reject {
-        actor: "mei".to_string(),
+        actor: None,
         reason: "duplicate".to_string(),
     };
     // The first row of the queue is the overdue obj-2.
@@ -111,7 +111,7 @@ fn assign_asks_for_an_assignee_and_esc_cancels_the_prompt() {
     press(&mut state, KeyCode::Enter);
     let effects = type_keys(&mut state, "y");
     let expected = ObjectionAction::Assign {
-        actor: "mei".to_string(),
+        actor: None,
         assignee: "wang".to_string(),
     };
     assert_eq!(
@@ -348,4 +348,49 @@ fn the_outage_keeps_its_first_time_and_a_snapshot_ends_it() {
         Event::Data(Data::Snapshot(Box::new(snapshot()))),
     );
     assert_eq!(state.connection, console::state::Connection::Connected);
+}
+
+#[test]
+fn a_viewer_is_offered_no_objection_actions() {
+    let mut state = full_state();
+    state.operator = Some(wire::admin_api::WhoAmI {
+        name: "zhao".to_string(),
+        roles: vec![wire::admin_api::Role::Viewer],
+    });
+    for key in ["a", "c", "u", "x"] {
+        let effects = type_keys(&mut state, &format!("3{key}"));
+        assert!(effects.is_empty(), "{key}: {effects:?}");
+        assert_eq!(state.overlay, None, "{key}: no prompt opens");
+        let status = state.status.clone().unwrap();
+        assert_eq!(status.kind, StatusKind::Error);
+        assert_eq!(status.text, "zhao: this needs the `objection-handler` role");
+    }
+    // The help lists no objection action, and the status line says who is signed in.
+    type_keys(&mut state, "?");
+    let help = screen(&state, 160, 50);
+    for action in [
+        "assign to an operator",
+        "resolve: corrected",
+        "resolve: upheld",
+        "reject (reason required)",
+    ] {
+        assert!(!help.contains(action), "{action} offered:\n{help}");
+    }
+    assert!(help.contains("detail and history"), "{help}");
+    assert!(help.contains("zhao (viewer)"), "{help}");
+}
+
+#[test]
+fn who_is_signed_in_comes_from_the_gateway() {
+    let mut state = full_state();
+    state.operator = None;
+    let effects = type_keys(&mut state, "3c");
+    assert!(
+        effects.is_empty() && state.overlay.is_none(),
+        "not before sign-in"
+    );
+    update(&mut state, Event::Data(Data::SignedIn(Ok(mei()))));
+    assert_eq!(state.operator, Some(mei()));
+    type_keys(&mut state, "c");
+    assert!(state.overlay.is_some(), "an objection handler may resolve");
 }

@@ -7,11 +7,12 @@
 //!   starting (`admin.starting`) or from the first moment of draining (`admin.draining`), so
 //!   load balancers stop sending before the listeners close.
 //! - `GET /metrics` — [`Metrics::render`].
-//! - `/admin/v1/…` — the console's API ([`crate::admin::api`]), behind the admin token.
+//! - `/admin/v1/…` — the console's API ([`crate::admin::api`]), for named operators.
 //! - Anything else: 404 (405 for a known path with another method), as a problem.
 //!
 //! Its modules:
 //! - [`api`] — the operator console's API under `/admin/v1`.
+//! - [`operators`] — operator accounts: who is calling, with which roles; the bootstrap secret.
 //! - [`snapshot`] — the console's view of the node, made once per second.
 //! - [`live`] — the atomics the verify path bumps and the snapshot reads.
 //! - [`rollout`] — the rollout plan in force (reloadable) and the live figures against it; the
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod live;
+pub mod operators;
 pub mod rollout;
 pub mod snapshot;
 

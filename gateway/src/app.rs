@@ -26,6 +26,7 @@ use wire::issuer_api::backend_name;
 use wire::keys::TrustList;
 
 use crate::admin::api::AdminApi;
+use crate::admin::operators::Operators;
 use crate::admin::rollout::Rollout;
 use crate::admin::snapshot::{SnapshotFeed, Sources};
 use crate::admin::{AdminHandler, Readiness};
@@ -107,6 +108,11 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     refuse_what_the_mode_forbids(&config, &catalogue, &store).await?;
     let verifier = code_verifier(&config)?;
     let venues = load_venues(&config, &catalogue)?;
+    // The demo signs the console in with nothing set up (production refused the demo token).
+    #[cfg(feature = "demo")]
+    if config.mode == crate::config::Mode::Demo {
+        demo::operator::create_if_first(&store, config.admin_token().as_deref()).await?;
+    }
     let node = join_nodes(&config, &store).await?;
     let audit = start_audit_writer(&config, &store, &node).await?;
     let registry = venue_registry(
@@ -664,7 +670,7 @@ async fn admin_routes(
 ) -> AdminHandler {
     let snapshots = start_snapshots(service, store, audit, shutdown).await;
     let api = AdminApi::new(
-        config.admin_token().as_deref(),
+        Operators::new(store.clone(), config.admin_token().as_deref()),
         desk,
         service.registry.clone(),
         Arc::clone(&service.catalogue),
@@ -819,7 +825,7 @@ fn start_listeners(
 }
 
 /// Opens (and migrates) the store: `DATABASE_URL` or `store.url`, else SQLite in the data folder
-/// (what the gateway and the `gateway venues` commands open).
+/// (what the gateway and the `gateway venues` and `gateway operators` commands open).
 pub async fn open_store(config: &GatewayConfig) -> Result<Store> {
     match config.store_url() {
         Some(url) => Store::open(&url)

@@ -8,9 +8,12 @@
 //!   `--keys` and `--trust` of `gateway code`.
 //! - [`departments`] — department backends started in-process (the `issuer` crate) for every
 //!   backend whose endpoint is `embedded`.
+//! - [`operator`] — `demo-operator`, whose token is the demo admin token, so the console signs
+//!   in with nothing set up.
 //! - [`request`] — the ready-to-paste curl line printed at start.
 
 pub mod departments;
+pub mod operator;
 pub mod request;
 
 use anyhow::{Context as _, Result};

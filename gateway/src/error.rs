@@ -106,12 +106,30 @@ pub enum Failure {
     /// The store did not answer: nothing can be decided or recorded safely.
     #[error("the gateway's store is unavailable; retry shortly")]
     StoreUnavailable(String),
-    #[error("missing or wrong `Authorization: Bearer <admin token>`")]
+    #[error("missing or wrong `Authorization: Bearer <operator token>`")]
     AdminUnauthorized,
+    /// The token belongs to an operator who was disabled.
+    #[error("operator `{0}` is disabled")]
+    OperatorDisabled(String),
+    /// The bootstrap secret was shown after the first operator was created.
     #[error(
-        "the admin API is off: no admin token is configured (admin.token or MIANZHENG_ADMIN_TOKEN)"
+        "the bootstrap token (admin.token) only creates the first operator and operators exist: \
+         use an operator's token (`gateway operators add` makes one)"
     )]
-    AdminDisabled,
+    BootstrapSpent,
+    /// The bootstrap secret was shown for anything but creating the first operator.
+    #[error(
+        "the bootstrap token (admin.token) only creates the first operator: \
+         POST /admin/v1/operators with a name and roles including `operator-admin`"
+    )]
+    BootstrapOnly,
+    /// The operator's roles do not grant the route.
+    #[error("this needs the `{needed}` role; operator `{operator}` holds {held}")]
+    AdminForbidden {
+        operator: String,
+        needed: wire::admin_api::Role,
+        held: String,
+    },
     #[error("missing `Authorization: Holder <code>`: show a fresh code of your own")]
     MissingHolderCode,
     #[error("{what} `{id}` not found")]
@@ -172,7 +190,9 @@ impl Failure {
             Failure::AuditTimedOut { .. } => "gateway.audit_timeout",
             Failure::AuditUnconfirmed => "gateway.audit_unconfirmed",
             Failure::AdminUnauthorized => "admin.unauthorized",
-            Failure::AdminDisabled => "admin.disabled",
+            Failure::OperatorDisabled(_) => "admin.operator_disabled",
+            Failure::BootstrapSpent => "admin.bootstrap_spent",
+            Failure::BootstrapOnly | Failure::AdminForbidden { .. } => "admin.forbidden",
             Failure::MissingHolderCode => "holder.missing_code",
             Failure::Missing { .. } => "resource.not_found",
             Failure::Conflict(_) => "resource.conflict",
@@ -233,9 +253,12 @@ impl Failure {
             | Failure::UnknownVenue
             | Failure::UnknownDepartmentToken
             | Failure::AdminUnauthorized
-            | Failure::AdminDisabled
+            | Failure::OperatorDisabled(_)
+            | Failure::BootstrapSpent
             | Failure::MissingHolderCode => StatusCode::UNAUTHORIZED,
             Failure::ScenarioNotAllowed(_)
+            | Failure::BootstrapOnly
+            | Failure::AdminForbidden { .. }
             | Failure::ScopeNotGranted(_)
             | Failure::VenueDisabled
             | Failure::WrongDepartment(_) => StatusCode::FORBIDDEN,

@@ -24,7 +24,7 @@
 //! - [`error`] — failures, whose fault, and their RFC 9457 answers.
 //! - [`shutdown`] — the one place the process decides to stop.
 //! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`, `gateway audit verify`,
-//!   `gateway venues add|disable|rotate`.
+//!   `gateway venues add|disable|rotate`, `gateway operators add|list|disable`.
 //! - [`demo`] — the demo (the `demo` feature, on by default): embedded departments, demo keys
 //!   and venues, the printed curl line.
 

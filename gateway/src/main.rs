@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use gateway::commands::{audit, code, keys, venues};
+use gateway::commands::{audit, code, keys, operators, venues};
 use std::io::Write as _;
 
 use gateway::config::{parse_plain_listener, GatewayConfig, Overrides};
@@ -87,6 +87,9 @@ enum Command {
     /// The venue registry in the store, without a running gateway.
     #[command(subcommand)]
     Venues(VenuesCommand),
+    /// Operator accounts of the admin API.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +100,16 @@ enum VenuesCommand {
     Disable(venues::VenueArgs),
     /// Give a venue a fresh key (printed once); the old one stops working.
     Rotate(venues::VenueArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorsCommand {
+    /// Add an operator with its roles; print its token once.
+    Add(operators::AddArgs),
+    /// List the operators: name, roles, created, disabled (never a token).
+    List(operators::ListArgs),
+    /// Disable an operator: its token is refused from then on.
+    Disable(operators::DisableArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +178,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .build()
                 .context("starting the runtime")?;
             runtime.block_on(audit::rotate(&args, &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Operators(command)) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            runtime.block_on(async {
+                match command {
+                    OperatorsCommand::Add(args) => operators::add(&args, &mut out).await,
+                    OperatorsCommand::List(args) => operators::list(&args, &mut out).await,
+                    OperatorsCommand::Disable(args) => operators::disable(&args, &mut out).await,
+                }
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Keys(KeysCommand::Generate(args))) => {

@@ -296,16 +296,18 @@ impl ObjectionDesk {
         Ok(claimed.map(|o| o.id))
     }
 
-    /// Applies an operator's action; the objection and its history afterwards.
+    /// Applies `actor`'s action (the signed-in operator's name: an `actor` in the action itself
+    /// is ignored); the objection and its history afterwards.
     pub async fn act(
         &self,
         id: &str,
+        actor: &str,
         action: &ObjectionAction,
     ) -> Result<(Objection, Vec<ObjectionEvent>), Failure> {
         use Status::*;
+        let actor = required(actor, "actor")?;
         match action {
-            ObjectionAction::Assign { actor, assignee } => {
-                let actor = required(actor, "actor")?;
+            ObjectionAction::Assign { assignee, .. } => {
                 let assignee = required(assignee, "assignee")?;
                 self.store
                     .transition(
@@ -319,8 +321,7 @@ impl ObjectionDesk {
                     .await
                     .map_err(transition_failure)?;
             }
-            ObjectionAction::Note { actor, note } => {
-                let actor = required(actor, "actor")?;
+            ObjectionAction::Note { note, .. } => {
                 let note = required(note, "note")?;
                 self.store
                     .append_note(id, &actor, &note)
@@ -328,18 +329,15 @@ impl ObjectionDesk {
                     .map_err(Failure::from)?;
             }
             ObjectionAction::ResolveCorrected {
-                actor,
-                note,
-                correction,
+                note, correction, ..
             } => {
-                let objection = self.resolve(id, actor, note, ResolvedCorrected).await?;
+                let objection = self.resolve(id, &actor, note, ResolvedCorrected).await?;
                 self.after_correction(&objection, correction.as_ref()).await;
             }
-            ObjectionAction::ResolveUpheld { actor, note } => {
-                self.resolve(id, actor, note, ResolvedUpheld).await?;
+            ObjectionAction::ResolveUpheld { note, .. } => {
+                self.resolve(id, &actor, note, ResolvedUpheld).await?;
             }
-            ObjectionAction::Reject { actor, reason } => {
-                let actor = required(actor, "actor")?;
+            ObjectionAction::Reject { reason, .. } => {
                 let reason = required(reason, "reason")?;
                 self.store
                     .transition(id, &[Open, InReview], Rejected, &actor, &reason, None)

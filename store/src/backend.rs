@@ -449,6 +449,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "node_keys",
         include_str!("../migrations/sqlite/0005_node_keys.sql"),
     ),
+    (
+        6,
+        "operators",
+        include_str!("../migrations/sqlite/0006_operators.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -476,6 +481,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         5,
         "node_keys",
         include_str!("../migrations/postgres/0005_node_keys.sql"),
+    ),
+    (
+        6,
+        "operators",
+        include_str!("../migrations/postgres/0006_operators.sql"),
     ),
 ];
 

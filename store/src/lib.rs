@@ -1,6 +1,6 @@
-//! Mianzheng's durable state: the venue registry, the hash-chained audit log and
-//! the objection workflow, behind one [`Store`] with two engines — SQLite in a local file (the
-//! embedded default) and PostgreSQL shared by several gateway nodes.
+//! Mianzheng's durable state: the venue registry, the hash-chained audit log, the objection
+//! workflow and the operator accounts, behind one [`Store`] with two engines — SQLite in a
+//! local file (the embedded default) and PostgreSQL shared by several gateway nodes.
 //!
 //! Modules:
 //! - [`backend`]: opening a store from a URL, durability settings, embedded migrations, and the
@@ -16,6 +16,7 @@
 //! - [`node_keys`]: the nodes' checkpoint keys, registered at start, retired on rotation.
 //! - [`notify`]: LISTEN/NOTIFY between the nodes sharing a PostgreSQL store.
 //! - [`objections`]: filing, listing, claiming and resolving objections, with history.
+//! - [`operators`]: the admin API's operator accounts, their roles, tokens only as hashes.
 //! - [`error`]: [`StoreError`], and which failures are worth a retry.
 //!
 //! Every query is runtime-checked SQL that both engines accept; where they differ (the lock a
@@ -32,6 +33,7 @@ pub mod node_keys;
 pub mod nodes;
 pub mod notify;
 pub mod objections;
+pub mod operators;
 pub mod spent;
 pub mod subjects;
 #[cfg(feature = "testing")]
@@ -48,5 +50,6 @@ pub use objections::{
     Channel, FiledBy, Objection, ObjectionCount, ObjectionEvent, ObjectionFilter, Status,
     TransitionError,
 };
+pub use operators::OperatorRow;
 pub use spent::{Spend, SpendBy, SpentBy};
 pub use venues::VenueRow;

@@ -709,10 +709,21 @@ impl TestGateway {
         request(&self.client, method, &url, &headers, body.as_ref()).await
     }
 
-    /// A request to the gateway's admin API with the demo admin token.
+    /// A request to the gateway's admin API with the demo admin token (the token of the demo
+    /// operator, `demo-operator`, who holds every role).
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.admin_as(Some(GATEWAY_ADMIN_TOKEN), method, path, body)
             .await
+    }
+
+    /// Adds operator `name` with `roles` (as the demo operator); its token.
+    pub async fn add_operator(&self, name: &str, roles: &[&str]) -> String {
+        let body = serde_json::json!({ "name": name, "roles": roles });
+        let reply = self.admin(Method::POST, "/operators", Some(body)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        let issued: wire::admin_api::OperatorTokenIssued =
+            serde_json::from_slice(&reply.body).expect("an OperatorTokenIssued");
+        issued.token
     }
 }
 

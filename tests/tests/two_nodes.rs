@@ -1,8 +1,8 @@
 //! Two gateway nodes sharing one PostgreSQL store (a fresh schema per test, from
 //! `store::testing`): a "corrected" objection resolved on one node drops the cached answer on
 //! the other (LISTEN/NOTIFY), two operators claiming at once on different nodes never get the
-//! same objection, and a node whose listening connection breaks flushes its cache when it
-//! listens again.
+//! same objection, an operator disabled on one node is refused on the other, and a node whose
+//! listening connection breaks flushes its cache when it listens again.
 //!
 //! Each node runs its own embedded department backends (same population), so "the department
 //! was asked" is read from the backends of the node that verified.
@@ -205,15 +205,24 @@ async fn concurrent_claims_on_two_nodes_get_different_objections(fixture: Fixtur
     let second = file(&pair.b, &holder).await;
     assert_eq!(first.department, second.department);
 
+    // Each operator is added on node A and signs in on its own node (the accounts are shared).
+    let token_a = pair
+        .a
+        .add_operator("operator-a", &["objection-handler"])
+        .await;
+    let token_b = pair
+        .a
+        .add_operator("operator-b", &["objection-handler"])
+        .await;
     let department = first.department.clone();
     let claim = |on_b: bool| {
-        let (gw, actor) = if on_b {
-            (&pair.b, "operator-b")
+        let (gw, token) = if on_b {
+            (&pair.b, &token_b)
         } else {
-            (&pair.a, "operator-a")
+            (&pair.a, &token_a)
         };
-        let body = json!({ "department": department, "actor": actor });
-        gw.admin(Method::POST, "/objections/claim", Some(body))
+        let body = json!({ "department": department });
+        gw.admin_as(Some(token), Method::POST, "/objections/claim", Some(body))
     };
     let (on_a, on_b) = tokio::join!(claim(false), claim(true));
     let mut claimed = Vec::new();
@@ -288,6 +297,54 @@ async fn two_operators_claiming_at_once_on_two_nodes_get_different_objections() 
     tokio::time::timeout(
         PATIENCE * 4,
         on_postgres(concurrent_claims_on_two_nodes_get_different_objections),
+    )
+    .await
+    .expect("bounded");
+}
+
+async fn whoami_as(gw: &TestGateway, token: &str) -> testkit::Reply {
+    gw.admin_as(Some(token), Method::GET, "/whoami", None).await
+}
+
+async fn an_operator_disabled_on_one_node_is_refused_on_the_other(fixture: Fixture) {
+    let pair = start_pair(&fixture).await;
+    let token = pair.a.add_operator("li.wei", &["viewer"]).await;
+    for gw in [&pair.a, &pair.b] {
+        let reply = whoami_as(gw, &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    let reply = pair
+        .a
+        .admin(Method::POST, "/operators/li.wei:disable", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    // At once on the node that disabled it; on the other once its cache entry expires.
+    whoami_as(&pair.a, &token).await.assert_problem(
+        StatusCode::UNAUTHORIZED,
+        "admin.operator_disabled",
+        None,
+    );
+    patiently("node B refuses the disabled operator", async {
+        while whoami_as(&pair.b, &token).await.status != StatusCode::UNAUTHORIZED {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    whoami_as(&pair.b, &token).await.assert_problem(
+        StatusCode::UNAUTHORIZED,
+        "admin.operator_disabled",
+        None,
+    );
+
+    pair.b.stop().await;
+    pair.a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_disabled_on_node_a_is_refused_on_node_b() {
+    tokio::time::timeout(
+        PATIENCE * 4,
+        on_postgres(an_operator_disabled_on_one_node_is_refused_on_the_other),
     )
     .await
     .expect("bounded");

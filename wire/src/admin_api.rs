@@ -1,6 +1,10 @@
 //! The gateway's admin API, on its admin listener, for the operator console and for scripts.
 //! Every route except `/livez`, `/readyz` and `/metrics` needs `Authorization: Bearer <token>`
-//! (`admin.token` in `gateway.toml` or `MIANZHENG_ADMIN_TOKEN`). Errors are RFC 9457 problems.
+//! with a named operator's token; each route needs one [`Role`] ([`ROUTE_ROLES`]), and a
+//! missing one is answered 403 `admin.forbidden` naming it. The bootstrap secret (`admin.token`
+//! in `gateway.toml` or `MIANZHENG_ADMIN_TOKEN`) only creates the first operator
+//! (`POST /admin/v1/operators` while none exists) and is refused once one does. Whatever an
+//! operator does is recorded under the operator's name. Errors are RFC 9457 problems.
 //!
 //! | Route | Answer |
 //! |---|---|
@@ -17,14 +21,176 @@
 //! | `POST /admin/v1/venues/{id}/rotate` | [`VenueKeyIssued`] |
 //! | `POST /admin/v1/venues/{id}/disable`, `/enable` | [`VenueView`] |
 //! | `POST /admin/v1/rollout/reload` | [`RolloutReloaded`] (422 problem and the old plan kept when the file is bad) |
+//! | `GET /admin/v1/whoami` | [`WhoAmI`]: the signed-in operator |
+//! | `GET /admin/v1/operators` | `[OperatorView]`, by name (never a token) |
+//! | `POST /admin/v1/operators` with [`OperatorRegistration`] | 201 [`OperatorTokenIssued`] (the token is shown once) |
+//! | `POST /admin/v1/operators/{name}:disable` | [`OperatorView`]; the operator's token is refused on every node within seconds |
+
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of every admin API route.
 pub const ADMIN_PREFIX: &str = "/admin/v1";
-/// Environment variable that overrides `admin.token`.
+/// Environment variable that overrides `admin.token` (the bootstrap secret).
 pub const ADMIN_TOKEN_ENV: &str = "MIANZHENG_ADMIN_TOKEN";
+
+/// What an operator may do. Every role may read (the routes that need [`Role::Viewer`]); each
+/// other role adds the changes of one desk. Adding a role is a variant here, its name in
+/// [`Role::ALL`] and [`Role::as_str`], and its lines in [`ROUTE_ROLES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Reads everything: snapshots, objections, audit, venues, who is signed in.
+    Viewer,
+    /// Claims objections and acts on them (assign, note, resolve, reject).
+    ObjectionHandler,
+    /// Registers venues, rotates their keys, disables and enables them.
+    VenueAdmin,
+    /// Reloads the rollout plan.
+    RolloutAdmin,
+    /// Lists, adds and disables operator accounts.
+    OperatorAdmin,
+}
+
+impl Role {
+    /// Every role, in the order they are listed to people.
+    pub const ALL: [Role; 5] = [
+        Role::Viewer,
+        Role::ObjectionHandler,
+        Role::VenueAdmin,
+        Role::RolloutAdmin,
+        Role::OperatorAdmin,
+    ];
+
+    /// The role's name in requests, the store and the command line (`objection-handler`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::ObjectionHandler => "objection-handler",
+            Role::VenueAdmin => "venue-admin",
+            Role::RolloutAdmin => "rollout-admin",
+            Role::OperatorAdmin => "operator-admin",
+        }
+    }
+
+    /// Whether holding this role lets an operator take a route that needs `needed`: the role
+    /// itself, and reading, which every role includes.
+    pub fn grants(self, needed: Role) -> bool {
+        self == needed || needed == Role::Viewer
+    }
+
+    /// Whether any of `roles` grants `needed`.
+    pub fn any_grants(roles: &[Role], needed: Role) -> bool {
+        roles.iter().any(|role| role.grants(needed))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role `{s}`: expected one of {}", known.join(", "))
+            })
+    }
+}
+
+/// The role each admin route needs: method, path after [`ADMIN_PREFIX`], role. In a path,
+/// `{id}` stands for one segment and `{name}:verb` for a segment ending in `:verb`. The gateway
+/// refuses a route this table does not list, and the console hides what the operator's roles
+/// do not grant, both from this one table.
+pub const ROUTE_ROLES: &[(&str, &str, Role)] = &[
+    ("GET", "/snapshot", Role::Viewer),
+    ("GET", "/whoami", Role::Viewer),
+    ("GET", "/objections", Role::Viewer),
+    ("GET", "/objections/{id}", Role::Viewer),
+    ("POST", "/objections/claim", Role::ObjectionHandler),
+    ("POST", "/objections/{id}/actions", Role::ObjectionHandler),
+    ("GET", "/audit/recent", Role::Viewer),
+    ("GET", "/audit/verifications/{id}", Role::Viewer),
+    ("GET", "/venues", Role::Viewer),
+    ("POST", "/venues", Role::VenueAdmin),
+    ("POST", "/venues/{id}/rotate", Role::VenueAdmin),
+    ("POST", "/venues/{id}/disable", Role::VenueAdmin),
+    ("POST", "/venues/{id}/enable", Role::VenueAdmin),
+    ("POST", "/rollout/reload", Role::RolloutAdmin),
+    ("GET", "/operators", Role::OperatorAdmin),
+    ("POST", "/operators", Role::OperatorAdmin),
+    ("POST", "/operators/{name}:disable", Role::OperatorAdmin),
+];
+
+/// The role `method path` needs (`path` after [`ADMIN_PREFIX`], without the query), from
+/// [`ROUTE_ROLES`]; `None` when no route has that method and path.
+pub fn required_role(method: &str, path: &str) -> Option<Role> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    ROUTE_ROLES
+        .iter()
+        .find(|(m, pattern, _)| *m == method && route_matches(pattern, &segments))
+        .map(|&(_, _, role)| role)
+}
+
+fn route_matches(pattern: &str, segments: &[&str]) -> bool {
+    let parts: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    parts.len() == segments.len()
+        && parts.iter().zip(segments).all(|(part, segment)| {
+            match part.strip_prefix('{').and_then(|p| p.split_once('}')) {
+                None => part == segment,
+                Some((_, "")) => !segment.is_empty(),
+                Some((_, suffix)) => segment
+                    .strip_suffix(suffix)
+                    .is_some_and(|head| !head.is_empty()),
+            }
+        })
+}
+
+/// `GET /admin/v1/whoami`: the operator the request's token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+/// An operator account as listed (never its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorView {
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub created_at: DateTime<Utc>,
+    /// The operator who added it, `bootstrap`, `demo`, or `cli:<user>` for the command line.
+    pub created_by: String,
+    /// When it was disabled; its token is refused from then on.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /admin/v1/operators`: a new operator; the gateway makes its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorRegistration {
+    /// 1–64 lowercase letters, digits, `-`, `_` or `.`; unique.
+    pub name: String,
+    /// At least one.
+    pub roles: Vec<Role>,
+}
+
+/// A new operator's token, shown once: only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorTokenIssued {
+    pub operator: OperatorView,
+    pub token: String,
+}
 
 /// One view of the whole gateway node, made once per second off the verify path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,27 +408,46 @@ pub struct ObjectionPage {
     pub next: Option<String>,
 }
 
-/// An operator's action on an objection. `actor` is who does it (kept in the history).
+/// An operator's action on an objection. The history records the signed-in operator's name as
+/// its actor. `actor` is accepted for older clients and ignored: who acts is the account the
+/// token belongs to, never what the request says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ObjectionAction {
     /// Hand it to an operator (an open one moves to in review).
-    Assign { actor: String, assignee: String },
+    Assign {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        assignee: String,
+    },
     /// Add a note; the status stays.
-    Note { actor: String, note: String },
+    Note {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        note: String,
+    },
     /// The record was wrong and is corrected: cached answers are dropped on every node. With a
     /// `correction` (and the holder's handle known) the department's backend is told to apply
     /// it; without one, the department corrects the record in its own system.
     ResolveCorrected {
-        actor: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
         note: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         correction: Option<Correction>,
     },
     /// The record was right.
-    ResolveUpheld { actor: String, note: String },
+    ResolveUpheld {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        note: String,
+    },
     /// Not a valid objection; `reason` is required.
-    Reject { actor: String, reason: String },
+    Reject {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        reason: String,
+    },
 }
 
 /// The corrected value of one field of the record, in the department backend's override form
@@ -275,12 +460,14 @@ pub struct Correction {
 }
 
 /// `POST /admin/v1/objections/claim`: the next open objection of a department, oldest
-/// deadline first, moved to in review for `actor`; two operators never get the same one.
+/// deadline first, moved to in review for the signed-in operator; two operators never get the
+/// same one. `actor` is accepted for older clients and ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     pub department: String,
-    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// One verification in the audit log, as operators see it (holder as a short hash).
@@ -340,4 +527,74 @@ pub struct RolloutReloaded {
     /// The file the plan was read from.
     pub source: String,
     pub cells: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_needs_the_role_of_its_desk() {
+        assert_eq!(required_role("GET", "/snapshot"), Some(Role::Viewer));
+        assert_eq!(
+            required_role("GET", "/objections/obj-1"),
+            Some(Role::Viewer)
+        );
+        assert_eq!(
+            required_role("POST", "/objections/obj-1/actions"),
+            Some(Role::ObjectionHandler)
+        );
+        assert_eq!(
+            required_role("POST", "/objections/claim"),
+            Some(Role::ObjectionHandler)
+        );
+        assert_eq!(
+            required_role("POST", "/venues/v-1/rotate"),
+            Some(Role::VenueAdmin)
+        );
+        assert_eq!(
+            required_role("POST", "/rollout/reload"),
+            Some(Role::RolloutAdmin)
+        );
+        assert_eq!(
+            required_role("POST", "/operators/li.wei:disable"),
+            Some(Role::OperatorAdmin)
+        );
+        assert_eq!(required_role("POST", "/operators/:disable"), None);
+        assert_eq!(required_role("POST", "/operators/li.wei"), None);
+        assert_eq!(required_role("DELETE", "/venues"), None);
+        assert_eq!(required_role("GET", "/nowhere"), None);
+    }
+
+    #[test]
+    fn every_role_reads_and_only_its_own_desk_changes() {
+        for role in Role::ALL {
+            assert!(role.grants(Role::Viewer), "{role} reads");
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!(!Role::Viewer.grants(Role::ObjectionHandler));
+        assert!(!Role::VenueAdmin.grants(Role::ObjectionHandler));
+        assert!(Role::any_grants(
+            &[Role::Viewer, Role::ObjectionHandler],
+            Role::ObjectionHandler
+        ));
+        assert!("admin"
+            .parse::<Role>()
+            .expect_err("no such role")
+            .contains("objection-handler"));
+    }
+
+    #[test]
+    fn a_client_sent_actor_is_still_accepted() {
+        let action: ObjectionAction =
+            serde_json::from_str(r#"{"action":"note","actor":"someone","note":"n"}"#)
+                .expect("older clients' body");
+        assert!(matches!(action, ObjectionAction::Note { .. }));
+        let action: ObjectionAction =
+            serde_json::from_str(r#"{"action":"note","note":"n"}"#).expect("without actor");
+        assert_eq!(
+            serde_json::to_string(&action).expect("json"),
+            r#"{"action":"note","note":"n"}"#
+        );
+    }
 }

@@ -381,7 +381,7 @@ impl TrustedKey {
     pub fn fingerprint(&self) -> String {
         use spki::EncodePublicKey as _;
         let material = match &self.public {
-            PublicKey::Ed25519(k) => k.to_public_key_der().map(|d| d.into_vec()),
+            PublicKey::Ed25519(k) => k.verifying_key().to_public_key_der().map(|d| d.into_vec()),
             PublicKey::Es256(k) => k.to_public_key_der().map(|d| d.into_vec()),
             PublicKey::Ps256(k) => k.to_public_key_der().map(|d| d.into_vec()),
             PublicKey::Hmac(secret) => Ok(secret.clone()),

@@ -74,13 +74,23 @@ pub fn status_line(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         )),
     };
     frame.render_widget(line, area);
-    let actor = Line::from(Span::styled(
-        format!("actor: {} ", state.actor),
-        theme.dim(),
-    ))
-    .right_aligned();
-    if area.width as usize > 60 + actor.width() {
-        frame.render_widget(actor, area);
+    // Who is signed in and their roles; only the name where the roles do not fit.
+    let (full, short) = match &state.operator {
+        Some(who) => {
+            let roles: Vec<&str> = who.roles.iter().map(|role| role.as_str()).collect();
+            (
+                format!("{} ({}) ", who.name, roles.join(", ")),
+                format!("{} ", who.name),
+            )
+        }
+        None => ("signing in… ".to_string(), "signing in… ".to_string()),
+    };
+    let fits = |text: &str| area.width as usize > 60 + text.chars().count();
+    if let Some(who) = [full, short].into_iter().find(|text| fits(text)) {
+        frame.render_widget(
+            Line::from(Span::styled(who, theme.dim())).right_aligned(),
+            area,
+        );
     }
 }
 
@@ -105,7 +115,8 @@ pub fn help(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     for (heading, bindings) in help_sections() {
         starts.push(lines.len());
         lines.push(Line::from(Span::styled(heading, theme.heading())));
-        for binding in bindings {
+        // What the operator may not take is not offered.
+        for binding in bindings.into_iter().filter(|b| state.role_allows(b.action)) {
             let mut spans = vec![
                 Span::raw(format!(" {:<key_width$} ", label(binding))),
                 Span::raw(binding.help),

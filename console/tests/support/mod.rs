@@ -28,15 +28,25 @@ pub fn settings() -> Settings {
     Settings {
         url: "http://127.0.0.1:9090".to_string(),
         token: "t".to_string(),
-        actor: "mei".to_string(),
         read_only: false,
         no_color: false,
     }
 }
 
-/// A state at 2026-11-26 12:00 UTC with nothing received yet.
+/// A state at 2026-11-26 12:00 UTC with nothing received yet but who is signed in: `mei`,
+/// who handles objections.
 pub fn empty_state() -> State {
-    State::new(&settings(), at(26, 12, 0))
+    let mut state = State::new(&settings(), at(26, 12, 0));
+    state.operator = Some(mei());
+    state
+}
+
+/// The operator the fixtures sign in.
+pub fn mei() -> WhoAmI {
+    WhoAmI {
+        name: "mei".to_string(),
+        roles: vec![Role::Viewer, Role::ObjectionHandler],
+    }
 }
 
 /// A state with a snapshot, the objection queue and the audit log.
@@ -344,6 +354,11 @@ impl AdminApi for FakeApi {
     async fn audit_recent(&self, limit: usize) -> Result<AuditPage, ClientError> {
         self.record(format!("audit_recent {limit}"));
         Ok(audit())
+    }
+
+    async fn whoami(&self) -> Result<WhoAmI, ClientError> {
+        self.record("whoami".to_string());
+        Ok(mei())
     }
 
     async fn audit_lookup(&self, verification_id: &str) -> Result<AuditView, ClientError> {

@@ -1,13 +1,17 @@
 //! The admin API under [`ADMIN_PREFIX`] on the admin listener: what the operator console and
-//! scripts use (the routes are listed in [`wire::admin_api`]). Every route needs the admin
-//! bearer token; a gateway without one configured answers 401 `admin.disabled`.
+//! scripts use (the routes are listed in [`wire::admin_api`]). Every request is signed in as a
+//! named operator by its bearer token ([`Operators`]) and needs the role
+//! [`wire::admin_api::ROUTE_ROLES`] gives its route; what it changes is recorded under the
+//! operator's name. The bootstrap secret may only create the first operator.
 //!
 //! - [`objections`] — list, detail, claim, and the workflow actions.
 //! - [`venues`] — register, rotate a key, disable, enable.
 //! - [`audit`] — recent verifications and look-up by verification id.
+//! - [`operators`] — who is signed in; list, add and disable operators.
 
 pub mod audit;
 pub mod objections;
+pub mod operators;
 pub mod venues;
 
 use std::sync::Arc;
@@ -17,10 +21,10 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use sha2::{Digest as _, Sha256};
-use wire::admin_api::ADMIN_PREFIX;
+use wire::admin_api::{required_role, ADMIN_PREFIX};
 use wire::catalogue::Catalogue;
 
+use crate::admin::operators::{Caller, Operator, Operators};
 use crate::admin::snapshot::SnapshotFeed;
 use crate::error::Failure;
 use crate::http::json;
@@ -38,8 +42,8 @@ pub type RolloutReload =
 /// Everything the admin API reads and changes.
 #[derive(Clone)]
 pub struct AdminApi {
-    /// SHA-256 of the bearer token; `None`: the API is off.
-    token_hash: Option<[u8; 32]>,
+    /// Who may call, with which roles.
+    pub operators: Operators,
     pub desk: ObjectionDesk,
     pub registry: VenueRegistry,
     pub catalogue: Arc<Catalogue>,
@@ -50,7 +54,7 @@ pub struct AdminApi {
 impl std::fmt::Debug for AdminApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminApi")
-            .field("enabled", &self.token_hash.is_some())
+            .field("operators", &self.operators)
             .finish()
     }
 }
@@ -60,7 +64,7 @@ pub type Routed = (&'static str, Response<Full<Bytes>>);
 
 impl AdminApi {
     pub fn new(
-        token: Option<&str>,
+        operators: Operators,
         desk: ObjectionDesk,
         registry: VenueRegistry,
         catalogue: Arc<Catalogue>,
@@ -68,7 +72,7 @@ impl AdminApi {
         rollout_reload: RolloutReload,
     ) -> AdminApi {
         AdminApi {
-            token_hash: token.map(|t| Sha256::digest(t.as_bytes()).into()),
+            operators,
             desk,
             registry,
             catalogue,
@@ -82,27 +86,36 @@ impl AdminApi {
         path == ADMIN_PREFIX || path.starts_with(&format!("{ADMIN_PREFIX}/"))
     }
 
-    fn authorize<B>(&self, req: &Request<B>) -> Result<(), Failure> {
-        let expected = self.token_hash.ok_or(Failure::AdminDisabled)?;
-        let given = request::bearer(req.headers()).ok_or(Failure::AdminUnauthorized)?;
-        // Comparing hashes: equal-length values whose timing says nothing about the token.
-        let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        if given == expected {
-            Ok(())
-        } else {
-            Err(Failure::AdminUnauthorized)
+    /// Signs the caller in and checks that its roles grant the route: the operator, or the
+    /// bootstrap secret (which may only create the first operator). A route the table does not
+    /// list is 404, after authentication so that strangers learn nothing.
+    async fn authorize<B>(&self, req: &Request<B>) -> Result<Caller, Failure> {
+        let caller = self
+            .operators
+            .authenticate(request::bearer(req.headers()))
+            .await?;
+        let path = &req.uri().path()[ADMIN_PREFIX.len()..];
+        let needed = required_role(req.method().as_str(), path).ok_or(Failure::NotFound)?;
+        match &caller {
+            Caller::Operator(operator) => operator.require(needed)?,
+            Caller::Bootstrap if (req.method(), path) == (&Method::POST, "/operators") => {}
+            Caller::Bootstrap => return Err(Failure::BootstrapOnly),
         }
+        Ok(caller)
     }
 
     /// Answers one request under [`ADMIN_PREFIX`].
     pub async fn handle(&self, req: Request<Incoming>) -> Routed {
         let request_id = request::request_id(&req);
-        if let Err(failure) = self.authorize(&req) {
-            return (
-                "admin_refused",
-                failure.problem(&request_id).into_response(),
-            );
-        }
+        let refused = |failure| json::answer::<()>(Err(failure), StatusCode::OK, &request_id);
+        let operator = match self.authorize(&req).await {
+            Ok(Caller::Operator(operator)) => operator,
+            Ok(Caller::Bootstrap) => {
+                let result = operators::bootstrap(self, req, &request_id).await;
+                return ("admin_operators", result.unwrap_or_else(refused));
+            }
+            Err(failure) => return ("admin_refused", refused(failure)),
+        };
         let segments = segments(&req);
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = req.method().clone();
@@ -110,14 +123,9 @@ impl AdminApi {
             req,
             segments: &segments,
             request_id: &request_id,
+            operator: &operator,
         };
-        let answer = |route, result: Answer| match result {
-            Ok(response) => (route, response),
-            Err(failure) => (
-                route,
-                json::answer::<()>(Err(failure), StatusCode::OK, &request_id),
-            ),
-        };
+        let answer = |route, result: Answer| (route, result.unwrap_or_else(refused));
         match (&method, segments.as_slice()) {
             (&Method::GET, ["snapshot"]) => {
                 let after = json::query_param(req.uri().query(), "after")
@@ -148,10 +156,17 @@ impl AdminApi {
             }
             (_, ["venues", ..]) => answer("admin_venues", venues::route(self, call(req)).await),
             (_, ["audit", ..]) => answer("admin_audit", audit::route(self, call(req)).await),
+            (_, ["whoami" | "operators", ..]) => {
+                answer("admin_operators", operators::route(self, call(req)).await)
+            }
             (&Method::POST, ["rollout", "reload"]) => answer(
                 "admin_rollout",
                 (self.rollout_reload)()
-                    .map(|loaded| json::reply(StatusCode::OK, &loaded, &request_id))
+                    .map(|loaded| {
+                        let file = &loaded.source;
+                        tracing::info!(operator = %operator.name, file, "rollout plan reloaded");
+                        json::reply(StatusCode::OK, &loaded, &request_id)
+                    })
                     .map_err(|e| {
                         Failure::Unprocessable(format!(
                             "the rollout plan was refused and the old one kept: {e}"
@@ -170,6 +185,8 @@ pub struct Call<'a> {
     /// The request's path after [`ADMIN_PREFIX`], split at `/`.
     pub segments: &'a [&'a str],
     pub request_id: &'a str,
+    /// The signed-in operator: the actor of whatever the request changes.
+    pub operator: &'a Operator,
 }
 
 /// What a route answers: a response, or the failure to answer with.

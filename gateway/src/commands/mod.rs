@@ -5,8 +5,10 @@
 //! - [`code`] — `gateway code inspect`, `gateway code mint`.
 //! - [`keys`] — `gateway keys generate`.
 //! - [`venues`] — `gateway venues add|disable|rotate`, on the store without a running gateway.
+//! - [`operators`] — `gateway operators add|list|disable`.
 
 pub mod audit;
 pub mod code;
 pub mod keys;
+pub mod operators;
 pub mod venues;

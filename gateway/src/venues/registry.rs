@@ -163,9 +163,14 @@ impl VenueRegistry {
 
 /// A new venue key: `mzv_` and 32 random bytes in hex.
 fn fresh_key() -> String {
+    fresh_secret("mzv_")
+}
+
+/// A new bearer secret: `prefix` and 256 random bits in hex (venue keys, operator tokens).
+pub(crate) fn fresh_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    format!("mzv_{}", hex::encode(bytes))
+    format!("{prefix}{}", hex::encode(bytes))
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
         (Method::POST, ["objections", "claim"]) => {
             let (parts, body) = call.req.into_parts();
             let claim: ClaimRequest = json::read(&parts.headers, body).await?;
-            match desk.claim(&claim.department, &claim.actor).await? {
+            match desk.claim(&claim.department, &call.operator.name).await? {
                 Some(id) => Ok(detail_reply(desk.detail(&id).await?)),
                 None => Ok(Response::builder()
                     .status(StatusCode::NO_CONTENT)
@@ -121,7 +121,8 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
             let id = id.to_string();
             let (parts, body) = call.req.into_parts();
             let action: ObjectionAction = json::read(&parts.headers, body).await?;
-            Ok(detail_reply(desk.act(&id, &action).await?))
+            let actor = &call.operator.name;
+            Ok(detail_reply(desk.act(&id, actor, &action).await?))
         }
         _ => Err(Failure::NotFound),
     }

@@ -106,13 +106,13 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
                 updated_at: store::now(),
             };
             let created = registry.register(row).await.map_err(Failure::from)?;
-            tracing::info!(venue = %created.0.id, "venue registered");
+            tracing::info!(operator = %call.operator.name, venue = %created.0.id, "venue registered");
             tell_nodes().await;
             Ok(issued(StatusCode::CREATED, created))
         }
         (Method::POST, ["venues", id, "rotate"]) => {
             let rotated = registry.rotate(id).await.map_err(Failure::from)?;
-            tracing::info!(venue = %id, "venue key rotated");
+            tracing::info!(operator = %call.operator.name, venue = %id, "venue key rotated");
             tell_nodes().await;
             Ok(issued(StatusCode::OK, rotated))
         }
@@ -121,7 +121,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
                 .set_disabled(id, *action == "disable")
                 .await
                 .map_err(Failure::from)?;
-            tracing::info!(venue = %id, action, "venue changed");
+            tracing::info!(operator = %call.operator.name, venue = %id, action, "venue changed");
             tell_nodes().await;
             Ok(json::reply(StatusCode::OK, &view(&row), call.request_id))
         }
