@@ -30,7 +30,7 @@ use wire::admin_api::ADMIN_PREFIX;
 use wire::api::{OBJECTIONS_PATH, VERIFY_PATH};
 use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
-use wire::code::{HolderClaims, Minter, Profile};
+use wire::code::{HolderClaims, Minter, Profile, Purpose};
 
 /// Upper bound of every wait; only reached when something is broken.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -90,14 +90,18 @@ async fn call(
 
 /// A fresh holder code for `handle` (a person), minted with the demo platform key the embedded
 /// trust list trusts.
-fn mint(population: &Population, handle: &str) -> String {
+fn mint(population: &Population, handle: &str, purpose: Purpose) -> String {
     let key = wire::keys::parse_signing_keys(gateway::demo::PLATFORM_SECRET)
         .expect("the demo platform keys")
         .into_iter()
         .find(|k| k.algorithm() == Profile::Eddsa.algorithm())
         .expect("an EdDSA demo platform key");
     let city = population.holder(handle, HolderKind::Person).home_city();
-    Minter::new(key).mint(&HolderClaims::fresh_person(handle, Some(city), 300))
+    let claims = HolderClaims {
+        purpose,
+        ..HolderClaims::fresh_person(handle, Some(city), 300)
+    };
+    Minter::new(key).mint(&claims)
 }
 
 /// A tmux server of the test's own (`-S`, a socket in the test's temporary folder, and a config
@@ -261,7 +265,7 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
     );
     let mut answered: Vec<String> = Vec::new();
     for (i, handle) in holders.iter().enumerate() {
-        let body = json!({ "code": mint(&population, handle), "scenario": SCENARIO });
+        let body = json!({ "code": mint(&population, handle, Purpose::Presentation), "scenario": SCENARIO });
         let request_id = format!("e2e-console-{i}-{:08x}", rand::random::<u32>());
         let (status, answer) = call(
             &client,
@@ -280,7 +284,7 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
 
     // One holder objection, filed with a fresh code.
     let filing = json!({
-        "code": mint(&population, &holders[0]),
+        "code": mint(&population, &holders[0], Purpose::HolderAccess),
         "certificate": CERTIFICATE,
         "channel": "app",
         "description": "the card number on record is wrong",

@@ -146,7 +146,7 @@ async fn migrations_are_idempotent_on_reopen(fx: Fixture) {
                 .await
                 .expect("count migrations"),
         };
-        assert_eq!(applied, 4, "each of the four migrations is applied once");
+        assert_eq!(applied, 6, "each of the six migrations is applied once");
         store.close().await;
     }
 }

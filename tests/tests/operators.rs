@@ -17,7 +17,7 @@ const CERTIFICATE: &str = "senior-citizen-card";
 const BOOTSTRAP: &str = "e2e-bootstrap-secret-5d0c9e";
 
 async fn file_objection(gw: &TestGateway) -> String {
-    let code = Holder::passing(SCENARIO).code().mint();
+    let code = Holder::passing(SCENARIO).own_code().mint();
     let reply = gw
         .file_objection(
             None,

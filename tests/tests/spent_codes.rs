@@ -245,7 +245,7 @@ async fn nodes_agree_on_names_and_the_subject_key(fx: Fixture) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_agree_on_names_and_the_subject_key_on_sqlite() {
-    on_sqlite(nodes_agree_on_names_and_the_subject_key).await;
+    Box::pin(on_sqlite(nodes_agree_on_names_and_the_subject_key)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,36 +24,7 @@ pub fn view(row: &VenueRow) -> VenueView {
 
 /// Checks a registration against the catalogue; every problem at once.
 fn check(api: &AdminApi, r: &VenueRegistration) -> Result<(), Failure> {
-    let mut problems = Vec::new();
-    let slug = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    if !slug(&r.id) {
-        problems.push(format!(
-            "id `{}` must be 1–64 lowercase letters, digits or `-`",
-            r.id
-        ));
-    }
-    if r.name.trim().is_empty() {
-        problems.push("name must not be empty".to_owned());
-    }
-    if api.catalogue.city(r.city).is_none() {
-        problems.push(format!("city `{}` is not in the catalogue", r.city));
-    }
-    if r.scenarios.is_empty() {
-        problems.push("scenarios must name at least one scenario".to_owned());
-    }
-    for s in &r.scenarios {
-        if api.catalogue.scenario(s).is_none() {
-            problems.push(format!("scenario `{s}` is not in the catalogue"));
-        }
-    }
-    if r.rate_per_sec == 0 {
-        problems.push("rate_per_sec must be at least 1".to_owned());
-    }
+    let problems = crate::venues::registration_problems(&api.catalogue, r);
     if problems.is_empty() {
         Ok(())
     } else {
