@@ -539,7 +539,12 @@ async fn connect_departments(
     for department in catalogue.departments() {
         for backend in &department.backends {
             let url = match &backend.endpoint {
-                Endpoint::Url(url) => url.clone(),
+                Endpoint::Url(url) => {
+                    wire::issuer_api::check_backend_url(url).map_err(|e| {
+                        anyhow::anyhow!("department `{}`: {e}", backend.department)
+                    })?;
+                    url.clone()
+                }
                 #[cfg(feature = "demo")]
                 Endpoint::Embedded => embedded
                     .as_ref()

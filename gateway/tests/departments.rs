@@ -138,3 +138,41 @@ async fn a_senior_passes_with_the_departments_at_urls() {
     gateway.run().await.expect("a clean stop");
     issuer.shutdown().await;
 }
+
+/// Department records are sealed but not secret-free: a backend reached over plain http is
+/// refused at start unless it is on loopback, naming the department and the endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_over_plain_http_off_loopback_is_refused() {
+    let catalogue = Arc::new(Catalogue::embedded());
+    let issuer_config =
+        IssuerConfig::new(Arc::clone(&catalogue), issuer::seal_keys::demo_seal_keys());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let issuer = issuer::start(issuer_config, listener)
+        .await
+        .expect("the issuer starts");
+    let data = tempfile::tempdir().expect("data folder");
+    let catalogue_dir = data.path().join("catalogue");
+    std::fs::create_dir(&catalogue_dir).expect("catalogue folder");
+    catalogue_at(&catalogue_dir, &issuer);
+    let departments_file = catalogue_dir.join(DEPARTMENTS_FILE);
+    let departments = std::fs::read_to_string(&departments_file).expect("departments.toml");
+    let off_loopback = departments.replacen("http://127.0.0.1", "http://10.0.0.7", 1);
+    assert_ne!(off_loopback, departments);
+    std::fs::write(&departments_file, off_loopback).expect("write departments.toml");
+
+    let keys = repository_config().join("keys");
+    let mut config = GatewayConfig::loopback(&data.path().join("gateway"));
+    config.catalogue.dir = Some(catalogue_dir);
+    config.codes.trust = Some(keys.join("platform.trust.toml"));
+    config.departments.seal_trust = Some(keys.join("department-seals.trust.toml"));
+    config.venues.file = Some(repository_config().join("venues.toml"));
+    let refused = gateway::app::start(config)
+        .await
+        .err()
+        .expect("the gateway refuses to start");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("plain http:// off loopback") && message.contains("http://10.0.0.7"),
+        "{message}"
+    );
+}

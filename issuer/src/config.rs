@@ -141,7 +141,7 @@ impl NotifyConfig {
         };
         match uri.scheme_str() {
             Some("https") => {}
-            Some("http") if is_loopback(host) => {}
+            Some("http") if wire::issuer_api::is_loopback_host(host) => {}
             Some("http") => {
                 return Err(format!(
                     "notify url `{}` is plain http:// to a host off loopback: use https:// \
@@ -170,16 +170,6 @@ impl NotifyConfig {
         }
         Ok(())
     }
-}
-
-/// Whether a URL's host is a loopback address (or `localhost`).
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The `[notify]` table of the config file.

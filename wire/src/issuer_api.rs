@@ -199,6 +199,40 @@ impl RecordResponse {
     }
 }
 
+/// Whether a URL's host is a loopback address (or `localhost`): the only place plain `http://`
+/// is allowed between the gateway and the departments, either way (records and change notices
+/// travel in clear over it).
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a department backend's endpoint `url` may not be used: not an absolute `https://` URL,
+/// nor `http://` on loopback.
+pub fn check_backend_url(url: &str) -> Result<(), String> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    match scheme {
+        "https" if !host.is_empty() => Ok(()),
+        "http" if is_loopback_host(host) => Ok(()),
+        "http" if !host.is_empty() => Err(format!(
+            "endpoint `{url}` is plain http:// off loopback: department records would travel in clear; use https://"
+        )),
+        _ => Err(format!(
+            "endpoint `{url}` must be an https:// URL (or http:// on loopback)"
+        )),
+    }
+}
+
 /// `<department>/<province|city code>`: how a backend is named in responses, URLs and stats.
 pub fn backend_name(department: &str, scope: crate::catalogue::model::BackendScope) -> String {
     match scope {
@@ -719,6 +753,26 @@ mod tests {
             fields,
             issued_at: "2026-03-01T08:00:00.123Z".parse().expect("time"),
             seal: None,
+        }
+    }
+
+    #[test]
+    fn backend_urls_are_https_or_plain_on_loopback_only() {
+        for ok in [
+            "https://records.example.gov.cn/v1",
+            "http://127.0.0.1:4000",
+            "http://localhost:4000/x",
+            "http://[::1]:4000",
+        ] {
+            assert!(check_backend_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.7:4000",
+            "http://records.example.gov.cn",
+            "ftp://127.0.0.1",
+            "records",
+        ] {
+            assert!(check_backend_url(bad).is_err(), "{bad}");
         }
     }
 

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use wire::api::Reason;
 use wire::catalogue::model::{Backend, BackendScope, HolderKind};
 use wire::catalogue::Catalogue;
-use wire::issuer_api::{Record, RecordQuery};
+use wire::issuer_api::{backend_name, Record, RecordQuery};
 use wire::keys::TrustList;
 
 use super::check_seal;
@@ -62,7 +62,8 @@ pub type Backends = HashMap<String, HashMap<BackendScope, Arc<BackendClient>>>;
 
 struct Inner {
     cache: RecordCache,
-    inflight: DashMap<RecordKey, watch::Receiver<Option<Outcome>>>,
+    /// Calls in flight, by entry and the backend asked (its name).
+    inflight: DashMap<(RecordKey, String), watch::Receiver<Option<Outcome>>>,
     backends: Backends,
     catalogue: Arc<Catalogue>,
     seal_trust: Arc<TrustList>,
@@ -88,6 +89,10 @@ impl std::fmt::Debug for Fetcher {
 /// says unavailable) and always clears the in-flight entry.
 struct Lead {
     key: RecordKey,
+    /// The backend asked, by name: with `key`, the in-flight entry.
+    backend: String,
+    /// [`RecordCache::generation`] before the department was asked.
+    asked_at: u64,
     certificate: String,
     tx: watch::Sender<Option<Outcome>>,
     inner: Arc<Inner>,
@@ -105,7 +110,9 @@ impl Drop for Lead {
             self.tx
                 .send_replace(Some(Err(Reason::DepartmentUnavailable)));
         }
-        self.inner.inflight.remove(&self.key);
+        self.inner
+            .inflight
+            .remove(&(self.key.clone(), std::mem::take(&mut self.backend)));
     }
 }
 
@@ -153,7 +160,7 @@ impl Fetcher {
 
         for (i, planned) in plan.iter().enumerate() {
             let key = RecordKey::new(ask.subject_hash, &planned.certificate.code);
-            if let Some(cached) = inner.cache.get(&key) {
+            if let Some(cached) = inner.cache.get(&key, planned.backend) {
                 if cached.fresh_until > now {
                     inner.metrics.cache("records", true);
                     answers[i] = Some(Answer::Record {
@@ -165,7 +172,10 @@ impl Fetcher {
                 stale[i] = Some(Arc::clone(&cached.record));
             }
             inner.metrics.cache("records", false);
-            let lead = match inner.inflight.entry(key.clone()) {
+            let backend = backend_name(&planned.backend.department, planned.backend.scope);
+            // Noted before anyone asks: an invalidation from here on keeps the answer out.
+            let asked_at = inner.cache.generation();
+            let lead = match inner.inflight.entry((key.clone(), backend.clone())) {
                 Entry::Occupied(e) => {
                     waits.push((i, e.get().clone()));
                     continue;
@@ -176,6 +186,8 @@ impl Fetcher {
                     waits.push((i, rx));
                     Lead {
                         key,
+                        backend,
+                        asked_at,
                         certificate: planned.certificate.code.clone(),
                         tx,
                         inner: Arc::clone(inner),
@@ -183,7 +195,7 @@ impl Fetcher {
                 }
             };
             // Another request may have filled the cache between our miss and our lead.
-            if let Some(cached) = inner.cache.get(&lead.key) {
+            if let Some(cached) = inner.cache.get(&lead.key, planned.backend) {
                 if cached.fresh_until > now {
                     lead.settle(Ok(Arc::clone(&cached.record)));
                     continue;
@@ -283,9 +295,13 @@ impl Fetcher {
             ) {
                 Ok(()) => {
                     let record = Arc::new(record);
-                    inner
-                        .cache
-                        .insert(lead.key.clone(), Arc::clone(&record), certificate);
+                    inner.cache.insert(
+                        lead.key.clone(),
+                        Arc::clone(&record),
+                        certificate,
+                        backend,
+                        lead.asked_at,
+                    );
                     lead.settle(Ok(record));
                 }
                 Err(rejection) => {
