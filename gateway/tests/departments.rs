@@ -168,8 +168,7 @@ async fn a_department_over_plain_http_off_loopback_is_refused() {
     config.venues.file = Some(repository_config().join("venues.toml"));
     let refused = gateway::app::start(config)
         .await
-        .err()
-        .expect("the gateway refuses to start");
+        .expect_err("the gateway refuses to start");
     let message = format!("{refused:#}");
     assert!(
         message.contains("plain http:// off loopback") && message.contains("http://10.0.0.7"),
