@@ -57,6 +57,12 @@ impl Action {
             _ => None,
         }
     }
+
+    /// Whether the signed-in operator's roles let them take this action (hidden from the help
+    /// otherwise).
+    pub fn allowed(self, state: &crate::state::State) -> bool {
+        self.needs().is_none_or(|role| state.may(role))
+    }
 }
 
 /// Work for the I/O layer ([`crate::perform::perform`]); its outcome comes back as

@@ -263,11 +263,6 @@ impl State {
             .is_some_and(|who| Role::any_grants(&who.roles, needed))
     }
 
-    /// Whether the operator's roles let them take `action` (hidden from the help otherwise).
-    pub fn role_allows(&self, action: crate::action::Action) -> bool {
-        action.needs().is_none_or(|role| self.may(role))
-    }
-
     pub fn list(&self, tab: Tab) -> &ListView {
         &self.lists[tab.index()]
     }

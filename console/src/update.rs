@@ -42,7 +42,7 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
         );
         return Vec::new();
     }
-    if let Some(needed) = action.needs().filter(|_| !state.role_allows(action)) {
+    if let Some(needed) = action.needs().filter(|_| !action.allowed(state)) {
         let who = state
             .operator
             .as_ref()

@@ -116,7 +116,7 @@ pub fn help(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         starts.push(lines.len());
         lines.push(Line::from(Span::styled(heading, theme.heading())));
         // What the operator may not take is not offered.
-        for binding in bindings.into_iter().filter(|b| state.role_allows(b.action)) {
+        for binding in bindings.into_iter().filter(|b| b.action.allowed(state)) {
             let mut spans = vec![
                 Span::raw(format!(" {:<key_width$} ", label(binding))),
                 Span::raw(binding.help),
