@@ -259,58 +259,61 @@ async fn a_90_10_split_across_two_nodes_still_gets_the_venue_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_unreachable_a_node_admits_its_share_and_says_so() {
-    tokio::time::timeout(PATIENCE * 2, async {
-        // A port where nothing listens.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
-        let gw = TestGateway::start_with(|c| {
-            c.quotas.redis_url = Some(format!("redis://{closed}"));
-        })
-        .await;
-        let readyz = format!(
-            "http://{}/readyz",
-            gw.gateway.admin_addr.expect("an admin listener")
-        );
-        let reply = testkit::request(&gw.client, Method::GET, &readyz, &[], None).await;
-        assert_eq!(reply.status, StatusCode::OK, "it still serves");
-        assert!(
-            reply.text().starts_with(&format!(
-                "ready\nquotas: fallback: redis redis://{closed} unreachable"
-            )),
-            "{}",
-            reply.text()
-        );
-        assert_eq!(
-            metric(&gw, r#"mz_quota_mode{mode="fallback"}"#).await,
-            Some(1.0)
-        );
-        assert_eq!(metric(&gw, "mz_quota_fallbacks_total").await, Some(1.0));
+    tokio::time::timeout(
+        PATIENCE * 2,
+        Box::pin(async {
+            // A port where nothing listens.
+            let closed = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port");
+            let gw = TestGateway::start_with(|c| {
+                c.quotas.redis_url = Some(format!("redis://{closed}"));
+            })
+            .await;
+            let readyz = format!(
+                "http://{}/readyz",
+                gw.gateway.admin_addr.expect("an admin listener")
+            );
+            let reply = testkit::request(&gw.client, Method::GET, &readyz, &[], None).await;
+            assert_eq!(reply.status, StatusCode::OK, "it still serves");
+            assert!(
+                reply.text().starts_with(&format!(
+                    "ready\nquotas: fallback: redis redis://{closed} unreachable"
+                )),
+                "{}",
+                reply.text()
+            );
+            assert_eq!(
+                metric(&gw, r#"mz_quota_mode{mode="fallback"}"#).await,
+                Some(1.0)
+            );
+            assert_eq!(metric(&gw, "mz_quota_fallbacks_total").await, Some(1.0));
 
-        // Alone, its share is the whole quota: the burst (2Q) at once, never all 5Q.
-        let key = register_venue(&gw, Q).await;
-        let client = http_client();
-        let mut answers = JoinSet::new();
-        let started = Instant::now();
-        for _ in 0..5 * Q {
-            answers.spawn(verify_once(
-                client.clone(),
-                gw.verify_url(),
-                format!("Bearer {key}"),
-            ));
-        }
-        let mut admitted = 0;
-        while let Some(answer) = answers.join_next().await {
-            admitted += u32::from(answer.expect("a request task"));
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(
-            admitted >= 2 * Q && f64::from(admitted) <= allowed(seconds, 1.0) + 1.0,
-            "{admitted} of {} admitted in {seconds:.1} s",
-            5 * Q
-        );
-        gw.stop().await;
-    })
+            // Alone, its share is the whole quota: the burst (2Q) at once, never all 5Q.
+            let key = register_venue(&gw, Q).await;
+            let client = http_client();
+            let mut answers = JoinSet::new();
+            let started = Instant::now();
+            for _ in 0..5 * Q {
+                answers.spawn(verify_once(
+                    client.clone(),
+                    gw.verify_url(),
+                    format!("Bearer {key}"),
+                ));
+            }
+            let mut admitted = 0;
+            while let Some(answer) = answers.join_next().await {
+                admitted += u32::from(answer.expect("a request task"));
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            assert!(
+                admitted >= 2 * Q && f64::from(admitted) <= allowed(seconds, 1.0) + 1.0,
+                "{admitted} of {} admitted in {seconds:.1} s",
+                5 * Q
+            );
+            gw.stop().await;
+        }),
+    )
     .await
     .expect("bounded");
 }
