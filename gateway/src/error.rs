@@ -144,6 +144,11 @@ pub enum Failure {
     Internal(String),
 }
 
+/// A wait as the whole seconds of `Retry-After`: rounded up, at least 1.
+pub fn retry_after_secs(wait: std::time::Duration) -> u32 {
+    wait.as_secs_f64().ceil().clamp(1.0, f64::from(u32::MAX)) as u32
+}
+
 impl From<store::StoreError> for Failure {
     /// A missing row is "not found", a clash is a conflict, an outage is 503 with
     /// `Retry-After`; anything else is the gateway's bug (500, details only in the log).

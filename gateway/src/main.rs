@@ -144,6 +144,16 @@ fn catalogue(dir: Option<&PathBuf>) -> Result<Catalogue> {
     }
 }
 
+/// Runs an operator command's future on a runtime of its own (one thread: commands wait on the
+/// store, they do not serve).
+fn block_on<T>(command: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(command)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -163,29 +173,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Audit(AuditCommand::Verify(args))) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            match runtime.block_on(audit::verify(&args, &mut out))? {
+            match block_on(audit::verify(&args, &mut out))? {
                 audit::Verified::Intact => Ok(ExitCode::SUCCESS),
                 audit::Verified::Broken => Ok(ExitCode::from(1)),
             }
         }
         Some(Command::Audit(AuditCommand::RotateNodeKey(args))) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            runtime.block_on(audit::rotate(&args, &mut out))?;
+            block_on(audit::rotate(&args, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Operators(command)) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            runtime.block_on(async {
+            block_on(async {
                 match command {
                     OperatorsCommand::Add(args) => operators::add(&args, &mut out).await,
                     OperatorsCommand::List(args) => operators::list(&args, &mut out).await,
@@ -199,11 +197,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Venues(command)) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
-            runtime.block_on(async {
+            block_on(async {
                 match command {
                     VenuesCommand::Add(args) => {
                         venues::add(&args, &catalogue(cli.config_dir.as_ref())?, &mut out).await

@@ -8,13 +8,16 @@
 use std::time::Duration;
 
 use gateway::audit::{
-    verify_store, AuditError, AuditRecord, AuditWriter, CheckpointSettings, Problem,
-    VerifyStoreError, WriterSettings,
+    verify_store, AuditError, AuditWriter, CheckpointSettings, Problem, VerifyStoreError,
+    WriterSettings,
 };
 use store::{Spend, Store, StoreOptions};
 use wire::keys::{Algorithm, SigningKey, TrustList, Validity};
 
 use store::testing::Fixture;
+
+mod common;
+use common::{record, tamper_rows};
 
 store::engine_suite!(
     concurrent_appends_are_committed_contiguous_and_distinct,
@@ -26,21 +29,6 @@ store::engine_suite!(
     two_writers_racing_with_one_code_commit_one_use_and_one_refusal,
     a_code_spent_before_a_restart_is_refused_after_it,
 );
-
-fn record(node: &str, i: usize) -> AuditRecord {
-    AuditRecord {
-        at: chrono::Utc::now(),
-        node: node.into(),
-        venue: format!("venue-{}", i % 7),
-        scenario: "hotel-checkin".into(),
-        certificates: vec!["id-card".into()],
-        verdict: "pass".into(),
-        requirement_verdicts: vec![("id-card".into(), "pass".into())],
-        latency_us: 900,
-        subject_hash: [u8::try_from(i % 251).expect("small"); 32],
-        verification_id: format!("{node}-{i}"),
-    }
-}
 
 fn node_key(node: &str) -> SigningKey {
     SigningKey::generate(Algorithm::EdDsa, node, Validity::default()).expect("key")
@@ -72,17 +60,7 @@ async fn append_concurrently(writer: &AuditWriter, node: &str, n: usize) -> Vec<
 
 /// Raw SQL behind the store's back, as someone with database access would.
 async fn tamper(store: &Store, sql: &str) {
-    let affected = match store {
-        Store::Sqlite(pool) => sqlx::query(sql)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-        Store::Postgres(pool) => sqlx::query(sql)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-    };
-    assert_eq!(affected.expect("tamper"), 1, "{sql}");
+    assert_eq!(tamper_rows(store, sql).await, 1, "{sql}");
 }
 
 async fn concurrent_appends_are_committed_contiguous_and_distinct(fx: Fixture) {
@@ -452,8 +430,10 @@ async fn an_entry_given_up_on_is_never_committed() {
     );
     lock.rollback().await.expect("unlock");
     // The retry of the same code passes, and the chain holds it once.
+    let retry = record("node-a", 2);
+    let retry_id = retry.verification_id.clone();
     let position = writer
-        .try_enqueue(record("node-a", 2), Some(code(7)))
+        .try_enqueue(retry, Some(code(7)))
         .expect("accepted")
         .committed_within(Duration::from_secs(30))
         .await
@@ -463,5 +443,5 @@ async fn an_entry_given_up_on_is_never_committed() {
     assert_eq!(writer.stats().abandoned, 1);
     let chain = store.audit_range(1, 10).await.expect("chain");
     assert_eq!(chain.len(), 1);
-    assert_eq!(chain[0].verification_id, "node-a-2");
+    assert_eq!(chain[0].verification_id, retry_id);
 }

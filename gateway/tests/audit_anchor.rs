@@ -20,6 +20,9 @@ use store::testing::Fixture;
 use store::Store;
 use wire::keys::{Algorithm, SigningKey, TrustList, Validity};
 
+mod common;
+use common::{record, tamper_rows};
+
 store::engine_suite!(
     zero_checkpoints_fail_verification,
     old_uncovered_entries_fail_but_idle_and_stopped_nodes_do_not,
@@ -28,21 +31,6 @@ store::engine_suite!(
     a_regenerated_node_key_is_refused_and_a_rotated_one_verifies,
     the_anchor_catches_rewritten_and_deleted_checkpoints,
 );
-
-fn record(node: &str, i: usize) -> AuditRecord {
-    AuditRecord {
-        at: chrono::Utc::now(),
-        node: node.into(),
-        venue: format!("venue-{}", i % 7),
-        scenario: "hotel-checkin".into(),
-        certificates: vec!["id-card".into()],
-        verdict: "pass".into(),
-        requirement_verdicts: vec![("id-card".into(), "pass".into())],
-        latency_us: 900,
-        subject_hash: [u8::try_from(i % 251).expect("small"); 32],
-        verification_id: format!("{node}-{i}-{}", rand::random::<u32>()),
-    }
-}
 
 /// A node as the gateway starts one: its key pinned in `dir`, its anchor at `anchor`, its
 /// writer checkpointing (on demand and at shutdown: the interval is long).
@@ -103,17 +91,7 @@ fn policy(anchor: Option<&[&Path]>, node_keys: TrustList) -> VerifyPolicy {
 
 /// Raw SQL behind the store's back, as someone with database access would.
 async fn tamper(store: &Store, sql: &str) {
-    let affected = match store {
-        Store::Sqlite(pool) => sqlx::query(sql)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-        Store::Postgres(pool) => sqlx::query(sql)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()),
-    };
-    assert!(affected.expect("tamper") >= 1, "{sql}");
+    assert!(tamper_rows(store, sql).await >= 1, "{sql}");
 }
 
 /// A bytes literal in the store's SQL dialect.

@@ -88,38 +88,50 @@ fn senior(catalogue: &Catalogue) -> (String, u32) {
     (handle, city)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_senior_passes_with_the_departments_at_urls() {
-    let catalogue = Arc::new(Catalogue::embedded());
+/// The reference issuer answering for every department, on a loopback port.
+async fn start_issuer(catalogue: &Arc<Catalogue>) -> RunningIssuer {
     let mut issuer_config =
-        IssuerConfig::new(Arc::clone(&catalogue), issuer::seal_keys::demo_seal_keys());
+        IssuerConfig::new(Arc::clone(catalogue), issuer::seal_keys::demo_seal_keys());
     issuer_config.seed = SEED;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let issuer = issuer::start(issuer_config, listener)
+    issuer::start(issuer_config, listener)
         .await
-        .expect("the issuer starts");
+        .expect("the issuer starts")
+}
 
-    let data = tempfile::tempdir().expect("data folder");
-    let catalogue_dir = data.path().join("catalogue");
+/// A gateway configuration with its data and its catalogue (every department at `issuer`'s
+/// URLs, in `data/catalogue`) in `data`, and the repository's keys and venues as files.
+fn deployment_config(data: &Path, issuer: &RunningIssuer) -> GatewayConfig {
+    let catalogue_dir = data.join("catalogue");
     std::fs::create_dir(&catalogue_dir).expect("catalogue folder");
-    catalogue_at(&catalogue_dir, &issuer);
+    catalogue_at(&catalogue_dir, issuer);
     let keys = repository_config().join("keys");
-    let mut config = GatewayConfig::loopback(&data.path().join("gateway"));
+    let mut config = GatewayConfig::loopback(&data.join("gateway"));
     config.catalogue.dir = Some(catalogue_dir);
     config.codes.trust = Some(keys.join("platform.trust.toml"));
     config.departments.seal_trust = Some(keys.join("department-seals.trust.toml"));
     config.venues.file = Some(repository_config().join("venues.toml"));
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_senior_passes_with_the_departments_at_urls() {
+    let catalogue = Arc::new(Catalogue::embedded());
+    let issuer = start_issuer(&catalogue).await;
+    let data = tempfile::tempdir().expect("data folder");
+    let mut config = deployment_config(data.path(), &issuer);
     config.fetch.deadline_ms = 10_000;
     let gateway = gateway::app::start(config)
         .await
         .expect("the gateway starts");
 
     let (handle, city) = senior(&catalogue);
-    let signing = wire::keys::load_signing_keys(&keys.join("platform.demo-secret.toml"))
-        .expect("platform keys")
-        .into_iter()
-        .find(|k| k.algorithm() == Profile::Eddsa.algorithm())
-        .expect("an EdDSA key");
+    let signing =
+        wire::keys::load_signing_keys(&repository_config().join("keys/platform.demo-secret.toml"))
+            .expect("platform keys")
+            .into_iter()
+            .find(|k| k.algorithm() == Profile::Eddsa.algorithm())
+            .expect("an EdDSA key");
     let code = Minter::new(signing).mint(&HolderClaims::fresh_person(&handle, Some(city), 600));
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let body = serde_json::json!({ "code": code, "scenario": SCENARIO }).to_string();
@@ -144,28 +156,14 @@ async fn a_senior_passes_with_the_departments_at_urls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_department_over_plain_http_off_loopback_is_refused() {
     let catalogue = Arc::new(Catalogue::embedded());
-    let issuer_config =
-        IssuerConfig::new(Arc::clone(&catalogue), issuer::seal_keys::demo_seal_keys());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let issuer = issuer::start(issuer_config, listener)
-        .await
-        .expect("the issuer starts");
+    let issuer = start_issuer(&catalogue).await;
     let data = tempfile::tempdir().expect("data folder");
-    let catalogue_dir = data.path().join("catalogue");
-    std::fs::create_dir(&catalogue_dir).expect("catalogue folder");
-    catalogue_at(&catalogue_dir, &issuer);
-    let departments_file = catalogue_dir.join(DEPARTMENTS_FILE);
+    let config = deployment_config(data.path(), &issuer);
+    let departments_file = data.path().join("catalogue").join(DEPARTMENTS_FILE);
     let departments = std::fs::read_to_string(&departments_file).expect("departments.toml");
     let off_loopback = departments.replacen("http://127.0.0.1", "http://10.0.0.7", 1);
     assert_ne!(off_loopback, departments);
     std::fs::write(&departments_file, off_loopback).expect("write departments.toml");
-
-    let keys = repository_config().join("keys");
-    let mut config = GatewayConfig::loopback(&data.path().join("gateway"));
-    config.catalogue.dir = Some(catalogue_dir);
-    config.codes.trust = Some(keys.join("platform.trust.toml"));
-    config.departments.seal_trust = Some(keys.join("department-seals.trust.toml"));
-    config.venues.file = Some(repository_config().join("venues.toml"));
     let refused = gateway::app::start(config)
         .await
         .expect_err("the gateway refuses to start");

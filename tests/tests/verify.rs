@@ -482,8 +482,7 @@ async fn hmac_codes_pass_only_where_the_scenario_allows_them() {
         "code.profile_not_allowed",
         Some("e2e-hmac-hotel"),
     );
-    // The refused code was not spent: signed again as EdDSA it is a new code anyway, and the
-    // same holder passes with a signed code.
+    // The same holder passes there with a signed code.
     for profile in [Profile::Eddsa, Profile::Es256] {
         let answer = gw
             .verify(&guest.code().profile(profile).mint(), hotel)

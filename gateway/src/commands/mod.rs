@@ -6,9 +6,11 @@
 //! - [`keys`] — `gateway keys generate`.
 //! - [`venues`] — `gateway venues add|disable|rotate`, on the store without a running gateway.
 //! - [`operators`] — `gateway operators add|list|disable`.
+//! - [`store_args`] — the store options those two take.
 
 pub mod audit;
 pub mod code;
 pub mod keys;
 pub mod operators;
+pub mod store_args;
 pub mod venues;

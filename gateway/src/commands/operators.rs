@@ -5,27 +5,13 @@
 //! [`crate::admin::operators::CACHE_TTL`].
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use store::{OperatorRow, Store};
+use store::OperatorRow;
 use wire::admin_api::Role;
 
+use super::store_args::StoreArgs;
 use crate::admin::operators::{new_account, role_list};
-use crate::config::GatewayConfig;
-
-/// Where the accounts are: the store of a gateway configuration.
-#[derive(Debug, clap::Args)]
-pub struct StoreArgs {
-    /// Gateway configuration whose store to use
-    /// [default: ./config/gateway.toml if present, else the embedded one].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The store (`sqlite://…` or `postgres://…`) [default: the configuration's;
-    /// `DATABASE_URL` also works].
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
-}
 
 /// Arguments of `gateway operators add`.
 #[derive(Debug, clap::Args)]
@@ -58,14 +44,6 @@ pub struct DisableArgs {
     pub store: StoreArgs,
 }
 
-async fn open(args: &StoreArgs) -> Result<Store> {
-    let mut config = GatewayConfig::load_or_default(args.config.as_deref())?;
-    if let Some(url) = &args.store {
-        config.store.url = Some(url.clone());
-    }
-    crate::app::open_store(&config).await
-}
-
 /// Who ran the command, as the new account's `created_by`: `cli:<user>`.
 fn cli_creator() -> String {
     let user = std::env::var("USER")
@@ -77,7 +55,7 @@ fn cli_creator() -> String {
 /// `gateway operators add`: adds the operator and prints its token, once.
 pub async fn add(args: &AddArgs, out: &mut dyn Write) -> Result<()> {
     let (row, token) = new_account(&args.name, &args.roles, &cli_creator())?;
-    let store = open(&args.store).await?;
+    let store = args.store.open().await?;
     store
         .insert_operator(&row)
         .await
@@ -94,7 +72,7 @@ pub async fn add(args: &AddArgs, out: &mut dyn Write) -> Result<()> {
 
 /// `gateway operators list`: name, roles, created, disabled — never a token.
 pub async fn list(args: &ListArgs, out: &mut dyn Write) -> Result<()> {
-    let store = open(&args.store).await?;
+    let store = args.store.open().await?;
     let rows = store.list_operators().await.context("listing operators")?;
     if rows.is_empty() {
         writeln!(
@@ -134,7 +112,7 @@ fn line(row: &OperatorRow) -> String {
 
 /// `gateway operators disable`: the operator's token is refused from now on.
 pub async fn disable(args: &DisableArgs, out: &mut dyn Write) -> Result<()> {
-    let store = open(&args.store).await?;
+    let store = args.store.open().await?;
     let row = store
         .disable_operator(&args.name, store::now())
         .await

@@ -7,30 +7,16 @@
 //! ([`crate::venues::registry::POSITIVE_TTL`]).
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use store::VenueRow;
 use wire::admin_api::VenueRegistration;
 use wire::catalogue::Catalogue;
 
+use super::store_args::StoreArgs;
 use crate::cluster::quota::Quotas;
-use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use crate::venues::registry::VenueRegistry;
-
-/// Where the registry is: the options every `gateway venues` command takes.
-#[derive(Debug, clap::Args)]
-pub struct StoreArgs {
-    /// Gateway configuration whose store to use
-    /// [default: ./config/gateway.toml if present, else the embedded one].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// The store (`sqlite://…` or `postgres://…`) [default: the configuration's;
-    /// `DATABASE_URL` also works].
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
-}
 
 /// Arguments of `gateway venues add`.
 #[derive(Debug, clap::Args)]
@@ -125,11 +111,7 @@ pub async fn rotate(args: &VenueArgs, out: &mut dyn Write) -> Result<()> {
 
 /// The registry on the configured (or given) store.
 async fn registry(args: &StoreArgs) -> Result<VenueRegistry> {
-    let mut config = GatewayConfig::load_or_default(args.config.as_deref())?;
-    if let Some(url) = &args.store {
-        config.store.url = Some(url.clone());
-    }
-    let store = crate::app::open_store(&config).await?;
+    let store = args.open().await?;
     Ok(VenueRegistry::new(
         store,
         Metrics::new(),

@@ -89,6 +89,6 @@ async fn admit(bucket: &VenueQuota) -> Result<(), Failure> {
         .admit()
         .await
         .map_err(|wait| Failure::HolderRateLimited {
-            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u32,
+            retry_after_secs: crate::error::retry_after_secs(wait),
         })
 }

@@ -25,7 +25,7 @@ pub async fn venue(registry: &VenueRegistry, headers: &HeaderMap) -> Result<Arc<
         .admit()
         .await
         .map_err(|wait| Failure::RateLimited {
-            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u32,
+            retry_after_secs: crate::error::retry_after_secs(wait),
         })?;
     Ok(venue)
 }
