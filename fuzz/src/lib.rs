@@ -130,6 +130,7 @@ pub fn department_answer(data: &[u8]) -> usize {
             .map(|r| r.certificate.clone())
             .collect(),
         request_id: None,
+        nonce: response.records.first().and_then(|r| r.query_nonce.clone()),
     };
     let _ = query.validate();
     let _ = response.answers(&query);

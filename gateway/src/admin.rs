@@ -25,7 +25,6 @@ pub mod rollout;
 pub mod snapshot;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -180,7 +179,7 @@ impl Handler for AdminHandler {
     fn call(
         &self,
         req: Request<Incoming>,
-        _peer: SocketAddr,
+        _peer: crate::http::server::Peer,
     ) -> impl Future<Output = Response<Full<Bytes>>> + Send {
         let this = self.clone();
         async move {

@@ -49,6 +49,7 @@ use crate::departments::upstream::{self, BackendClient};
 use crate::holder::accesses::HolderAccessesApi;
 use crate::holder::limits::HolderLimits;
 use crate::holder::objection_filing::ObjectionFilingApi;
+use crate::http::proxy_protocol::TrustedProxies;
 use crate::http::server::{self, Listener};
 use crate::http::tls::TlsAcceptor;
 use crate::in_use::InUse;
@@ -126,6 +127,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         departments.backends,
         Arc::clone(&catalogue),
         Arc::new(seal_trust(&config)?),
+        Duration::from_secs(config.fetch.record_max_age_secs.into()),
         metrics.clone(),
         records.clone(),
     );
@@ -441,6 +443,8 @@ struct Bound {
     tls: Option<TlsAcceptor>,
     /// The certificate clients should trust (PEM path).
     certificate: Option<PathBuf>,
+    /// The balancers whose connections to the public listeners start with a PROXY header.
+    proxies: TrustedProxies,
 }
 
 impl Bound {
@@ -472,6 +476,12 @@ async fn bind_listeners(config: &GatewayConfig) -> Result<Bound> {
             (Some(TlsAcceptor::from_pem_files(&cert, &key)?), Some(cert))
         }
     };
+    let tls = match (tls, resolved(config, &config.venues.client_ca)) {
+        (Some(tls), Some(ca)) => Some(tls.with_client_ca(&ca)?),
+        (tls, _) => tls, // a CA without TLS is refused by the configuration check
+    };
+    let proxies =
+        TrustedProxies::parse(&config.listen.proxy_protocol_from).map_err(anyhow::Error::msg)?;
     let public_addr = config.listen.public.context("listen.public is not set")?;
     let public = bind(public_addr, "public").await?;
     let plain = match config.listen.public_plain {
@@ -491,6 +501,7 @@ async fn bind_listeners(config: &GatewayConfig) -> Result<Bound> {
         admin,
         tls,
         certificate,
+        proxies,
     })
 }
 
@@ -785,12 +796,13 @@ fn start_listeners(
     let public_name = if public_tls { "public" } else { "public_plain" };
     let listeners = [
         Some((
-            Listener::new(public_name, bound.public, bound.tls, metrics),
+            Listener::new(public_name, bound.public, bound.tls, metrics)
+                .behind(bound.proxies.clone()),
             public_name,
         )),
         bound.plain.map(|p| {
             (
-                Listener::new("public_plain", p, None, metrics),
+                Listener::new("public_plain", p, None, metrics).behind(bound.proxies),
                 "public_plain",
             )
         }),

@@ -80,6 +80,10 @@ pub struct Listen {
     /// Probes, metrics and the admin API.
     #[serde(deserialize_with = "listener")]
     pub admin: Option<SocketAddr>,
+    /// Load balancers (addresses or CIDR ranges) whose connections to the public listeners
+    /// start with a PROXY protocol v2 header naming the client; required from them, never
+    /// read from anyone else ([`crate::http::proxy_protocol`]).
+    pub proxy_protocol_from: Vec<String>,
 }
 
 impl Listen {
@@ -224,6 +228,9 @@ pub struct Codes {
 #[serde(deny_unknown_fields, default)]
 pub struct Venues {
     pub file: Option<PathBuf>,
+    /// PEM file of the CA that issues venues' client certificates (mTLS on the public TLS
+    /// listener, see [`crate::http::client_certificate`]). None: no client certificates.
+    pub client_ca: Option<PathBuf>,
     /// At start, add the file's venues the store does not hold yet (demo seeding); a venue
     /// already registered is left as its operator left it.
     pub seed: bool,
@@ -233,6 +240,7 @@ impl Default for Venues {
     fn default() -> Venues {
         Venues {
             file: None,
+            client_ca: None,
             seed: true,
         }
     }
@@ -328,6 +336,9 @@ pub struct Fetch {
     pub not_found_ttl_secs: u32,
     pub ttl_jitter: f64,
     pub stale_grace_secs: u32,
+    /// A department's answer must have been sealed (`issued_at`) within this many seconds of
+    /// the gateway's clock, either way, and for the query's nonce: `department.stale_record`.
+    pub record_max_age_secs: u32,
     pub breaker_failures: u32,
     pub breaker_open_ms: u64,
     pub breaker_open_max_ms: u64,
@@ -484,6 +495,7 @@ impl Default for Fetch {
             not_found_ttl_secs: 60,
             ttl_jitter: 0.1,
             stale_grace_secs: 3600,
+            record_max_age_secs: 30,
             breaker_failures: 5,
             breaker_open_ms: 2000,
             breaker_open_max_ms: 30_000,
@@ -655,6 +667,10 @@ impl GatewayConfig {
         if self.tls.mode != TlsMode::Files && (self.tls.cert.is_some() || self.tls.key.is_some()) {
             return Err("tls.cert/tls.key are only read with tls.mode = \"files\"".into());
         }
+        if self.venues.client_ca.is_some() && self.tls.mode == TlsMode::Off {
+            return Err("venues.client_ca needs TLS on the public listener (tls.mode = \"files\" or \"self-signed\"): client certificates travel in the TLS handshake".into());
+        }
+        crate::http::proxy_protocol::TrustedProxies::parse(&self.listen.proxy_protocol_from)?;
         if self.codes.profiles.is_empty() {
             return Err("codes.profiles must name at least one profile".into());
         }
@@ -662,6 +678,13 @@ impl GatewayConfig {
             return Err(format!(
                 "fetch.deadline_ms `{}` must be within 1..=60000",
                 self.fetch.deadline_ms
+            ));
+        }
+        let max_age_ms = u64::from(self.fetch.record_max_age_secs) * 1000;
+        if max_age_ms < self.fetch.deadline_ms || self.fetch.record_max_age_secs > 86_400 {
+            return Err(format!(
+                "fetch.record_max_age_secs `{}` must be within 1..=86400 and cover fetch.deadline_ms ({} ms): an answer that arrives in time must not be stale",
+                self.fetch.record_max_age_secs, self.fetch.deadline_ms
             ));
         }
         if !(0.0..=0.5).contains(&self.fetch.ttl_jitter) {

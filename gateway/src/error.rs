@@ -34,8 +34,16 @@ pub enum Failure {
     BodyTimeout,
     #[error("malformed request: {0}")]
     MalformedRequest(String),
-    #[error("missing `Authorization: Bearer <venue key>`")]
+    #[error(
+        "missing `Authorization: Bearer <venue key>` (or a client certificate naming a venue)"
+    )]
     MissingCredentials,
+    /// The venue is bound to a client certificate and this connection has none naming it.
+    #[error("venue `{0}` must present its client certificate (mTLS) with every request")]
+    ClientCertificateRequired(String),
+    /// The connection's client certificate names another venue than the bearer key's.
+    #[error("the client certificate names venue `{certificate}`, the key is venue `{key}`'s")]
+    ClientCertificateMismatch { certificate: String, key: String },
     #[error("unknown venue key")]
     UnknownVenue,
     #[error("this venue is disabled")]
@@ -174,6 +182,8 @@ impl Failure {
             Failure::BodyTimeout => "request.timeout",
             Failure::MalformedRequest(_) => "request.malformed",
             Failure::MissingCredentials => "venue.missing_credentials",
+            Failure::ClientCertificateRequired(_) => "venue.client_certificate_required",
+            Failure::ClientCertificateMismatch { .. } => "venue.client_certificate_mismatch",
             Failure::UnknownVenue => "venue.unknown",
             Failure::VenueDisabled => "venue.disabled",
             Failure::UnknownDepartmentToken => "department.unknown",
@@ -255,6 +265,8 @@ impl Failure {
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::MalformedRequest(_) | Failure::CodeMalformed(_) => StatusCode::BAD_REQUEST,
             Failure::MissingCredentials
+            | Failure::ClientCertificateRequired(_)
+            | Failure::ClientCertificateMismatch { .. }
             | Failure::UnknownVenue
             | Failure::UnknownDepartmentToken
             | Failure::AdminUnauthorized
@@ -327,6 +339,19 @@ mod tests {
         let cases: Vec<(Failure, u16, &str)> = vec![
             (Failure::BodyTooLarge { max: 10 }, 413, "request.too_large"),
             (Failure::UnknownVenue, 401, "venue.unknown"),
+            (
+                Failure::ClientCertificateRequired("v".into()),
+                401,
+                "venue.client_certificate_required",
+            ),
+            (
+                Failure::ClientCertificateMismatch {
+                    certificate: "a".into(),
+                    key: "b".into(),
+                },
+                401,
+                "venue.client_certificate_mismatch",
+            ),
             (
                 Failure::ScenarioNotAllowed("x".into()),
                 403,

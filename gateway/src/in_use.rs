@@ -22,6 +22,8 @@ pub struct InUse {
     pub store: String,
     /// The departments: how many backends, embedded or remote.
     pub departments: String,
+    /// The balancers the public listeners read PROXY headers from, if any.
+    pub proxy_protocol_from: Option<String>,
 }
 
 impl InUse {
@@ -45,6 +47,13 @@ impl InUse {
             (None, true) => "the store's, seeded with the absent ones of the embedded demo \
                              venues (config/venues.toml)"
                 .to_owned(),
+        };
+        let venues = match &config.venues.client_ca {
+            Some(ca) => format!(
+                "{venues}; client certificates from the CA in `{}`",
+                config.resolve(ca).display()
+            ),
+            None => venues,
         };
         let (mut embedded, mut remote) = (0, 0);
         for backend in catalogue.departments().iter().flat_map(|d| &d.backends) {
@@ -76,6 +85,8 @@ impl InUse {
             venues,
             store: describe_store(config),
             departments: departments.join(", "),
+            proxy_protocol_from: (!config.listen.proxy_protocol_from.is_empty())
+                .then(|| config.listen.proxy_protocol_from.join(", ")),
         }
     }
 

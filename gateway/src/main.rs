@@ -100,6 +100,10 @@ enum VenuesCommand {
     Disable(venues::VenueArgs),
     /// Give a venue a fresh key (printed once); the old one stops working.
     Rotate(venues::VenueArgs),
+    /// Bind a venue to a client certificate naming it (mTLS): its key alone is refused.
+    BindCertificate(venues::VenueArgs),
+    /// Free a venue of its client-certificate binding: its key alone works again.
+    UnbindCertificate(venues::VenueArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +208,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                     VenuesCommand::Disable(args) => venues::disable(&args, &mut out).await,
                     VenuesCommand::Rotate(args) => venues::rotate(&args, &mut out).await,
+                    VenuesCommand::BindCertificate(args) => {
+                        venues::bind_certificate(&args, true, &mut out).await
+                    }
+                    VenuesCommand::UnbindCertificate(args) => {
+                        venues::bind_certificate(&args, false, &mut out).await
+                    }
                 }
             })?;
             Ok(ExitCode::SUCCESS)
@@ -275,6 +285,12 @@ fn print_banner(gateway: &gateway::app::Gateway) {
     );
     if let Some(cert) = &gateway.certificate {
         let _ = writeln!(out, "               certificate {}", cert.display());
+    }
+    if let Some(balancers) = &in_use.proxy_protocol_from {
+        let _ = writeln!(
+            out,
+            "               PROXY v2 header required from {balancers}"
+        );
     }
     match gateway.plain_addr {
         Some(addr) => {

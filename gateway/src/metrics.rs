@@ -32,7 +32,14 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Verdicts, overall and per requirement.
 pub const VERDICTS: [&str; 4] = ["pass", "fail", "unavailable", "not_offered"];
 /// Outcomes of one upstream call.
-pub const UPSTREAM_OUTCOMES: [&str; 5] = ["ok", "error", "timeout", "breaker_open", "rejected"];
+pub const UPSTREAM_OUTCOMES: [&str; 6] = [
+    "ok",
+    "error",
+    "timeout",
+    "breaker_open",
+    "rejected",
+    "stale_record",
+];
 /// The caches that report hits and misses.
 pub const CACHES: [&str; 3] = ["records", "venues", "replay"];
 /// Where a record-cache invalidation came from: this node, another node (LISTEN/NOTIFY), or a

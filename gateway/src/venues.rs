@@ -26,6 +26,8 @@ pub struct Venue {
     pub city: CityCode,
     pub rate_per_sec: u32,
     pub disabled: bool,
+    /// Bound to a client certificate: refused on a connection without one naming it (mTLS).
+    pub client_certificate: bool,
     scenarios: HashSet<String>,
     key_hash: [u8; 32],
     quota: Arc<VenueQuota>,
@@ -43,6 +45,7 @@ impl Venue {
             city: row.city,
             rate_per_sec: row.rate_per_sec,
             disabled: row.disabled,
+            client_certificate: row.client_certificate,
             scenarios: row.scenarios.into_iter().collect(),
             key_hash: row.key_hash,
             quota,
@@ -62,6 +65,7 @@ impl Venue {
             rate_per_sec: self.rate_per_sec,
             key_hash: self.key_hash,
             disabled: self.disabled,
+            client_certificate: self.client_certificate,
             updated_at: store::now(),
         }
     }
@@ -108,6 +112,9 @@ struct VenueEntry {
     key_sha256: Option<String>,
     #[serde(default)]
     demo_key: Option<String>,
+    /// Bound to a client certificate from the venues' CA naming it (mTLS).
+    #[serde(default)]
+    client_certificate: bool,
 }
 
 /// All venues, by the hash of their key.
@@ -160,6 +167,7 @@ impl Venues {
                 city: v.city,
                 rate_per_sec: v.rate_per_sec,
                 disabled: false,
+                client_certificate: v.client_certificate,
                 scenarios: v.scenarios.into_iter().collect(),
                 key_hash: hash,
                 quota: Quotas::standalone().untracked(&v.id, v.rate_per_sec),
@@ -231,6 +239,25 @@ pub fn registration_problems(
         problems.push("rate_per_sec must be at least 1".to_owned());
     }
     problems
+}
+
+/// The row a checked registration is stored as (its key hash is filled in when its key is
+/// made): scenarios sorted, each once.
+pub fn registration_row(registration: wire::admin_api::VenueRegistration) -> store::VenueRow {
+    let mut scenarios = registration.scenarios;
+    scenarios.sort();
+    scenarios.dedup();
+    store::VenueRow {
+        id: registration.id,
+        name: registration.name.trim().to_owned(),
+        city: registration.city,
+        scenarios,
+        rate_per_sec: registration.rate_per_sec,
+        key_hash: [0; 32],
+        disabled: false,
+        client_certificate: registration.client_certificate,
+        updated_at: store::now(),
+    }
 }
 
 /// The repository's `config/venues.toml`, for the tests of any build.

@@ -57,6 +57,8 @@ use crate::admin::rollout::Rollout;
 use crate::audit::SubjectHasher;
 use crate::cluster::replay::{spend_of, ReplayGuard};
 use crate::error::{Failure, Fault};
+use crate::http::client_certificate::ClientCertificate;
+use crate::http::server::Peer;
 use crate::metrics::Metrics;
 use crate::venues::registry::VenueRegistry;
 use crate::venues::{Venue, Venues};
@@ -107,14 +109,15 @@ struct Verification<'r> {
 }
 
 impl VerifyService {
-    /// Answers one verify request: a verdict, or a problem. Never fails.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Answers one verify request from `peer`: a verdict, or a problem. Never fails.
+    pub async fn handle(&self, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let request_id = crate::http::request::request_id(&req);
         let (parts, body) = req.into_parts();
         let answer = match admit::body(&parts.headers, body, &self.limits).await {
             Ok(body) => {
-                self.verify(&parts.headers, &body, &request_id, started)
+                let certificate = peer.certificate.as_deref();
+                self.verify(&parts.headers, certificate, &body, &request_id, started)
                     .await
             }
             Err(failure) => Err(failure),
@@ -138,17 +141,19 @@ impl VerifyService {
     }
 
     /// The stages on a request whose body has been read — the rest of stage 1, then 2 to 12 —
-    /// returning the JSON answer: what benchmarks drive without sockets. `started` is when the
-    /// request arrived; the fetch deadline counts from it.
+    /// returning the JSON answer: what benchmarks drive without sockets. `certificate` is the
+    /// connection's verified client certificate, if any; `started` is when the request
+    /// arrived (the fetch deadline counts from it).
     pub async fn verify(
         &self,
         headers: &HeaderMap,
+        certificate: Option<&ClientCertificate>,
         body: &[u8],
         request_id: &str,
         started: Instant,
     ) -> Result<Bytes, Failure> {
         admit::not_backlogged(&self.audit.writer)?;
-        let venue = authenticate::venue(&self.registry, headers).await?;
+        let venue = authenticate::venue(&self.registry, headers, certificate).await?;
         let request = admit::parse(body)?;
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
         let decoded = decode::code(&self.verifier, &request.code)?;

@@ -247,6 +247,7 @@ async fn production_refuses_demo_venues_a_demo_run_left_in_the_store() {
             rate_per_sec: 10,
             key_hash: gateway::venues::hash_key(key),
             disabled,
+            client_certificate: false,
             updated_at: store::now(),
         };
         for venue in [

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gateway::admin::{AdminHandler, Readiness};
-use gateway::http::server::{serve, Handler, Limits, Listener};
+use gateway::http::proxy_protocol::TrustedProxies;
+use gateway::http::server::{serve, Handler, Limits, Listener, Peer};
 use gateway::http::tls::{client_config_trusting, ensure_self_signed, TlsAcceptor};
 use gateway::metrics::Metrics;
 use gateway::shutdown::Shutdown;
@@ -39,7 +40,7 @@ async fn patiently<F: Future>(what: &str, future: F) -> F::Output {
 // The server under test
 // ---------------------------------------------------------------------------------------------
 
-/// Answers `<version> <peer>`; `/slow` sleeps 500 ms first, `/hang` never answers (both
+/// Answers `<version> <peer>[ venue=<venue its certificate names>]`; `/slow` sleeps 500 ms first, `/hang` never answers (both
 /// notify `started` when they begin), `/panic` panics.
 #[derive(Clone, Default)]
 struct TestHandler {
@@ -50,7 +51,7 @@ impl Handler for TestHandler {
     fn call(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: Peer,
     ) -> impl Future<Output = Response<Full<Bytes>>> + Send {
         let started = self.started.clone();
         async move {
@@ -66,9 +67,16 @@ impl Handler for TestHandler {
                 "/panic" => panic!("the test handler panics on purpose"),
                 _ => {}
             }
+            let venue = peer
+                .certificate
+                .as_ref()
+                .and_then(|c| c.venue())
+                .map(|v| format!(" venue={v}"))
+                .unwrap_or_default();
             Response::new(Full::new(Bytes::from(format!(
-                "{:?} {peer}",
-                req.version()
+                "{:?} {}{venue}",
+                req.version(),
+                peer.addr
             ))))
         }
     }
@@ -551,6 +559,98 @@ async fn an_idle_http2_connection_is_closed_after_keep_alive_idle() {
     patiently("the idle connection is closed", connection)
         .await
         .expect("client task");
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behind a load balancer (PROXY protocol v2)
+// ---------------------------------------------------------------------------------------------
+
+/// A plain listener that reads PROXY headers from `trusted`.
+async fn start_behind(trusted: &[&str], limits: Limits) -> Running {
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = tcp.local_addr().expect("local addr");
+    let proxies = TrustedProxies::parse(&trusted.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+        .expect("trusted balancers");
+    let listener = Listener::new("public", tcp, None, &Metrics::new()).behind(proxies);
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(serve(
+        listener,
+        TestHandler::default(),
+        limits,
+        shutdown.clone(),
+    ));
+    Running {
+        addr,
+        shutdown,
+        task,
+    }
+}
+
+/// A connection to `server` that starts with a PROXY v2 header for `client`. The header's
+/// destination is of the client's family, as a balancer's is (mixed families make the header
+/// "unspecified").
+async fn connect_as(server: SocketAddr, client: &str) -> TcpStream {
+    let client: SocketAddr = client.parse().expect("client address");
+    let destination = match client {
+        SocketAddr::V4(_) => server,
+        SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, server.port())),
+    };
+    let header =
+        ppp::v2::Builder::with_addresses(0x21, ppp::v2::Protocol::Stream, (client, destination))
+            .build()
+            .expect("PROXY header");
+    let mut tcp = TcpStream::connect(server).await.expect("connect");
+    tcp.write_all(&header).await.expect("write the header");
+    tcp
+}
+
+#[tokio::test]
+async fn a_trusted_balancer_names_the_client_for_the_caps_and_the_routes() {
+    let server = start_behind(
+        &["127.0.0.1"],
+        Limits {
+            max_connections_per_address: 1,
+            ..test_limits()
+        },
+    )
+    .await;
+
+    // The routes see the client the balancer names, not the balancer.
+    let (mut first, _) = http1(connect_as(server.addr, "203.0.113.9:51000").await).await;
+    let (status, _, body) = get1(&mut first, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "HTTP/1.1 203.0.113.9:51000");
+
+    // The per-address cap counts that client: its second connection is closed at once,
+    // while another client behind the same balancer still gets in.
+    let mut second = connect_as(server.addr, "203.0.113.9:51001").await;
+    let _ = second
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await;
+    assert!(read_until_closed(&mut second).await.is_empty());
+    let (mut other, _) = http1(connect_as(server.addr, "[2001:db8::5]:7000").await).await;
+    assert_eq!(get1(&mut other, "/").await.2, "HTTP/1.1 [2001:db8::5]:7000");
+
+    // From the balancer, no header (or a broken one) is no connection.
+    let refused = raw_exchange(server.addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert!(refused.is_empty(), "{}", String::from_utf8_lossy(&refused));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_proxy_header_from_anyone_else_is_not_believed() {
+    // Only 192.0.2.1 is a balancer; the test connects from 127.0.0.1.
+    let server = start_behind(&["192.0.2.1"], test_limits()).await;
+    let mut tcp = connect_as(server.addr, "203.0.113.9:51000").await;
+    let _ = tcp
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await;
+    let received = String::from_utf8_lossy(&read_until_closed(&mut tcp).await).into_owned();
+    assert!(
+        !received.contains("203.0.113.9"),
+        "a client cannot claim another address: {received}"
+    );
     server.stop().await;
 }
 

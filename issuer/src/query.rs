@@ -7,7 +7,8 @@
 //!    the holder kind (400, naming the first offending type);
 //! 5. **faults** — added latency, then the error rate (503);
 //! 6. **generate** — one record per asked type from the population, with overrides applied;
-//! 7. **seal** — each record with the backend's department key, `issued_at` = now.
+//! 7. **seal** — each record with the backend's department key, `issued_at` = now and the
+//!    query's `nonce` as `query_nonce`, so the gateway can tell this answer from an old one.
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -69,6 +70,7 @@ pub(crate) async fn answer(
             );
             state.overrides.overlay(&mut record, today);
             record.issued_at = now;
+            record.query_nonce.clone_from(&query.nonce);
             record.seal(&backend.key);
             record
         })

@@ -345,6 +345,7 @@ pub(crate) fn generate(
         holder_name: Some(holder.name().to_string()),
         fields,
         issued_at,
+        query_nonce: None,
         seal: None,
     }
 }

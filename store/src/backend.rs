@@ -454,6 +454,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "operators",
         include_str!("../migrations/sqlite/0006_operators.sql"),
     ),
+    (
+        7,
+        "venue_client_certificate",
+        include_str!("../migrations/sqlite/0007_venue_client_certificate.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -486,6 +491,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         6,
         "operators",
         include_str!("../migrations/postgres/0006_operators.sql"),
+    ),
+    (
+        7,
+        "venue_client_certificate",
+        include_str!("../migrations/postgres/0007_venue_client_certificate.sql"),
     ),
 ];
 

@@ -22,11 +22,15 @@ pub struct VenueRow {
     pub key_hash: [u8; 32],
     /// A disabled venue is refused even with a valid key.
     pub disabled: bool,
+    /// The venue is bound to a client certificate: refused on any connection that does not
+    /// present one from the venues' CA naming it (mTLS), whatever key it sends.
+    pub client_certificate: bool,
     /// When the row last changed (kept to the microsecond).
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, city, scenarios, rate_per_sec, key_hash, disabled, updated_at";
+const COLUMNS: &str =
+    "id, name, city, scenarios, rate_per_sec, key_hash, disabled, client_certificate, updated_at";
 
 fn venue_from(row: &impl Columns) -> Result<VenueRow, StoreError> {
     let id = row.text("id")?;
@@ -45,6 +49,7 @@ fn venue_from(row: &impl Columns) -> Result<VenueRow, StoreError> {
         scenarios: row.json("scenarios")?,
         key_hash: row.hash("key_hash")?,
         disabled: row.flag("disabled")?,
+        client_certificate: row.flag("client_certificate")?,
         updated_at: row.time("updated_at")?,
         id,
     })
@@ -74,8 +79,8 @@ impl Store {
     /// Writes `venue`; true when a row was added or replaced.
     async fn write_venue(&self, venue: &VenueRow, taken: Taken) -> Result<bool, StoreError> {
         let insert = "INSERT INTO venues (id, name, city, scenarios, rate_per_sec, key_hash, \
-                          disabled, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+                          disabled, client_certificate, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         let sql = match taken {
             Taken::Refuse => insert.to_owned(),
             Taken::Keep => format!("{insert} ON CONFLICT (id) DO NOTHING"),
@@ -83,7 +88,9 @@ impl Store {
                 "{insert} ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
                      city = excluded.city, scenarios = excluded.scenarios, \
                      rate_per_sec = excluded.rate_per_sec, key_hash = excluded.key_hash, \
-                     disabled = excluded.disabled, updated_at = excluded.updated_at"
+                     disabled = excluded.disabled, \
+                     client_certificate = excluded.client_certificate, \
+                     updated_at = excluded.updated_at"
             ),
         };
         let scenarios = crate::backend::to_json(&venue.scenarios);
@@ -96,6 +103,7 @@ impl Store {
                 .bind(i64::from(venue.rate_per_sec))
                 .bind(&venue.key_hash[..])
                 .bind(venue.disabled)
+                .bind(venue.client_certificate)
                 .bind(micros(venue.updated_at))
                 .execute(pool)
                 .await
@@ -174,10 +182,30 @@ impl Store {
 
     /// Disables or re-enables a venue.
     pub async fn set_venue_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
-        let sql = "UPDATE venues SET disabled = $1, updated_at = $2 WHERE id = $3";
+        self.set_venue_flag(id, "disabled", disabled).await
+    }
+
+    /// Binds a venue to a client certificate naming it (mTLS), or frees it of the binding.
+    pub async fn set_venue_client_certificate(
+        &self,
+        id: &str,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        self.set_venue_flag(id, "client_certificate", required)
+            .await
+    }
+
+    /// Sets one of the venue's flags (a column name of this module, never input).
+    async fn set_venue_flag(
+        &self,
+        id: &str,
+        column: &'static str,
+        value: bool,
+    ) -> Result<(), StoreError> {
+        let sql = format!("UPDATE venues SET {column} = $1, updated_at = $2 WHERE id = $3");
         let result = with_pool!(self, |pool| {
-            sqlx::query(sql)
-                .bind(disabled)
+            sqlx::query(&sql)
+                .bind(value)
                 .bind(now())
                 .bind(id)
                 .execute(pool)

@@ -64,6 +64,7 @@ fn venue(id: &str, key_byte: u8) -> VenueRow {
         rate_per_sec: 200,
         key_hash: key(key_byte),
         disabled: false,
+        client_certificate: false,
         updated_at: t(0),
     }
 }
@@ -146,7 +147,7 @@ async fn migrations_are_idempotent_on_reopen(fx: Fixture) {
                 .await
                 .expect("count migrations"),
         };
-        assert_eq!(applied, 6, "each of the six migrations is applied once");
+        assert_eq!(applied, 7, "each of the seven migrations is applied once");
         store.close().await;
     }
 }
@@ -175,6 +176,7 @@ async fn venues_upsert_lookup_rotate_disable(fx: Fixture) {
         name: "趵突泉公园东门".into(),
         scenarios: vec!["transit-senior-free-ride".into()],
         rate_per_sec: 50,
+        client_certificate: true,
         updated_at: t(10),
         ..park.clone()
     };
@@ -228,9 +230,22 @@ async fn venues_upsert_lookup_rotate_disable(fx: Fixture) {
             .disabled
     );
 
+    let bound = |row: Option<VenueRow>| row.expect("found").client_certificate;
+    store
+        .set_venue_client_certificate("jinan-park", false)
+        .await
+        .expect("unbind");
+    assert!(!bound(store.venue("jinan-park").await.expect("get")));
+    store
+        .set_venue_client_certificate("jinan-park", true)
+        .await
+        .expect("bind");
+    assert!(bound(store.venue("jinan-park").await.expect("get")));
+
     for result in [
         store.rotate_venue_key("nobody", &key(4)).await,
         store.set_venue_disabled("nobody", true).await,
+        store.set_venue_client_certificate("nobody", true).await,
     ] {
         assert!(
             matches!(result, Err(StoreError::NotFound { what: "venue", ref id }) if id == "nobody"),

@@ -135,7 +135,8 @@ impl TestGateway {
         let data = tempfile::tempdir().expect("temporary data folder");
         let mut config = test_config(data.path());
         adjust(&mut config);
-        let gateway = patiently("the gateway starts", gateway::app::start(config))
+        // Boxed: the start-up future is large, and every test awaits this one.
+        let gateway = patiently("the gateway starts", Box::pin(gateway::app::start(config)))
             .await
             .expect("the gateway starts");
         TestGateway {

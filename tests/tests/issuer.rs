@@ -138,6 +138,7 @@ fn person_query(subject: &str, certificates: &[&str]) -> RecordQuery {
         holder_kind: HolderKind::Person,
         certificates: certificates.iter().map(|c| c.to_string()).collect(),
         request_id: Some("e2e-1".into()),
+        nonce: Some("q-e2e-1".into()),
     }
 }
 
@@ -195,6 +196,10 @@ async fn one_query_answers_three_sealed_records_that_verify() {
         record
             .verify_seal(&trust, chrono::Utc::now())
             .expect("seal verifies with the trust list");
+        assert_eq!(
+            record.query_nonce, q.nonce,
+            "the query's nonce is sealed into every record"
+        );
         record.validate_identifiers().expect("licence id is valid");
         assert!(record.licence_id.is_some());
         record

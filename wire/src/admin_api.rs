@@ -20,6 +20,7 @@
 //! | `POST /admin/v1/venues` with [`VenueRegistration`] | 201 [`VenueKeyIssued`] (the key is shown once) |
 //! | `POST /admin/v1/venues/{id}/rotate` | [`VenueKeyIssued`] |
 //! | `POST /admin/v1/venues/{id}/disable`, `/enable` | [`VenueView`] |
+//! | `POST /admin/v1/venues/{id}/bind-certificate`, `/unbind-certificate` | [`VenueView`] |
 //! | `POST /admin/v1/rollout/reload` | [`RolloutReloaded`] (422 problem and the old plan kept when the file is bad) |
 //! | `GET /admin/v1/whoami` | [`WhoAmI`]: the signed-in operator |
 //! | `GET /admin/v1/operators` | `[OperatorView]`, by name (never a token) |
@@ -126,6 +127,8 @@ pub const ROUTE_ROLES: &[(&str, &str, Role)] = &[
     ("POST", "/venues/{id}/rotate", Role::VenueAdmin),
     ("POST", "/venues/{id}/disable", Role::VenueAdmin),
     ("POST", "/venues/{id}/enable", Role::VenueAdmin),
+    ("POST", "/venues/{id}/bind-certificate", Role::VenueAdmin),
+    ("POST", "/venues/{id}/unbind-certificate", Role::VenueAdmin),
     ("POST", "/rollout/reload", Role::RolloutAdmin),
     ("GET", "/operators", Role::OperatorAdmin),
     ("POST", "/operators", Role::OperatorAdmin),
@@ -501,6 +504,9 @@ pub struct VenueView {
     pub scenarios: Vec<String>,
     pub rate_per_sec: u32,
     pub disabled: bool,
+    /// Bound to a client certificate: refused on a connection without one naming it (mTLS).
+    #[serde(default)]
+    pub client_certificate: bool,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -513,6 +519,10 @@ pub struct VenueRegistration {
     pub city: u32,
     pub scenarios: Vec<String>,
     pub rate_per_sec: u32,
+    /// Bind the venue to a client certificate from the venues' CA naming it (mTLS): its key
+    /// alone is then refused.
+    #[serde(default)]
+    pub client_certificate: bool,
 }
 
 /// A venue's new key, shown once: only its hash is stored.

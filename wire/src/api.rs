@@ -87,6 +87,10 @@ pub enum Reason {
     /// The department answered with something the gateway cannot trust (bad seal, malformed
     /// identifier, wrong subject): treated like no answer, and counted.
     DepartmentAnswerRejected,
+    /// The department's answer was sealed for another query, or too long ago
+    /// (`department.stale_record`): possibly an old answer replayed; treated like no answer,
+    /// and counted. A retry asks again.
+    DepartmentStaleRecord,
     /// The rollout plan does not yet offer the certificate in the holder's city for this
     /// scenario (planned there, or piloted for other scenarios).
     NotOffered,
@@ -106,6 +110,7 @@ impl Reason {
             Reason::MissingField => "missing_field",
             Reason::DepartmentUnavailable => "department_unavailable",
             Reason::DepartmentAnswerRejected => "department_answer_rejected",
+            Reason::DepartmentStaleRecord => "department_stale_record",
             Reason::NotOffered => "not_offered",
         }
     }

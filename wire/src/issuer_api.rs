@@ -10,8 +10,16 @@
 //!
 //! ```json
 //! { "subject": "h-8f3a", "holder_kind": "person",
-//!   "certificates": ["resident-id-card", "driving-licence"], "request_id": "r-1" }
+//!   "certificates": ["resident-id-card", "driving-licence"], "request_id": "r-1",
+//!   "nonce": "q-7c1e0a9b4d2f8e63a5b0c7d9e1f2a3b4" }
 //! ```
+//!
+//! The `nonce` is fresh for every query the gateway sends; the department copies it into every
+//! record it answers with (`query_nonce`), under the seal. With the seal's `issued_at` it makes
+//! an answer fresh: the gateway refuses a record sealed for another query, or sealed longer ago
+//! than its configured freshness (`department.stale_record`), so an old valid record cannot be
+//! replayed after a revocation by anyone who kept it (a middleman, a cache in between, a
+//! restored backup of a backend).
 //!
 //! # The seal
 //!
@@ -28,6 +36,7 @@
 //!   record : { "certificate": tstr, "department": tstr, "subject": tstr, "status": tstr,
 //!              ? "valid_from": tstr, ? "valid_until": tstr,      ; "YYYY-MM-DD"
 //!              ? "licence_id": tstr, ? "holder_name": tstr,
+//!              ? "query_nonce": tstr,                           ; the query's `nonce`
 //!              "fields": { * name => { "text": tstr } / { "date": tstr } /
 //!                                    { "integer": int } / { "list": [* tstr] } },
 //!              "issued_at": tstr } ]                             ; RFC 3339, UTC, `Z`
@@ -66,6 +75,8 @@ pub const MAX_CERTIFICATES_PER_QUERY: usize = 64;
 pub const MAX_SUBJECT_LEN: usize = 128;
 /// Longest request id a query may carry, in bytes.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// Longest query nonce, in bytes (the gateway sends 34: `q-` and 32 hex digits).
+pub const MAX_NONCE_LEN: usize = 128;
 /// The context string that opens every sealed structure.
 pub const SEAL_CONTEXT: &str = "mianzheng-record-seal/1";
 
@@ -85,6 +96,10 @@ pub struct RecordQuery {
     /// The gateway's request id, echoed in the backend's logs to follow one verification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Fresh per query: every record of the answer carries it under the seal
+    /// ([`Record::query_nonce`]). The gateway always sends one and refuses records without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// Why a query is refused before any record is looked at. The client's fault; retrying the
@@ -99,6 +114,8 @@ pub enum QueryError {
     Duplicate(String),
     #[error("`request_id` must be at most {MAX_REQUEST_ID_LEN} bytes of visible ASCII")]
     BadRequestId,
+    #[error("`nonce` must be 1 to {MAX_NONCE_LEN} bytes of visible ASCII")]
+    BadNonce,
 }
 
 impl QueryError {
@@ -109,6 +126,7 @@ impl QueryError {
             QueryError::BadCount => problem_codes::TOO_MANY_CERTIFICATES,
             QueryError::Duplicate(_) => problem_codes::DUPLICATE_CERTIFICATE,
             QueryError::BadRequestId => problem_codes::BAD_REQUEST_ID,
+            QueryError::BadNonce => problem_codes::BAD_NONCE,
         }
     }
 }
@@ -140,6 +158,11 @@ impl RecordQuery {
         if let Some(id) = &self.request_id {
             if !visible_ascii(id, MAX_REQUEST_ID_LEN) {
                 return Err(QueryError::BadRequestId);
+            }
+        }
+        if let Some(nonce) = &self.nonce {
+            if !visible_ascii(nonce, MAX_NONCE_LEN) {
+                return Err(QueryError::BadNonce);
             }
         }
         Ok(())
@@ -343,6 +366,10 @@ pub struct Record {
     pub fields: BTreeMap<String, FieldValue>,
     /// When this answer was produced.
     pub issued_at: DateTime<Utc>,
+    /// The `nonce` of the query this record answers, copied by the department and covered by
+    /// the seal. Absent only when the query carried none (the gateway always sends one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_nonce: Option<String>,
     /// The department's seal; absent only before [`Record::seal`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<Seal>,
@@ -452,6 +479,7 @@ impl Record {
             holder_name: None,
             fields: BTreeMap::new(),
             issued_at,
+            query_nonce: None,
             seal: None,
         }
     }
@@ -472,6 +500,7 @@ impl Record {
             ("valid_until", self.valid_until.map(date)),
             ("licence_id", self.licence_id.as_deref().map(text)),
             ("holder_name", self.holder_name.as_deref().map(text)),
+            ("query_nonce", self.query_nonce.as_deref().map(text)),
         ];
         record.extend(
             optional
@@ -689,6 +718,8 @@ pub mod problem_codes {
     pub const DUPLICATE_CERTIFICATE: &str = "query.duplicate_certificate";
     /// 400: oversized request id.
     pub const BAD_REQUEST_ID: &str = "query.bad_request_id";
+    /// 400: empty, oversized or non-ASCII query nonce.
+    pub const BAD_NONCE: &str = "query.bad_nonce";
     /// 400: a type that is not in the catalogue.
     pub const UNKNOWN_CERTIFICATE: &str = "query.unknown_certificate";
     /// 400: a type this backend does not answer for (another department, or another level).
@@ -752,6 +783,7 @@ mod tests {
             holder_name: Some("张伟".into()),
             fields,
             issued_at: "2026-03-01T08:00:00.123Z".parse().expect("time"),
+            query_nonce: Some("q-1".into()),
             seal: None,
         }
     }
@@ -871,6 +903,11 @@ mod tests {
                     r.issued_at += chrono::Duration::nanoseconds(1);
                 }),
             ),
+            (
+                "query_nonce",
+                Box::new(|r| r.query_nonce = Some("q-2".into())),
+            ),
+            ("query_nonce removed", Box::new(|r| r.query_nonce = None)),
             (
                 "alg",
                 Box::new(|r| {
@@ -992,6 +1029,7 @@ mod tests {
                 "valid_from",
                 "certificate",
                 "holder_name",
+                "query_nonce",
                 "valid_until"
             ]
         );
@@ -1020,6 +1058,7 @@ mod tests {
             holder_kind: HolderKind::Person,
             certificates: certs,
             request_id: None,
+            nonce: Some("q-1".into()),
         };
         assert!(q(vec!["a".into()]).validate().is_ok());
         assert_eq!(q(vec![]).validate(), Err(QueryError::BadCount));
@@ -1034,6 +1073,11 @@ mod tests {
         let mut bad = q(vec!["a".into()]);
         bad.subject = "张".into();
         assert_eq!(bad.validate(), Err(QueryError::BadSubject));
+        let mut bad = q(vec!["a".into()]);
+        bad.nonce = Some(String::new());
+        assert_eq!(bad.validate(), Err(QueryError::BadNonce));
+        bad.nonce = Some("n".repeat(MAX_NONCE_LEN + 1));
+        assert_eq!(bad.validate(), Err(QueryError::BadNonce));
         let json = r#"{"subject":"h","holder_kind":"organisation","certificates":["x"]}"#;
         let parsed: RecordQuery = serde_json::from_str(json).expect("parse");
         assert_eq!(parsed.holder_kind, HolderKind::Organisation);

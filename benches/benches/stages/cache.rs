@@ -27,8 +27,14 @@ pub fn record_hit(c: &mut Criterion) {
     let fixture = rt.block_on(Fixture::start(Profile::Hmac, 1));
     let service = fixture.service();
     // One verify fills the cache for the holder.
-    rt.block_on(service.verify(&fixture.headers, &fixture.body(0), "warm", Instant::now()))
-        .expect("warm-up verifies");
+    rt.block_on(service.verify(
+        &fixture.headers,
+        None,
+        &fixture.body(0),
+        "warm",
+        Instant::now(),
+    ))
+    .expect("warm-up verifies");
     let (subject, city) = fixture.holder(0);
     let holder = HolderClaims {
         issuer: "mianzheng-platform".into(),

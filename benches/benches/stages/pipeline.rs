@@ -34,7 +34,13 @@ pub fn warm_pipeline(c: &mut Criterion) {
             for i in 0..64 {
                 fixture
                     .service()
-                    .verify(&fixture.headers, &fixture.body(i), "warm", Instant::now())
+                    .verify(
+                        &fixture.headers,
+                        None,
+                        &fixture.body(i),
+                        "warm",
+                        Instant::now(),
+                    )
                     .await
                     .expect("warm-up verifies");
             }
@@ -50,7 +56,7 @@ pub fn warm_pipeline(c: &mut Criterion) {
                 |body| async move {
                     let json = fixture
                         .service()
-                        .verify(&fixture.headers, &body, "bench", Instant::now())
+                        .verify(&fixture.headers, None, &body, "bench", Instant::now())
                         .await
                         .expect("verifies");
                     black_box(json)

@@ -113,19 +113,21 @@ impl Live {
         self.records[usize::from(hit)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// One upstream outcome (see `metrics::UPSTREAM_OUTCOMES`): `rejected` is an answer of a
-    /// call already counted, so it adds an error only; `breaker_open` took no time.
+    /// One upstream outcome (see `metrics::UPSTREAM_OUTCOMES`): `rejected` and `stale_record`
+    /// are answers of a call already counted, so they add an error only; `breaker_open` took no
+    /// time.
     pub fn upstream(&self, backend: &str, outcome: &str, elapsed: Duration) {
         let Some(b) = self.backends.get().and_then(|m| m.get(backend)) else {
             return;
         };
-        if outcome != "rejected" {
+        let refused_answer = matches!(outcome, "rejected" | "stale_record");
+        if !refused_answer {
             b.calls.fetch_add(1, Ordering::Relaxed);
         }
         if outcome != "ok" {
             b.errors.fetch_add(1, Ordering::Relaxed);
         }
-        if outcome != "breaker_open" && outcome != "rejected" {
+        if outcome != "breaker_open" && !refused_answer {
             b.latency.observe(elapsed);
         }
     }

@@ -2,7 +2,6 @@
 //! `POST /v1/objections`, `GET /v1/holder/accesses`; anything else is 404 (405 for a known
 //! path with another method), as a problem.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,7 +15,7 @@ use crate::departments::issuer_events::IssuerEvents;
 use crate::error::Failure;
 use crate::holder::accesses::HolderAccessesApi;
 use crate::holder::objection_filing::ObjectionFilingApi;
-use crate::http::server::Handler;
+use crate::http::server::{Handler, Peer};
 use crate::verify::VerifyService;
 
 /// The public listener's routes.
@@ -40,16 +39,16 @@ fn method_not_allowed(req: &Request<Incoming>, allow: &'static str) -> Response<
 }
 
 impl Handler for PublicHandler {
-    async fn call(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    async fn call(&self, req: Request<Incoming>, peer: Peer) -> Response<Full<Bytes>> {
         let (route, response) = match (req.method(), req.uri().path()) {
-            (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req).await),
+            (&Method::POST, VERIFY_PATH) => ("verify", self.service.handle(req, &peer).await),
             (&Method::POST, EVENTS_PATH) => ("issuer_events", self.events.handle(req).await),
             (&Method::POST, OBJECTIONS_PATH) => {
-                ("objections", self.objections.handle(req, peer.ip()).await)
+                ("objections", self.objections.handle(req, &peer).await)
             }
             (&Method::GET, HOLDER_ACCESSES_PATH) => (
                 "holder_accesses",
-                self.accesses.handle(req, peer.ip()).await,
+                self.accesses.handle(req, peer.addr.ip()).await,
             ),
             (_, VERIFY_PATH) => ("verify", method_not_allowed(&req, "POST")),
             (_, OBJECTIONS_PATH) => ("objections", method_not_allowed(&req, "POST")),

@@ -1,4 +1,4 @@
-//! `gateway venues add|disable|rotate`: the venue registry in the store, without a running
+//! `gateway venues add|disable|rotate|bind-certificate|unbind-certificate`: the venue registry in the store, without a running
 //! gateway — how a deployment registers its first venues, and how it disables or re-keys the
 //! demo venues an earlier demo run seeded into its store (a production gateway refuses to
 //! start while they are there, so the admin API is not yet at hand). A running gateway's
@@ -9,7 +9,6 @@
 use std::io::Write;
 
 use anyhow::{Context as _, Result};
-use store::VenueRow;
 use wire::admin_api::VenueRegistration;
 use wire::catalogue::Catalogue;
 
@@ -38,9 +37,13 @@ pub struct AddArgs {
     /// Requests per second the venue may send (burst: two seconds' worth).
     #[arg(long)]
     pub rate: u32,
+    /// Bind the venue to a client certificate from the venues' CA (`venues.client_ca`)
+    /// naming it: requests on a connection without one are refused, whatever key they send.
+    #[arg(long)]
+    pub client_certificate: bool,
 }
 
-/// Arguments of `gateway venues disable` and `gateway venues rotate`.
+/// Arguments of the `gateway venues` commands that change one venue.
 #[derive(Debug, clap::Args)]
 pub struct VenueArgs {
     #[command(flatten)]
@@ -58,31 +61,51 @@ pub async fn add(args: &AddArgs, catalogue: &Catalogue, out: &mut dyn Write) -> 
         city: args.city,
         scenarios: args.scenario.clone(),
         rate_per_sec: args.rate,
+        client_certificate: args.client_certificate,
     };
     let problems = crate::venues::registration_problems(catalogue, &registration);
     if !problems.is_empty() {
         anyhow::bail!("venue `{}`: {}", args.id, problems.join("; "));
     }
-    let mut scenarios = registration.scenarios;
-    scenarios.sort();
-    scenarios.dedup();
-    let row = VenueRow {
-        id: registration.id,
-        name: registration.name,
-        city: registration.city,
-        scenarios,
-        rate_per_sec: registration.rate_per_sec,
-        key_hash: [0; 32],
-        disabled: false,
-        updated_at: store::now(),
-    };
     let (row, key) = registry(&args.store)
         .await?
-        .register(row)
+        .register(crate::venues::registration_row(registration))
         .await
         .with_context(|| format!("registering venue `{}`", args.id))?;
     writeln!(out, "venue `{}` registered; its key (shown once):", row.id)?;
     writeln!(out, "{key}")?;
+    if row.client_certificate {
+        writeln!(
+            out,
+            "it must also present a client certificate from the venues' CA naming `{}` ({})",
+            row.id,
+            crate::http::client_certificate::venue_uri(&row.id)
+        )?;
+    }
+    Ok(())
+}
+
+/// Binds a venue to a client certificate naming it (`required`), or frees it of the binding.
+pub async fn bind_certificate(args: &VenueArgs, required: bool, out: &mut dyn Write) -> Result<()> {
+    let row = registry(&args.store)
+        .await?
+        .set_client_certificate(&args.id, required)
+        .await
+        .with_context(|| format!("changing the certificate binding of venue `{}`", args.id))?;
+    if required {
+        writeln!(
+            out,
+            "venue `{}` is bound to a client certificate naming it ({}): its key alone is refused",
+            row.id,
+            crate::http::client_certificate::venue_uri(&row.id)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "venue `{}` is no longer bound to a client certificate",
+            row.id
+        )?;
+    }
     Ok(())
 }
 

@@ -232,6 +232,7 @@ mod tests {
             holder_name: None,
             fields: BTreeMap::new(),
             issued_at: chrono::Utc::now(),
+            query_nonce: None,
             seal: None,
         })
     }

@@ -1,8 +1,7 @@
-//! `POST /v1/objections`: a venue (by its key) or a holder (by a fresh code of their own) says
+//! `POST /v1/objections`: a venue (by its key or client certificate) or a holder (by a fresh code of their own) says
 //! a verification or a record is wrong. `201 Created` with the objection's id, department and
 //! deadline only once it is stored durably; see [`wire::api::ObjectionFiling`] for the body.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,6 +17,7 @@ use crate::holder;
 use crate::holder::limits::HolderLimits;
 use crate::http::json;
 use crate::http::request;
+use crate::http::server::Peer;
 use crate::objections::{Filer, Filing, ObjectionDesk};
 use crate::verify::{authenticate, VerifyService};
 
@@ -31,10 +31,10 @@ pub struct ObjectionFilingApi {
 }
 
 impl ObjectionFilingApi {
-    /// Answers one request from `client` (a holder's filing counts against its address).
-    pub async fn handle(&self, req: Request<Incoming>, client: IpAddr) -> Response<Full<Bytes>> {
+    /// Answers one request from `peer` (a holder's filing counts against its address).
+    pub async fn handle(&self, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
         let request_id = request::request_id(&req);
-        let result = self.file(req, client).await;
+        let result = self.file(req, peer).await;
         let location = result
             .as_ref()
             .ok()
@@ -46,19 +46,17 @@ impl ObjectionFilingApi {
         response
     }
 
-    async fn file(
-        &self,
-        req: Request<Incoming>,
-        client: IpAddr,
-    ) -> Result<ObjectionFiled, Failure> {
+    async fn file(&self, req: Request<Incoming>, peer: &Peer) -> Result<ObjectionFiled, Failure> {
         let (parts, body) = req.into_parts();
-        // A venue key when there is one (checked before the body is read); else a holder.
-        let venue = match request::bearer(&parts.headers) {
-            Some(_) => Some(authenticate::venue(&self.service.registry, &parts.headers).await?),
-            None => {
-                self.limits.admit_address(client).await?;
-                None
-            }
+        // A venue when the request names one (checked before the body is read); else a holder.
+        let certificate = peer.certificate.as_deref();
+        let venue = if authenticate::claims_a_venue(&parts.headers, certificate) {
+            let venue =
+                authenticate::venue(&self.service.registry, &parts.headers, certificate).await?;
+            Some(venue)
+        } else {
+            self.limits.admit_address(peer.addr.ip()).await?;
+            None
         };
         let request: ObjectionFiling = json::read(&parts.headers, body).await?;
         self.desk.precheck(

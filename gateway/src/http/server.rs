@@ -18,6 +18,11 @@
 //! - stall a TLS handshake past `tls_handshake_timeout`;
 //! - open more than `max_connections_per_address` connections from one address, or fill the
 //!   listener past `max_connections` ([`ConnectionSlots`]: closed at accept, counted);
+//! - claim another address: the PROXY protocol header is read only from the listener's
+//!   trusted balancers ([`TrustedProxies`]), and required from them within
+//!   `header_read_timeout`; the address it reports is the client's for the caps above and for
+//!   every route. (A balancer's connection takes its place under the caps once its header has
+//!   been read.)
 //! - keep a finished response unread forever: once nothing is in flight, a connection counts
 //!   as idle even while hyper still writes, so a stalled reader is dropped after
 //!   `keep_alive_idle` plus `header_read_timeout`.
@@ -54,8 +59,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::http::client_certificate::ClientCertificate;
 use crate::http::connection_slots::{CapReached, ConnectionSlots, Slot};
 use crate::http::problem::{fresh_request_id, Problem};
+use crate::http::proxy_protocol::{self, TrustedProxies};
 use crate::http::tls::TlsAcceptor;
 use crate::metrics::{ListenerGauges, Metrics};
 use crate::shutdown::Shutdown;
@@ -124,6 +131,25 @@ impl Limits {
     }
 }
 
+/// Who is at the other end of a connection, as far as the listener can tell.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The client's address: the TCP peer's, or the one a trusted balancer reported.
+    pub addr: SocketAddr,
+    /// The client certificate verified during the TLS handshake (mTLS), if one was presented.
+    pub certificate: Option<Arc<ClientCertificate>>,
+}
+
+impl Peer {
+    /// A client at `addr` without a certificate.
+    pub fn at(addr: SocketAddr) -> Peer {
+        Peer {
+            addr,
+            certificate: None,
+        }
+    }
+}
+
 /// Turns a request into a complete response. Implemented by the public verify pipeline and
 /// by the admin routes. A panic in `call` is caught: the client gets a 500 problem and the
 /// other requests on the same (HTTP/2) connection are unaffected.
@@ -131,7 +157,7 @@ pub trait Handler: Clone + Send + Sync + 'static {
     fn call(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: Peer,
     ) -> impl Future<Output = Response<Full<Bytes>>> + Send;
 }
 
@@ -141,6 +167,8 @@ pub struct Listener {
     pub tcp: TcpListener,
     /// `Some` for a TLS listener.
     pub tls: Option<TlsAcceptor>,
+    /// The balancers whose connections start with a PROXY header (none by default).
+    pub proxies: TrustedProxies,
     /// Static name for logs and metric labels (`public`, `admin`, ...).
     pub name: &'static str,
     /// Where the listener counts its connections and requests in flight.
@@ -158,9 +186,16 @@ impl Listener {
         Listener {
             tcp,
             tls,
+            proxies: TrustedProxies::default(),
             name,
             gauges: metrics.listener(name),
         }
+    }
+
+    /// The same listener, reading the PROXY header from `proxies`.
+    pub fn behind(mut self, proxies: TrustedProxies) -> Listener {
+        self.proxies = proxies;
+        self
     }
 }
 
@@ -169,6 +204,7 @@ struct Context<H> {
     name: &'static str,
     http: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
+    proxies: TrustedProxies,
     handler: H,
     limits: Limits,
     shutdown: Shutdown,
@@ -188,6 +224,7 @@ pub async fn serve<H: Handler>(
     let Listener {
         tcp,
         tls,
+        proxies,
         name,
         gauges,
     } = listener;
@@ -195,6 +232,7 @@ pub async fn serve<H: Handler>(
         name,
         http: http_builder(&limits),
         tls,
+        proxies,
         handler,
         limits,
         shutdown,
@@ -225,16 +263,12 @@ pub async fn serve<H: Handler>(
             accepted = tcp.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = ACCEPT_BACKOFF_FIRST;
-                    match slots.take(peer.ip()) {
-                        Ok(slot) => {
-                            connections.spawn(connection(stream, peer, slot, context.clone()));
-                        }
-                        Err(cap) => {
-                            // Dropping the stream closes it before a byte is read.
-                            tracing::debug!(listener = name, %peer, ?cap, "connection refused: cap reached");
-                            context.gauges.connection_refused(cap == CapReached::PerAddress);
-                        }
+                    if context.proxies.trusts(peer.ip()) {
+                        connections.spawn(proxied_connection(stream, peer, slots.clone(), context.clone()));
+                    } else if let Some(slot) = take_slot(&slots, peer, &context) {
+                        connections.spawn(connection(stream, peer, slot, context.clone()));
                     }
+                    // Else the stream is dropped: closed before a byte is read.
                 }
                 Err(e) if is_connection_error(&e) => {
                     tracing::debug!(listener = name, "accept: {e}");
@@ -315,6 +349,55 @@ fn log_task_end(listener: &'static str, finished: Result<(), tokio::task::JoinEr
     }
 }
 
+/// A place under the listener's caps for a connection from `client`, or `None` (counted).
+fn take_slot<H>(
+    slots: &Arc<ConnectionSlots>,
+    client: SocketAddr,
+    context: &Context<H>,
+) -> Option<Slot> {
+    match slots.take(client.ip()) {
+        Ok(slot) => Some(slot),
+        Err(cap) => {
+            tracing::debug!(listener = context.name, %client, ?cap, "connection refused: cap reached");
+            context
+                .gauges
+                .connection_refused(cap == CapReached::PerAddress);
+            None
+        }
+    }
+}
+
+/// A connection from a trusted balancer: its PROXY header names the client, who then takes a
+/// place under the caps; a connection without a valid header in time is closed.
+async fn proxied_connection<H: Handler>(
+    mut stream: TcpStream,
+    balancer: SocketAddr,
+    slots: Arc<ConnectionSlots>,
+    context: Arc<Context<H>>,
+) {
+    let header = tokio::time::timeout(
+        context.limits.header_read_timeout,
+        proxy_protocol::read_client_address(&mut stream, balancer),
+    );
+    let client = tokio::select! {
+        () = context.shutdown.wait() => return,
+        result = header => match result {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => {
+                tracing::warn!(listener = context.name, %balancer, "connection from a trusted balancer closed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(listener = context.name, %balancer, "connection from a trusted balancer closed: no PROXY header in time");
+                return;
+            }
+        },
+    };
+    if let Some(slot) = take_slot(&slots, client, &context) {
+        connection(stream, client, slot, context).await;
+    }
+}
+
 /// One accepted connection, from TLS handshake to close.
 /// `_slot` holds the connection's place under the listener's caps until it closes.
 async fn connection<H: Handler>(
@@ -327,7 +410,7 @@ async fn connection<H: Handler>(
     // Responses are small and complete; waiting to coalesce them only adds latency.
     let _ = stream.set_nodelay(true);
     let Some(tls) = &context.tls else {
-        return drive(TokioIo::new(stream), peer, &context).await;
+        return drive(TokioIo::new(stream), Peer::at(peer), &context).await;
     };
     let handshake = tokio::time::timeout(context.limits.tls_handshake_timeout, tls.accept(stream));
     let stream = tokio::select! {
@@ -344,12 +427,22 @@ async fn connection<H: Handler>(
             }
         },
     };
+    let certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(<[_]>::first)
+        .map(|der| Arc::new(ClientCertificate::from_der(der)));
+    let peer = Peer {
+        addr: peer,
+        certificate,
+    };
     drive(TokioIo::new(stream), peer, &context).await
 }
 
 /// Serves HTTP on an established (plain or TLS) stream until the client closes, the
 /// connection is idle too long, or shutdown.
-async fn drive<H, I>(io: TokioIo<I>, peer: SocketAddr, context: &Context<H>)
+async fn drive<H, I>(io: TokioIo<I>, peer: Peer, context: &Context<H>)
 where
     H: Handler,
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -359,9 +452,11 @@ where
         let handler = context.handler.clone();
         let gauges = context.gauges.clone();
         let activity = activity.clone();
+        let peer = peer.clone(); // the connection keeps its own for its log lines
         service_fn(move |req| {
             let in_flight = (gauges.request_started(), activity.request_started());
             let handler = handler.clone();
+            let peer = peer.clone();
             async move {
                 let response = call_catching_panics(&handler, req, peer).await;
                 drop(in_flight);
@@ -377,7 +472,7 @@ where
         context.limits.keep_alive_idle,
     );
     let draining = tokio::select! {
-        result = connection.as_mut() => return log_connection_end(context.name, peer, result),
+        result = connection.as_mut() => return log_connection_end(context.name, peer.addr, result),
         () = context.shutdown.wait() => true,
         () = idle => false,
     };
@@ -390,12 +485,12 @@ where
         match tokio::time::timeout(context.limits.header_read_timeout, connection).await {
             Ok(result) => result,
             Err(_) => {
-                tracing::debug!(listener = context.name, %peer, "idle connection would not close; dropped");
+                tracing::debug!(listener = context.name, peer = %peer.addr, "idle connection would not close; dropped");
                 return;
             }
         }
     };
-    log_connection_end(context.name, peer, result)
+    log_connection_end(context.name, peer.addr, result)
 }
 
 fn log_connection_end(
@@ -412,8 +507,9 @@ fn log_connection_end(
 async fn call_catching_panics<H: Handler>(
     handler: &H,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
 ) -> Response<Full<Bytes>> {
+    let addr = peer.addr;
     match AssertUnwindSafe(handler.call(req, peer))
         .catch_unwind()
         .await
@@ -426,7 +522,7 @@ async fn call_catching_panics<H: Handler>(
                 .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("(no message)");
             let request_id = fresh_request_id();
-            tracing::error!(%peer, request_id, "request handler panicked: {message}");
+            tracing::error!(peer = %addr, request_id, "request handler panicked: {message}");
             Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "gateway.internal",

@@ -22,7 +22,8 @@ use anyhow::{bail, Context as _, Result};
 use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::net::TcpStream;
@@ -77,20 +78,43 @@ impl TlsAcceptor {
         let certificate = Arc::new(ReloadableCertificate {
             cert_path,
             key_path,
-            provider: provider.clone(),
+            provider,
             current: ArcSwap::from_pointee(key),
             generation: AtomicU64::new(0),
             seen: Mutex::new(stamps),
         });
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("the TLS provider supports no safe protocol version")?
-            .with_no_client_auth()
-            .with_cert_resolver(certificate.clone());
-        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        let config = server_config(&certificate, WebPkiClientVerifier::no_client_auth())?;
         Ok(TlsAcceptor {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             certificate,
+        })
+    }
+
+    /// The same listener certificate, also asking clients for a certificate issued by the CA
+    /// in the PEM file `ca` (the venues' CA, see [`crate::http::client_certificate`]). A
+    /// client may connect without one; one that presents a certificate the CA did not issue
+    /// (or expired) fails the handshake.
+    pub fn with_client_ca(self, ca: &Path) -> Result<TlsAcceptor> {
+        let mut roots = RootCertStore::empty();
+        for certificate in read_certificates(ca).context("venues.client_ca")? {
+            roots.add(certificate).with_context(|| {
+                format!(
+                    "`{}` holds a certificate that is not a usable CA",
+                    ca.display()
+                )
+            })?;
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.certificate.provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .with_context(|| format!("`{}` cannot verify client certificates", ca.display()))?;
+        let config = server_config(&self.certificate, verifier)?;
+        Ok(TlsAcceptor {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            certificate: self.certificate,
         })
     }
 
@@ -154,6 +178,21 @@ impl TlsAcceptor {
             }
         })
     }
+}
+
+/// A server configuration presenting `certificate`, checking clients with `clients`, offering
+/// [`ALPN`].
+fn server_config(
+    certificate: &Arc<ReloadableCertificate>,
+    clients: Arc<dyn ClientCertVerifier>,
+) -> Result<ServerConfig> {
+    let mut config = ServerConfig::builder_with_provider(certificate.provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("the TLS provider supports no safe protocol version")?
+        .with_client_cert_verifier(clients)
+        .with_cert_resolver(certificate.clone());
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
 }
 
 /// The certificate the server config resolves for every handshake.

@@ -25,6 +25,9 @@ pub struct VenueRegistry {
     store: Store,
     known: Cache<[u8; 32], Arc<Venue>>,
     unknown: Cache<[u8; 32], ()>,
+    /// Venues named by client certificates (mTLS), by id; and ids no venue has.
+    known_ids: Cache<String, Arc<Venue>>,
+    unknown_ids: Cache<String, ()>,
     /// Quotas by venue id, kept across cache refreshes; replaced when the rate changes.
     quotas: Quotas,
     metrics: Metrics,
@@ -51,6 +54,14 @@ impl VenueRegistry {
                 .max_capacity(100_000)
                 .time_to_live(NEGATIVE_TTL)
                 .build(),
+            known_ids: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(POSITIVE_TTL)
+                .build(),
+            unknown_ids: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(NEGATIVE_TTL)
+                .build(),
             quotas,
             metrics,
         }
@@ -74,24 +85,48 @@ impl VenueRegistry {
     /// The venue whose key is `key`, or `None` for an unknown key.
     pub async fn by_key(&self, key: &str) -> Result<Option<Arc<Venue>>, StoreError> {
         let hash = venues::hash_key(key);
-        if let Some(venue) = self.known.get(&hash) {
+        let row = self.store.venue_by_key_hash(&hash);
+        self.look_up(&self.known, &self.unknown, hash, row).await
+    }
+
+    /// The venue with id `id` (named by a verified client certificate), or `None` when no
+    /// venue has it.
+    pub async fn by_id(&self, id: &str) -> Result<Option<Arc<Venue>>, StoreError> {
+        let row = self.store.venue(id);
+        self.look_up(&self.known_ids, &self.unknown_ids, id.to_owned(), row)
+            .await
+    }
+
+    /// A venue from the cache of known (or unknown) venues by `key`, or else `row` from the
+    /// store, remembered either way.
+    async fn look_up<K>(
+        &self,
+        known: &Cache<K, Arc<Venue>>,
+        unknown: &Cache<K, ()>,
+        key: K,
+        row: impl std::future::Future<Output = Result<Option<VenueRow>, StoreError>>,
+    ) -> Result<Option<Arc<Venue>>, StoreError>
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+    {
+        if let Some(venue) = known.get(&key) {
             self.metrics.cache("venues", true);
             return Ok(Some(venue));
         }
-        if self.unknown.contains_key(&hash) {
+        if unknown.contains_key(&key) {
             self.metrics.cache("venues", true);
             return Ok(None);
         }
         self.metrics.cache("venues", false);
-        match self.store.venue_by_key_hash(&hash).await? {
+        match row.await? {
             None => {
-                self.unknown.insert(hash, ());
+                unknown.insert(key, ());
                 Ok(None)
             }
             Some(row) => {
                 let quota = self.quotas.venue(&row.id, row.rate_per_sec);
                 let venue = Arc::new(Venue::from_row(row, quota));
-                self.known.insert(hash, Arc::clone(&venue));
+                known.insert(key, Arc::clone(&venue));
                 Ok(Some(venue))
             }
         }
@@ -101,6 +136,8 @@ impl VenueRegistry {
     pub fn invalidate_all(&self) {
         self.known.invalidate_all();
         self.unknown.invalidate_all();
+        self.known_ids.invalidate_all();
+        self.unknown_ids.invalidate_all();
     }
 
     pub fn store(&self) -> &Store {
@@ -146,6 +183,20 @@ impl VenueRegistry {
     /// Disables or re-enables a venue (at once on this node).
     pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<VenueRow, StoreError> {
         self.store.set_venue_disabled(id, disabled).await?;
+        self.invalidate_all();
+        self.row(id).await
+    }
+
+    /// Binds a venue to a client certificate naming it, or frees it of the binding (at once
+    /// on this node).
+    pub async fn set_client_certificate(
+        &self,
+        id: &str,
+        required: bool,
+    ) -> Result<VenueRow, StoreError> {
+        self.store
+            .set_venue_client_certificate(id, required)
+            .await?;
         self.invalidate_all();
         self.row(id).await
     }

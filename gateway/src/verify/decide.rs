@@ -184,6 +184,7 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.clone()))
                     .collect::<BTreeMap<_, _>>(),
                 issued_at: chrono::Utc::now(),
+                query_nonce: None,
                 seal: None,
             }),
             stale: false,

@@ -67,6 +67,8 @@ struct Inner {
     backends: Backends,
     catalogue: Arc<Catalogue>,
     seal_trust: Arc<TrustList>,
+    /// How far a fresh answer's `issued_at` may be from now ([`check_seal::Expected`]).
+    record_max_age: Duration,
     metrics: Metrics,
 }
 
@@ -121,6 +123,7 @@ impl Fetcher {
         backends: Backends,
         catalogue: Arc<Catalogue>,
         seal_trust: Arc<TrustList>,
+        record_max_age: Duration,
         metrics: Metrics,
         cache: RecordCache,
     ) -> Fetcher {
@@ -131,6 +134,7 @@ impl Fetcher {
                 backends,
                 catalogue,
                 seal_trust,
+                record_max_age,
                 metrics,
             }),
         }
@@ -220,6 +224,7 @@ impl Fetcher {
                 holder_kind: ask.kind,
                 certificates: group.iter().map(|l| l.certificate.clone()).collect(),
                 request_id: Some(ask.request_id.to_string()),
+                nonce: Some(query_nonce()),
             };
             tokio::spawn(async move {
                 this.query_backend(&client, &backend, &query, group, deadline)
@@ -285,9 +290,15 @@ impl Fetcher {
             let Some(certificate) = inner.catalogue.certificate(&lead.certificate) else {
                 continue;
             };
+            let expected = check_seal::Expected {
+                subject: &query.subject,
+                // Every query this fetcher sends carries one (see `query_nonce`).
+                nonce: query.nonce.as_deref().unwrap_or_default(),
+                max_age: inner.record_max_age,
+            };
             match check_seal::check(
                 &record,
-                &query.subject,
+                expected,
                 certificate,
                 backend,
                 &inner.seal_trust,
@@ -305,12 +316,22 @@ impl Fetcher {
                     lead.settle(Ok(record));
                 }
                 Err(rejection) => {
-                    inner.metrics.upstream(name, "rejected", Duration::ZERO);
+                    inner
+                        .metrics
+                        .upstream(name, rejection.outcome(), Duration::ZERO);
                     tracing::warn!(request_id, backend = name, certificate = %lead.certificate, error = %rejection,
                         "department answer refused");
-                    lead.settle(Err(Reason::DepartmentAnswerRejected));
+                    lead.settle(Err(match rejection {
+                        check_seal::SealRejection::Stale(_) => Reason::DepartmentStaleRecord,
+                        _ => Reason::DepartmentAnswerRejected,
+                    }));
                 }
             }
         }
     }
+}
+
+/// A fresh nonce for one department query: `q-` and 128 random bits in hex.
+fn query_nonce() -> String {
+    format!("q-{}", hex::encode(rand::random::<[u8; 16]>()))
 }

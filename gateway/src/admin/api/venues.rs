@@ -18,6 +18,7 @@ pub fn view(row: &VenueRow) -> VenueView {
         scenarios: row.scenarios.clone(),
         rate_per_sec: row.rate_per_sec,
         disabled: row.disabled,
+        client_certificate: row.client_certificate,
         updated_at: row.updated_at,
     }
 }
@@ -63,19 +64,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
             let (parts, body) = call.req.into_parts();
             let r: VenueRegistration = json::read(&parts.headers, body).await?;
             check(api, &r)?;
-            let mut scenarios = r.scenarios.clone();
-            scenarios.sort();
-            scenarios.dedup();
-            let row = VenueRow {
-                id: r.id,
-                name: r.name.trim().to_owned(),
-                city: r.city,
-                scenarios,
-                rate_per_sec: r.rate_per_sec,
-                key_hash: [0; 32],
-                disabled: false,
-                updated_at: store::now(),
-            };
+            let row = crate::venues::registration_row(r);
             let created = registry.register(row).await.map_err(Failure::from)?;
             tracing::info!(operator = %call.operator.name, venue = %created.0.id, "venue registered");
             tell_nodes().await;
@@ -90,6 +79,15 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
         (Method::POST, ["venues", id, action @ ("disable" | "enable")]) => {
             let row = registry
                 .set_disabled(id, *action == "disable")
+                .await
+                .map_err(Failure::from)?;
+            tracing::info!(operator = %call.operator.name, venue = %id, action, "venue changed");
+            tell_nodes().await;
+            Ok(json::reply(StatusCode::OK, &view(&row), call.request_id))
+        }
+        (Method::POST, ["venues", id, action @ ("bind-certificate" | "unbind-certificate")]) => {
+            let row = registry
+                .set_client_certificate(id, *action == "bind-certificate")
                 .await
                 .map_err(Failure::from)?;
             tracing::info!(operator = %call.operator.name, venue = %id, action, "venue changed");
