@@ -61,6 +61,7 @@ use crate::venues::Venues;
 use crate::verify::fetch::{Backends, Fetcher};
 use crate::verify::record::AuditRecorder;
 use crate::verify::signature_batch::SignatureBatcher;
+use crate::verify::verified_codes::{self, VerifiedCodes};
 use crate::verify::{VerifyLimits, VerifyService};
 use public::PublicHandler;
 use store::Store;
@@ -354,9 +355,15 @@ async fn join_nodes(config: &GatewayConfig, store: &Store) -> Result<Node> {
         .await
         .context("the node's checkpoint key")?;
     let membership = Arc::new(
-        Membership::join(store.clone(), &name, &key.kid().to_string(), &subjects)
-            .await
-            .with_context(|| format!("joining the store's nodes as `{name}`"))?,
+        Membership::join(
+            store.clone(),
+            &name,
+            &key.kid().to_string(),
+            &subjects,
+            config.audit.hash,
+        )
+        .await
+        .with_context(|| format!("joining the store's nodes as `{name}`"))?,
     );
     Ok(Node {
         name,
@@ -388,6 +395,7 @@ async fn start_audit_writer(
                 interval: Duration::from_secs(config.audit.checkpoint_interval_secs),
                 anchor: Some(node.anchor.clone()),
             }),
+            hash: config.audit.hash,
         },
     ))
 }
@@ -619,6 +627,8 @@ fn verify_service(
         verifier: parts.verifier,
         replay: ReplayGuard::new(&node.name, config.codes.clock_skew_secs),
         signatures: SignatureBatcher::start(),
+        verified_codes: VerifiedCodes::new(verified_codes::CAPACITY),
+        clock_skew: Duration::from_secs(config.codes.clock_skew_secs.into()),
         venues: Arc::new(parts.venues),
         registry: parts.registry,
         fetcher: parts.fetcher,

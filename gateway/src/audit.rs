@@ -3,6 +3,7 @@
 //!
 //! - [`chain`] — what a verification records ([`AuditRecord`]), the canonical encoding and hash
 //!   of an entry, and the walk that re-checks a chain and its checkpoints ([`verify_chain`]).
+//! - [`hash`] — the chain's hash function, SHA-256 or SM3 ([`ChainHash`]), one per store.
 //! - [`subject`] — the holder only as a keyed hash ([`SubjectHasher`]).
 //! - [`subject_index`] — copying new entries' subject hashes into the store's side table that
 //!   "who checked me" reads, in bulk, behind the writer.
@@ -20,6 +21,7 @@
 pub mod anchor;
 pub mod chain;
 pub mod checkpoint;
+pub mod hash;
 pub mod spent;
 pub mod subject;
 pub mod subject_index;
@@ -34,6 +36,7 @@ pub use chain::{
 pub use checkpoint::{
     load_or_create_node_key, pin_node_key, rotate_node_key, sign_checkpoint, verify_checkpoint,
 };
+pub use hash::ChainHash;
 pub use subject::SubjectHasher;
 pub use verify::{
     audit_store, verify_store, AuditFindings, Finding, Uncovered, VerifyPolicy, VerifyStoreError,

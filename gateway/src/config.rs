@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use wire::code::Profile;
 
+use crate::audit::ChainHash;
+
 /// `config/gateway.toml` as shipped, used when no file is found.
 pub const EMBEDDED: &str = include_str!("../../config/gateway.toml");
 
@@ -283,6 +285,9 @@ pub struct Audit {
     /// every checkpoint, to be shipped off the host; `gateway audit verify --anchor` checks the
     /// store against it. Default: `<data dir>/audit-anchor.jsonl`.
     pub anchor_file: Option<PathBuf>,
+    /// The chain's hash: `sha256` (the default) or `sm3` (GB/T 32905). The store records the
+    /// hash its chain began with; a node configured with another one refuses to start.
+    pub hash: ChainHash,
 }
 
 impl Default for Audit {
@@ -298,6 +303,7 @@ impl Default for Audit {
             checkpoint_interval_secs: 60,
             subject_key_file: None,
             anchor_file: None,
+            hash: ChainHash::Sha256,
         }
     }
 }

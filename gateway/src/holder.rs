@@ -88,14 +88,11 @@ pub async fn authentic(
     purpose: Purpose,
 ) -> Result<HolderClaims, Failure> {
     let decoded = decode::code(&service.verifier, code)?;
-    check_code::authentic(
-        &service.verifier,
-        &service.signatures,
-        &decoded,
-        Utc::now(),
-        purpose,
-    )
-    .await
+    let code = check_code::Presented {
+        text: code,
+        decoded: &decoded,
+    };
+    check_code::authentic(service.code_checks(), code, Utc::now(), purpose).await
 }
 
 /// The holder a code names, as the objection desk needs them.

@@ -40,8 +40,9 @@ pub const UPSTREAM_OUTCOMES: [&str; 6] = [
     "rejected",
     "stale_record",
 ];
-/// The caches that report hits and misses.
-pub const CACHES: [&str; 3] = ["records", "venues", "replay"];
+/// The caches that report hits and misses (`signatures`: codes whose signature verified before,
+/// [`crate::verify::verified_codes`]).
+pub const CACHES: [&str; 4] = ["records", "venues", "replay", "signatures"];
 /// Where a record-cache invalidation came from: this node, another node (LISTEN/NOTIFY), or a
 /// whole-cache flush after the listener reconnected.
 pub const INVALIDATIONS: [&str; 3] = ["local", "remote", "flush"];
@@ -159,7 +160,7 @@ struct Inner {
     /// sets (a lock, a hash and an allocation per call).
     prepared: OnceLock<Prepared>,
     /// `[cache][miss, hit]` for the closed set [`CACHES`].
-    cache_series: [[Counter; 2]; 3],
+    cache_series: [[Counter; 2]; 4],
     /// The same events as plain atomics, for the console's snapshot.
     live: crate::admin::live::Live,
 }

@@ -38,6 +38,7 @@ pub mod resolve;
 pub mod respond;
 pub mod rollout;
 pub mod signature_batch;
+pub mod verified_codes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,6 +64,7 @@ use crate::metrics::Metrics;
 use crate::venues::registry::VenueRegistry;
 use crate::venues::{Venue, Venues};
 use signature_batch::SignatureBatcher;
+use verified_codes::VerifiedCodes;
 
 /// Bounds of one verify request.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +83,10 @@ pub struct VerifyService {
     pub replay: ReplayGuard,
     /// Where stage 5 sends Ed25519 signatures, to be checked in batches.
     pub signatures: SignatureBatcher,
+    /// Codes whose signature verified, until they expire (a code shown again costs a look-up).
+    pub verified_codes: VerifiedCodes,
+    /// `codes.clock_skew_secs`.
+    pub clock_skew: Duration,
     /// The venues file the store was seeded from (demo keys for the printed example).
     pub venues: Arc<Venues>,
     pub registry: VenueRegistry,
@@ -109,6 +115,17 @@ struct Verification<'r> {
 }
 
 impl VerifyService {
+    /// What stage 5 checks a code's authenticity with.
+    pub fn code_checks(&self) -> check_code::CodeChecks<'_> {
+        check_code::CodeChecks {
+            verifier: &self.verifier,
+            signatures: &self.signatures,
+            verified: &self.verified_codes,
+            metrics: &self.metrics,
+            skew: self.clock_skew,
+        }
+    }
+
     /// Answers one verify request from `peer`: a verdict, or a problem. Never fails.
     pub async fn handle(&self, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
         let started = Instant::now();
@@ -158,15 +175,12 @@ impl VerifyService {
         let scenario = authorize::scenario(&self.catalogue, &venue, &request.scenario)?;
         let decoded = decode::code(&self.verifier, &request.code)?;
         let now = Utc::now();
-        let holder = check_code::check(
-            &self.verifier,
-            &self.signatures,
-            &self.replay,
-            &decoded,
-            scenario,
-            now,
-        )
-        .await?;
+        let code = check_code::Presented {
+            text: &request.code,
+            decoded: &decoded,
+        };
+        let holder =
+            check_code::check(self.code_checks(), &self.replay, code, scenario, now).await?;
         let verification = Verification {
             request_id,
             started,

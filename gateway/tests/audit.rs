@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use gateway::audit::{
-    verify_store, AuditError, AuditWriter, CheckpointSettings, Problem, VerifyStoreError,
-    WriterSettings,
+    verify_store, AuditError, AuditWriter, ChainHash, CheckpointSettings, Problem,
+    VerifyStoreError, WriterSettings,
 };
 use store::{Spend, Store, StoreOptions};
 use wire::keys::{Algorithm, SigningKey, TrustList, Validity};
@@ -272,6 +272,7 @@ async fn a_full_backlog_refuses_and_loses_nothing() {
             max_delay: Duration::ZERO,
             backlog: 4,
             checkpoint: None,
+            hash: ChainHash::Sha256,
         },
     );
     let accepted: Vec<_> = (0..4)

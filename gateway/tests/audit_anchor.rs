@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use gateway::audit::chain::{chain_all, entry_hash};
 use gateway::audit::checkpoint::{registration, NodeKeyError, NODE_KEY_FILE, NODE_TRUST_FILE};
+use gateway::audit::ChainHash;
 use gateway::audit::{
     audit_store, load_or_create_node_key, pin_node_key, rotate_node_key, sign_checkpoint, Anchor,
     AnchorSink, AuditRecord, AuditWriter, CheckpointSettings, Finding, Problem, VerifyPolicy,
@@ -67,7 +68,7 @@ async fn append_behind_the_nodes_back(store: &Store, n: usize) {
     let records: Vec<AuditRecord> = (0..n).map(|i| record("intruder", i)).collect();
     store
         .append_audit_chaining(
-            |head| chain_all(&records, head.unwrap_or((0, [0; 32]))),
+            |head| chain_all(&records, head.unwrap_or((0, [0; 32])), ChainHash::Sha256),
             &[],
         )
         .await
@@ -173,7 +174,7 @@ async fn a_node_signs_only_the_head_it_chained(fx: Fixture) {
     // The head row rewritten, with a hash that matches its new fields.
     let mut forged = store.audit_range(3, 1).await.expect("read")[0].clone();
     forged.verdict = "fail".into();
-    let forged_hash = entry_hash(&forged);
+    let forged_hash = entry_hash(&forged, ChainHash::Sha256);
     tamper(
         &store,
         &format!(

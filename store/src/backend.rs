@@ -459,6 +459,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "venue_client_certificate",
         include_str!("../migrations/sqlite/0007_venue_client_certificate.sql"),
     ),
+    (
+        8,
+        "audit_hash",
+        include_str!("../migrations/sqlite/0008_audit_hash.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -496,6 +501,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         7,
         "venue_client_certificate",
         include_str!("../migrations/postgres/0007_venue_client_certificate.sql"),
+    ),
+    (
+        8,
+        "audit_hash",
+        include_str!("../migrations/postgres/0008_audit_hash.sql"),
     ),
 ];
 

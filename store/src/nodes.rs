@@ -6,8 +6,8 @@
 //!   takes its name back at once, even after a crash left the lease live.
 //! - The live leases count the nodes, for what is shared out per node when a shared engine is
 //!   out of reach (a venue's quota).
-//! - Deployment settings (the subject-hash key's fingerprint): the first node to start writes
-//!   its value, every later node must bring the same one.
+//! - Deployment settings (the subject-hash key's fingerprint, the audit chain's hash): the
+//!   first node to start writes its value, every later node must bring the same one.
 
 use chrono::{DateTime, Utc};
 
@@ -128,6 +128,19 @@ impl Store {
                 .await
                 .map_err(classify)?;
             rows.iter().map(lease_from).collect()
+        })
+    }
+
+    /// The deployment setting `name`, if one is stored.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let select = "SELECT value FROM deployment WHERE name = $1";
+        with_pool!(self, |pool| {
+            let row = sqlx::query(select)
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+                .map_err(classify)?;
+            row.map(|row| row.text("value")).transpose()
         })
     }
 

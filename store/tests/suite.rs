@@ -147,7 +147,7 @@ async fn migrations_are_idempotent_on_reopen(fx: Fixture) {
                 .await
                 .expect("count migrations"),
         };
-        assert_eq!(applied, 7, "each of the seven migrations is applied once");
+        assert_eq!(applied, 8, "each of the eight migrations is applied once");
         store.close().await;
     }
 }

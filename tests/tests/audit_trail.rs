@@ -2,6 +2,8 @@
 //! chain, the entries are committed before the answer, and `gateway audit verify` finds the
 //! chain intact after the gateway has stopped.
 
+use gateway::audit::chain::entry_hash;
+use gateway::audit::ChainHash;
 use gateway::commands::audit::{verify, NodeArgs, Verified, VerifyArgs};
 use testkit::{Holder, TestGateway};
 use wire::api::Verdict;
@@ -51,7 +53,10 @@ async fn each_answer_is_committed_to_the_chain_and_the_chain_verifies() {
     assert!(report.contains("checkpoints verified"), "{report}");
 }
 
-store::engine_suite!(one_nodes_settings_verify_two_nodes_checkpoints);
+store::engine_suite!(
+    one_nodes_settings_verify_two_nodes_checkpoints,
+    an_sm3_chain_verifies_and_keeps_its_hash
+);
 
 /// Two gateways on one store (each its own data folder and key, one shared subject-hash
 /// secret, both anchoring to one shipped file): node A's settings verify both nodes'
@@ -113,4 +118,70 @@ async fn one_nodes_settings_verify_two_nodes_checkpoints(fx: store::testing::Fix
         message.contains("rotate-node-key --node node-a"),
         "{message}"
     );
+}
+
+/// `audit.hash = "sm3"`: the chain is hashed with SM3, `gateway audit verify` walks it with the
+/// hash the store records, and a node configured with SHA-256 on that store is refused.
+async fn an_sm3_chain_verifies_and_keeps_its_hash(fx: store::testing::Fixture) {
+    let shared = tempfile::tempdir().expect("a shared folder");
+    let subject_key = shared.path().join("subject-key");
+    let on_store = |node: &'static str, hash: ChainHash| {
+        let (url, subject_key) = (fx.url.clone(), subject_key.clone());
+        move |c: &mut gateway::config::GatewayConfig| {
+            c.store.url = Some(url);
+            c.audit.node = Some(node.to_owned());
+            c.audit.subject_key_file = Some(subject_key);
+            c.audit.hash = hash;
+        }
+    };
+    let gw = TestGateway::start_with(on_store("sm3-a", ChainHash::Sm3)).await;
+    let senior = Holder::passing("park-entry-senior");
+    for _ in 0..3 {
+        let answer = gw.verify_holder(&senior, "park-entry-senior").await;
+        assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
+    }
+    let store = gw.gateway.service.registry.store().clone();
+    let entries = store.audit_range(1, 10).await.expect("read the log");
+    assert_eq!(entries.len(), 3);
+    for entry in &entries {
+        assert_eq!(
+            entry.hash,
+            entry_hash(entry, ChainHash::Sm3),
+            "seq {}",
+            entry.seq
+        );
+        assert_ne!(entry.hash, entry_hash(entry, ChainHash::Sha256));
+    }
+    let data = gw.data_dir().to_path_buf();
+    let _kept = gw.stop().await;
+
+    let args = VerifyArgs {
+        node: NodeArgs {
+            config: None,
+            store: Some(fx.url.clone()),
+            data_dir: Some(data),
+        },
+        anchor: vec![],
+        node_keys: vec![],
+        uncovered_after: None,
+    };
+    let mut out = Vec::new();
+    let verdict = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(verify(&args, &mut out))
+    })
+    .expect("the check runs");
+    let report = String::from_utf8(out).expect("utf-8");
+    assert_eq!(verdict, Verified::Intact, "{report}");
+    assert!(report.contains("3 entries checked"), "{report}");
+    assert!(report.contains("sm3 head"), "{report}");
+
+    // A node configured with the other hash would fork the chain: refused, naming the setting.
+    let other = tempfile::tempdir().expect("a data folder");
+    let mut config = testkit::test_config(other.path());
+    on_store("sm3-b", ChainHash::Sha256)(&mut config);
+    let error = gateway::app::start(config)
+        .await
+        .expect_err("a node with another chain hash is refused");
+    let message = format!("{error:#}");
+    assert!(message.contains("audit.hash = \"sm3\""), "{message}");
 }

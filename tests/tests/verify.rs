@@ -639,6 +639,12 @@ async fn concurrent_misses_for_one_holder_make_one_upstream_query() {
 
 /// The gateway's count of record-cache misses, from its admin listener's `/metrics`.
 async fn record_cache_misses(gw: &TestGateway) -> u64 {
+    cache_lookups(gw, "records", "miss").await
+}
+
+/// The gateway's count of look-ups in `cache` with `result` (hit or miss), from its admin
+/// listener's `/metrics`.
+async fn cache_lookups(gw: &TestGateway, cache: &str, result: &str) -> u64 {
     let req = Request::builder()
         .uri(format!(
             "http://{}/metrics",
@@ -648,12 +654,49 @@ async fn record_cache_misses(gw: &TestGateway) -> u64 {
         .expect("a request");
     let reply = send(&gw.client, req).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let metric = r#"mz_cache_requests_total{cache="records",result="miss"} "#;
+    let metric = format!(r#"mz_cache_requests_total{{cache="{cache}",result="{result}"}} "#);
     reply
         .text()
         .lines()
-        .find_map(|l| l.strip_prefix(metric))
+        .find_map(|l| l.strip_prefix(metric.as_str()))
         .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+/// A code shown again is refused at the price of a look-up: its signature verified once is
+/// not verified again (the replay is found after the look-up), whatever the signature
+/// profile; MAC codes are not remembered at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_shown_again_is_not_verified_again() {
+    let id = "park-entry-senior";
+    let gw = TestGateway::start().await;
+    let holder = Holder::passing(id);
+    for profile in [Profile::Eddsa, Profile::Es256] {
+        let hits = cache_lookups(&gw, "signatures", "hit").await;
+        let misses = cache_lookups(&gw, "signatures", "miss").await;
+        let code = holder.code().profile(profile).mint();
+        let first = gw.verify(&code, id).await;
+        assert_eq!(
+            first.status,
+            StatusCode::OK,
+            "{profile:?}: {}",
+            first.text()
+        );
+        for _ in 0..2 {
+            gw.verify(&code, id)
+                .await
+                .assert_problem(StatusCode::CONFLICT, "code.replayed", None);
+        }
+        assert_eq!(
+            cache_lookups(&gw, "signatures", "miss").await - misses,
+            1,
+            "{profile:?}: verified once"
+        );
+        assert_eq!(
+            cache_lookups(&gw, "signatures", "hit").await - hits,
+            2,
+            "{profile:?}: remembered twice"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

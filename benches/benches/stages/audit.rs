@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use criterion::{Criterion, Throughput};
 use gateway::audit::chain::{chain_all, entry_hash, AuditRecord, GENESIS};
+use gateway::audit::ChainHash;
 use store::{Appended, Spend, Store};
 
 /// Entries per group commit: the writer's default `max_batch`, the most a commit takes under
@@ -79,7 +80,7 @@ fn commits(
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let entries = chain_all(&records(batch, *offset), *tip);
+        let entries = chain_all(&records(batch, *offset), *tip, ChainHash::Sha256);
         let spent = spends(batch, *offset);
         *offset += batch;
         let started = Instant::now();
@@ -104,16 +105,22 @@ pub fn trail(c: &mut Criterion) {
     let batch = records(BATCH, 0);
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("chain_512", |b| {
-        b.iter(|| black_box(chain_all(&batch, (0, GENESIS))))
+        b.iter(|| black_box(chain_all(&batch, (0, GENESIS), ChainHash::Sha256)))
     });
-    let entries = chain_all(&batch, (0, GENESIS));
-    group.bench_function("hash_512", |b| {
-        b.iter(|| {
-            for entry in &entries {
-                black_box(entry_hash(entry));
-            }
-        })
-    });
+    let entries = chain_all(&batch, (0, GENESIS), ChainHash::Sha256);
+    // The entry hash alone, with each of the chain's hash functions.
+    for (name, hash) in [
+        ("hash_512", ChainHash::Sha256),
+        ("hash_512_sm3", ChainHash::Sm3),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for entry in &entries {
+                    black_box(entry_hash(entry, hash));
+                }
+            })
+        });
+    }
 
     group.sample_size(20);
     let shm = std::path::Path::new("/dev/shm");

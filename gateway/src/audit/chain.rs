@@ -4,7 +4,7 @@
 //! # Encoding (version 1)
 //!
 //! ```text
-//! hash    = SHA-256( "mianzheng-audit/1" || prev_hash (32 bytes) || body )
+//! hash    = H( "mianzheng-audit/1" || prev_hash (32 bytes) || body )
 //! body    = i64(seq) || i64(at, microseconds since the Unix epoch)
 //!           || str(node) || str(venue) || str(scenario)
 //!           || u32(number of certificates) || str(certificate)...
@@ -14,6 +14,8 @@
 //! i64, u32 = big-endian two's complement / unsigned
 //! str(s)  = u32(length of s in bytes) || s as UTF-8
 //! ```
+//!
+//! H is the chain's hash ([`ChainHash`]): SHA-256 by default, or SM3; one chain, one hash.
 //!
 //! Every field has a fixed place and every variable-length field its length first, so two
 //! different entries never encode alike. The first entry has seq 1 and `prev_hash` 32 zero
@@ -30,12 +32,12 @@
 
 use std::fmt;
 
-use sha2::{Digest as _, Sha256};
 use store::{AuditEntry, Checkpoint};
 pub use wire::audit::{AuditRecord, REPLAYED, REPLAYED_AFTER_ANSWER};
 use wire::keys::TrustList;
 
 use super::checkpoint::{verify_checkpoint, CheckpointError};
+use super::hash::{ChainHash, ChainHasher};
 
 /// The domain string hashed before every entry.
 pub const DOMAIN: &[u8] = b"mianzheng-audit/1";
@@ -44,7 +46,7 @@ pub const DOMAIN: &[u8] = b"mianzheng-audit/1";
 pub const GENESIS: [u8; 32] = [0; 32];
 
 /// The entry `record` becomes at `seq`, after the entry whose hash is `prev_hash`.
-pub fn chain(record: &AuditRecord, seq: i64, prev_hash: [u8; 32]) -> AuditEntry {
+pub fn chain(record: &AuditRecord, seq: i64, prev_hash: [u8; 32], hash: ChainHash) -> AuditEntry {
     let mut entry = AuditEntry {
         seq,
         record: AuditRecord {
@@ -54,30 +56,33 @@ pub fn chain(record: &AuditRecord, seq: i64, prev_hash: [u8; 32]) -> AuditEntry 
         prev_hash,
         hash: [0; 32],
     };
-    entry.hash = entry_hash(&entry);
+    entry.hash = entry_hash(&entry, hash);
     entry
 }
+
 /// Chains `records` one after another onto the entry (`seq`, `hash`) — (0, [`GENESIS`]) for an
 /// empty log.
 pub fn chain_all<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
     after: (i64, [u8; 32]),
+    hash: ChainHash,
 ) -> Vec<AuditEntry> {
     let (mut seq, mut prev) = after;
     records
         .into_iter()
         .map(|record| {
             seq += 1;
-            let entry = chain(record, seq, prev);
+            let entry = chain(record, seq, prev, hash);
             prev = entry.hash;
             entry
         })
         .collect()
 }
 
-/// The hash an entry must carry: over its `prev_hash` and every other field but `hash`.
-pub fn entry_hash(entry: &AuditEntry) -> [u8; 32] {
-    let mut h = Sha256::new();
+/// The hash an entry must carry, with the chain's `hash`: over its `prev_hash` and every other
+/// field but `hash`.
+pub fn entry_hash(entry: &AuditEntry, hash: ChainHash) -> [u8; 32] {
+    let mut h = hash.hasher();
     h.update(DOMAIN);
     h.update(entry.prev_hash);
     h.update(entry.seq.to_be_bytes());
@@ -98,15 +103,15 @@ pub fn entry_hash(entry: &AuditEntry) -> [u8; 32] {
     h.update(entry.latency_us.to_be_bytes());
     h.update(entry.subject_hash);
     put_str(&mut h, &entry.verification_id);
-    h.finalize().into()
+    h.finalize()
 }
 
 /// Lengths are u32: a field of 4 GiB is not an audit field; saturating keeps the function total.
-pub(crate) fn put_len(h: &mut Sha256, len: usize) {
+fn put_len(h: &mut ChainHasher, len: usize) {
     h.update(u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
 }
 
-pub(crate) fn put_str(h: &mut Sha256, s: &str) {
+fn put_str(h: &mut ChainHasher, s: &str) {
     put_len(h, s.len());
     h.update(s.as_bytes());
 }
@@ -120,6 +125,8 @@ pub struct ChainReport {
     pub checkpoints: u64,
     /// The last entry's (seq, hash); `None` for an empty log.
     pub head: Option<(i64, [u8; 32])>,
+    /// The chain's hash.
+    pub hash: ChainHash,
 }
 
 impl fmt::Display for ChainReport {
@@ -127,9 +134,10 @@ impl fmt::Display for ChainReport {
         match self.head {
             Some((seq, hash)) => write!(
                 f,
-                "audit chain intact: {} entries checked (seq 1..={seq}, head {}), {} checkpoints \
-                 verified",
+                "audit chain intact: {} entries checked (seq 1..={seq}, {} head {}), {} \
+                 checkpoints verified",
                 self.entries,
+                self.hash,
                 hex::encode(hash),
                 self.checkpoints
             ),
@@ -211,6 +219,7 @@ pub enum Problem {
 #[derive(Debug)]
 pub struct ChainWalker<'t> {
     trust: &'t TrustList,
+    hash: ChainHash,
     /// Sorted by seq; `next_checkpoint` indexes the first not yet checked.
     checkpoints: Vec<Checkpoint>,
     next_checkpoint: usize,
@@ -220,11 +229,17 @@ pub struct ChainWalker<'t> {
 }
 
 impl<'t> ChainWalker<'t> {
-    /// A walk that will check `checkpoints` (in any order) against keys in `trust`.
-    pub fn new(mut checkpoints: Vec<Checkpoint>, trust: &'t TrustList) -> ChainWalker<'t> {
+    /// A walk of a chain hashed with `hash` that will check `checkpoints` (in any order)
+    /// against keys in `trust`.
+    pub fn new(
+        mut checkpoints: Vec<Checkpoint>,
+        trust: &'t TrustList,
+        hash: ChainHash,
+    ) -> ChainWalker<'t> {
         checkpoints.sort_by_key(|c| c.seq);
         ChainWalker {
             trust,
+            hash,
             checkpoints,
             next_checkpoint: 0,
             tip: (0, GENESIS),
@@ -255,7 +270,7 @@ impl<'t> ChainWalker<'t> {
         if entry.prev_hash != tip_hash {
             return Err(self.broken(entry.seq, Problem::Unlinked));
         }
-        let computed = entry_hash(entry);
+        let computed = entry_hash(entry, self.hash);
         if computed != entry.hash {
             return Err(self.broken(
                 entry.seq,
@@ -327,18 +342,20 @@ impl<'t> ChainWalker<'t> {
             entries: self.entries,
             checkpoints: u64::try_from(self.next_checkpoint).unwrap_or(u64::MAX),
             head: (self.entries > 0).then_some(self.tip),
+            hash: self.hash,
         })
     }
 }
 
-/// Re-walks `entries` (in seq order, from seq 1) with `checkpoints`, trusting the node keys in
-/// `trust`; the first break found, or what was checked.
+/// Re-walks `entries` (in seq order, from seq 1, hashed with `hash`) with `checkpoints`,
+/// trusting the node keys in `trust`; the first break found, or what was checked.
 pub fn verify_chain<'a>(
     entries: impl IntoIterator<Item = &'a AuditEntry>,
     checkpoints: Vec<Checkpoint>,
     trust: &TrustList,
+    hash: ChainHash,
 ) -> Result<ChainReport, ChainBreak> {
-    let mut walker = ChainWalker::new(checkpoints, trust);
+    let mut walker = ChainWalker::new(checkpoints, trust, hash);
     for entry in entries {
         walker.push(entry)?;
     }
@@ -372,7 +389,7 @@ mod tests {
 
     fn chain_of(n: i64) -> Vec<AuditEntry> {
         let records: Vec<_> = (1..=n).map(record).collect();
-        chain_all(&records, (0, GENESIS))
+        chain_all(&records, (0, GENESIS), ChainHash::Sha256)
     }
 
     fn key() -> SigningKey {
@@ -388,15 +405,19 @@ mod tests {
         assert_eq!(entries[2].seq, 3);
         // `at` is cut to whole microseconds, as the store keeps it.
         assert_eq!(entries[0].at.timestamp_subsec_nanos(), 123_456_000);
-        let report = verify_chain(&entries, vec![], &TrustList::default()).expect("intact");
+        let report = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
+            .expect("intact");
         assert_eq!(report.entries, 3);
         assert_eq!(report.head, Some((3, entries[2].hash)));
     }
 
     #[test]
     fn the_hash_covers_every_field_and_is_deterministic() {
-        let base = chain(&record(1), 1, GENESIS);
-        assert_eq!(entry_hash(&base), chain(&record(1), 1, GENESIS).hash);
+        let base = chain(&record(1), 1, GENESIS, ChainHash::Sha256);
+        assert_eq!(
+            entry_hash(&base, ChainHash::Sha256),
+            chain(&record(1), 1, GENESIS, ChainHash::Sha256).hash
+        );
         let edits: Vec<fn(&mut AuditEntry)> = vec![
             |e| e.seq = 2,
             |e| e.at += chrono::TimeDelta::microseconds(1),
@@ -416,20 +437,25 @@ mod tests {
         for edit in edits {
             let mut edited = base.clone();
             edit(&mut edited);
-            assert_ne!(entry_hash(&edited), base.hash, "{edited:?}");
+            assert_ne!(
+                entry_hash(&edited, ChainHash::Sha256),
+                base.hash,
+                "{edited:?}"
+            );
         }
         // Moving bytes between neighbouring fields changes the hash (length prefixes).
         let mut shifted = base.clone();
         shifted.venue = "venue-1h".into();
         shifted.scenario = "otel-checkin".into();
-        assert_ne!(entry_hash(&shifted), base.hash);
+        assert_ne!(entry_hash(&shifted, ChainHash::Sha256), base.hash);
     }
 
     #[test]
     fn an_edited_entry_is_found_at_its_seq() {
         let mut entries = chain_of(5);
         entries[2].verdict = "fail".into();
-        let err = verify_chain(&entries, vec![], &TrustList::default()).expect_err("edited");
+        let err = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
+            .expect_err("edited");
         assert_eq!(err.seq, 3);
         assert!(matches!(*err.problem, Problem::Edited { .. }), "{err}");
         assert_eq!(err.entries, 2);
@@ -439,23 +465,30 @@ mod tests {
     fn a_deleted_entry_is_found_at_its_seq() {
         let mut entries = chain_of(5);
         entries.remove(3);
-        let err = verify_chain(&entries, vec![], &TrustList::default()).expect_err("gap");
+        let err = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
+            .expect_err("gap");
         assert_eq!(err.seq, 4);
         assert_eq!(*err.problem, Problem::Missing { found: 5 });
         // The first entry deleted.
-        let err = verify_chain(&chain_of(3)[1..], vec![], &TrustList::default())
-            .expect_err("first missing");
+        let err = verify_chain(
+            &chain_of(3)[1..],
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sha256,
+        )
+        .expect_err("first missing");
         assert_eq!(err.seq, 1);
     }
 
     #[test]
     fn a_replaced_entry_with_a_valid_hash_breaks_the_link() {
         let mut entries = chain_of(4);
-        let mut forged = chain(&record(9), 3, entries[1].hash);
+        let mut forged = chain(&record(9), 3, entries[1].hash, ChainHash::Sha256);
         forged.prev_hash = [9; 32];
-        forged.hash = entry_hash(&forged);
+        forged.hash = entry_hash(&forged, ChainHash::Sha256);
         entries[2] = forged;
-        let err = verify_chain(&entries, vec![], &TrustList::default()).expect_err("unlinked");
+        let err = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
+            .expect_err("unlinked");
         assert_eq!((err.seq, *err.problem), (3, Problem::Unlinked));
     }
 
@@ -466,12 +499,14 @@ mod tests {
         let trust = TrustList::new([key.trusted()]);
         let at = store::now();
         let good = sign_checkpoint(&key, 4, entries[3].hash, 4, at, "node-a");
-        let report = verify_chain(&entries, vec![good.clone()], &trust).expect("good");
+        let report =
+            verify_chain(&entries, vec![good.clone()], &trust, ChainHash::Sha256).expect("good");
         assert_eq!(report.checkpoints, 1);
 
         // Signed over another head: the chain was rewritten after it.
         let wrong = sign_checkpoint(&key, 4, entries[2].hash, 4, at, "node-a");
-        let err = verify_chain(&entries, vec![wrong], &trust).expect_err("mismatch");
+        let err =
+            verify_chain(&entries, vec![wrong], &trust, ChainHash::Sha256).expect_err("mismatch");
         assert_eq!(err.seq, 4);
         assert!(
             matches!(*err.problem, Problem::CheckpointMismatch { .. }),
@@ -481,7 +516,8 @@ mod tests {
         // Edited after signing.
         let mut forged = good.clone();
         forged.count = 5;
-        let err = verify_chain(&entries, vec![forged], &trust).expect_err("forged");
+        let err =
+            verify_chain(&entries, vec![forged], &trust, ChainHash::Sha256).expect_err("forged");
         assert!(
             matches!(*err.problem, Problem::CheckpointSignature { .. }),
             "{err}"
@@ -489,14 +525,16 @@ mod tests {
 
         // Signed by a key nobody trusts.
         let other = sign_checkpoint(&self::key(), 4, entries[3].hash, 4, at, "node-a");
-        let err = verify_chain(&entries, vec![other], &trust).expect_err("untrusted");
+        let err =
+            verify_chain(&entries, vec![other], &trust, ChainHash::Sha256).expect_err("untrusted");
         assert!(
             matches!(*err.problem, Problem::CheckpointSignature { .. }),
             "{err}"
         );
 
         // The tail deleted after a checkpoint.
-        let err = verify_chain(&entries[..3], vec![good], &trust).expect_err("tail");
+        let err =
+            verify_chain(&entries[..3], vec![good], &trust, ChainHash::Sha256).expect_err("tail");
         assert_eq!(err.seq, 4);
         assert!(
             matches!(
@@ -509,8 +547,25 @@ mod tests {
 
     #[test]
     fn an_empty_log_verifies_and_reports_so() {
-        let report = verify_chain(&[], vec![], &TrustList::default()).expect("empty");
+        let report =
+            verify_chain(&[], vec![], &TrustList::default(), ChainHash::Sha256).expect("empty");
         assert_eq!(report.head, None);
         assert!(report.to_string().contains("empty"));
+    }
+
+    #[test]
+    fn an_sm3_chain_walks_with_sm3_only() {
+        let records: Vec<_> = (1..=3).map(record).collect();
+        let sm3 = chain_all(&records, (0, GENESIS), ChainHash::Sm3);
+        let sha256 = chain_of(3);
+        assert_ne!(sm3[0].hash, sha256[0].hash);
+        let report = verify_chain(&sm3, vec![], &TrustList::default(), ChainHash::Sm3)
+            .expect("intact under its own hash");
+        assert_eq!(report.head, Some((3, sm3[2].hash)));
+        // Walked with the other hash, the first entry no longer matches its fields.
+        let err = verify_chain(&sm3, vec![], &TrustList::default(), ChainHash::Sha256)
+            .expect_err("another hash");
+        assert_eq!(err.seq, 1);
+        assert!(matches!(*err.problem, Problem::Edited { .. }), "{err}");
     }
 }

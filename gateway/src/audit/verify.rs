@@ -35,6 +35,7 @@ use wire::keys::TrustList;
 
 use super::anchor::Anchor;
 use super::chain::{ChainBreak, ChainReport, ChainWalker};
+use super::hash::{self, ChainHash};
 
 /// Entries read per query.
 const PAGE: u32 = 1000;
@@ -48,6 +49,18 @@ pub enum VerifyStoreError {
     /// The store could not be read; nothing is known about the chain.
     #[error("cannot read the audit log")]
     Store(#[from] StoreError),
+    /// The store records a chain hash this build does not know.
+    #[error("the store's audit chain is hashed with {0}")]
+    UnknownHash(String),
+}
+
+/// The hash the stored chain is written with, as the store records it (SHA-256 when it records
+/// none: no node has written to it yet).
+pub async fn stored_chain_hash(store: &Store) -> Result<ChainHash, VerifyStoreError> {
+    match store.setting(hash::SETTING).await? {
+        None => Ok(ChainHash::Sha256),
+        Some(name) => name.parse().map_err(VerifyStoreError::UnknownHash),
+    }
 }
 
 /// Checks every stored entry and checkpoint, trusting the node keys in `trust` — the chain walk
@@ -82,7 +95,8 @@ async fn walk(
     trust: &TrustList,
     covered_to: i64,
 ) -> Result<(ChainReport, Option<Uncovered>), VerifyStoreError> {
-    let mut walker = ChainWalker::new(checkpoints, trust);
+    let hash = stored_chain_hash(store).await?;
+    let mut walker = ChainWalker::new(checkpoints, trust, hash);
     let mut uncovered: Option<Uncovered> = None;
     let mut from = 1;
     loop {

@@ -41,6 +41,7 @@ use wire::keys::SigningKey;
 use super::anchor::{AnchorLine, AnchorSink};
 use super::chain::{chain_all, AuditRecord, GENESIS};
 use super::checkpoint::sign_checkpoint;
+use super::hash::ChainHash;
 
 /// How the writer batches, how much it holds, and whether it checkpoints.
 #[derive(Debug, Clone)]
@@ -54,6 +55,8 @@ pub struct WriterSettings {
     pub backlog: usize,
     /// Signed checkpoints of the chain head; `None`: none.
     pub checkpoint: Option<CheckpointSettings>,
+    /// The chain's hash: the store's, agreed at start ([`super::hash::SETTING`]).
+    pub hash: ChainHash,
 }
 
 impl Default for WriterSettings {
@@ -63,6 +66,7 @@ impl Default for WriterSettings {
             max_delay: Duration::ZERO,
             backlog: 65_536,
             checkpoint: None,
+            hash: ChainHash::Sha256,
         }
     }
 }
@@ -332,6 +336,7 @@ impl AuditWriter {
             max_batch: settings.max_batch.max(1),
             max_delay: settings.max_delay,
             checkpoint: settings.checkpoint,
+            hash: settings.hash,
             shared: Arc::clone(&shared),
             last_chained: None,
             last_checkpoint: None,
@@ -482,6 +487,7 @@ struct Task {
     max_batch: usize,
     max_delay: Duration,
     checkpoint: Option<CheckpointSettings>,
+    hash: ChainHash,
     shared: Arc<Shared>,
     /// The last entry this task chained and saw committed: the only head it signs.
     last_chained: Option<AuditPosition>,
@@ -631,6 +637,7 @@ impl Task {
                 let entries = chain_all(
                     batch.iter().map(|q| &q.record),
                     head.unwrap_or((0, GENESIS)),
+                    self.hash,
                 );
                 chained = entries.iter().map(AuditPosition::of).collect();
                 entries

@@ -1,9 +1,11 @@
 //! This node among the nodes sharing one store: its name (`audit.node`) held as a lease —
 //! claimed at start, renewed by a heartbeat, let go at shutdown — the count of live nodes, and
-//! the settings every node must agree on (the key of the subject hashes, by fingerprint).
+//! the settings every node must agree on (the key of the subject hashes, by fingerprint, and
+//! the audit chain's hash).
 //!
 //! A node refuses to start when its subject-hash key differs from the one the store's first
-//! node brought ("who checked me" would show each node's entries only), or when another live
+//! node brought ("who checked me" would show each node's entries only), when its audit chain
+//! hash is not the store's (one chain cannot mix two hashes), or when another live
 //! node holds its name (their audit entries and checkpoints would be indistinguishable). The
 //! lease is held by the node's *instance* — the id of its checkpoint key, which lives in its data
 //! folder — so a node restarted after a crash takes its own name back at once, while a second
@@ -17,6 +19,7 @@ use chrono::{DateTime, Utc};
 use store::{NodeLease, Store, StoreError};
 use tokio::task::JoinHandle;
 
+use crate::audit::hash::{self, ChainHash};
 use crate::audit::SubjectHasher;
 use crate::shutdown::Shutdown;
 
@@ -38,6 +41,12 @@ pub enum JoinError {
          (copy the first node's file), or \"who checked me\" would miss entries"
     )]
     SubjectKeyMismatch { ours: String, theirs: String },
+    #[error(
+        "this node is configured with `audit.hash = \"{ours}\"`, but the audit chain in this \
+         store is hashed with {theirs}: set `audit.hash = \"{theirs}\"` (a chain keeps the \
+         hash it began with; a new hash needs a new store)"
+    )]
+    ChainHashMismatch { ours: ChainHash, theirs: String },
     #[error(
         "node name `{name}` is held by another live node (instance `{instance}`, lease until \
          {until}): give this node a name of its own with `audit.node`, or start it from that \
@@ -69,17 +78,27 @@ pub fn subject_key_fingerprint(subjects: &SubjectHasher) -> String {
 
 impl Membership {
     /// Joins the nodes of `store` as `name` (instance `instance`), checking the subject-hash
-    /// key first.
+    /// key and the audit chain's hash first.
     pub async fn join(
         store: Store,
         name: &str,
         instance: &str,
         subjects: &SubjectHasher,
+        chain_hash: ChainHash,
     ) -> Result<Membership, JoinError> {
         let ours = subject_key_fingerprint(subjects);
         let theirs = store.agree_setting(SUBJECT_KEY_SETTING, &ours).await?;
         if theirs != ours {
             return Err(JoinError::SubjectKeyMismatch { ours, theirs });
+        }
+        let theirs = store
+            .agree_setting(hash::SETTING, chain_hash.name())
+            .await?;
+        if theirs != chain_hash.name() {
+            return Err(JoinError::ChainHashMismatch {
+                ours: chain_hash,
+                theirs,
+            });
         }
         let now = store::now();
         let lease = NodeLease {

@@ -189,6 +189,9 @@ pub async fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<Verified> 
             Ok(Verified::Broken)
         }
         Err(VerifyStoreError::Store(e)) => Err(e).context("reading the audit log"),
+        Err(e @ VerifyStoreError::UnknownHash(_)) => {
+            Err(anyhow::Error::new(e).context("this build cannot walk that chain"))
+        }
     }
 }
 

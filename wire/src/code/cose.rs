@@ -206,6 +206,17 @@ impl CoseMessage {
         }
     }
 
+    /// What [`CoseMessage::verify`] checks before the signature arithmetic: a trusted key of
+    /// this message's key id, valid at `at`, and of the message's algorithm.
+    pub fn check_key(&self, trust: &TrustList, at: DateTime<Utc>) -> Result<(), CodeError> {
+        let key = self.key(trust, at)?;
+        if key.algorithm() != self.alg {
+            // As in `verify`: a key of another algorithm is a bad signature.
+            return Err(CodeError::BadSignature);
+        }
+        Ok(())
+    }
+
     /// The Ed25519 check [`CoseMessage::verify`] would make, without making it, so that a
     /// caller can make many at once ([`crate::keys::verify_ed25519_batch`]): `Ok(Some(check))`
     /// for an EdDSA message whose key is found, `Ok(None)` for any other algorithm (use

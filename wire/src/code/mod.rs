@@ -244,6 +244,23 @@ impl Verifier {
         self.holder_code(decoded)
     }
 
+    /// [`Verifier::check`] for a code whose signature over exactly these bytes verified
+    /// before (the caller remembers which): every check but the signature arithmetic —
+    /// algorithm accepted, key trusted and valid `now`, time window, holder claims, lifetime.
+    /// Calling it for a code that never verified accepts a code nobody verified.
+    pub fn check_with_signature_remembered(
+        &self,
+        decoded: &DecodedCode,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedCode, CodeError> {
+        let algorithm = decoded.message.algorithm();
+        if !self.accepted.contains(&algorithm) {
+            return Err(CodeError::AlgorithmNotAccepted(algorithm.name()));
+        }
+        decoded.message.check_key(&self.trust, now)?;
+        self.check_with_signature_verified(decoded, now)
+    }
+
     fn holder_code(&self, decoded: &DecodedCode) -> Result<VerifiedCode, CodeError> {
         let claims = HolderClaims::from_cwt(&decoded.claims)?;
         // Claim times are bounded when parsed; the subtraction is checked all the same, so a
