@@ -125,7 +125,7 @@ fn write_seeds() {
     let keys = fuzz_entry::keys();
     let (platform, seals): (Vec<_>, Vec<_>) = keys.iter().partition(|k| k.owner() == "platform");
     let mut codes = Vec::new();
-    for key in platform.iter().copied() {
+    for &key in &platform {
         for compress in [false, true] {
             let minter = Minter::new(key.clone()).compress(compress);
             codes.push(minter.mint(&holder(now - 10, now + 110, None)));

@@ -4,7 +4,11 @@
 //!
 //! `cargo bench -p benches --bench stages -- signature/`
 //!
-//! Last measured: see the README's Performance section and benches/HISTORY.md.
+//! Last measured 2026-12-03 on the 2-vCPU shared dev VM while another build ran (load average
+//! about 5; compare ratios within the run), release, criterion medians: eddsa 46.8 µs, sm2
+//! 457 µs (9.8 × eddsa), hmac256 0.34 µs; es256 ring 67.3 µs / p256 307 µs; es384 ring 1.07 ms /
+//! p384 1.49 ms; ps256 ring 33.5 µs / rsa 281 µs. wire verifies ES256, ES384 and PS256 through
+//! ring.
 
 use std::hint::black_box;
 

@@ -5,8 +5,8 @@
 //! modulus of at least 2048 bits, and ring verifies up to 8192, so a key outside that range is
 //! refused then rather than failing every signature later. What a verification reads is the
 //! PKCS#1 `RSAPublicKey` DER. The salt is as long as the hash (32 bytes), as RFC 8230 requires.
-//! ring is faster here than the `rsa` crate (the measurement is in benches/benches/stages/
-//! signature.rs).
+//! ring is faster here than the `rsa` crate: 33.5 µs against 281 µs for a 2048-bit key, in the
+//! same criterion run as `keys/ecdsa.rs` quotes (`signature/verify/ps256/*`).
 
 use ring::signature::{UnparsedPublicKey, RSA_PSS_2048_8192_SHA256};
 use rsa::traits::PublicKeyParts as _;
