@@ -19,8 +19,9 @@ use wire::keys::{SigningKey, TrustList};
 /// The time every check is made at (2027-01-15T08:00:00Z): inside the seeds' windows.
 pub const NOW: i64 = 1_800_000_000;
 
-/// The fixed test keys: the platform's code keys (EdDSA, ES256, HMAC) and two departments'
-/// seal keys (EdDSA, ES256). Secrets are public test values, never used outside tests.
+/// The fixed test keys: the platform's code keys (EdDSA, ES256, HMAC, then ES384 and SM2) and
+/// two departments' seal keys (EdDSA, ES256). Secrets are public test values, never used outside
+/// tests.
 const KEYS: &str = r#"
 [[key]]
 kid = "ZnV6ei1lZA=="
@@ -51,6 +52,18 @@ kid = "c2VhbC1lZHU="
 owner = "education"
 alg = "ES256"
 secret = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU="
+
+[[key]]
+kid = "ZnV6ei1lczM4NA=="
+owner = "platform"
+alg = "ES384"
+secret = "BgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYG"
+
+[[key]]
+kid = "ZnV6ei1zbTI="
+owner = "platform"
+alg = "SM2"
+secret = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="
 "#;
 
 struct Fixture {
@@ -80,7 +93,7 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// The fixed test keys, for minting seeds: platform keys first, then seal keys.
+/// The fixed test keys, for minting seeds (`owner` tells the platform's from the seals').
 pub fn keys() -> &'static [SigningKey] {
     &fixture().keys
 }
@@ -91,7 +104,9 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// A holder code as scanned: decode (size, prefix, base45, zlib, COSE, claims), then the
-/// checks (algorithm, key, signature or MAC, time window, holder claims, lifetime).
+/// checks (algorithm, key, signature or MAC, time window, holder claims, lifetime), for every
+/// profile: EdDSA (detached and batched as well), ES256, ES384, SM2 (under its private-use
+/// algorithm id) and HMAC.
 pub fn code(data: &[u8]) -> Option<VerifiedCode> {
     let text = std::str::from_utf8(data).ok()?;
     let verifier = &fixture().verifier;

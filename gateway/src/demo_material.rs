@@ -56,7 +56,7 @@ const fn seal(kid: &'static str, owner: &'static str, fingerprint: &'static str)
     }
 }
 
-/// The platform's demo keys (EdDSA, ES256, HMAC-SHA256).
+/// The platform's demo keys (EdDSA, ES256, HMAC-SHA256, ES384, SM2).
 pub const PLATFORM_KEYS: &[DemoKey] = &[
     platform(
         "13HiHuKilJg=",
@@ -69,6 +69,14 @@ pub const PLATFORM_KEYS: &[DemoKey] = &[
     platform(
         "lEd5iGfNIr0=",
         "9f9930675c0b1a55c5651863c0a2b209a8177e9b729a47e3b8ce478a0f25daf5",
+    ),
+    platform(
+        "6bX6FNj8V1E=",
+        "e9b5fa14d8fc57518fd58650a89ce49c0446975fb3b57a1e2f8ae651119e2d54",
+    ),
+    platform(
+        "0aS/slf0DAo=",
+        "d1a4bfb257f40c0af55c18a93ee784012dc011790e0d8b60c948c3edd11ac21b",
     ),
 ];
 
@@ -341,11 +349,7 @@ mod tests {
             assert_eq!(demo.kind, DemoKeyKind::Platform);
             assert_eq!(demo.kid, key.kid().to_string());
         }
-        for alg in [
-            wire::keys::Algorithm::EdDsa,
-            wire::keys::Algorithm::Es256,
-            wire::keys::Algorithm::Hmac256,
-        ] {
+        for alg in wire::code::Profile::ALL.map(wire::code::Profile::algorithm) {
             let fresh = SigningKey::generate(alg, "mianzheng-platform", Default::default())
                 .expect("generate");
             assert_eq!(demo_key(&fresh.trusted()), None);

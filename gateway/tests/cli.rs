@@ -77,7 +77,7 @@ fn inspect(code: &str, extra: &[&str]) -> (Output, Value) {
 
 #[test]
 fn mint_then_inspect_round_trips_for_each_profile() {
-    for profile in ["eddsa", "es256", "hmac"] {
+    for profile in ["eddsa", "es256", "es384", "sm2", "hmac"] {
         let code = mint(&[
             "--subject",
             "demo-000123",
@@ -98,7 +98,63 @@ fn mint_then_inspect_round_trips_for_each_profile() {
         assert_eq!(json["claims"]["kind"], "person");
         assert_eq!(json["claims"]["city"], 370200);
         assert_eq!(json["claims"]["scope"][1], "driving-licence");
+        assert_eq!(
+            json["algorithm"].as_str().map(str::to_lowercase).as_deref(),
+            Some(profile.replace("hmac", "hmac256").as_str())
+        );
     }
+}
+
+/// The EU DCC vectors signed with RSA-PSS (PS256): no profile mints with PS256, and `inspect`
+/// verifies them all the same, with their signer certificate as the trust list.
+#[test]
+fn inspect_verifies_the_ps256_vectors_and_mint_refuses_ps256() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["CO1", "CO2"] {
+        let path = format!(
+            "{}/../../shared/conformance/dgc-testdata/common/2DCode/raw/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let raw: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("vector")).expect("json");
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(raw["TESTCTX"]["CERTIFICATE"].as_str().expect("cert"))
+            .expect("base64");
+        let cert = dir.path().join(format!("{name}.der"));
+        std::fs::write(&cert, der).expect("write der");
+        let clock = raw["TESTCTX"]["VALIDATIONCLOCK"].as_str().expect("clock");
+        let prefixed = raw["PREFIX"].as_str().expect("prefix");
+        let (out, json) = inspect(
+            prefixed,
+            &[
+                "--prefix",
+                "HC1:",
+                "--trust",
+                cert.to_str().expect("path"),
+                "--at",
+                clock,
+            ],
+        );
+        assert!(out.status.success(), "{name}: {}", stdout(&out));
+        assert_eq!(json["algorithm"], "PS256", "{name}");
+    }
+    let out = gateway(&[
+        "code",
+        "mint",
+        "--subject",
+        "x",
+        "--kind",
+        "person",
+        "--profile",
+        "ps256",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("PS256 is not a code profile"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -178,7 +178,7 @@ pub struct LoadArgs {
     /// Scenarios and their weights, `scenario:weight,...`.
     #[arg(long, value_name = "MIX", default_value = "park-entry-senior:100")]
     pub mix: Mix,
-    /// How the codes are protected: eddsa, es256 or hmac.
+    /// How the codes are protected: eddsa, es256, es384, sm2 or hmac.
     #[arg(long, value_name = "PROFILE", default_value = "eddsa")]
     pub profile: Profile,
     /// Share of bad inputs, split evenly across tampered codes, expired codes and unknown venues.

@@ -19,7 +19,7 @@
 //!     "duration_secs": 10.0 | null,          // -z
 //!     "codes_minted": 200,                   // pre-minted codes of the measured phase
 //!     "http2": false,
-//!     "profile": "eddsa" | "es256" | "hmac",
+//!     "profile": "eddsa" | "es256" | "es384" | "sm2" | "hmac",
 //!     "population": 1000,                    // holders per scenario
 //!     "zipf": 1.0,
 //!     "mix": "park-entry-senior:70,hotel-check-in:30",

@@ -5,6 +5,10 @@
 //! it signs and an old one kept until the codes it signed have expired: rotation without
 //! downtime. Keys live in TOML key files (see [`KeyFile`]); a trust list can also be read from a
 //! DER or PEM X.509 certificate, the way the EU DCC distributes its signers.
+//!
+//! One module per family: [`ed25519`] (one rule alone and in batches), [`ecdsa`] (ES256 and
+//! ES384 verified through ring), [`rsa_pss`] (PS256 verified through ring), [`sm2`] (SM2 with SM3
+//! under the default user ID).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,10 +21,21 @@ use der::{Decode as _, Encode as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+mod ecdsa;
 mod ed25519;
+mod rsa_pss;
+pub mod sm2;
 
+use ecdsa::{Curve, EcdsaKey};
 use ed25519::Ed25519Key;
 pub use ed25519::{verify_ed25519_batch, Ed25519Check};
+use rsa_pss::RsaPssKey;
+use sm2::Sm2Key;
+
+/// The COSE algorithm identifier of SM2 with SM3. IANA registers none for SM2, so codes use one
+/// from the private-use range (below −65536, RFC 9053 §11.1 / the IANA COSE Algorithms
+/// registry); only an SM2 key verifies under it, and an SM2 key verifies under no other.
+pub const SM2_COSE_ID: i64 = -65537;
 
 /// The signature and MAC algorithms the project understands, with their COSE identifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,6 +46,15 @@ pub enum Algorithm {
     /// ECDSA on P-256 with SHA-256 (COSE `ES256`, -7).
     #[serde(rename = "ES256")]
     Es256,
+    /// ECDSA on P-384 with SHA-384 (COSE `ES384`, -35).
+    #[serde(rename = "ES384")]
+    Es384,
+    /// SM2 signatures (GB/T 32918.2) with SM3 (GB/T 32905) on the recommended curve
+    /// (GB/T 32918.5), user ID `1234567812345678` ([`sm2::DEFAULT_USER_ID`]); the signature is
+    /// `r ‖ s`, 64 bytes. COSE registers no identifier for SM2: codes carry the private-use
+    /// [`SM2_COSE_ID`] (−65537), and no other identifier selects SM2.
+    #[serde(rename = "SM2")]
+    Sm2,
     /// RSASSA-PSS with SHA-256 (COSE `PS256`, -37). Verification only: the EU DCC signers use it.
     #[serde(rename = "PS256")]
     Ps256,
@@ -40,11 +64,23 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// The COSE algorithm identifier (RFC 9053).
+    /// Every algorithm the project verifies, PS256 (verification only) included.
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::EdDsa,
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Sm2,
+        Algorithm::Ps256,
+        Algorithm::Hmac256,
+    ];
+
+    /// The COSE algorithm identifier (RFC 9053; [`SM2_COSE_ID`] for SM2).
     pub fn cose_id(self) -> i64 {
         match self {
             Algorithm::EdDsa => -8,
             Algorithm::Es256 => -7,
+            Algorithm::Es384 => -35,
+            Algorithm::Sm2 => SM2_COSE_ID,
             Algorithm::Ps256 => -37,
             Algorithm::Hmac256 => 5,
         }
@@ -52,13 +88,7 @@ impl Algorithm {
 
     /// The algorithm for a COSE identifier, if it is one we support.
     pub fn from_cose_id(id: i64) -> Option<Algorithm> {
-        match id {
-            -8 => Some(Algorithm::EdDsa),
-            -7 => Some(Algorithm::Es256),
-            -37 => Some(Algorithm::Ps256),
-            5 => Some(Algorithm::Hmac256),
-            _ => None,
-        }
+        Algorithm::ALL.into_iter().find(|alg| alg.cose_id() == id)
     }
 
     /// Whether this is a MAC (symmetric) rather than a signature algorithm.
@@ -71,6 +101,8 @@ impl Algorithm {
         match self {
             Algorithm::EdDsa => "EdDSA",
             Algorithm::Es256 => "ES256",
+            Algorithm::Es384 => "ES384",
+            Algorithm::Sm2 => "SM2",
             Algorithm::Ps256 => "PS256",
             Algorithm::Hmac256 => "HMAC256",
         }
@@ -162,6 +194,8 @@ impl Validity {
 enum Secret {
     Ed25519(ed25519_dalek::SigningKey),
     Es256(p256::ecdsa::SigningKey),
+    Es384(p384::ecdsa::SigningKey),
+    Sm2(::sm2::dsa::SigningKey),
     Hmac(Vec<u8>),
 }
 
@@ -196,6 +230,8 @@ impl SigningKey {
         let secret = match alg {
             Algorithm::EdDsa => Secret::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
             Algorithm::Es256 => Secret::Es256(p256::ecdsa::SigningKey::random(&mut rng)),
+            Algorithm::Es384 => Secret::Es384(p384::ecdsa::SigningKey::random(&mut rng)),
+            Algorithm::Sm2 => Secret::Sm2(sm2::generate(&mut rng)),
             Algorithm::Hmac256 => {
                 let mut k = vec![0u8; 32];
                 rand::RngCore::fill_bytes(&mut rng, &mut k);
@@ -204,7 +240,7 @@ impl SigningKey {
             Algorithm::Ps256 => {
                 return Err(KeyError::Material {
                     kid: String::new(),
-                    message: "PS256 keys are accepted for verification only".into(),
+                    message: PS256_VERIFIES_ONLY.into(),
                 })
             }
         };
@@ -252,11 +288,14 @@ impl SigningKey {
         match self.secret {
             Secret::Ed25519(_) => Algorithm::EdDsa,
             Secret::Es256(_) => Algorithm::Es256,
+            Secret::Es384(_) => Algorithm::Es384,
+            Secret::Sm2(_) => Algorithm::Sm2,
             Secret::Hmac(_) => Algorithm::Hmac256,
         }
     }
 
-    /// Signs (or MACs) `msg`. ES256 signatures are the raw 64-byte `r || s` COSE uses.
+    /// Signs (or MACs) `msg`. ECDSA and SM2 signatures are the fixed-length `r || s` COSE uses
+    /// (64 bytes for ES256 and SM2, 96 for ES384).
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
         use hmac::Mac as _;
         use signature_traits::Signer as _;
@@ -266,6 +305,11 @@ impl SigningKey {
                 let sig: p256::ecdsa::Signature = k.sign(msg);
                 sig.to_bytes().to_vec()
             }
+            Secret::Es384(k) => {
+                let sig: p384::ecdsa::Signature = k.sign(msg);
+                sig.to_bytes().to_vec()
+            }
+            Secret::Sm2(k) => sm2::sign(k, msg),
             Secret::Hmac(k) => {
                 let mut mac =
                     <hmac::Hmac<Sha256>>::new_from_slice(k).expect("hmac takes any key length");
@@ -282,7 +326,14 @@ impl SigningKey {
                 Ed25519Key::new(&k.verifying_key())
                     .expect("a generated key is in the prime-order subgroup"),
             ),
-            Secret::Es256(k) => PublicKey::Es256(*k.verifying_key()),
+            Secret::Es256(_) | Secret::Es384(_) => {
+                let der = public_der(&self.secret).expect("a signing key's public half encodes");
+                PublicKey::Ecdsa(
+                    EcdsaKey::from_spki(self.curve(), &der)
+                        .expect("a signing key's public half is a point on its curve"),
+                )
+            }
+            Secret::Sm2(k) => PublicKey::Sm2(Sm2Key::of(k)),
             Secret::Hmac(k) => PublicKey::Hmac(k.clone()),
         };
         TrustedKey {
@@ -298,6 +349,8 @@ impl SigningKey {
         entry.secret = Some(B64.encode(match &self.secret {
             Secret::Ed25519(k) => k.to_bytes().to_vec(),
             Secret::Es256(k) => k.to_bytes().to_vec(),
+            Secret::Es384(k) => k.to_bytes().to_vec(),
+            Secret::Sm2(k) => k.to_bytes().to_vec(),
             Secret::Hmac(k) => k.clone(),
         }));
         if !self.algorithm().is_mac() {
@@ -305,7 +358,18 @@ impl SigningKey {
         }
         entry
     }
+
+    /// The curve of an ECDSA key.
+    fn curve(&self) -> Curve {
+        match self.secret {
+            Secret::Es384(_) => Curve::P384,
+            _ => Curve::P256,
+        }
+    }
 }
+
+const PS256_VERIFIES_ONLY: &str =
+    "PS256 keys verify only (EU DCC signers): no profile signs with them";
 
 // The `signature` crate's traits, reached through a dependency that re-exports them.
 use ed25519_dalek::ed25519::signature as signature_traits;
@@ -315,6 +379,8 @@ fn public_der(secret: &Secret) -> Result<Vec<u8>, KeyError> {
     let der = match secret {
         Secret::Ed25519(k) => k.verifying_key().to_public_key_der(),
         Secret::Es256(k) => k.verifying_key().to_public_key_der(),
+        Secret::Es384(k) => k.verifying_key().to_public_key_der(),
+        Secret::Sm2(k) => return Ok(Sm2Key::of(k).public_key_der()),
         Secret::Hmac(_) => unreachable!("a MAC key has no public part"),
     };
     der.map(|d| d.as_bytes().to_vec())
@@ -324,14 +390,16 @@ fn public_der(secret: &Secret) -> Result<Vec<u8>, KeyError> {
         })
 }
 
-// The Ed25519 variant carries its decoded point (what every signature check reads, the hot
-// path); a trust list holds a handful of keys, so the other variants' padding costs nothing.
+// The Ed25519 and SM2 variants carry their decoded keys (what every signature check reads, the
+// hot path); a trust list holds a handful of keys, so the other variants' padding costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum PublicKey {
     Ed25519(Ed25519Key),
-    Es256(p256::ecdsa::VerifyingKey),
-    Ps256(Box<rsa::RsaPublicKey>),
+    /// ES256 or ES384, after the key's curve.
+    Ecdsa(EcdsaKey),
+    Sm2(Sm2Key),
+    Ps256(RsaPssKey),
     Hmac(Vec<u8>),
 }
 
@@ -340,10 +408,24 @@ impl PublicKey {
     fn algorithm(&self) -> Algorithm {
         match self {
             PublicKey::Ed25519(_) => Algorithm::EdDsa,
-            PublicKey::Es256(_) => Algorithm::Es256,
+            PublicKey::Ecdsa(k) => k.algorithm(),
+            PublicKey::Sm2(_) => Algorithm::Sm2,
             PublicKey::Ps256(_) => Algorithm::Ps256,
             PublicKey::Hmac(_) => Algorithm::Hmac256,
         }
+    }
+
+    /// The public key as SubjectPublicKeyInfo DER; `None` for a MAC key, which has none.
+    fn spki_der(&self) -> Option<Vec<u8>> {
+        use spki::EncodePublicKey as _;
+        let der = match self {
+            PublicKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
+            PublicKey::Ecdsa(k) => return Some(k.public_key_der().to_vec()),
+            PublicKey::Sm2(k) => return Some(k.public_key_der()),
+            PublicKey::Ps256(k) => return Some(k.public_key_der().to_vec()),
+            PublicKey::Hmac(_) => return None,
+        };
+        Some(der.expect("a parsed public key encodes").into_vec())
     }
 }
 
@@ -379,21 +461,18 @@ impl TrustedKey {
     /// and its trust-list entry have the same fingerprint (through [`SigningKey::trusted`]),
     /// so a gateway can recognise keys it must not trust (the repository's demo keys).
     pub fn fingerprint(&self) -> String {
-        use spki::EncodePublicKey as _;
         let material = match &self.public {
-            PublicKey::Ed25519(k) => k.verifying_key().to_public_key_der().map(|d| d.into_vec()),
-            PublicKey::Es256(k) => k.to_public_key_der().map(|d| d.into_vec()),
-            PublicKey::Ps256(k) => k.to_public_key_der().map(|d| d.into_vec()),
-            PublicKey::Hmac(secret) => Ok(secret.clone()),
-        }
-        .expect("a parsed public key encodes");
+            PublicKey::Hmac(secret) => secret.clone(),
+            public => public
+                .spki_der()
+                .expect("an asymmetric key has a public key"),
+        };
         hex::encode(Sha256::digest(material))
     }
 
     /// Checks `sig` over `msg` made with `alg`. The algorithm comes from the signed message;
     /// a key never verifies under an algorithm other than its own.
     pub fn verify(&self, alg: Algorithm, msg: &[u8], sig: &[u8]) -> Result<(), KeyError> {
-        use signature_traits::Verifier as _;
         if alg != self.algorithm() {
             return Err(KeyError::WrongAlgorithm {
                 kid: self.kid.clone(),
@@ -403,13 +482,9 @@ impl TrustedKey {
         }
         let ok = match &self.public {
             PublicKey::Ed25519(k) => k.verify(msg, sig),
-            PublicKey::Es256(k) => {
-                p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
-            }
-            PublicKey::Ps256(k) => {
-                let vk = rsa::pss::VerifyingKey::<Sha256>::new((**k).clone());
-                rsa::pss::Signature::try_from(sig).is_ok_and(|s| vk.verify(msg, &s).is_ok())
-            }
+            PublicKey::Ecdsa(k) => k.verify(msg, sig),
+            PublicKey::Sm2(k) => k.verify(msg, sig),
+            PublicKey::Ps256(k) => k.verify(msg, sig),
             PublicKey::Hmac(k) => {
                 use hmac::Mac as _;
                 let mut mac =
@@ -442,7 +517,7 @@ impl TrustedKey {
 
     /// The trust-list entry for an X.509 signer certificate (DER): key id = first 8 bytes of
     /// SHA-256 over the certificate, window = the certificate's validity. P-256 keys verify
-    /// ES256, RSA keys PS256, Ed25519 keys EdDSA.
+    /// ES256, P-384 keys ES384, SM2 keys SM2, RSA keys PS256, Ed25519 keys EdDSA.
     pub fn from_x509_der(cert_der: &[u8]) -> Result<TrustedKey, KeyError> {
         let cert = x509_cert::Certificate::from_der(cert_der)
             .map_err(|e| KeyError::Certificate(format!("not a DER X.509 certificate: {e}")))?;
@@ -471,18 +546,9 @@ impl TrustedKey {
     }
 
     fn to_entry(&self) -> KeyEntry {
-        use spki::EncodePublicKey as _;
         let (public, secret) = match &self.public {
-            PublicKey::Ed25519(k) => (
-                k.verifying_key()
-                    .to_public_key_der()
-                    .ok()
-                    .map(|d| d.into_vec()),
-                None,
-            ),
-            PublicKey::Es256(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
-            PublicKey::Ps256(k) => (k.to_public_key_der().ok().map(|d| d.into_vec()), None),
             PublicKey::Hmac(k) => (None, Some(k.clone())),
+            public => (public.spki_der(), None),
         };
         KeyEntry {
             kid: self.kid.to_string(),
@@ -502,13 +568,24 @@ fn public_from_spki(spki_der: &[u8]) -> Result<PublicKey, String> {
     const EC: &str = "1.2.840.10045.2.1";
     const RSA: &str = "1.2.840.113549.1.1.1";
     const ED25519: &str = "1.3.101.112";
+    /// The curve `sm2p256v1` of GB/T 32918.5, as the parameters of an `id-ecPublicKey` key.
+    const SM2_CURVE: &str = "1.2.156.10197.1.301";
     match info.algorithm.oid.to_string().as_str() {
-        EC => p256::ecdsa::VerifyingKey::from_public_key_der(spki_der)
-            .map(PublicKey::Es256)
-            .map_err(|e| format!("not a P-256 key: {e}")),
-        RSA => rsa::RsaPublicKey::from_public_key_der(spki_der)
-            .map(|k| PublicKey::Ps256(Box::new(k)))
-            .map_err(|e| format!("bad RSA key: {e}")),
+        EC => {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map_err(|e| format!("an EC key without a named curve: {e}"))?;
+            match curve.to_string().as_str() {
+                Curve::P256_OID => EcdsaKey::from_spki(Curve::P256, spki_der).map(PublicKey::Ecdsa),
+                Curve::P384_OID => EcdsaKey::from_spki(Curve::P384, spki_der).map(PublicKey::Ecdsa),
+                SM2_CURVE => Sm2Key::from_spki(spki_der).map(PublicKey::Sm2),
+                other => Err(format!(
+                    "unsupported elliptic curve `{other}` (P-256, P-384 and SM2 are)"
+                )),
+            }
+        }
+        RSA => RsaPssKey::from_spki(spki_der).map(PublicKey::Ps256),
         // Screened once here, so that no signature check repeats it (`keys/ed25519.rs`).
         ED25519 => match ed25519_dalek::VerifyingKey::from_public_key_der(spki_der) {
             Ok(key) => Ed25519Key::new(&key)
@@ -655,7 +732,7 @@ pub fn signing_keys_to_toml(keys: &[SigningKey]) -> String {
 /// [[key]]
 /// kid = "base64 key id"
 /// owner = "mianzheng-platform"       # or a department id for seal keys
-/// alg = "EdDSA"                      # EdDSA | ES256 | PS256 | HMAC256
+/// alg = "EdDSA"                      # EdDSA | ES256 | ES384 | SM2 | PS256 | HMAC256
 /// public = "base64 SubjectPublicKeyInfo DER"   # asymmetric keys
 /// secret = "base64 raw private key or MAC secret"  # signing keys, and MAC keys in trust lists
 /// not_before = "2026-01-01T00:00:00Z"   # optional
@@ -728,11 +805,18 @@ impl KeyEntry {
                 p256::ecdsa::SigningKey::from_slice(&raw)
                     .map_err(|_| self.material_err("not a P-256 private scalar"))?,
             ),
+            Algorithm::Es384 => Secret::Es384(
+                p384::ecdsa::SigningKey::from_slice(&raw)
+                    .map_err(|_| self.material_err("not a P-384 private scalar"))?,
+            ),
+            Algorithm::Sm2 => {
+                Secret::Sm2(sm2::signing_key(&raw).map_err(|m| self.material_err(m))?)
+            }
             Algorithm::Hmac256 if raw.len() >= 32 => Secret::Hmac(raw),
             Algorithm::Hmac256 => {
                 return Err(self.material_err("an HMAC secret is at least 32 bytes"))
             }
-            Algorithm::Ps256 => return Err(self.material_err("PS256 keys verify only")),
+            Algorithm::Ps256 => return Err(self.material_err(PS256_VERIFIES_ONLY)),
         };
         SigningKey::from_secret(secret, &self.owner, self.validity, Some(self.key_id()?))
     }
@@ -782,7 +866,13 @@ mod tests {
 
     #[test]
     fn every_signing_profile_round_trips_through_key_files() {
-        for alg in [Algorithm::EdDsa, Algorithm::Es256, Algorithm::Hmac256] {
+        for alg in [
+            Algorithm::EdDsa,
+            Algorithm::Es256,
+            Algorithm::Es384,
+            Algorithm::Sm2,
+            Algorithm::Hmac256,
+        ] {
             let key = SigningKey::generate(alg, "test", Validity::default()).expect("generate");
             let sig = key.sign(b"hello");
             let reloaded = &parse_signing_keys(&signing_keys_to_toml(std::slice::from_ref(&key)))

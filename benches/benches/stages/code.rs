@@ -2,9 +2,12 @@
 //!
 //! `cargo bench -p benches -- code/`
 //!
-//! Last measured 2026-11-26 on the 2-vCPU shared dev VM (AMD EPYC, release, criterion medians):
-//! verify eddsa 31.6 µs, es256 158.9 µs, hmac 2.54 µs; decode alone 2.0 µs (eddsa, es256),
-//! 2.03 µs (hmac); strict base45 of 200 bytes 0.24 µs.
+//! Last measured 2026-12-03 on the 2-vCPU shared dev VM while another build ran (load average
+//! about 5: compare ratios within the run), release, criterion medians: verify eddsa 60.9 µs,
+//! es256 86.7 µs (ECDSA through ring), es384 999 µs, sm2 486 µs (8.0 × eddsa), hmac 4.57 µs.
+//! Before, 2026-11-26, unloaded, ES256 through p256: eddsa 31.6 µs, es256 158.9 µs (5.0 × eddsa),
+//! hmac 2.54 µs; decode alone 2.0 µs (eddsa, es256), 2.03 µs (hmac); strict base45 of 200 bytes
+//! 0.24 µs.
 
 use std::hint::black_box;
 

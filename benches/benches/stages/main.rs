@@ -1,7 +1,7 @@
 //! One benchmark binary, a file per stage of the verify pipeline.
 //!
 //! Run all: `cargo bench -p benches --bench stages`; one group: append `-- code/` (or
-//! `cache/`, `pipeline/`, `issuer/`, `respond/`, `audit/`). Each file says what it measures; the README's
+//! `signature/`, `cache/`, `pipeline/`, `issuer/`, `respond/`, `audit/`). Each file says what it measures; the README's
 //! Performance section keeps the last figures with the machine they came from.
 
 use criterion::{criterion_group, criterion_main};
@@ -13,11 +13,13 @@ mod fixture;
 mod issuer;
 mod pipeline;
 mod respond;
+mod signature;
 
 criterion_group!(
     stages,
     code::decode_and_verify,
     code::base45,
+    signature::verify,
     cache::record_hit,
     pipeline::warm_pipeline,
     issuer::record_and_seal,

@@ -66,7 +66,10 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<Inspected> {
     } else {
         HeaderPolicy::Dcc
     };
+    // Inspection names what it finds: a code of any algorithm a trusted key verifies, PS256 (the
+    // EU DCC signers') included, whichever profiles a gateway accepts.
     let verifier = Verifier::new(trust_list(args.trust.as_deref())?)
+        .accept_every_algorithm()
         .prefix(&args.prefix)
         .clock_skew(args.skew)
         .header_policy(policy);
@@ -167,7 +170,7 @@ pub struct MintArgs {
     /// holder's own "who checked me" and objections).
     #[arg(long, default_value = "presentation", value_parser = purpose)]
     pub purpose: Purpose,
-    /// Protection profile.
+    /// Protection profile: eddsa, es256, es384, sm2 or hmac.
     #[arg(long, default_value = "eddsa")]
     pub profile: Profile,
     /// Signing key file (from `gateway keys generate`).

@@ -89,6 +89,17 @@ fn algorithm(header: &Header) -> Result<Algorithm, CodeError> {
     Algorithm::from_cose_id(id).ok_or(CodeError::UnsupportedAlgorithm(id))
 }
 
+/// The header value naming `alg`: its IANA entry, or its private-use value (SM2,
+/// [`crate::keys::SM2_COSE_ID`]).
+pub fn header_algorithm(alg: Algorithm) -> coset::Algorithm {
+    use coset::iana::EnumI64 as _;
+    use coset::RegisteredLabelWithPrivate as R;
+    match coset::iana::Algorithm::from_i64(alg.cose_id()) {
+        Some(registered) => R::Assigned(registered),
+        None => R::PrivateUse(alg.cose_id()),
+    }
+}
+
 fn key_id(protected: &Header, unprotected: &Header) -> Result<KeyId, CodeError> {
     let kid = if !protected.key_id.is_empty() {
         &protected.key_id
@@ -254,19 +265,11 @@ impl CoseMessage {
 /// Signs `payload` with `key` as a tagged COSE_Sign1 (signature keys) or COSE_Mac0 (MAC keys),
 /// algorithm and key id in the protected header.
 pub fn sign(payload: Vec<u8>, key: &SigningKey) -> Vec<u8> {
-    use coset::{
-        iana, CoseMac0Builder, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable as _,
-    };
-    let alg = match key.algorithm() {
-        Algorithm::EdDsa => iana::Algorithm::EdDSA,
-        Algorithm::Es256 => iana::Algorithm::ES256,
-        Algorithm::Ps256 => iana::Algorithm::PS256,
-        Algorithm::Hmac256 => iana::Algorithm::HMAC_256_256,
-    };
-    let protected = HeaderBuilder::new()
-        .algorithm(alg)
+    use coset::{CoseMac0Builder, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable as _};
+    let mut protected = HeaderBuilder::new()
         .key_id(key.kid().as_bytes().to_vec())
         .build();
+    protected.alg = Some(header_algorithm(key.algorithm()));
     let bytes = if key.algorithm().is_mac() {
         CoseMac0Builder::new()
             .protected(protected)

@@ -1,4 +1,4 @@
-//! The dynamic code a holder shows: CWT claims in a COSE_Sign1 (EdDSA, ES256)
+//! The dynamic code a holder shows: CWT claims in a COSE_Sign1 (EdDSA, ES256, ES384, SM2)
 //! or COSE_Mac0 (HMAC-SHA256), optionally zlib-compressed, base45-encoded behind our prefix.
 //!
 //! [`Minter`] makes codes; [`Verifier`] runs the whole chain and returns the holder's claims or
@@ -24,7 +24,8 @@ use crate::keys::{Algorithm, Ed25519Check, KeyId, SigningKey, TrustList};
 /// The prefix that tells a scanner a text is a Mianzheng holder code (免证, version 1).
 pub const PREFIX: &str = "MZ1:";
 
-/// The three ways to protect a code.
+/// The ways to protect a code. PS256 is none of them: it verifies EU DCC codes
+/// ([`Verifier::accept_every_algorithm`]), and nothing here mints with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
@@ -32,17 +33,30 @@ pub enum Profile {
     Eddsa,
     /// COSE_Sign1 with ECDSA P-256.
     Es256,
+    /// COSE_Sign1 with ECDSA P-384.
+    Es384,
+    /// COSE_Sign1 with SM2/SM3 (国密), under the private-use algorithm id
+    /// [`crate::keys::SM2_COSE_ID`].
+    Sm2,
     /// COSE_Mac0 with HMAC-SHA256, where platform and gateways share a key service.
     Hmac,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 3] = [Profile::Eddsa, Profile::Es256, Profile::Hmac];
+    pub const ALL: [Profile; 5] = [
+        Profile::Eddsa,
+        Profile::Es256,
+        Profile::Es384,
+        Profile::Sm2,
+        Profile::Hmac,
+    ];
 
     pub fn algorithm(self) -> Algorithm {
         match self {
             Profile::Eddsa => Algorithm::EdDsa,
             Profile::Es256 => Algorithm::Es256,
+            Profile::Es384 => Algorithm::Es384,
+            Profile::Sm2 => Algorithm::Sm2,
             Profile::Hmac => Algorithm::Hmac256,
         }
     }
@@ -51,6 +65,8 @@ impl Profile {
         match self {
             Profile::Eddsa => "eddsa",
             Profile::Es256 => "es256",
+            Profile::Es384 => "es384",
+            Profile::Sm2 => "sm2",
             Profile::Hmac => "hmac",
         }
     }
@@ -60,10 +76,23 @@ impl std::str::FromStr for Profile {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Profile, String> {
-        Profile::ALL
+        if let Some(profile) = Profile::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown profile `{s}` (expected eddsa, es256 or hmac)"))
+        {
+            return Ok(profile);
+        }
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        let (last, rest) = names.split_last().expect("there are profiles");
+        let expected = format!("{} or {last}", rest.join(", "));
+        if s.eq_ignore_ascii_case(Algorithm::Ps256.name()) {
+            Err(format!(
+                "PS256 is not a code profile: it only verifies EU DCC codes (`gateway code \
+                 inspect`), nothing mints with it (expected {expected})"
+            ))
+        } else {
+            Err(format!("unknown profile `{s}` (expected {expected})"))
+        }
     }
 }
 
@@ -148,6 +177,14 @@ impl Verifier {
     /// Accept only these profiles (a deployment that runs only MAC codes, say).
     pub fn accept(mut self, profiles: &[Profile]) -> Verifier {
         self.accepted = profiles.iter().map(|p| p.algorithm()).collect();
+        self
+    }
+
+    /// Accept every algorithm a trusted key can verify, PS256 included: for tools that inspect
+    /// codes signed elsewhere (the EU DCC signers use PS256, which no profile mints). A key
+    /// still verifies only under its own algorithm.
+    pub fn accept_every_algorithm(mut self) -> Verifier {
+        self.accepted = Algorithm::ALL.to_vec();
         self
     }
 
