@@ -30,6 +30,7 @@ use crate::admin::operators::Operators;
 use crate::admin::rollout::Rollout;
 use crate::admin::snapshot::{SnapshotFeed, Sources};
 use crate::admin::{AdminHandler, Readiness};
+use crate::audit::checkpoint::node_key_algorithm;
 use crate::audit::subject::load_or_create_subject_key;
 use crate::audit::{
     pin_node_key, AnchorSink, AuditWriter, CheckpointSettings, SubjectHasher, WriterSettings,
@@ -351,7 +352,8 @@ async fn join_nodes(config: &GatewayConfig, store: &Store) -> Result<Node> {
     let anchor_path = config.anchor_file();
     let anchor = AnchorSink::open(&anchor_path)
         .with_context(|| format!("the audit anchor `{}`", anchor_path.display()))?;
-    let key = pin_node_key(store, &config.data_dir(), &name, &anchor)
+    let algorithm = node_key_algorithm(config.audit.hash);
+    let key = pin_node_key(store, &config.data_dir(), &name, algorithm, &anchor)
         .await
         .context("the node's checkpoint key")?;
     let membership = Arc::new(

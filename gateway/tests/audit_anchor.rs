@@ -37,7 +37,7 @@ store::engine_suite!(
 /// writer checkpointing (on demand and at shutdown: the interval is long).
 async fn start_node(store: &Store, dir: &Path, name: &str, anchor: &Path) -> AuditWriter {
     let sink = AnchorSink::open(anchor).expect("anchor");
-    let key = pin_node_key(store, dir, name, &sink)
+    let key = pin_node_key(store, dir, name, Algorithm::EdDsa, &sink)
         .await
         .expect("the node's key");
     AuditWriter::start(
@@ -272,9 +272,15 @@ async fn one_nodes_configuration_verifies_both_nodes(fx: Fixture) {
     // Each node with an anchor of its own: node a's alone does not vouch for node b's key…
     let own = dir.path().join("a/own-anchor.jsonl");
     let sink = AnchorSink::open(&own).expect("anchor");
-    pin_node_key(&store, &dir.path().join("a/data"), "node-a", &sink)
-        .await
-        .expect("pinned");
+    pin_node_key(
+        &store,
+        &dir.path().join("a/data"),
+        "node-a",
+        Algorithm::EdDsa,
+        &sink,
+    )
+    .await
+    .expect("pinned");
     let mut only_a = verify_args(&config_a);
     only_a.anchor = vec![own];
     let (verdict, report) = run_verify(&only_a);
@@ -304,7 +310,7 @@ async fn a_regenerated_node_key_is_refused_and_a_rotated_one_verifies(fx: Fixtur
     let key_file = data.join(NODE_KEY_FILE);
     let original = std::fs::read(&key_file).expect("key file");
     std::fs::remove_file(&key_file).expect("removed");
-    let err = pin_node_key(&store, &data, "node-a", &sink)
+    let err = pin_node_key(&store, &data, "node-a", Algorithm::EdDsa, &sink)
         .await
         .expect_err("missing key refused");
     assert!(matches!(err, NodeKeyError::Missing { .. }), "{err}");
@@ -322,14 +328,14 @@ async fn a_regenerated_node_key_is_refused_and_a_rotated_one_verifies(fx: Fixtur
     // Another key in its place: refused too.
     let other = SigningKey::generate(Algorithm::EdDsa, "node-a", Validity::default()).expect("key");
     std::fs::write(&key_file, wire::keys::signing_keys_to_toml(&[other])).expect("write");
-    let err = pin_node_key(&store, &data, "node-a", &sink)
+    let err = pin_node_key(&store, &data, "node-a", Algorithm::EdDsa, &sink)
         .await
         .expect_err("other key refused");
     assert!(matches!(err, NodeKeyError::Differs { .. }), "{err}");
     std::fs::write(&key_file, &original).expect("restored");
 
     // Replaced on purpose: the new key starts, the old one still verifies what it signed.
-    let (retired, new_key) = rotate_node_key(&store, &data, "node-a", &sink)
+    let (retired, new_key) = rotate_node_key(&store, &data, "node-a", Algorithm::EdDsa, &sink)
         .await
         .expect("rotated");
     assert_eq!(retired.len(), 1);
@@ -384,7 +390,7 @@ async fn the_anchor_catches_rewritten_and_deleted_checkpoints(fx: Fixture) {
         .passed());
 
     // A checkpoint by the node's key that its anchor lacks is reported, not failed.
-    let key = load_or_create_node_key(&data, "node-a").expect("the node's key");
+    let key = load_or_create_node_key(&data, "node-a", Algorithm::EdDsa).expect("the node's key");
     let head = store.audit_head().await.expect("head").expect("entries");
     let unanchored = sign_checkpoint(&key, head.0, head.1, head.0, store::now(), "node-a");
     store.append_checkpoint(&unanchored).await.expect("stored");

@@ -43,7 +43,7 @@ impl Material {
         gateway::commands::keys::generate(&keys, &mut Vec::new()).expect("platform keys");
         let catalogue = wire::catalogue::Catalogue::embedded();
         let seals =
-            issuer::seal_keys::generate(catalogue.departments().iter().map(|d| d.id.as_str()))
+            issuer::seal_keys::generate(catalogue.departments().iter().map(|d| d.id.as_str()), &[])
                 .expect("seal keys");
         std::fs::write(
             dir.path().join("seals.trust.toml"),

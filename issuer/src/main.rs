@@ -86,6 +86,10 @@ struct KeygenArgs {
     /// Departments to generate keys for (comma-separated) [default: every catalogue department].
     #[arg(long, value_delimiter = ',')]
     departments: Option<Vec<String>>,
+    /// Departments whose seal key is SM2 with SM3 (国密, GB/T 32918) instead of Ed25519
+    /// (comma-separated; each must be among the departments generated).
+    #[arg(long, value_delimiter = ',')]
+    sm2: Vec<String>,
     /// Folder with the catalogue files [default: built in].
     #[arg(long)]
     catalogue: Option<PathBuf>,
@@ -223,12 +227,16 @@ fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     if departments.is_empty() {
         bail!("no departments to generate keys for");
     }
+    if let Some(stranger) = args.sm2.iter().find(|d| !departments.contains(d)) {
+        bail!("--sm2 names `{stranger}`, which is not among the departments to generate keys for");
+    }
     for path in [&args.out_secret, &args.out_trust] {
         if path.exists() && !args.force && std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
             bail!("`{}` exists; pass --force to overwrite it", path.display());
         }
     }
-    let keys = issuer::seal_keys::generate(departments.iter().map(String::as_str))
+    let sm2: Vec<&str> = args.sm2.iter().map(String::as_str).collect();
+    let keys = issuer::seal_keys::generate(departments.iter().map(String::as_str), &sm2)
         .context("cannot generate seal keys")?;
     // Past the check above, an existing file may be replaced (it is empty, or --force).
     wire::secret_file::write(

@@ -3,6 +3,7 @@
 //! chain intact after the gateway has stopped.
 
 use gateway::audit::chain::entry_hash;
+use gateway::audit::checkpoint::NODE_TRUST_FILE;
 use gateway::audit::ChainHash;
 use gateway::commands::audit::{verify, NodeArgs, Verified, VerifyArgs};
 use testkit::{Holder, TestGateway};
@@ -154,6 +155,9 @@ async fn an_sm3_chain_verifies_and_keeps_its_hash(fx: store::testing::Fixture) {
     }
     let data = gw.data_dir().to_path_buf();
     let _kept = gw.stop().await;
+    // Its checkpoints are signed with SM2, whose signatures hash with SM3.
+    let node_key = std::fs::read_to_string(data.join(NODE_TRUST_FILE)).expect("the public key");
+    assert!(node_key.contains("\"SM2\""), "{node_key}");
 
     let args = VerifyArgs {
         node: NodeArgs {
@@ -174,6 +178,7 @@ async fn an_sm3_chain_verifies_and_keeps_its_hash(fx: store::testing::Fixture) {
     assert_eq!(verdict, Verified::Intact, "{report}");
     assert!(report.contains("3 entries checked"), "{report}");
     assert!(report.contains("sm3 head"), "{report}");
+    assert!(!report.contains(" 0 checkpoints verified"), "{report}");
 
     // A node configured with the other hash would fork the chain: refused, naming the setting.
     let other = tempfile::tempdir().expect("a data folder");

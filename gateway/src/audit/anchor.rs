@@ -183,12 +183,19 @@ impl AnchorSink {
             .map_err(append_err)
     }
 
-    /// [`AnchorSink::append`] on tokio's blocking pool.
+    /// [`AnchorSink::append`] on tokio's blocking pool. A runtime shutting down before the
+    /// write ran is an append that did not happen, not a panic.
     pub async fn append_async(&self, line: AnchorLine) -> Result<(), AnchorError> {
         let sink = self.clone();
-        tokio::task::spawn_blocking(move || sink.append(&line))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        let path = self.path.clone();
+        match tokio::task::spawn_blocking(move || sink.append(&line)).await {
+            Ok(appended) => appended,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(AnchorError::Append {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::Interrupted, e),
+            }),
+        }
     }
 }
 

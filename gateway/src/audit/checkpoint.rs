@@ -1,6 +1,7 @@
 //! Checkpoints: at a fixed interval (and on shutdown) a node signs the chain head it knows to be
-//! committed — seq, head hash, entry count, time, node — with its own Ed25519 key, so a chain
-//! rewritten or cut short after that point no longer matches a signature only the node can make.
+//! committed — seq, head hash, entry count, time, node — with its own key (Ed25519, or SM2 for a
+//! chain hashed with SM3: [`node_key_algorithm`]), so a chain rewritten or cut short after that
+//! point no longer matches a signature only the node can make.
 //!
 //! # Signed message (version 1)
 //!
@@ -29,6 +30,7 @@ use wire::keys::{Algorithm, KeyError, KeyId, SigningKey, TrustList, Validity};
 use wire::secret_file;
 
 use super::anchor::{AnchorError, AnchorLine, AnchorSink};
+use super::hash::ChainHash;
 
 /// The domain string signed before every checkpoint.
 pub const DOMAIN: &[u8] = b"mianzheng-audit-checkpoint/1";
@@ -92,10 +94,25 @@ pub enum CheckpointError {
     BadKid(String),
     #[error("{0}")]
     Key(#[from] KeyError),
+    #[error("key `{kid}` is a {algorithm} key; node keys are EdDSA or SM2")]
+    NotANodeKey { kid: String, algorithm: Algorithm },
 }
 
-/// Checks a checkpoint's signature with the node key its `kid` names in `trust` (an Ed25519 key
-/// valid at the checkpoint's time). Whether it matches the chain is [`super::ChainWalker`]'s job.
+/// The algorithms a node's checkpoint key may have.
+pub const NODE_KEY_ALGORITHMS: [Algorithm; 2] = [Algorithm::EdDsa, Algorithm::Sm2];
+
+/// The algorithm of a node key made for a chain hashed with `hash`: SM2 (whose signatures hash
+/// with SM3) beside SM3, Ed25519 otherwise. A key made before keeps signing until it is rotated.
+pub fn node_key_algorithm(hash: ChainHash) -> Algorithm {
+    match hash {
+        ChainHash::Sha256 => Algorithm::EdDsa,
+        ChainHash::Sm3 => Algorithm::Sm2,
+    }
+}
+
+/// Checks a checkpoint's signature with the node key its `kid` names in `trust` (an Ed25519 or
+/// SM2 key valid at the checkpoint's time). Whether it matches the chain is
+/// [`super::ChainWalker`]'s job.
 pub fn verify_checkpoint(
     checkpoint: &Checkpoint,
     trust: &TrustList,
@@ -112,7 +129,14 @@ pub fn verify_checkpoint(
         &checkpoint.node,
         &checkpoint.kid,
     );
-    key.verify(Algorithm::EdDsa, &msg, &checkpoint.signature)?;
+    let algorithm = key.algorithm();
+    if !NODE_KEY_ALGORITHMS.contains(&algorithm) {
+        return Err(CheckpointError::NotANodeKey {
+            kid: checkpoint.kid.clone(),
+            algorithm,
+        });
+    }
+    key.verify(algorithm, &msg, &checkpoint.signature)?;
     Ok(())
 }
 
@@ -127,8 +151,8 @@ pub enum NodeKeyError {
     },
     #[error(transparent)]
     Key(#[from] KeyError),
-    #[error("node key file `{}` must hold exactly one EdDSA signing key", path.display())]
-    NotOneEd25519 { path: PathBuf },
+    #[error("node key file `{}` must hold exactly one EdDSA or SM2 signing key", path.display())]
+    NotOneNodeKey { path: PathBuf },
     /// The store has a key for this node, and its file is gone.
     #[error(
         "node `{node}` has checkpoint key `{kid}` registered in the store, but its key file `{}` \
@@ -177,11 +201,15 @@ fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeKeyError {
 /// `node`, mode 0600) on first start. Also (re)writes `data_dir/node-key.pub.toml`, the public
 /// half as a trust-list file for `gateway audit verify --node-keys`. [`pin_node_key`] is what a
 /// node starts with: it refuses to make a key the store does not expect.
-pub fn load_or_create_node_key(data_dir: &Path, node: &str) -> Result<SigningKey, NodeKeyError> {
+pub fn load_or_create_node_key(
+    data_dir: &Path,
+    node: &str,
+    algorithm: Algorithm,
+) -> Result<SigningKey, NodeKeyError> {
     let path = data_dir.join(NODE_KEY_FILE);
     std::fs::create_dir_all(data_dir).map_err(write_error(data_dir))?;
     if !path.exists() {
-        let key = SigningKey::generate(Algorithm::EdDsa, node, Validity::default())?;
+        let key = SigningKey::generate(algorithm, node, Validity::default())?;
         // A concurrent start either wins or reads the winner's key, never half a file.
         let toml = wire::keys::signing_keys_to_toml(&[key]);
         match secret_file::write(&path, toml.as_bytes(), secret_file::Existing::Keep) {
@@ -195,12 +223,12 @@ pub fn load_or_create_node_key(data_dir: &Path, node: &str) -> Result<SigningKey
     Ok(key)
 }
 
-/// The one Ed25519 key of the key file at `path`.
+/// The one node key (Ed25519 or SM2) of the key file at `path`.
 fn read_node_key(path: &Path) -> Result<SigningKey, NodeKeyError> {
     let mut keys = wire::keys::load_signing_keys(path)?;
     match (keys.pop(), keys.is_empty()) {
-        (Some(key), true) if key.algorithm() == Algorithm::EdDsa => Ok(key),
-        _ => Err(NodeKeyError::NotOneEd25519 {
+        (Some(key), true) if NODE_KEY_ALGORITHMS.contains(&key.algorithm()) => Ok(key),
+        _ => Err(NodeKeyError::NotOneNodeKey {
             path: path.to_path_buf(),
         }),
     }
@@ -240,6 +268,7 @@ pub async fn pin_node_key(
     store: &Store,
     data_dir: &Path,
     node: &str,
+    algorithm: Algorithm,
     anchor: &AnchorSink,
 ) -> Result<SigningKey, NodeKeyError> {
     let path = data_dir.join(NODE_KEY_FILE);
@@ -277,7 +306,7 @@ pub async fn pin_node_key(
             key
         }
         None => {
-            let key = load_or_create_node_key(data_dir, node)?;
+            let key = load_or_create_node_key(data_dir, node, algorithm)?;
             store
                 .register_node_key(&registration(&key, node, store::now()))
                 .await?;
@@ -314,11 +343,12 @@ pub async fn rotate_node_key(
     store: &Store,
     data_dir: &Path,
     node: &str,
+    algorithm: Algorithm,
     anchor: &AnchorSink,
 ) -> Result<(Vec<String>, SigningKey), NodeKeyError> {
     let path = data_dir.join(NODE_KEY_FILE);
     std::fs::create_dir_all(data_dir).map_err(write_error(data_dir))?;
-    let key = SigningKey::generate(Algorithm::EdDsa, node, Validity::default())?;
+    let key = SigningKey::generate(algorithm, node, Validity::default())?;
     let now = store::now();
     let old: Vec<String> = store
         .active_node_keys(node)
@@ -383,8 +413,8 @@ mod tests {
     fn the_node_key_is_created_once_private_and_reloaded() {
         let dir = tempfile::tempdir().expect("temporary folder");
         let data = dir.path().join("data");
-        let first = load_or_create_node_key(&data, "node-a").expect("create");
-        let again = load_or_create_node_key(&data, "node-a").expect("load");
+        let first = load_or_create_node_key(&data, "node-a", Algorithm::EdDsa).expect("create");
+        let again = load_or_create_node_key(&data, "node-a", Algorithm::EdDsa).expect("load");
         assert_eq!(first.kid(), again.kid());
         assert_eq!(first.owner(), "node-a");
         #[cfg(unix)]

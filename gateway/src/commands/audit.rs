@@ -11,6 +11,7 @@ use anyhow::{bail, Context as _, Result};
 use chrono::TimeDelta;
 use wire::keys::TrustList;
 
+use crate::audit::checkpoint::node_key_algorithm;
 use crate::audit::{
     audit_store, rotate_node_key, Anchor, AnchorSink, VerifyPolicy, VerifyStoreError,
 };
@@ -205,7 +206,8 @@ pub async fn rotate(args: &RotateArgs, out: &mut dyn Write) -> Result<()> {
     let anchor_path = config.anchor_file();
     let anchor = AnchorSink::open(&anchor_path)?;
     let data_dir = config.data_dir();
-    let (retired, key) = rotate_node_key(&store, &data_dir, &name, &anchor)
+    let algorithm = node_key_algorithm(config.audit.hash);
+    let (retired, key) = rotate_node_key(&store, &data_dir, &name, algorithm, &anchor)
         .await
         .with_context(|| format!("replacing the checkpoint key of node `{name}`"))?;
     writeln!(
