@@ -265,7 +265,16 @@ fn load_catalogue(config: &GatewayConfig, metrics: &Metrics) -> Result<Arc<Catal
     let catalogue = Arc::new(match resolved(config, &config.catalogue.dir) {
         Some(dir) => Catalogue::load(&dir)
             .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
-        None => Catalogue::embedded(),
+        None => {
+            let edited = crate::in_use::unused_catalogue_edits(config);
+            if !edited.is_empty() {
+                tracing::warn!(
+                    "the embedded catalogue is in use, not {}, which differ from it: set `catalogue.dir` to use them",
+                    crate::in_use::quoted_paths(&edited)
+                );
+            }
+            Catalogue::embedded()
+        }
     });
     metrics.prepare(
         catalogue.scenarios().iter().map(|s| s.id.as_str()),

@@ -20,6 +20,8 @@ pub struct InUse {
     pub venues: String,
     /// The store, without credentials.
     pub store: String,
+    /// The catalogue: a folder, or the embedded one (and the edited copies it does not use).
+    pub catalogue: String,
     /// The departments: how many backends, embedded or remote.
     pub departments: String,
     /// The balancers the public listeners read PROXY headers from, if any.
@@ -77,6 +79,7 @@ impl InUse {
         }
         InUse {
             mode: config.mode,
+            catalogue: describe_catalogue(config),
             code_trust: trust(&config.codes.trust, "config/keys/platform.trust.toml"),
             seal_trust: trust(
                 &config.departments.seal_trust,
@@ -97,6 +100,38 @@ impl InUse {
             Mode::Production => "production (no demo material; secret files owner-only)",
         }
     }
+}
+
+/// The catalogue as the banner names it: the folder of `catalogue.dir`, or the embedded one —
+/// then with the catalogue files beside the configuration file that differ from it, which are
+/// not in use (see [`unused_catalogue_edits`]).
+fn describe_catalogue(config: &GatewayConfig) -> String {
+    if let Some(dir) = &config.catalogue.dir {
+        return format!("folder `{}`", config.resolve(dir).display());
+    }
+    let embedded = "embedded (the repository's config/ as built)".to_owned();
+    match unused_catalogue_edits(config).as_slice() {
+        [] => embedded,
+        edited => format!(
+            "{embedded}; NOT {}, which differ from it: set `catalogue.dir` to use them",
+            quoted_paths(edited)
+        ),
+    }
+}
+
+/// Catalogue files beside the configuration file that differ from the embedded catalogue,
+/// when the gateway runs on the embedded one: edits an operator may believe in use.
+pub fn unused_catalogue_edits(config: &GatewayConfig) -> Vec<std::path::PathBuf> {
+    match config.catalogue.dir {
+        Some(_) => Vec::new(),
+        None => Catalogue::edited_copies_in(&config.base_dir),
+    }
+}
+
+/// `a`, `b` — each path in backticks.
+pub fn quoted_paths(paths: &[std::path::PathBuf]) -> String {
+    let quoted: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+    quoted.join(", ")
 }
 
 /// The store as the banner names it: the SQLite file, or the PostgreSQL server and database
@@ -141,5 +176,33 @@ mod tests {
         assert_eq!(in_use.mode, Mode::Demo);
         assert!(in_use.code_trust.starts_with("embedded demo list"));
         assert!(in_use.departments.contains("embedded (demo)"), "{in_use:?}");
+    }
+
+    /// An edited `departments.toml` beside the configuration is named as not in use until
+    /// `catalogue.dir` points at it.
+    #[test]
+    fn edited_catalogue_files_beside_the_configuration_are_named_as_unused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = GatewayConfig::loopback(dir.path());
+        config.base_dir = dir.path().to_path_buf();
+        assert_eq!(
+            describe_catalogue(&config),
+            "embedded (the repository's config/ as built)"
+        );
+        let departments = dir.path().join("departments.toml");
+        std::fs::write(&departments, "# an operator's edit\n").expect("write");
+        let line = describe_catalogue(&config);
+        assert!(
+            line.contains(&format!("NOT `{}`", departments.display())),
+            "{line}"
+        );
+        assert!(line.contains("set `catalogue.dir`"), "{line}");
+
+        config.catalogue.dir = Some(dir.path().to_path_buf());
+        assert_eq!(
+            describe_catalogue(&config),
+            format!("folder `{}`", dir.path().display())
+        );
+        assert!(unused_catalogue_edits(&config).is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use gateway::commands::{audit, code, keys, operators, venues};
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use gateway::config::{parse_plain_listener, GatewayConfig, Overrides};
 use wire::catalogue::Catalogue;
@@ -98,6 +98,9 @@ enum VenuesCommand {
     Add(venues::AddArgs),
     /// Disable a venue: its key is refused from now on.
     Disable(venues::VenueArgs),
+    /// Delete a venue: its key is refused as unknown and its id is free again (a demo venue
+    /// comes back at the next demo start).
+    Delete(venues::VenueArgs),
     /// Give a venue a fresh key (printed once); the old one stops working.
     Rotate(venues::VenueArgs),
     /// Bind a venue to a client certificate naming it (mTLS): its key alone is refused.
@@ -207,6 +210,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         venues::add(&args, &catalogue(cli.config_dir.as_ref())?, &mut out).await
                     }
                     VenuesCommand::Disable(args) => venues::disable(&args, &mut out).await,
+                    VenuesCommand::Delete(args) => venues::delete(&args, &mut out).await,
                     VenuesCommand::Rotate(args) => venues::rotate(&args, &mut out).await,
                     VenuesCommand::BindCertificate(args) => {
                         venues::bind_certificate(&args, true, &mut out).await
@@ -241,8 +245,10 @@ fn load_config(args: &ServeArgs) -> Result<GatewayConfig> {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIANZHENG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: a log file or a journal gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -277,6 +283,7 @@ fn print_banner(gateway: &gateway::app::Gateway) {
     let _ = writeln!(out, "  seal trust   {}", in_use.seal_trust);
     let _ = writeln!(out, "  venues       {}", in_use.venues);
     let _ = writeln!(out, "  store        {}", in_use.store);
+    let _ = writeln!(out, "  catalogue    {}", in_use.catalogue);
     let _ = writeln!(out, "  departments  {}", in_use.departments);
     let _ = writeln!(
         out,
@@ -307,7 +314,8 @@ fn print_banner(gateway: &gateway::app::Gateway) {
         Some(addr) => {
             let _ = writeln!(
                 out,
-                "  admin        http://{addr}/metrics  /livez  /readyz  /admin/v1/… (console: cargo run --release -p console)"
+                "  admin        http://{addr}/metrics  /livez  /readyz  /admin/v1/… (console: {} --url http://{addr})",
+                console_command()
             );
         }
         None => {
@@ -318,6 +326,20 @@ fn print_banner(gateway: &gateway::app::Gateway) {
     #[cfg(feature = "demo")]
     print_demo(&mut out, gateway);
     let _ = out.flush();
+}
+
+/// How to start the operator console: the `console` binary beside this one when it is there
+/// (a release or a `cargo build` of the workspace builds both), else the cargo command that
+/// builds and runs it.
+fn console_command() -> String {
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|gateway| gateway.with_file_name(format!("console{}", std::env::consts::EXE_SUFFIX)))
+        .filter(|console| console.is_file());
+    match beside {
+        Some(console) => console.display().to_string(),
+        None => "cargo run --release -p console --".to_owned(),
+    }
 }
 
 /// The demo's request to paste.

@@ -336,6 +336,17 @@ async fn secret_files_others_may_read_are_refused_in_production_and_warned_about
 /// The banner of the binary started on `config_text` (written beside the material), up to the
 /// line after its listeners; the process is stopped.
 fn banner(material: &Material, config_text: &str) -> String {
+    banner_and_logs(
+        Path::new(env!("CARGO_BIN_EXE_gateway")),
+        material,
+        config_text,
+    )
+    .0
+}
+
+/// The banner of `binary` started on `config_text`, and what it logged to its standard error
+/// (a pipe) until it was stopped.
+fn banner_and_logs(binary: &Path, material: &Material, config_text: &str) -> (String, String) {
     let config = material.path("gateway.toml");
     // It holds the admin token: owner-only.
     wire::secret_file::write(
@@ -344,7 +355,7 @@ fn banner(material: &Material, config_text: &str) -> String {
         wire::secret_file::Existing::Replace,
     )
     .expect("write gateway.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+    let mut child = Command::new(binary)
         .arg("--config")
         .arg(&config)
         .current_dir(material.dir.path())
@@ -368,12 +379,59 @@ fn banner(material: &Material, config_text: &str) -> String {
     }
     let _ = child.kill();
     let out = child.wait_with_output().expect("wait");
-    assert!(
-        !lines.is_empty(),
-        "no banner; stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let logs = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!lines.is_empty(), "no banner; stderr:\n{logs}");
+    (lines.join("\n"), logs)
+}
+
+/// The banner says how to start the console: the binary beside the gateway's when there is one,
+/// else the cargo command; and logs to a pipe carry no colour codes.
+#[test]
+fn the_banner_names_the_console_beside_it_and_logs_to_a_pipe_are_plain() {
+    let material = Material::new();
+    let text = format!(
+        "[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[tls]\nmode = \"off\"\n\
+         [admin]\ntoken = \"{OWN_TOKEN}\"\n[data]\ndir = \"data\"\n[catalogue]\ndir = \"catalogue\"\n\
+         [codes]\ntrust = \"platform.trust.toml\"\n[venues]\nseed = false\n\
+         [departments]\nseal_trust = \"seals.trust.toml\"\n"
     );
-    lines.join("\n")
+    // The gateway's binary linked into a folder of its own, first alone, then with a console.
+    let bin = tempfile::tempdir().expect("tempdir");
+    let gateway = bin.path().join("gateway");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_gateway"), &gateway).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_gateway"), &gateway).expect("copy the gateway");
+    }
+    let admin_line = |banner: &str| {
+        banner
+            .lines()
+            .find(|line| line.trim_start().starts_with("admin "))
+            .expect("an admin line")
+            .to_owned()
+    };
+
+    let (alone, logs) = banner_and_logs(&gateway, &material, &text);
+    let line = admin_line(&alone);
+    assert!(
+        line.contains("(console: cargo run --release -p console -- --url http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(!logs.is_empty(), "the gateway logged nothing");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "colour codes in a piped log:\n{logs}"
+    );
+
+    let console = bin.path().join("console");
+    std::fs::write(&console, b"").expect("a console beside it");
+    let (beside, _) = banner_and_logs(&gateway, &material, &text);
+    let line = admin_line(&beside);
+    assert!(
+        line.contains(&format!(
+            "(console: {} --url http://127.0.0.1:",
+            console.display()
+        )),
+        "{line}"
+    );
 }
 
 #[test]
@@ -441,11 +499,16 @@ async fn the_venue_commands_clear_the_way_for_production_without_a_running_gatew
     let err = refusal(material.config(data.path())).await;
     assert!(err.contains("(13 found)"), "every demo venue: {err}");
 
+    let deleted = gateway::demo_material::VENUES
+        .iter()
+        .map(|v| v.id)
+        .find(|id| *id != "jinan-baotu-spring-park")
+        .expect("two demo venues");
     for id in gateway::demo_material::VENUES.iter().map(|v| v.id) {
-        let command = if id == "jinan-baotu-spring-park" {
-            "rotate"
-        } else {
-            "disable"
+        let command = match id {
+            "jinan-baotu-spring-park" => "rotate",
+            _ if id == deleted => "delete",
+            _ => "disable",
         };
         let (ok, out, err) = venues_command(data.path(), &[command, id]);
         assert!(ok, "venues {command} {id}: {err}");
@@ -454,6 +517,12 @@ async fn the_venue_commands_clear_the_way_for_production_without_a_running_gatew
             assert!(out.contains("mzv_"), "the new key is printed: {out}");
         }
     }
+    let (ok, _, err) = venues_command(data.path(), &["delete", deleted]);
+    assert!(!ok, "a venue deleted twice");
+    assert!(
+        err.contains(&format!("deleting venue `{deleted}`")),
+        "{err}"
+    );
     let (ok, out, err) = venues_command(
         data.path(),
         &[

@@ -105,7 +105,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::procstat::Machine;
-use crate::stats::{ratio, Summary};
+use crate::stats::{ratio, LatencyBucket, Summary};
 
 /// The version of the JSON reports.
 pub const SCHEMA: &str = "mianzheng-loadtest/1";
@@ -392,6 +392,7 @@ fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
         "  latency ms   p50 {:.3}   p90 {:.3}   p99 {:.3}   p99.9 {:.3}   max {:.3}   mean {:.3}",
         l.p50, l.p90, l.p99, l.p99_9, l.max, l.mean
     )?;
+    histogram_text(&s.latency_histogram, out)?;
     writeln!(out, "  by status    {}", counts(&s.by_status))?;
     writeln!(out, "  by verdict   {}", counts(&s.by_verdict))?;
     writeln!(out, "  by input     {}", counts(&s.by_input))?;
@@ -443,6 +444,37 @@ fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
     }
     if s.by_status.contains_key("429") {
         writeln!(out, "  note         429 answers: the venue's rate quota (venues.toml `rate_per_sec`) capped the load")?;
+    }
+    Ok(())
+}
+
+/// Widest bar of the latency histogram, in characters.
+const HISTOGRAM_BAR: u64 = 40;
+
+/// The latency histogram as bars, one doubling bucket a line, the fullest bucket
+/// [`HISTOGRAM_BAR`] wide; a bucket with any answer shows at least a sliver.
+fn histogram_text(buckets: &[LatencyBucket], out: &mut impl Write) -> Result<()> {
+    let fullest = buckets.iter().map(|b| b.count).max().unwrap_or(0);
+    for (i, bucket) in buckets.iter().enumerate() {
+        let label = if i == 0 {
+            "  histogram    "
+        } else {
+            "               "
+        };
+        let width = (bucket.count * HISTOGRAM_BAR)
+            .checked_div(fullest)
+            .unwrap_or(0);
+        let bar = match (width, bucket.count) {
+            (0, 0) => String::new(),
+            (0, _) => "▏".to_owned(),
+            (w, _) => "█".repeat(w as usize),
+        };
+        let line = format!(
+            "{label}< {:>9.3} ms {:>12}  {bar}",
+            bucket.below_ms,
+            thousands(bucket.count)
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
@@ -790,6 +822,44 @@ pub fn compare_text(report: &CompareReport, out: &mut impl Write) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_histogram_draws_a_bar_per_bucket_scaled_to_the_fullest() {
+        let buckets = [
+            LatencyBucket {
+                below_ms: 0.512,
+                count: 3_000,
+            },
+            LatencyBucket {
+                below_ms: 1.024,
+                count: 0,
+            },
+            LatencyBucket {
+                below_ms: 2.048,
+                count: 1_000,
+            },
+            LatencyBucket {
+                below_ms: 4.096,
+                count: 1,
+            },
+        ];
+        let mut out = Vec::new();
+        histogram_text(&buckets, &mut out).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[0].starts_with("  histogram    <     0.512 ms        3,000  "),
+            "{text}"
+        );
+        let bars: Vec<usize> = lines.iter().map(|l| l.matches('█').count()).collect();
+        assert_eq!(bars, [40, 0, 13, 0], "{text}");
+        assert!(
+            lines[1].ends_with(" 0"),
+            "an empty bucket has no bar: {text}"
+        );
+        assert!(lines[3].ends_with('▏'), "one answer still shows: {text}");
+    }
 
     #[test]
     fn thousands_are_grouped() {

@@ -142,6 +142,38 @@ pub struct Summary {
     /// The first few mismatches.
     pub mismatches: Vec<Mismatch>,
     pub stop: Stop,
+    /// The answered requests' latencies in doubling buckets, from the first that holds any to
+    /// the one holding the slowest.
+    #[serde(default)]
+    pub latency_histogram: Vec<LatencyBucket>,
+}
+
+/// Answers whose latency is at least the previous bucket's bound and below `below_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyBucket {
+    pub below_ms: f64,
+    pub count: u64,
+}
+
+/// Doubling buckets (below 1 µs, 2 µs, 4 µs, …) of a histogram in microseconds, without the empty
+/// ones before the first answer; empty buckets between answers are kept, so the shape shows.
+pub fn doubling_buckets(h: &Histogram<u64>) -> Vec<LatencyBucket> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut buckets: Vec<LatencyBucket> = h
+        .iter_log(1, 2.0)
+        // A step ends at the highest value below the next power of two.
+        .map(|step| LatencyBucket {
+            below_ms: (step.value_iterated_to() + 1) as f64 / 1000.0,
+            count: step.count_since_last_iteration(),
+        })
+        .skip_while(|bucket| bucket.count == 0)
+        .collect();
+    while buckets.last().is_some_and(|bucket| bucket.count == 0) {
+        buckets.pop();
+    }
+    buckets
 }
 
 fn histogram() -> Histogram<u64> {
@@ -287,6 +319,7 @@ impl Recorder {
             expectations_failed: self.errors.total(),
             mismatches: self.mismatches.clone(),
             stop,
+            latency_histogram: doubling_buckets(&self.latency),
         }
     }
 }
@@ -356,6 +389,20 @@ mod tests {
         assert!(near(p.max, 10.0), "{p:?}");
         assert!(near(p.mean, 5.0005), "{p:?}");
         assert_eq!(percentiles(&histogram()), Percentiles::default());
+    }
+
+    #[test]
+    fn latencies_fall_into_doubling_buckets_from_the_first_answer_to_the_last() {
+        assert!(doubling_buckets(&histogram()).is_empty());
+        let mut h = histogram();
+        for micros in [300, 310, 500, 5_000] {
+            h.record(micros).expect("in range");
+        }
+        let buckets = doubling_buckets(&h);
+        let bounds: Vec<f64> = buckets.iter().map(|b| b.below_ms).collect();
+        let counts: Vec<u64> = buckets.iter().map(|b| b.count).collect();
+        assert_eq!(bounds, [0.512, 1.024, 2.048, 4.096, 8.192]);
+        assert_eq!(counts, [3, 0, 0, 0, 1]);
     }
 
     #[test]

@@ -180,6 +180,20 @@ impl Store {
         found(changed, id)
     }
 
+    /// Removes a venue: its key stops working (once caches expire) and its id is free again.
+    /// The audit trail keeps the venue's id in the entries it wrote.
+    pub async fn delete_venue(&self, id: &str) -> Result<(), StoreError> {
+        let sql = "DELETE FROM venues WHERE id = $1";
+        let result = with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        });
+        found(result.map_err(classify)?, id)
+    }
+
     /// Disables or re-enables a venue.
     pub async fn set_venue_disabled(&self, id: &str, disabled: bool) -> Result<(), StoreError> {
         self.set_venue_flag(id, "disabled", disabled).await

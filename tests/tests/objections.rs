@@ -789,13 +789,39 @@ async fn operators_register_rotate_disable_and_enable_venues() {
     assert!(detail.contains("no-such-scenario"), "{detail}");
 
     // A duplicate id.
-    gw.admin(Method::POST, "/venues", Some(registration))
+    gw.admin(Method::POST, "/venues", Some(registration.clone()))
         .await
         .assert_problem(StatusCode::CONFLICT, "resource.conflict", None);
     // Unknown venue.
     gw.admin(Method::POST, "/venues/e2e-no-such-venue/rotate", None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "resource.not_found", None);
+
+    // Delete: the key is unknown at once, the venue is no longer listed, a second delete
+    // finds nothing, and the id may be registered again.
+    let reply = gw
+        .admin(Method::DELETE, &format!("/venues/{id}"), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
+    verify(rotated.key.clone()).await.assert_problem(
+        StatusCode::UNAUTHORIZED,
+        "venue.unknown",
+        None,
+    );
+    let listed = gw.admin(Method::GET, "/venues", None).await.json();
+    assert!(
+        !listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|v| v["id"] == id),
+        "{listed}"
+    );
+    gw.admin(Method::DELETE, &format!("/venues/{id}"), None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "resource.not_found", None);
+    let reply = gw.admin(Method::POST, "/venues", Some(registration)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
 }
 
 /// Long-polls snapshots until `done` holds for one (bounded to ~10 s of polls).

@@ -18,6 +18,7 @@
 //! | `GET /admin/v1/audit/verifications/{verification_id}` | [`AuditView`] |
 //! | `GET /admin/v1/venues` | `[VenueView]` |
 //! | `POST /admin/v1/venues` with [`VenueRegistration`] | 201 [`VenueKeyIssued`] (the key is shown once) |
+//! | `DELETE /admin/v1/venues/{id}` | 204: the venue's key and certificate are refused as unknown on every node within seconds (a seeded demo venue comes back at the next start) |
 //! | `POST /admin/v1/venues/{id}/rotate` | [`VenueKeyIssued`] |
 //! | `POST /admin/v1/venues/{id}/disable`, `/enable` | [`VenueView`] |
 //! | `POST /admin/v1/venues/{id}/bind-certificate`, `/unbind-certificate` | [`VenueView`] |
@@ -124,6 +125,7 @@ pub const ROUTE_ROLES: &[(&str, &str, Role)] = &[
     ("GET", "/audit/verifications/{id}", Role::Viewer),
     ("GET", "/venues", Role::Viewer),
     ("POST", "/venues", Role::VenueAdmin),
+    ("DELETE", "/venues/{id}", Role::VenueAdmin),
     ("POST", "/venues/{id}/rotate", Role::VenueAdmin),
     ("POST", "/venues/{id}/disable", Role::VenueAdmin),
     ("POST", "/venues/{id}/enable", Role::VenueAdmin),

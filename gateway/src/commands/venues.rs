@@ -1,4 +1,4 @@
-//! `gateway venues add|disable|rotate|bind-certificate|unbind-certificate`: the venue registry in the store, without a running
+//! `gateway venues add|disable|delete|rotate|bind-certificate|unbind-certificate`: the venue registry in the store, without a running
 //! gateway — how a deployment registers its first venues, and how it disables or re-keys the
 //! demo venues an earlier demo run seeded into its store (a production gateway refuses to
 //! start while they are there, so the admin API is not yet at hand). A running gateway's
@@ -117,6 +117,17 @@ pub async fn disable(args: &VenueArgs, out: &mut dyn Write) -> Result<()> {
         .await
         .with_context(|| format!("disabling venue `{}`", args.id))?;
     writeln!(out, "venue `{}` disabled", row.id)?;
+    Ok(())
+}
+
+/// Deletes a venue: its key is refused as unknown from now on and its id is free again.
+pub async fn delete(args: &VenueArgs, out: &mut dyn Write) -> Result<()> {
+    registry(&args.store)
+        .await?
+        .delete(&args.id)
+        .await
+        .with_context(|| format!("deleting venue `{}`", args.id))?;
+    writeln!(out, "venue `{}` deleted", args.id)?;
     Ok(())
 }
 

@@ -49,6 +49,15 @@ pub fn reply<T: Serialize>(
     }
 }
 
+/// 204 No Content: the change is done and there is nothing to say.
+pub fn no_content(request_id: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(REQUEST_ID_HEADER, request_id)
+        .body(Full::new(Bytes::new()))
+        .expect("static headers are valid")
+}
+
 /// The answer for a result: the value as JSON with `status`, or the failure's problem.
 pub fn answer<T: Serialize>(
     result: Result<T, Failure>,

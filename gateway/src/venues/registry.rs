@@ -187,6 +187,13 @@ impl VenueRegistry {
         self.row(id).await
     }
 
+    /// Removes a venue (at once on this node): its key and certificate are refused as unknown.
+    pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.store.delete_venue(id).await?;
+        self.invalidate_all();
+        Ok(())
+    }
+
     /// Binds a venue to a client certificate naming it, or frees it of the binding (at once
     /// on this node).
     pub async fn set_client_certificate(

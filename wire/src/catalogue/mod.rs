@@ -11,7 +11,7 @@ mod load;
 pub mod model;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use load::{
     CatalogueError, Problem, Source, Sources, CERTIFICATES_FILE, CITIES_FILE, DEPARTMENTS_FILE,
@@ -120,6 +120,26 @@ impl Catalogue {
             scenarios: src(3),
             service_items: src(4),
         })
+    }
+
+    /// The catalogue files in `dir` whose text differs from the embedded catalogue's (a file
+    /// that is not there is not listed): edits that a gateway running on the embedded
+    /// catalogue does not see, so it can say so instead of ignoring them silently.
+    pub fn edited_copies_in(dir: &Path) -> Vec<PathBuf> {
+        [
+            (CERTIFICATES_FILE, EMBEDDED.certificates),
+            (DEPARTMENTS_FILE, EMBEDDED.departments),
+            (CITIES_FILE, EMBEDDED.cities),
+            (SCENARIOS_FILE, EMBEDDED.scenarios),
+            (SERVICE_ITEMS_FILE, EMBEDDED.service_items),
+        ]
+        .into_iter()
+        .filter_map(|(file, embedded)| {
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).ok()?;
+            (text != embedded.text).then_some(path)
+        })
+        .collect()
     }
 
     /// Parses and validates the catalogue from the files' texts.
@@ -311,6 +331,26 @@ mod tests {
         assert_eq!(c.service_items().len(), 500);
         assert!(c.scenarios().len() >= 12);
         assert_eq!(c.departments().len(), 13);
+    }
+
+    #[test]
+    fn only_catalogue_files_that_differ_from_the_embedded_ones_are_edited_copies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(
+            Catalogue::edited_copies_in(dir.path()).is_empty(),
+            "no files"
+        );
+        std::fs::write(dir.path().join(CITIES_FILE), EMBEDDED.cities.text).expect("write");
+        assert!(
+            Catalogue::edited_copies_in(dir.path()).is_empty(),
+            "an unchanged copy"
+        );
+        let edited = format!("{}\n# an edit\n", EMBEDDED.departments.text);
+        std::fs::write(dir.path().join(DEPARTMENTS_FILE), edited).expect("write");
+        assert_eq!(
+            Catalogue::edited_copies_in(dir.path()),
+            vec![dir.path().join(DEPARTMENTS_FILE)]
+        );
     }
 
     #[test]

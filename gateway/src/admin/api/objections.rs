@@ -1,9 +1,7 @@
 //! `/admin/v1/objections…`: the department queues and the workflow ([`ObjectionDesk`]).
 
-use bytes::Bytes;
 use chrono::Utc;
-use http::{Method, Response, StatusCode};
-use http_body_util::Full;
+use http::{Method, StatusCode};
 use store::{Objection, ObjectionEvent, ObjectionFilter, Status};
 use wire::admin_api::{
     ClaimRequest, ObjectionAction, ObjectionDetail, ObjectionEventView, ObjectionPage,
@@ -109,11 +107,7 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
             let claim: ClaimRequest = json::read(&parts.headers, body).await?;
             match desk.claim(&claim.department, &call.operator.name).await? {
                 Some(id) => Ok(detail_reply(desk.detail(&id).await?)),
-                None => Ok(Response::builder()
-                    .status(StatusCode::NO_CONTENT)
-                    .header(crate::http::problem::REQUEST_ID_HEADER, call.request_id)
-                    .body(Full::new(Bytes::new()))
-                    .expect("static parts")),
+                None => Ok(json::no_content(call.request_id)),
             }
         }
         (Method::GET, ["objections", id]) => Ok(detail_reply(desk.detail(id).await?)),

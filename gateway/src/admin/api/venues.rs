@@ -70,6 +70,12 @@ pub async fn route(api: &AdminApi, call: Call<'_>) -> Answer {
             tell_nodes().await;
             Ok(issued(StatusCode::CREATED, created))
         }
+        (Method::DELETE, ["venues", id]) => {
+            registry.delete(id).await.map_err(Failure::from)?;
+            tracing::info!(operator = %call.operator.name, venue = %id, "venue deleted");
+            tell_nodes().await;
+            Ok(json::no_content(call.request_id))
+        }
         (Method::POST, ["venues", id, "rotate"]) => {
             let rotated = registry.rotate(id).await.map_err(Failure::from)?;
             tracing::info!(operator = %call.operator.name, venue = %id, "venue key rotated");
