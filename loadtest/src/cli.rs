@@ -68,7 +68,33 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
     #[command(flatten)]
+    pub venues: VenueArgs,
+    #[command(flatten)]
     pub measure: MeasureArgs,
+}
+
+/// The venues a run presents its codes at.
+#[derive(Debug, Clone, Args)]
+pub struct VenueArgs {
+    /// Register this many venues per scenario of the mix through the gateway's admin API
+    /// (role `venue-admin`), spread the requests over them, and delete them afterwards
+    /// [default: 0: each scenario's demo venue].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub venues: usize,
+    /// The quota (`rate_per_sec`) of each registered venue.
+    #[arg(long, value_name = "PER_SEC", default_value_t = 1000)]
+    pub venue_rate: u32,
+    /// The gateway's admin listener, for `--venues`.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
+    pub admin: String,
+    /// An operator token for `--venues` [default: the demo operator's token].
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MIANZHENG_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +210,10 @@ pub struct LoadArgs {
     /// Share of bad inputs, split evenly across tampered codes, expired codes and unknown venues.
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     pub bad: f64,
+    /// Share of requests that present again the code of an earlier request, already answered:
+    /// each must be refused with 409 `code.replayed`.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    pub replay: f64,
     /// Seed of the request plan (scenario, holder and bad-input choice).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -256,6 +286,17 @@ impl LoadArgs {
             (0.0..=1.0).contains(&self.bad),
             "`--bad` must be a share within 0..=1, not `{}`",
             self.bad
+        );
+        ensure!(
+            (0.0..=1.0).contains(&self.replay),
+            "`--replay` must be a share within 0..=1, not `{}`",
+            self.replay
+        );
+        ensure!(
+            self.bad + self.replay <= 1.0,
+            "`--bad {}` and `--replay {}` together are more than every request",
+            self.bad,
+            self.replay
         );
         ensure!(self.population >= 1, "`--population` must be at least 1");
         ensure!(
@@ -399,9 +440,11 @@ mod tests {
 
     #[test]
     fn bad_values_are_usage_errors_naming_the_flag() {
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 8] = [
             (&["-c", "0"], "`-c`"),
             (&["--bad", "1.5"], "`--bad`"),
+            (&["--replay=-0.1"], "`--replay`"),
+            (&["--bad", "0.6", "--replay", "0.6"], "together are more"),
             (&["--zipf=-1"], "`--zipf`"),
             (&["-q", "0"], "`-q`"),
             (&["-z", "20m"], "`-z 1200s`"),

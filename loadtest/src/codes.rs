@@ -27,8 +27,9 @@ const SHOW_PROGRESS_FROM: usize = 20_000;
 #[derive(Debug, Clone)]
 pub struct ScenarioSetup {
     pub id: String,
-    /// `Bearer <key>` of a demo venue allowed the scenario.
-    pub authorization: HeaderValue,
+    /// `Bearer <key>` of each venue the run presents codes at: the demo venue allowed the
+    /// scenario, or the venues `--venues` registered.
+    pub venues: Vec<HeaderValue>,
     /// Its holders, the most popular first.
     pub holders: Vec<Holder>,
 }
@@ -77,7 +78,8 @@ pub fn tamper(code: &str) -> String {
     envelope::seal(&cose, PREFIX, false)
 }
 
-/// Mints the code of one planned request at `now` (Unix seconds).
+/// Mints the code of one planned request at `now` (Unix seconds). A replay gets no code of
+/// its own: [`mint_all`] gives it its original's request.
 pub fn prepare(
     minter: &Minter,
     scenarios: &[ScenarioSetup],
@@ -115,7 +117,7 @@ pub fn prepare(
     .expect("a verify request serializes");
     let authorization = match planned.input {
         Input::UnknownVenue => unknown_venue(),
-        _ => setup.authorization.clone(),
+        _ => setup.venues[planned.venue as usize].clone(),
     };
     Prepared {
         body: Bytes::from(body),
@@ -149,7 +151,10 @@ pub fn mint_all(
                 scope.spawn(move || {
                     let mut out = Vec::with_capacity(part.len());
                     for (i, planned) in part.iter().enumerate() {
-                        out.push(prepare(minter, scenarios, *planned, now));
+                        out.push(match planned.input {
+                            Input::Replayed => replay_placeholder(planned),
+                            _ => prepare(minter, scenarios, *planned, now),
+                        });
                         if i % 1024 == 1023 {
                             done.fetch_add(1024, Ordering::Relaxed);
                         }
@@ -181,7 +186,27 @@ pub fn mint_all(
             started.elapsed().as_secs_f64()
         );
     }
-    parts.into_iter().flatten().collect()
+    let mut pool: Vec<Prepared> = parts.into_iter().flatten().collect();
+    for (position, planned) in plan.iter().enumerate() {
+        if let Some(original) = planned.original {
+            let original = &pool[original as usize];
+            let (body, authorization) = (original.body.clone(), original.authorization.clone());
+            pool[position].body = body;
+            pool[position].authorization = authorization;
+        }
+    }
+    pool
+}
+
+/// A replay before [`mint_all`] copies its original's request into it.
+fn replay_placeholder(planned: &Planned) -> Prepared {
+    Prepared {
+        body: Bytes::new(),
+        authorization: HeaderValue::from_static(""),
+        expect: planned.input.expectation(),
+        scenario: planned.scenario,
+        input: planned.input,
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +219,10 @@ mod tests {
     fn setup() -> Vec<ScenarioSetup> {
         vec![ScenarioSetup {
             id: "park-entry-senior".into(),
-            authorization: HeaderValue::from_static("Bearer demo-park-7f3c9a1e"),
+            venues: vec![
+                HeaderValue::from_static("Bearer demo-park-7f3c9a1e"),
+                HeaderValue::from_static("Bearer lt-second-venue"),
+            ],
             holders: vec![Holder {
                 handle: "lt-3".into(),
                 kind: HolderKind::Person,
@@ -217,9 +245,8 @@ mod tests {
         for profile in Profile::ALL {
             let minter = demo_minter(profile).expect("key");
             let at = |input| Planned {
-                scenario: 0,
-                holder: 0,
                 input,
+                ..Planned::valid(0, 0)
             };
             let valid = prepare(&minter, &setup(), at(Input::Valid), now.timestamp());
             let claims = verifier
@@ -231,6 +258,12 @@ mod tests {
                 ("lt-3", Some(370100))
             );
             assert_eq!(valid.authorization, "Bearer demo-park-7f3c9a1e");
+            let second = Planned {
+                venue: 1,
+                ..Planned::valid(0, 0)
+            };
+            let at_second = prepare(&minter, &setup(), second, now.timestamp());
+            assert_eq!(at_second.authorization, "Bearer lt-second-venue");
 
             let tampered = prepare(&minter, &setup(), at(Input::TamperedCode), now.timestamp());
             let err = verifier
@@ -261,13 +294,12 @@ mod tests {
         let minter = demo_minter(Profile::Hmac).expect("key");
         let plan: Vec<Planned> = (0..50)
             .map(|i| Planned {
-                scenario: 0,
-                holder: 0,
                 input: if i % 10 == 0 {
                     Input::ExpiredCode
                 } else {
                     Input::Valid
                 },
+                ..Planned::valid(0, 0)
             })
             .collect();
         let pool = mint_all(&minter, &setup(), &plan, "test");
@@ -278,5 +310,29 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), 50);
+    }
+
+    #[test]
+    fn a_replay_sends_its_originals_request_again() {
+        let minter = demo_minter(Profile::Hmac).expect("key");
+        let mut plan: Vec<Planned> = (0..20).map(|_| Planned::valid(0, 0)).collect();
+        plan[3].venue = 1;
+        plan[17] = Planned {
+            input: Input::Replayed,
+            original: Some(3),
+            ..plan[3]
+        };
+        let pool = mint_all(&minter, &setup(), &plan, "test");
+        assert_eq!(pool[17].body, pool[3].body);
+        assert_eq!(pool[17].authorization, "Bearer lt-second-venue");
+        assert_eq!(pool[17].input, Input::Replayed);
+        assert_eq!(
+            pool[17].expect,
+            Expect::Problem {
+                status: 409,
+                code: "code.replayed"
+            }
+        );
+        assert_ne!(pool[16].body, pool[3].body);
     }
 }

@@ -11,9 +11,12 @@
 //!   and their validation into a [`cli::LoadPlan`].
 //! - [`population`] — holders of the synthetic population who pass a scenario today (by the
 //!   gateway's own decision stage), and the Zipf-skewed choice among them.
-//! - [`workload`] — the mix, the request plan with its bad inputs, and each request's
+//! - [`workload`] — the mix, the request plan with its bad inputs, replays and venues, and each request's
 //!   expectation and how an answer is checked against it.
-//! - [`codes`] — pre-minting the plan into ready request bodies (every code works once).
+//! - [`venues`] — `--venues N`: venues registered through the admin API for a run, and
+//!   deleted after it.
+//! - [`codes`] — pre-minting the plan into ready request bodies (every code works once; a
+//!   replay sends an earlier request's code again).
 //! - [`driver`] — the HTTP/1.1 and HTTP/2 client connections, the open and closed loops, and
 //!   the collector that receives every result as a value over a channel.
 //! - [`stats`] — samples, HDR histograms and counters, and the summary: pure functions.
@@ -37,6 +40,7 @@ pub mod procstat;
 pub mod report;
 pub mod run;
 pub mod stats;
+pub mod venues;
 pub mod workload;
 
 use std::process::ExitCode;

@@ -24,6 +24,8 @@
 //!     "zipf": 1.0,
 //!     "mix": "park-entry-senior:70,hotel-check-in:30",
 //!     "bad": 0.01,                           // share of bad inputs
+//!     "replay": 0.01,                        // share of replayed codes (409 expected)
+//!     "venues": 0,                           // venues registered per scenario (0: demo venue)
 //!     "seed": 1,
 //!     "timeout_secs": 10.0,
 //!     "machine": { "cpus": 2, "cpu_model": "AMD EPYC ..." }
@@ -60,14 +62,17 @@
 //!   "latency_ms": { "p50", "p90", "p99", "p99_9", "max", "mean" },
 //!   "by_status": { "200": 180, "401": 7, "422": 13 },
 //!   "by_verdict": { "pass": 180 },           // 200 answers by overall verdict
-//!   "by_input": { "valid": 180, "tampered_code": 7, "expired_code": 7, "unknown_venue": 6 },
+//!   "by_input": { "valid": 180, "tampered_code": 7, "expired_code": 7, "unknown_venue": 6,
+//!                 "replayed": 0 },
+//!   "refused_as_expected": 20,               // bad inputs and replays refused as they should be
 //!   "by_scenario": { "park-entry-senior": { "requests": 101, "latency_ms": {...} } },
 //!   "errors": { "connect", "timeout", "transport",
 //!               "unexpected_status", "unexpected_verdict", "unexpected_body" },
 //!   "expectations_checked": 200,
 //!   "expectations_failed": 0,                // errors of any kind
 //!   "mismatches": [ { "request", "scenario", "input", "kind", "expected", "got" } ],  // first 10
-//!   "stop": "completed" | "duration" | "codes_exhausted"
+//!   "stop": "completed" | "duration" | "codes_exhausted",
+//!   "latency_histogram": [ { "below_ms": 0.512, "count": 180 }, … ]  // doubling buckets
 //! }
 //!
 //! Side = {
@@ -126,6 +131,10 @@ pub struct Setup {
     pub zipf: f64,
     pub mix: String,
     pub bad: f64,
+    #[serde(default)]
+    pub replay: f64,
+    #[serde(default)]
+    pub venues: usize,
     pub seed: u64,
     pub timeout_secs: f64,
     pub machine: Machine,
@@ -356,12 +365,17 @@ fn load_line(setup: &Setup) -> String {
 
 fn workload_line(setup: &Setup) -> String {
     format!(
-        "mix {}; {} holders per scenario, zipf {}; profile {}; bad inputs {}%",
+        "mix {}; {} holders per scenario, zipf {}; profile {}; bad inputs {}%, replays {}%; {}",
         setup.mix,
         thousands(setup.population as u64),
         setup.zipf,
         setup.profile,
-        setup.bad * 100.0
+        setup.bad * 100.0,
+        setup.replay * 100.0,
+        match setup.venues {
+            0 => "each scenario's demo venue".to_owned(),
+            n => format!("{n} registered venues per scenario"),
+        }
     )
 }
 
@@ -407,6 +421,13 @@ fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
             )?;
         }
     }
+    if s.refused_as_expected > 0 {
+        writeln!(
+            out,
+            "  refused      {} as expected (bad inputs and replays; not failures)",
+            thousands(s.refused_as_expected)
+        )?;
+    }
     let e = &s.errors;
     if e.total() == 0 {
         writeln!(out, "  errors       none")?;
@@ -443,7 +464,7 @@ fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
         )?;
     }
     if s.by_status.contains_key("429") {
-        writeln!(out, "  note         429 answers: the venue's rate quota (venues.toml `rate_per_sec`) capped the load")?;
+        writeln!(out, "  note         429 answers: a venue's rate quota (`rate_per_sec`) capped the load; `--venues N` spreads it over N venues per scenario")?;
     }
     Ok(())
 }

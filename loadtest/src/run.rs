@@ -20,17 +20,23 @@ use crate::population::{self, Zipf};
 use crate::procstat::Machine;
 use crate::report::{self, RunReport, Setup};
 use crate::stats::{Stop, Summary};
+use crate::venues::AdminApi;
 use crate::workload::{self, Planned};
 
 /// Everything needed to plan and mint requests.
 #[derive(Debug)]
 pub struct Workload {
     pub scenarios: Vec<ScenarioSetup>,
+    /// Per scenario, the city of its demo venue: where `--venues` registers venues.
+    cities: Vec<u32>,
     weights: Vec<u32>,
     zipfs: Vec<Zipf>,
     minter: Minter,
     seed: u64,
     bad: f64,
+    replay: f64,
+    /// Requests that may be in flight at once: how far back a replay's original lies.
+    replay_gap: usize,
 }
 
 impl Workload {
@@ -44,6 +50,7 @@ impl Workload {
         let population = issuer::population::Population::new(load.population_seed);
         let today = wire::calendar::china_today(chrono::Utc::now());
         let mut scenarios = Vec::new();
+        let mut cities = Vec::new();
         for entry in &load.mix.entries {
             let scenario = catalogue.scenario(&entry.scenario).with_context(|| {
                 let known: Vec<&str> = catalogue
@@ -57,7 +64,7 @@ impl Workload {
                     known.join(", ")
                 )
             })?;
-            let (_, key) = venues.demo_for(&scenario.id).with_context(|| {
+            let (venue, key) = venues.demo_for(&scenario.id).with_context(|| {
                 format!(
                     "no demo venue in config/venues.toml may use `{}`",
                     scenario.id
@@ -72,10 +79,10 @@ impl Workload {
             )?;
             scenarios.push(ScenarioSetup {
                 id: scenario.id.clone(),
-                authorization: HeaderValue::from_str(&format!("Bearer {key}"))
-                    .context("a demo venue key")?,
+                venues: vec![bearer(key).context("a demo venue key")?],
                 holders,
             });
+            cities.push(venue.city);
         }
         Ok(Workload {
             weights: load.mix.entries.iter().map(|e| e.weight).collect(),
@@ -84,10 +91,38 @@ impl Workload {
                 .map(|s| Zipf::new(s.holders.len(), load.zipf))
                 .collect(),
             scenarios,
+            cities,
             minter: codes::demo_minter(load.profile)?,
             seed: load.seed,
             bad: load.bad,
+            replay: load.replay,
+            replay_gap: load.connections + 1,
         })
+    }
+
+    /// `count` venues for each scenario, in its demo venue's city, each with quota `rate`.
+    pub fn wanted_venues(&self, count: usize, rate: u32) -> Vec<crate::venues::Wanted> {
+        self.scenarios
+            .iter()
+            .zip(&self.cities)
+            .map(|(scenario, &city)| crate::venues::Wanted {
+                scenario: scenario.id.clone(),
+                city,
+                count,
+                rate_per_sec: rate,
+            })
+            .collect()
+    }
+
+    /// Presents the codes of scenario `i` at the venues of `keys[i]` instead of its demo venue.
+    pub fn use_venues(&mut self, keys: Vec<Vec<String>>) -> Result<()> {
+        for (scenario, keys) in self.scenarios.iter_mut().zip(keys) {
+            scenario.venues = keys
+                .iter()
+                .map(|key| bearer(key).context("a venue key the gateway issued"))
+                .collect::<Result<_>>()?;
+        }
+        Ok(())
     }
 
     /// The scenario names, by index.
@@ -98,13 +133,17 @@ impl Workload {
     /// The measured plan of `count` requests (seeded by `--seed`).
     pub fn plan(&self, count: u64) -> Vec<Planned> {
         let mut rng = StdRng::seed_from_u64(self.seed);
-        workload::plan(
+        let mut plan = workload::plan(
             &self.weights,
             &self.zipfs,
             self.bad,
             count as usize,
             &mut rng,
-        )
+        );
+        let venues: Vec<usize> = self.scenarios.iter().map(|s| s.venues.len()).collect();
+        workload::spread_over_venues(&mut plan, &venues, &mut rng);
+        workload::add_replays(&mut plan, self.replay, self.replay_gap, &mut rng);
+        plan
     }
 
     /// Every holder of every scenario once.
@@ -122,6 +161,11 @@ impl Workload {
     pub fn mint(&self, plan: &[Planned], what: &str) -> Arc<[Prepared]> {
         codes::mint_all(&self.minter, &self.scenarios, plan, what).into()
     }
+}
+
+/// `Bearer <key>` as a header value.
+fn bearer(key: &str) -> Result<HeaderValue> {
+    Ok(HeaderValue::from_str(&format!("Bearer {key}"))?)
 }
 
 /// The setup section of a report.
@@ -152,6 +196,8 @@ pub fn setup(
         zipf: load.zipf,
         mix: load.mix.to_string(),
         bad: load.bad,
+        replay: load.replay,
+        venues: 0,
         seed: load.seed,
         timeout_secs: plan.timeout.as_secs_f64(),
         machine,
@@ -228,22 +274,52 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let plan = args.measure.load.plan()?;
     let target = Target::new(url, &args.measure.client)?;
     let machine = Machine::describe();
-    let workload = Workload::prepare(&args.measure.load)?;
+    let mut workload = Workload::prepare(&args.measure.load)?;
+    let runtime = runtime()?;
+    let registered = match args.venues.venues {
+        0 => None,
+        count => {
+            let token = args
+                .venues
+                .admin_token
+                .as_deref()
+                .unwrap_or(gateway::config::DEMO_ADMIN_TOKEN);
+            let admin = AdminApi::new(&args.venues.admin, token)?;
+            let wanted = workload.wanted_venues(count, args.venues.venue_rate);
+            let registered = runtime.block_on(admin.register(&wanted))?;
+            eprintln!(
+                "registered {} venues through {} ({count} per scenario, {}/s each)",
+                registered.ids.len(),
+                args.venues.admin,
+                args.venues.venue_rate
+            );
+            workload.use_venues(registered.keys.clone())?;
+            Some((admin, registered))
+        }
+    };
     let pool = workload.mint(&workload.plan(plan.codes), "run");
     let drive = measured("run", &plan, Progress::choose(args.measure.output.no_tui));
-    let setup = setup(
+    let mut setup = setup(
         &target.url,
         &args.measure.load,
         &plan,
         args.measure.client.http2,
         machine,
     );
-    let finished = runtime()?.block_on(driver::drive(
+    setup.venues = args.venues.venues;
+    let finished = runtime.block_on(driver::drive(
         Arc::new(target),
         pool,
         workload.names(),
         &drive,
     ));
+    if let Some((admin, registered)) = &registered {
+        let deleted = runtime.block_on(admin.delete(&registered.ids));
+        eprintln!(
+            "deleted {deleted} of the {} venues registered for the run",
+            registered.ids.len()
+        );
+    }
     let summary = finished.recorder.summary(finished.elapsed, finished.stop);
     note_stop("run", &summary, &plan);
     let failed = summary.expectations_failed > 0;

@@ -139,6 +139,10 @@ pub struct Summary {
     /// answer counts as failed.
     pub expectations_checked: u64,
     pub expectations_failed: u64,
+    /// Bad inputs and replays answered with the refusal they expected: the gateway doing its
+    /// job, counted apart from failures.
+    #[serde(default)]
+    pub refused_as_expected: u64,
     /// The first few mismatches.
     pub mismatches: Vec<Mismatch>,
     pub stop: Stop,
@@ -188,9 +192,10 @@ pub struct Recorder {
     by_scenario: Vec<Histogram<u64>>,
     by_status: BTreeMap<u16, u64>,
     by_verdict: BTreeMap<&'static str, u64>,
-    by_input: [u64; 4],
+    by_input: [u64; Input::ALL.len()],
     errors: Errors,
     requests: u64,
+    refused_as_expected: u64,
     mismatches: Vec<Mismatch>,
 }
 
@@ -203,9 +208,10 @@ impl Recorder {
             latency: histogram(),
             by_status: BTreeMap::new(),
             by_verdict: BTreeMap::new(),
-            by_input: [0; 4],
+            by_input: [0; Input::ALL.len()],
             errors: Errors::default(),
             requests: 0,
+            refused_as_expected: 0,
             mismatches: Vec::new(),
         }
     }
@@ -232,6 +238,9 @@ impl Recorder {
                     h.saturating_record(micros);
                 }
                 *self.by_status.entry(status).or_default() += 1;
+                if mismatch.is_none() && sample.input != Input::Valid {
+                    self.refused_as_expected += 1;
+                }
                 if let Some(v) = verdict {
                     *self.by_verdict.entry(v.as_str()).or_default() += 1;
                 }
@@ -317,6 +326,7 @@ impl Recorder {
             errors: self.errors,
             expectations_checked: self.requests,
             expectations_failed: self.errors.total(),
+            refused_as_expected: self.refused_as_expected,
             mismatches: self.mismatches.clone(),
             stop,
             latency_histogram: doubling_buckets(&self.latency),
@@ -450,14 +460,29 @@ mod tests {
             latency: Duration::ZERO,
             outcome: Outcome::Failed(Failure::Timeout),
         });
+        r.record(Sample {
+            index: 4,
+            scenario: 0,
+            input: Input::Replayed,
+            latency: Duration::from_micros(100),
+            outcome: Outcome::Answered {
+                status: 409,
+                verdict: None,
+                mismatch: None,
+            },
+        });
         let s = r.summary(Duration::from_secs(1), Stop::Duration);
-        assert_eq!((s.requests, s.answered), (4, 3));
+        assert_eq!((s.requests, s.answered), (5, 4));
         assert_eq!(s.by_status["200"], 2);
         assert_eq!(s.by_status["422"], 1);
         assert_eq!((s.by_verdict["pass"], s.by_verdict["fail"]), (1, 1));
         assert_eq!((s.by_input["valid"], s.by_input["expired_code"]), (3, 1));
+        assert_eq!(s.by_input["replayed"], 1);
         assert_eq!((s.errors.timeout, s.errors.unexpected_body), (1, 1));
-        assert_eq!((s.expectations_checked, s.expectations_failed), (4, 2));
+        assert_eq!((s.expectations_checked, s.expectations_failed), (5, 2));
+        // The replay refused as it should be; the expired code refused for the wrong reason
+        // is a failure, not an expected refusal.
+        assert_eq!(s.refused_as_expected, 1);
         assert_eq!(s.mismatches.len(), 1);
         assert_eq!(s.mismatches[0].got, "422 code.bad_signature");
     }

@@ -89,14 +89,17 @@ pub enum Input {
     ExpiredCode,
     /// A valid code presented with a key no venue has.
     UnknownVenue,
+    /// The code of an earlier request of the run, presented again after that one was answered.
+    Replayed,
 }
 
 impl Input {
-    pub const ALL: [Input; 4] = [
+    pub const ALL: [Input; 5] = [
         Input::Valid,
         Input::TamperedCode,
         Input::ExpiredCode,
         Input::UnknownVenue,
+        Input::Replayed,
     ];
     /// The bad kinds, in the order `--bad` deals them out.
     pub const BAD: [Input; 3] = [Input::TamperedCode, Input::ExpiredCode, Input::UnknownVenue];
@@ -107,6 +110,7 @@ impl Input {
             Input::TamperedCode => "tampered_code",
             Input::ExpiredCode => "expired_code",
             Input::UnknownVenue => "unknown_venue",
+            Input::Replayed => "replayed",
         }
     }
 
@@ -126,6 +130,10 @@ impl Input {
             Input::UnknownVenue => Expect::Problem {
                 status: 401,
                 code: "venue.unknown",
+            },
+            Input::Replayed => Expect::Problem {
+                status: 409,
+                code: "code.replayed",
             },
         }
     }
@@ -281,7 +289,24 @@ pub struct Planned {
     pub scenario: u16,
     /// Index (popularity rank) into that scenario's holders.
     pub holder: u32,
+    /// Index into that scenario's venues.
+    pub venue: u32,
     pub input: Input,
+    /// For [`Input::Replayed`]: the position of the request whose code it sends again.
+    pub original: Option<u32>,
+}
+
+impl Planned {
+    /// A valid request of `holder` for `scenario` at the scenario's first venue.
+    pub fn valid(scenario: u16, holder: u32) -> Planned {
+        Planned {
+            scenario,
+            holder,
+            venue: 0,
+            input: Input::Valid,
+            original: None,
+        }
+    }
 }
 
 /// `count` requests: scenarios by weight, holders by their scenario's Zipf, and exactly
@@ -304,11 +329,7 @@ pub fn plan<R: Rng + ?Sized>(
     let mut planned: Vec<Planned> = (0..count)
         .map(|_| {
             let scenario = pick.sample(rng);
-            Planned {
-                scenario: scenario as u16,
-                holder: holders[scenario].sample(rng) as u32,
-                input: Input::Valid,
-            }
+            Planned::valid(scenario as u16, holders[scenario].sample(rng) as u32)
         })
         .collect();
     let n_bad = ((bad * count as f64).round() as usize).min(count);
@@ -320,6 +341,47 @@ pub fn plan<R: Rng + ?Sized>(
     planned
 }
 
+/// Spreads the requests over their scenario's venues, uniformly (`venues[scenario]` of them;
+/// the first when a scenario has one).
+pub fn spread_over_venues<R: Rng + ?Sized>(planned: &mut [Planned], venues: &[usize], rng: &mut R) {
+    for request in planned.iter_mut() {
+        let n = venues[usize::from(request.scenario)].max(1);
+        request.venue = rng.gen_range(0..n) as u32;
+    }
+}
+
+/// Turns `round(share × count)` requests at random positions into replays: each sends again
+/// the code of the nearest valid request at least `gap` positions before it, from the same
+/// venue. With at most `gap` requests in flight at once (one per connection), that request
+/// was answered before the replay is sent, so the replay must be refused as `code.replayed`.
+/// A position with no valid request far enough before it stays as planned.
+pub fn add_replays<R: Rng + ?Sized>(planned: &mut [Planned], share: f64, gap: usize, rng: &mut R) {
+    let count = planned.len();
+    if count <= gap || share <= 0.0 {
+        return;
+    }
+    let wanted = ((share * count as f64).round() as usize).min(count - gap);
+    let mut positions: Vec<usize> = (gap..count)
+        .filter(|&p| planned[p].input == Input::Valid)
+        .collect();
+    let (chosen, _) = positions.partial_shuffle(rng, wanted);
+    let mut chosen = chosen.to_vec();
+    // In order, so an original chosen later is already a replay when looked for.
+    chosen.sort_unstable();
+    for position in chosen {
+        let original = (0..=position - gap)
+            .rev()
+            .find(|&q| planned[q].input == Input::Valid);
+        if let Some(q) = original {
+            planned[position] = Planned {
+                input: Input::Replayed,
+                original: Some(q as u32),
+                ..planned[q]
+            };
+        }
+    }
+}
+
 /// The warm-up: every holder of every scenario once, valid codes, in rank order (the popular
 /// first), the scenarios interleaved.
 pub fn warm_plan(holders_per_scenario: &[usize]) -> Vec<Planned> {
@@ -328,11 +390,7 @@ pub fn warm_plan(holders_per_scenario: &[usize]) -> Vec<Planned> {
     for rank in 0..most {
         for (scenario, &n) in holders_per_scenario.iter().enumerate() {
             if rank < n {
-                planned.push(Planned {
-                    scenario: scenario as u16,
-                    holder: rank as u32,
-                    input: Input::Valid,
-                });
+                planned.push(Planned::valid(scenario as u16, rank as u32));
             }
         }
     }

@@ -179,6 +179,111 @@ async fn a_small_mixed_run_holds_every_expectation_and_reports_json() {
     gw.stop().await;
 }
 
+/// `--venues 3`: venues registered through the admin API, the requests spread over them, and
+/// every one deleted afterwards; `--replay`: replayed codes refused with 409, counted apart from
+/// failures; the text report draws the latency histogram.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_registered_venues_with_replays_cleans_up_after_itself() {
+    let gw = TestGateway::start().await;
+    let admin = format!(
+        "http://{}",
+        gw.gateway
+            .admin_addr
+            .expect("the test gateway's admin listener")
+    );
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let file = dir.path().join("report.txt");
+    let json = dir.path().join("report.json");
+    let common = [
+        "--target",
+        &gw.url(),
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--venues",
+        "3",
+        "--admin",
+        &admin,
+        "--replay",
+        "0.1",
+        "--bad",
+        "0.05",
+        "--mix",
+        "park-entry-senior:50,hotel-check-in:50",
+        "--no-tui",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--json", "-o", json.to_str().expect("utf-8 path")]);
+    let out = loadtest(&args).await;
+    let stderr = text(&out.stderr);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("JSON");
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{stderr}\n{:#}",
+        out.status,
+        report["result"]
+    );
+    assert!(stderr.contains("registered 6 venues"), "{stderr}");
+    assert!(stderr.contains("deleted 6 of the 6 venues"), "{stderr}");
+    assert_eq!(report["setup"]["venues"], 3);
+    let r = &report["result"];
+    assert_eq!(count(r, &["expectations_failed"]), 0, "{r:#}");
+    let replayed = count(r, &["by_input", "replayed"]);
+    assert_eq!(replayed, 20, "{r:#}");
+    assert_eq!(count(r, &["by_status", "409"]), replayed, "{r:#}");
+    assert_eq!(count(r, &["refused_as_expected"]), replayed + 10, "{r:#}");
+    assert!(r["latency_histogram"]
+        .as_array()
+        .is_some_and(|b| !b.is_empty()));
+
+    // Nothing of the run is left in the registry.
+    let venues = gw.admin(http::Method::GET, "/venues", None).await.json();
+    let left: Vec<&Value> = venues
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|v| {
+            v["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("loadtest-"))
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // The text report of the same run.
+    let mut args = common.to_vec();
+    args.extend(["-o", file.to_str().expect("utf-8 path")]);
+    let out = loadtest(&args).await;
+    assert!(out.status.success(), "stderr:\n{}", text(&out.stderr));
+    let report = std::fs::read_to_string(&file).expect("the report file");
+    assert!(
+        report.contains("3 registered venues per scenario"),
+        "{report}"
+    );
+    assert!(report.contains("replays 10%"), "{report}");
+    assert!(report.contains("refused      30 as expected"), "{report}");
+    assert!(report.contains("  histogram    < "), "{report}");
+    assert!(
+        report.contains("expectations 200 checked, all held"),
+        "{report}"
+    );
+
+    // A wrong operator token: a clear error, nothing registered, exit 2.
+    let mut args = common.to_vec();
+    args.extend(["--admin-token", "not-a-token"]);
+    let out = loadtest(&args).await;
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("registering venue `loadtest-"),
+        "{}",
+        text(&out.stderr)
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_loop_http2_run_writes_its_text_report_to_a_file() {
     let gw = TestGateway::start().await;
