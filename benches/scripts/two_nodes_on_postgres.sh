@@ -49,7 +49,7 @@ TOML
   exit 1
 }
 load() { # port connections report
-  taskset -c 1 "$bin/loadtest" --target "http://127.0.0.1:$1" -c "$2" -z 10s --profile hmac \
+  taskset -c 1 "$bin/loadtest" --target "http://127.0.0.1:$1" -c "$2" -z 10s --closed --profile hmac \
     --max-requests 400000 --no-tui --json -o "$3"
 }
 summary() { # label report...

@@ -19,6 +19,10 @@ pub const MAX_PLANNED_SECS: u64 = 540;
 /// Requests of a run given neither `-n` nor `-z` (oha's default).
 pub const DEFAULT_REQUESTS: u64 = 200;
 
+/// The rate of the default command without `-q` or `--closed`: requests arrive as a province's
+/// venues send them, whatever the gateway's pace.
+pub const DEFAULT_RATE: f64 = 1000.0;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "loadtest",
@@ -67,10 +71,28 @@ pub struct RunArgs {
     /// Base URL of the gateway's public API, e.g. `http://127.0.0.1:8080`.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// Closed loop: each connection sends its next request as soon as the previous one is
+    /// answered (the gateway sets the pace) [default: open loop at `-q`, 1000 requests/s].
+    #[arg(long, conflicts_with = "rate")]
+    pub closed: bool,
     #[command(flatten)]
     pub venues: VenueArgs,
     #[command(flatten)]
     pub measure: MeasureArgs,
+}
+
+impl RunArgs {
+    /// The run's shape: open loop at `-q` (default [`DEFAULT_RATE`]) unless `--closed`.
+    pub fn plan(&self) -> Result<LoadPlan> {
+        let unpaced = if self.closed {
+            Pace::Closed
+        } else {
+            Pace::Open {
+                per_sec: DEFAULT_RATE,
+            }
+        };
+        self.measure.load.plan_with(unpaced)
+    }
 }
 
 /// The venues a run presents its codes at.
@@ -185,8 +207,8 @@ pub struct LoadArgs {
     /// Run for this long, e.g. `10s`, `500ms`, `2m`.
     #[arg(short = 'z', long = "duration", value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Open loop at this many requests per second (latency from the intended send time);
-    /// without it, closed loop: each connection sends back to back.
+    /// Open loop at this many requests per second (latency from the intended send time)
+    /// [default: 1000 for a run unless `--closed`; `compare` runs closed loop without it].
     #[arg(short = 'q', long = "rate", value_name = "PER_SEC")]
     pub rate: Option<f64>,
     /// Codes minted ahead for a closed-loop run with `-z` (the run stops when they run out).
@@ -274,8 +296,13 @@ pub struct LoadPlan {
 }
 
 impl LoadArgs {
-    /// Checks the flags and works out how many codes to mint.
+    /// Checks the flags and works out how many codes to mint; without `-q`, closed loop.
     pub fn plan(&self) -> Result<LoadPlan> {
+        self.plan_with(Pace::Closed)
+    }
+
+    /// The same, with `unpaced` as the pace when `-q` is not given.
+    pub fn plan_with(&self, unpaced: Pace) -> Result<LoadPlan> {
         ensure!(self.connections >= 1, "`-c` must be at least 1");
         ensure!(
             self.zipf.is_finite() && self.zipf >= 0.0,
@@ -315,7 +342,7 @@ impl LoadArgs {
             );
         }
         let pace = match self.rate {
-            None => Pace::Closed,
+            None => unpaced,
             Some(q) if q.is_finite() && q > 0.0 => Pace::Open { per_sec: q },
             Some(q) => bail!("`-q` must be a rate above 0, not `{q}`"),
         };
@@ -410,6 +437,30 @@ mod tests {
         assert!(parse_duration("s").is_err());
         assert_eq!(format_duration(Duration::from_secs(10)), "10s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn a_run_is_open_loop_at_the_default_rate_unless_closed_or_paced() {
+        let run = |args: &[&str]| {
+            let mut all = vec!["loadtest", "--target", "http://127.0.0.1:1"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|cli| cli.run.plan())
+        };
+        let pace = |args: &[&str]| run(args).expect("parses").expect("valid").pace;
+        assert_eq!(
+            pace(&[]),
+            Pace::Open {
+                per_sec: DEFAULT_RATE
+            }
+        );
+        assert_eq!(pace(&["-q", "250"]), Pace::Open { per_sec: 250.0 });
+        assert_eq!(pace(&["--closed"]), Pace::Closed);
+        assert!(
+            run(&["--closed", "-q", "250"]).is_err(),
+            "closed and paced at once"
+        );
+        // `compare` keeps closed loop without `-q`.
+        assert_eq!(load(&[]).plan().expect("valid").pace, Pace::Closed);
     }
 
     #[test]

@@ -271,7 +271,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         .target
         .as_deref()
         .context("give the gateway's base URL with `--target URL` (e.g. `--target http://127.0.0.1:8080`), or a command: `baseline`, `compare`")?;
-    let plan = args.measure.load.plan()?;
+    let plan = args.plan()?;
     let target = Target::new(url, &args.measure.client)?;
     let machine = Machine::describe();
     let mut workload = Workload::prepare(&args.measure.load)?;

@@ -108,6 +108,7 @@ async fn a_small_mixed_run_holds_every_expectation_and_reports_json() {
         "200",
         "-c",
         "4",
+        "--closed",
         "--bad",
         "0.1",
         "--mix",
@@ -229,6 +230,14 @@ async fn a_run_over_registered_venues_with_replays_cleans_up_after_itself() {
     assert!(stderr.contains("registered 6 venues"), "{stderr}");
     assert!(stderr.contains("deleted 6 of the 6 venues"), "{stderr}");
     assert_eq!(report["setup"]["venues"], 3);
+    // Neither `-q` nor `--closed`: open loop at the default rate.
+    assert_eq!(
+        (
+            report["setup"]["mode"].as_str(),
+            report["setup"]["rate_per_sec"].as_f64()
+        ),
+        (Some("open"), Some(1000.0))
+    );
     let r = &report["result"];
     assert_eq!(count(r, &["expectations_failed"]), 0, "{r:#}");
     let replayed = count(r, &["by_input", "replayed"]);
