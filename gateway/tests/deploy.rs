@@ -1,6 +1,7 @@
 //! `deploy/`: the systemd unit passes `systemd-analyze verify` (with its `ExecStart` pointed at
-//! the binary this build made, which the check requires to exist), and the production
-//! configuration beside it loads as a production file.
+//! the binary this build made, which the check requires to exist), the production
+//! configuration beside it loads as a production file, and `two-nodes.sh --check` brings up two
+//! production nodes on PostgreSQL behind HAProxy and sees one code accepted once across them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,4 +78,39 @@ fn the_production_configuration_loads_as_production() {
         .listen
         .admin
         .is_some_and(|admin| admin.ip().is_loopback()));
+}
+
+/// The script a new operator runs: keys, departments, catalogue, venue, two nodes on one
+/// PostgreSQL schema, HAProxy in front; one code through HAProxy twice, once to each node:
+/// 200 pass, then 409 `code.replayed` from the other node. Needs haproxy, psql, PostgreSQL
+/// and Redis on 127.0.0.1 (`.ci/run` sees to them) and the workspace's `issuer` binary.
+#[test]
+fn two_nodes_behind_haproxy_accept_a_code_once() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_gateway"))
+        .parent()
+        .expect("the binaries' folder");
+    assert!(
+        bin.join("issuer").is_file(),
+        "no `issuer` beside the gateway in {}: run the workspace's tests (`cargo test --workspace`) or `cargo build -p issuer`",
+        bin.display()
+    );
+    // Bounded: the script stops everything it started when it ends, however it ends.
+    let out = Command::new("timeout")
+        .args(["--kill-after=10", "240"])
+        .arg(deploy("two-nodes.sh"))
+        .arg("--bin")
+        .arg(bin)
+        .arg("--check")
+        .output()
+        .expect("run deploy/two-nodes.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "two-nodes.sh --check: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("first presentation: 200"), "{stdout}");
+    assert!(stdout.contains("second presentation: 409"), "{stdout}");
+    assert!(stdout.contains("check passed"), "{stdout}");
 }
