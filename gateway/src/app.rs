@@ -59,6 +59,7 @@ use crate::objections::ObjectionDesk;
 use crate::shutdown::Shutdown;
 use crate::venues::registry::VenueRegistry;
 use crate::venues::Venues;
+use crate::verify::admission::{Admission, AdmissionSettings};
 use crate::verify::fetch::{Backends, Fetcher};
 use crate::verify::record::AuditRecorder;
 use crate::verify::signature_batch::SignatureBatcher;
@@ -649,6 +650,11 @@ fn verify_service(
             body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
             fetch_deadline: config.deadline(),
         },
+        admission: Admission::new(AdmissionSettings {
+            target: Duration::from_millis(config.limits.verify_target_ms),
+            min: config.limits.verify_min_in_flight,
+            max: config.limits.verify_max_in_flight,
+        }),
         subjects: node.subjects.clone(),
         audit: AuditRecorder {
             writer: audit.clone(),

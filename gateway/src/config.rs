@@ -425,6 +425,12 @@ pub struct Limits {
     /// worth).
     pub holder_per_address_per_sec: u32,
     pub holder_per_subject_per_sec: u32,
+    /// Load shedding on the verify route (`verify::admission`): the gateway's own time for a
+    /// verification (departments' time excluded) beyond which it sheds, and the bounds of its
+    /// limit on verifications in flight.
+    pub verify_target_ms: u64,
+    pub verify_min_in_flight: usize,
+    pub verify_max_in_flight: usize,
 }
 
 impl Default for GatewayConfig {
@@ -525,6 +531,9 @@ impl Default for Limits {
             max_connections_per_address: 256,
             holder_per_address_per_sec: 10,
             holder_per_subject_per_sec: 1,
+            verify_target_ms: 50,
+            verify_min_in_flight: 64,
+            verify_max_in_flight: 4096,
         }
     }
 }
@@ -733,6 +742,18 @@ impl GatewayConfig {
         }
         if self.limits.max_body_bytes < 256 {
             return Err("limits.max_body_bytes must be at least 256".into());
+        }
+        let limits = &self.limits;
+        if limits.verify_target_ms == 0 {
+            return Err("limits.verify_target_ms must be at least 1".into());
+        }
+        if limits.verify_min_in_flight == 0
+            || limits.verify_min_in_flight > limits.verify_max_in_flight
+        {
+            return Err(format!(
+                "limits.verify_min_in_flight ({}) must be at least 1 and at most limits.verify_max_in_flight ({})",
+                limits.verify_min_in_flight, limits.verify_max_in_flight
+            ));
         }
         self.quotas.validate()
     }

@@ -98,6 +98,10 @@ pub enum Failure {
     /// Too many audit entries wait for the store: verifications are shed, not left unrecorded.
     #[error("the audit log is behind; retry in {retry_after_secs} s")]
     AuditBacklogged { retry_after_secs: u32 },
+    /// More verifications in flight than the gateway keeps up with (`verify::admission`): the
+    /// excess is refused at once, before its code is spent.
+    #[error("the gateway is at its limit of verifications in flight; retry in 1 s")]
+    Overloaded,
     /// The audit entry was not committed within `audit.commit_timeout_ms` (the store down or
     /// too slow) and was taken back: nothing was recorded and the code was not spent.
     #[error(
@@ -202,6 +206,7 @@ impl Failure {
             Failure::ShuttingDown => "gateway.shutting_down",
             Failure::StoreUnavailable(_) => "gateway.store_unavailable",
             Failure::AuditBacklogged { .. } => "gateway.audit_backlogged",
+            Failure::Overloaded => "gateway.overloaded",
             Failure::AuditTimedOut { .. } => "gateway.audit_timeout",
             Failure::AuditUnconfirmed => "gateway.audit_unconfirmed",
             Failure::AdminUnauthorized => "admin.unauthorized",
@@ -231,6 +236,7 @@ impl Failure {
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
             | Failure::AuditBacklogged { .. }
+            | Failure::Overloaded
             | Failure::AuditTimedOut { .. }
             | Failure::AuditUnconfirmed
             | Failure::Internal(_) => Fault::Gateway,
@@ -248,6 +254,7 @@ impl Failure {
                 | Failure::ShuttingDown
                 | Failure::StoreUnavailable(_)
                 | Failure::AuditBacklogged { .. }
+                | Failure::Overloaded
                 | Failure::AuditTimedOut { .. }
                 | Failure::AuditUnconfirmed
                 | Failure::Internal(_)
@@ -292,6 +299,7 @@ impl Failure {
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
             | Failure::AuditBacklogged { .. }
+            | Failure::Overloaded
             | Failure::AuditTimedOut { .. }
             | Failure::AuditUnconfirmed => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -313,9 +321,10 @@ impl Failure {
             | Failure::HolderRateLimited { retry_after_secs }
             | Failure::AuditBacklogged { retry_after_secs }
             | Failure::AuditTimedOut { retry_after_secs } => Some(*retry_after_secs),
-            Failure::ShuttingDown | Failure::StoreUnavailable(_) | Failure::AuditUnconfirmed => {
-                Some(1)
-            }
+            Failure::ShuttingDown
+            | Failure::StoreUnavailable(_)
+            | Failure::AuditUnconfirmed
+            | Failure::Overloaded => Some(1),
             _ => None,
         };
         let status = self.status();
@@ -339,6 +348,7 @@ mod tests {
         let cases: Vec<(Failure, u16, &str)> = vec![
             (Failure::BodyTooLarge { max: 10 }, 413, "request.too_large"),
             (Failure::UnknownVenue, 401, "venue.unknown"),
+            (Failure::Overloaded, 503, "gateway.overloaded"),
             (
                 Failure::ClientCertificateRequired("v".into()),
                 401,

@@ -1,8 +1,9 @@
 //! `POST /v1/verify`: the hot path. [`VerifyService::verify`] runs the stages in this order,
 //! one module each, so a request that fails several checks gets the first one's answer:
 //!
-//! 1. [`admit`] — the body read under a size limit and a deadline; new verifications shed (503)
-//!    while the audit backlog is full; the JSON parsed strictly once the venue is known
+//! 1. [`admit`] — beyond the adaptive limit of verifications in flight ([`admission`]), refused
+//!    at once (503); the body read under a size limit and a deadline; new verifications shed
+//!    (503) while the audit backlog is full; the JSON parsed strictly once the venue is known
 //! 2. [`authenticate`] — venue key → venue, and its rate quota
 //! 3. [`authorize`] — the venue may use the scenario
 //! 4. [`decode`] — prefix → base45 → [zlib] → COSE → claims
@@ -24,6 +25,7 @@
 //! answer; [`VerifyService::verify`] runs the rest on a body already read — what benchmarks
 //! drive without sockets.
 
+pub mod admission;
 pub mod admit;
 pub mod authenticate;
 pub mod authorize;
@@ -63,6 +65,7 @@ use crate::http::server::Peer;
 use crate::metrics::Metrics;
 use crate::venues::registry::VenueRegistry;
 use crate::venues::{Venue, Venues};
+use admission::{Admission, UpstreamWait};
 use signature_batch::SignatureBatcher;
 use verified_codes::VerifiedCodes;
 
@@ -93,6 +96,8 @@ pub struct VerifyService {
     pub fetcher: fetch::Fetcher,
     pub metrics: Metrics,
     pub limits: VerifyLimits,
+    /// The adaptive limit on verifications in flight: the excess is shed at once.
+    pub admission: Admission,
     /// Keys subject hashes in the audit log and in logs (a deployment secret).
     pub subjects: SubjectHasher,
     pub audit: record::AuditRecorder,
@@ -112,6 +117,8 @@ struct Verification<'r> {
     holder: HolderClaims,
     /// When the code was checked: the verification's time.
     now: DateTime<Utc>,
+    /// Where the fan-out's wait is added (the admission limit does not count it).
+    upstream: &'r UpstreamWait,
 }
 
 impl VerifyService {
@@ -130,12 +137,30 @@ impl VerifyService {
     pub async fn handle(&self, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
         let started = Instant::now();
         let request_id = crate::http::request::request_id(&req);
+        let Some(admitted) = self.admission.try_admit() else {
+            // Counted, not logged: under overload a line per refusal would add to the load.
+            self.metrics.rejection(Failure::Overloaded.code());
+            return Failure::Overloaded.problem(&request_id).into_response();
+        };
         let (parts, body) = req.into_parts();
         let answer = match admit::body(&parts.headers, body, &self.limits).await {
             Ok(body) => {
                 let certificate = peer.certificate.as_deref();
-                self.verify(&parts.headers, certificate, &body, &request_id, started)
-                    .await
+                // Timed from here: how fast the venue sent its body is not the gateway's load.
+                let working = Instant::now();
+                let upstream = UpstreamWait::default();
+                let answer = self
+                    .verify(
+                        &parts.headers,
+                        certificate,
+                        &body,
+                        &request_id,
+                        started,
+                        &upstream,
+                    )
+                    .await;
+                admitted.finish(working.elapsed(), upstream.get());
+                answer
             }
             Err(failure) => Err(failure),
         };
@@ -160,7 +185,8 @@ impl VerifyService {
     /// The stages on a request whose body has been read — the rest of stage 1, then 2 to 12 —
     /// returning the JSON answer: what benchmarks drive without sockets. `certificate` is the
     /// connection's verified client certificate, if any; `started` is when the request
-    /// arrived (the fetch deadline counts from it).
+    /// arrived (the fetch deadline counts from it); the time waited for departments is added to
+    /// `upstream`.
     pub async fn verify(
         &self,
         headers: &HeaderMap,
@@ -168,6 +194,7 @@ impl VerifyService {
         body: &[u8],
         request_id: &str,
         started: Instant,
+        upstream: &UpstreamWait,
     ) -> Result<Bytes, Failure> {
         admit::not_backlogged(&self.audit.writer)?;
         let venue = authenticate::venue(&self.registry, headers, certificate).await?;
@@ -188,6 +215,7 @@ impl VerifyService {
             scenario,
             holder,
             now,
+            upstream,
         };
         // The code is spent on this node from here on; if no answer comes of it, or its entry
         // is not committed, it is not spent after all and the venue may try it again. (After
@@ -222,7 +250,10 @@ impl VerifyService {
                 deadline: v.started + self.limits.fetch_deadline,
                 request_id: v.request_id,
             };
-            self.fetcher.fetch(&ask, &asked).await
+            let asking = Instant::now();
+            let fetched = self.fetcher.fetch(&ask, &asked).await;
+            v.upstream.add(asking.elapsed());
+            fetched
         };
         let answers = offer.answers(&fetched);
         let decisions = decide::requirements(&plan, &answers, today);

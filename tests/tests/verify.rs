@@ -637,6 +637,52 @@ async fn concurrent_misses_for_one_holder_make_one_upstream_query() {
     );
 }
 
+/// At its limit of verifications in flight the gateway refuses the next one at once — 503
+/// `gateway.overloaded` with `Retry-After`, while the one in flight still waits for its
+/// department — and without spending its code: the same code passes once there is room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_its_limit_the_gateway_sheds_the_next_verification_at_once_and_spends_nothing() {
+    let park = "park-entry-senior";
+    let gw = TestGateway::start_with(|c| {
+        c.limits.verify_min_in_flight = 1;
+        c.limits.verify_max_in_flight = 1;
+        c.fetch.deadline_ms = 20_000;
+    })
+    .await;
+    let first = Holder::passing(park);
+    let backend = backends_of(scenario(park), &first).remove(0);
+    gw.set_faults(json!({ "backends": { backend: { "latency": { "fixed_ms": 3000 } } } }))
+        .await;
+    let first_code = first.code().mint();
+    let (in_flight, admission) = (&gw, &gw.gateway.service.admission);
+    let waiting = async move { in_flight.verify(&first_code, park).await };
+    let shed = async {
+        patiently("the first verification to be in flight", async {
+            while admission.in_flight() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        let second_code = Holder::passing(park).code().mint();
+        let refused = gw.verify(&second_code, park).await;
+        // Answered while the first still waits for its department.
+        assert_eq!(admission.in_flight(), 1, "the first is still in flight");
+        (second_code, refused)
+    };
+    let (first_answer, (second_code, refused)) = tokio::join!(waiting, shed);
+    refused.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "gateway.overloaded", None);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(first_answer.verdict().verdict, Verdict::Pass);
+
+    gw.set_faults(json!({})).await;
+    let again = gw.verify(&second_code, park).await;
+    assert_eq!(
+        again.verdict().verdict,
+        Verdict::Pass,
+        "the refused code was not spent"
+    );
+}
+
 /// The gateway's count of record-cache misses, from its admin listener's `/metrics`.
 async fn record_cache_misses(gw: &TestGateway) -> u64 {
     cache_lookups(gw, "records", "miss").await

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use criterion::Criterion;
+use gateway::verify::admission::UpstreamWait;
 use gateway::verify::fetch::{Answer, Ask};
 use gateway::verify::resolve;
 use wire::catalogue::model::HolderKind;
@@ -33,6 +34,7 @@ pub fn record_hit(c: &mut Criterion) {
         &fixture.body(0),
         "warm",
         Instant::now(),
+        &UpstreamWait::default(),
     ))
     .expect("warm-up verifies");
     let (subject, city) = fixture.holder(0);

@@ -16,6 +16,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BatchSize, Criterion};
+use gateway::verify::admission::UpstreamWait;
 use wire::code::Profile;
 
 use super::fixture::Fixture;
@@ -40,6 +41,7 @@ pub fn warm_pipeline(c: &mut Criterion) {
                         &fixture.body(i),
                         "warm",
                         Instant::now(),
+                        &UpstreamWait::default(),
                     )
                     .await
                     .expect("warm-up verifies");
@@ -56,7 +58,14 @@ pub fn warm_pipeline(c: &mut Criterion) {
                 |body| async move {
                     let json = fixture
                         .service()
-                        .verify(&fixture.headers, None, &body, "bench", Instant::now())
+                        .verify(
+                            &fixture.headers,
+                            None,
+                            &body,
+                            "bench",
+                            Instant::now(),
+                            &UpstreamWait::default(),
+                        )
                         .await
                         .expect("verifies");
                     black_box(json)
