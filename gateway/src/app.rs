@@ -633,6 +633,14 @@ fn verify_service(
     node: &Node,
     audit: &AuditWriter,
 ) -> Arc<VerifyService> {
+    let admission = Admission::new(
+        AdmissionSettings {
+            target: Duration::from_millis(config.limits.verify_target_ms),
+            min: config.limits.verify_min_in_flight,
+            max: config.limits.verify_max_in_flight,
+        },
+        parts.metrics.verify_limit(),
+    );
     Arc::new(VerifyService {
         catalogue: parts.catalogue,
         rollout: parts.rollout,
@@ -650,11 +658,7 @@ fn verify_service(
             body_timeout: Duration::from_millis(config.limits.body_timeout_ms),
             fetch_deadline: config.deadline(),
         },
-        admission: Admission::new(AdmissionSettings {
-            target: Duration::from_millis(config.limits.verify_target_ms),
-            min: config.limits.verify_min_in_flight,
-            max: config.limits.verify_max_in_flight,
-        }),
+        admission,
         subjects: node.subjects.clone(),
         audit: AuditRecorder {
             writer: audit.clone(),

@@ -154,6 +154,8 @@ struct Inner {
     connections_refused: Family<RefusedLabels, Counter>,
     invalidations: Family<SourceLabels, Counter>,
     quota_mode: Family<ModeLabels, Gauge>,
+    /// The verify route's adaptive limit on verifications in flight (`verify::admission`).
+    verify_limit: Gauge,
     quota_fallbacks: Counter,
     /// Handles to the series of the configured scenarios and certificate types, made once
     /// by [`Metrics::prepare`] so the verify path bumps atomics instead of looking up label
@@ -219,6 +221,7 @@ impl Metrics {
         let invalidations = Family::default();
         let quota_mode = Family::default();
         let quota_fallbacks = Counter::default();
+        let verify_limit = Gauge::default();
 
         let cache_series = CACHES.map(|cache| {
             ["miss", "hit"].map(|result| {
@@ -303,6 +306,11 @@ impl Metrics {
             quota_mode.clone(),
         );
         registry.register(
+            "mz_verify_in_flight_limit",
+            "The verify route's adaptive limit on verifications in flight: beyond it a verification is refused at once with 503 gateway.overloaded (counted in mz_code_rejections)",
+            verify_limit.clone(),
+        );
+        registry.register(
             "mz_quota_fallbacks",
             "Times this node lost the shared venue quotas and fell back to its share",
             quota_fallbacks.clone(),
@@ -326,6 +334,7 @@ impl Metrics {
                 invalidations,
                 quota_mode,
                 quota_fallbacks,
+                verify_limit,
                 prepared: OnceLock::new(),
                 cache_series,
                 live: crate::admin::live::Live::default(),
@@ -459,6 +468,12 @@ impl Metrics {
                 source: Cow::Borrowed(source),
             })
             .inc();
+    }
+
+    /// The gauge of the verify route's limit on verifications in flight, for its
+    /// [`crate::verify::admission::Admission`] to set.
+    pub fn verify_limit(&self) -> Gauge {
+        self.inner.verify_limit.clone()
     }
 
     /// The quota mode in force now (one of [`QUOTA_MODES`]): its series is 1, the others 0.

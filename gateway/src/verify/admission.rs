@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::gauge::Gauge;
+
 /// `[limits] verify_target_ms`, `verify_min_in_flight`, `verify_max_in_flight`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionSettings {
@@ -36,6 +38,8 @@ pub struct Admission {
     /// The whole part of the limit, read on every arrival.
     limit: AtomicUsize,
     state: Mutex<Limit>,
+    /// `mz_verify_in_flight_limit`.
+    gauge: Gauge,
 }
 
 #[derive(Debug)]
@@ -69,9 +73,11 @@ impl UpstreamWait {
 }
 
 impl Admission {
-    pub fn new(settings: AdmissionSettings) -> Admission {
+    pub fn new(settings: AdmissionSettings, gauge: Gauge) -> Admission {
+        gauge.set(i64::try_from(settings.max).unwrap_or(i64::MAX));
         Admission {
             settings,
+            gauge,
             in_flight: AtomicUsize::new(0),
             limit: AtomicUsize::new(settings.max),
             state: Mutex::new(Limit {
@@ -119,7 +125,10 @@ impl Admission {
         } else if busy {
             state.value = (state.value + 1.0 / state.value).min(max as f64);
         }
-        self.limit.store(state.value as usize, Ordering::Relaxed);
+        let whole = state.value as usize;
+        if self.limit.swap(whole, Ordering::Relaxed) != whole {
+            self.gauge.set(i64::try_from(whole).unwrap_or(i64::MAX));
+        }
     }
 }
 
@@ -149,7 +158,7 @@ mod tests {
 
     #[test]
     fn beyond_the_limit_a_verification_is_refused_until_one_in_flight_ends() {
-        let admission = Admission::new(SETTINGS);
+        let admission = Admission::new(SETTINGS, Gauge::default());
         let admitted: Vec<_> = (0..10)
             .map(|_| admission.try_admit().expect("admitted"))
             .collect();
@@ -162,7 +171,7 @@ mod tests {
 
     #[test]
     fn late_answers_shrink_the_limit_to_its_floor_and_timely_busy_ones_raise_it_again() {
-        let admission = Admission::new(SETTINGS);
+        let admission = Admission::new(SETTINGS, Gauge::default());
         let start = Instant::now();
         // A late answer takes a tenth; a second within `target` of the first does not.
         admission.finished(Duration::from_millis(30), true, start);
@@ -198,7 +207,7 @@ mod tests {
 
     #[test]
     fn time_spent_waiting_for_departments_is_not_the_gateways() {
-        let admission = Admission::new(SETTINGS);
+        let admission = Admission::new(SETTINGS, Gauge::default());
         let admitted = admission.try_admit().expect("admitted");
         let upstream = UpstreamWait::default();
         upstream.add(Duration::from_millis(400));
