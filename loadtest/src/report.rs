@@ -61,6 +61,7 @@
 //!   "throughput_rps": 487.8,                 // answered / elapsed
 //!   "latency_ms": { "p50", "p90", "p99", "p99_9", "max", "mean" },
 //!   "by_status": { "200": 180, "401": 7, "422": 13 },
+//!   "latency_ms_by_status": { "200": { "p50", … }, "401": {…}, "422": {…} },
 //!   "by_verdict": { "pass": 180 },           // 200 answers by overall verdict
 //!   "by_input": { "valid": 180, "tampered_code": 7, "expired_code": 7, "unknown_venue": 6,
 //!                 "replayed": 0 },
@@ -408,6 +409,15 @@ fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
     )?;
     histogram_text(&s.latency_histogram, out)?;
     writeln!(out, "  by status    {}", counts(&s.by_status))?;
+    if s.by_status.len() > 1 {
+        for (status, l) in &s.latency_ms_by_status {
+            writeln!(
+                out,
+                "  {status} latency  p50 {:.3}   p99 {:.3}   max {:.3} ms",
+                l.p50, l.p99, l.max
+            )?;
+        }
+    }
     writeln!(out, "  by verdict   {}", counts(&s.by_verdict))?;
     writeln!(out, "  by input     {}", counts(&s.by_input))?;
     if s.by_scenario.len() > 1 {

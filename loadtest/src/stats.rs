@@ -129,6 +129,10 @@ pub struct Summary {
     pub latency_ms: Percentiles,
     /// Answers by HTTP status ("200", "401", ...).
     pub by_status: BTreeMap<String, u64>,
+    /// Latency of the answers of each status: how fast a refusal (429, 503) came, and the
+    /// admitted requests' latency apart from it.
+    #[serde(default)]
+    pub latency_ms_by_status: BTreeMap<String, Percentiles>,
     /// 200 answers by overall verdict ("pass", "fail", "unavailable").
     pub by_verdict: BTreeMap<String, u64>,
     /// Requests by input ("valid", "tampered_code", "expired_code", "unknown_venue").
@@ -191,6 +195,7 @@ pub struct Recorder {
     latency: Histogram<u64>,
     by_scenario: Vec<Histogram<u64>>,
     by_status: BTreeMap<u16, u64>,
+    latency_by_status: BTreeMap<u16, Histogram<u64>>,
     by_verdict: BTreeMap<&'static str, u64>,
     by_input: [u64; Input::ALL.len()],
     errors: Errors,
@@ -207,6 +212,7 @@ impl Recorder {
             scenarios,
             latency: histogram(),
             by_status: BTreeMap::new(),
+            latency_by_status: BTreeMap::new(),
             by_verdict: BTreeMap::new(),
             by_input: [0; Input::ALL.len()],
             errors: Errors::default(),
@@ -238,6 +244,10 @@ impl Recorder {
                     h.saturating_record(micros);
                 }
                 *self.by_status.entry(status).or_default() += 1;
+                self.latency_by_status
+                    .entry(status)
+                    .or_insert_with(histogram)
+                    .saturating_record(micros);
                 if mismatch.is_none() && sample.input != Input::Valid {
                     self.refused_as_expected += 1;
                 }
@@ -297,6 +307,11 @@ impl Recorder {
                 .by_status
                 .iter()
                 .map(|(s, n)| (s.to_string(), *n))
+                .collect(),
+            latency_ms_by_status: self
+                .latency_by_status
+                .iter()
+                .map(|(s, h)| (s.to_string(), percentiles(h)))
                 .collect(),
             by_verdict: self
                 .by_verdict
@@ -475,6 +490,8 @@ mod tests {
         assert_eq!((s.requests, s.answered), (5, 4));
         assert_eq!(s.by_status["200"], 2);
         assert_eq!(s.by_status["422"], 1);
+        assert_eq!(s.latency_ms_by_status["409"].p50, 0.1);
+        assert!(!s.latency_ms_by_status.contains_key("503"));
         assert_eq!((s.by_verdict["pass"], s.by_verdict["fail"]), (1, 1));
         assert_eq!((s.by_input["valid"], s.by_input["expired_code"]), (3, 1));
         assert_eq!(s.by_input["replayed"], 1);

@@ -7,11 +7,12 @@
 //!
 //! The limit follows how long an admitted verification kept the gateway itself busy: its whole
 //! time minus what it waited for departments ([`UpstreamWait`]; a slow department has its own
-//! deadline and breaker and is no reason to refuse venues whose answers are cached). When that
-//! time passes `target`, the limit shrinks by a tenth, at most once per `target`; a timely
-//! answer while the limit was at least half used adds `1 / limit` (one per limit's worth of
-//! timely answers). It never falls below `min` — a gateway with fewer verifications in flight
-//! never sheds — nor rises above `max`.
+//! deadline and breaker and is no reason to refuse venues whose answers are cached). Once every
+//! answer for `patience` has taken longer than `target` — overload, not a stall of a few hundred
+//! milliseconds (a slow `fsync`), which a timely answer ends — the limit shrinks by a tenth, then
+//! again at most once per `target` while answers stay late; a timely answer while the limit was
+//! at least half used adds `1 / limit` (one per limit's worth of timely answers). It never falls
+//! below `min` — a gateway with fewer verifications in flight never sheds — nor rises above `max`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -22,8 +23,10 @@ use prometheus_client::metrics::gauge::Gauge;
 /// `[limits] verify_target_ms`, `verify_min_in_flight`, `verify_max_in_flight`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionSettings {
-    /// The gateway's own time for one verification beyond which it is overloaded.
+    /// The gateway's own time for one verification beyond which it is late.
     pub target: Duration,
+    /// How long every answer must have been late before the limit shrinks.
+    pub patience: Duration,
     /// The limit never falls below this.
     pub min: usize,
     /// Nor rises above this (it starts here).
@@ -45,6 +48,8 @@ pub struct Admission {
 #[derive(Debug)]
 struct Limit {
     value: f64,
+    /// Since when every answer has been late (`None`: the last one was timely).
+    late_since: Option<Instant>,
     last_decrease: Option<Instant>,
 }
 
@@ -82,6 +87,7 @@ impl Admission {
             limit: AtomicUsize::new(settings.max),
             state: Mutex::new(Limit {
                 value: settings.max as f64,
+                late_since: None,
                 last_decrease: None,
             }),
         }
@@ -112,18 +118,28 @@ impl Admission {
     }
 
     fn finished(&self, own: Duration, busy: bool, now: Instant) {
-        let AdmissionSettings { target, min, max } = self.settings;
+        let AdmissionSettings {
+            target,
+            patience,
+            min,
+            max,
+        } = self.settings;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if own > target {
+            let late_since = *state.late_since.get_or_insert(now);
+            let overloaded = now.saturating_duration_since(late_since) >= patience;
             let due = state
                 .last_decrease
                 .is_none_or(|last| now.saturating_duration_since(last) >= target);
-            if due {
+            if overloaded && due {
                 state.value = (state.value * 0.9).max(min as f64);
                 state.last_decrease = Some(now);
             }
-        } else if busy {
-            state.value = (state.value + 1.0 / state.value).min(max as f64);
+        } else {
+            state.late_since = None;
+            if busy {
+                state.value = (state.value + 1.0 / state.value).min(max as f64);
+            }
         }
         let whole = state.value as usize;
         if self.limit.swap(whole, Ordering::Relaxed) != whole {
@@ -152,6 +168,7 @@ mod tests {
 
     const SETTINGS: AdmissionSettings = AdmissionSettings {
         target: Duration::from_millis(20),
+        patience: Duration::from_millis(100),
         min: 4,
         max: 10,
     };
@@ -173,21 +190,25 @@ mod tests {
     fn late_answers_shrink_the_limit_to_its_floor_and_timely_busy_ones_raise_it_again() {
         let admission = Admission::new(SETTINGS, Gauge::default());
         let start = Instant::now();
-        // A late answer takes a tenth; a second within `target` of the first does not.
-        admission.finished(Duration::from_millis(30), true, start);
-        assert_eq!(admission.limit(), 9);
-        admission.finished(
-            Duration::from_millis(30),
-            true,
-            start + Duration::from_millis(5),
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let late = Duration::from_millis(30);
+        // Late answers for less than `patience`, ended by a timely one: a stall, not overload.
+        admission.finished(late, true, at(0));
+        admission.finished(late, true, at(90));
+        admission.finished(Duration::from_millis(1), false, at(95));
+        admission.finished(late, true, at(150));
+        assert_eq!(
+            admission.limit(),
+            SETTINGS.max,
+            "no shrinking after a stall"
         );
+        // Late for `patience`: a tenth off; again within `target` of that: not yet.
+        admission.finished(late, true, at(250));
+        assert_eq!(admission.limit(), 9);
+        admission.finished(late, true, at(255));
         assert_eq!(admission.limit(), 9);
         for step in 1..40 {
-            admission.finished(
-                Duration::from_millis(30),
-                true,
-                start + Duration::from_millis(20 * step),
-            );
+            admission.finished(late, true, at(250 + 20 * step));
         }
         assert_eq!(admission.limit(), SETTINGS.min, "never below the floor");
         let admitted: Vec<_> = (0..4)
@@ -197,10 +218,10 @@ mod tests {
         drop(admitted);
 
         // Timely answers while idle leave it; while busy they raise it, up to the ceiling.
-        admission.finished(Duration::from_millis(1), false, start);
+        admission.finished(Duration::from_millis(1), false, at(2000));
         assert_eq!(admission.limit(), SETTINGS.min);
         for _ in 0..200 {
-            admission.finished(Duration::from_millis(1), true, start);
+            admission.finished(Duration::from_millis(1), true, at(2000));
         }
         assert_eq!(admission.limit(), SETTINGS.max, "never above the ceiling");
     }
@@ -215,7 +236,8 @@ mod tests {
         assert_eq!(admission.limit(), SETTINGS.max, "10 ms of its own: timely");
         let admitted = admission.try_admit().expect("admitted");
         admitted.finish(Duration::from_millis(410), Duration::ZERO);
-        assert_eq!(admission.limit(), 9, "410 ms of its own: late");
+        let late_since = admission.state.lock().expect("lock").late_since;
+        assert!(late_since.is_some(), "410 ms of its own: late");
         assert_eq!(admission.in_flight(), 0);
     }
 }
