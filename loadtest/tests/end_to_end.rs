@@ -247,6 +247,12 @@ async fn a_run_over_registered_venues_with_replays_cleans_up_after_itself() {
     assert!(r["latency_histogram"]
         .as_array()
         .is_some_and(|b| !b.is_empty()));
+    for status in ["200", "409"] {
+        assert!(
+            r["latency_ms_by_status"][status]["p99"].is_number(),
+            "latency of the {status} answers: {r:#}"
+        );
+    }
 
     // Nothing of the run is left in the registry.
     let venues = gw.admin(http::Method::GET, "/venues", None).await.json();
