@@ -636,7 +636,6 @@ fn verify_service(
     let admission = Admission::new(
         AdmissionSettings {
             target: Duration::from_millis(config.limits.verify_target_ms),
-            patience: Duration::from_millis(config.limits.verify_patience_ms),
             min: config.limits.verify_min_in_flight,
             max: config.limits.verify_max_in_flight,
         },

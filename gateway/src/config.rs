@@ -429,8 +429,6 @@ pub struct Limits {
     /// verification (departments' time excluded) beyond which it sheds, and the bounds of its
     /// limit on verifications in flight.
     pub verify_target_ms: u64,
-    /// How long every verification must have been late before the limit shrinks.
-    pub verify_patience_ms: u64,
     pub verify_min_in_flight: usize,
     pub verify_max_in_flight: usize,
 }
@@ -534,7 +532,6 @@ impl Default for Limits {
             holder_per_address_per_sec: 10,
             holder_per_subject_per_sec: 1,
             verify_target_ms: 50,
-            verify_patience_ms: 1000,
             verify_min_in_flight: 64,
             verify_max_in_flight: 4096,
         }
@@ -747,10 +744,8 @@ impl GatewayConfig {
             return Err("limits.max_body_bytes must be at least 256".into());
         }
         let limits = &self.limits;
-        if limits.verify_target_ms == 0 || limits.verify_patience_ms == 0 {
-            return Err(
-                "limits.verify_target_ms and limits.verify_patience_ms must be at least 1".into(),
-            );
+        if limits.verify_target_ms == 0 {
+            return Err("limits.verify_target_ms must be at least 1".into());
         }
         if limits.verify_min_in_flight == 0
             || limits.verify_min_in_flight > limits.verify_max_in_flight

@@ -7,12 +7,14 @@
 //!
 //! The limit follows how long an admitted verification kept the gateway itself busy: its whole
 //! time minus what it waited for departments ([`UpstreamWait`]; a slow department has its own
-//! deadline and breaker and is no reason to refuse venues whose answers are cached). Once every
-//! answer for `patience` has taken longer than `target` — overload, not a stall of a few hundred
-//! milliseconds (a slow `fsync`), which a timely answer ends — the limit shrinks by a tenth, then
-//! again at most once per `target` while answers stay late; a timely answer while the limit was
-//! at least half used adds `1 / limit` (one per limit's worth of timely answers). It never falls
-//! below `min` — a gateway with fewer verifications in flight never sheds — nor rises above `max`.
+//! deadline and breaker and is no reason to refuse venues whose answers are cached). When that
+//! time passes `target`, the limit shrinks by a tenth, at most once per `target` (a stall of a
+//! few hundred milliseconds, a slow `fsync`, costs a few tenths, far above what is in flight);
+//! a timely answer while the limit was at least half used adds `1 / limit` (one per limit's
+//! worth of timely answers), and one while less than half was used restores it to `max` (the
+//! limit constrained nothing: a load that has passed must not leave it low for the next
+//! stall). It never falls below `min` — a gateway with fewer verifications in flight never
+//! sheds — nor rises above `max`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -23,10 +25,8 @@ use prometheus_client::metrics::gauge::Gauge;
 /// `[limits] verify_target_ms`, `verify_min_in_flight`, `verify_max_in_flight`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionSettings {
-    /// The gateway's own time for one verification beyond which it is late.
+    /// The gateway's own time for one verification beyond which it is overloaded.
     pub target: Duration,
-    /// How long every answer must have been late before the limit shrinks.
-    pub patience: Duration,
     /// The limit never falls below this.
     pub min: usize,
     /// Nor rises above this (it starts here).
@@ -48,8 +48,6 @@ pub struct Admission {
 #[derive(Debug)]
 struct Limit {
     value: f64,
-    /// Since when every answer has been late (`None`: the last one was timely).
-    late_since: Option<Instant>,
     last_decrease: Option<Instant>,
 }
 
@@ -87,7 +85,6 @@ impl Admission {
             limit: AtomicUsize::new(settings.max),
             state: Mutex::new(Limit {
                 value: settings.max as f64,
-                late_since: None,
                 last_decrease: None,
             }),
         }
@@ -118,28 +115,20 @@ impl Admission {
     }
 
     fn finished(&self, own: Duration, busy: bool, now: Instant) {
-        let AdmissionSettings {
-            target,
-            patience,
-            min,
-            max,
-        } = self.settings;
+        let AdmissionSettings { target, min, max } = self.settings;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if own > target {
-            let late_since = *state.late_since.get_or_insert(now);
-            let overloaded = now.saturating_duration_since(late_since) >= patience;
             let due = state
                 .last_decrease
                 .is_none_or(|last| now.saturating_duration_since(last) >= target);
-            if overloaded && due {
+            if due {
                 state.value = (state.value * 0.9).max(min as f64);
                 state.last_decrease = Some(now);
             }
+        } else if busy {
+            state.value = (state.value + 1.0 / state.value).min(max as f64);
         } else {
-            state.late_since = None;
-            if busy {
-                state.value = (state.value + 1.0 / state.value).min(max as f64);
-            }
+            state.value = max as f64;
         }
         let whole = state.value as usize;
         if self.limit.swap(whole, Ordering::Relaxed) != whole {
@@ -168,7 +157,6 @@ mod tests {
 
     const SETTINGS: AdmissionSettings = AdmissionSettings {
         target: Duration::from_millis(20),
-        patience: Duration::from_millis(100),
         min: 4,
         max: 10,
     };
@@ -190,25 +178,21 @@ mod tests {
     fn late_answers_shrink_the_limit_to_its_floor_and_timely_busy_ones_raise_it_again() {
         let admission = Admission::new(SETTINGS, Gauge::default());
         let start = Instant::now();
-        let at = |ms: u64| start + Duration::from_millis(ms);
-        let late = Duration::from_millis(30);
-        // Late answers for less than `patience`, ended by a timely one: a stall, not overload.
-        admission.finished(late, true, at(0));
-        admission.finished(late, true, at(90));
-        admission.finished(Duration::from_millis(1), false, at(95));
-        admission.finished(late, true, at(150));
-        assert_eq!(
-            admission.limit(),
-            SETTINGS.max,
-            "no shrinking after a stall"
-        );
-        // Late for `patience`: a tenth off; again within `target` of that: not yet.
-        admission.finished(late, true, at(250));
+        // A late answer takes a tenth; a second within `target` of the first does not.
+        admission.finished(Duration::from_millis(30), true, start);
         assert_eq!(admission.limit(), 9);
-        admission.finished(late, true, at(255));
+        admission.finished(
+            Duration::from_millis(30),
+            true,
+            start + Duration::from_millis(5),
+        );
         assert_eq!(admission.limit(), 9);
         for step in 1..40 {
-            admission.finished(late, true, at(250 + 20 * step));
+            admission.finished(
+                Duration::from_millis(30),
+                true,
+                start + Duration::from_millis(20 * step),
+            );
         }
         assert_eq!(admission.limit(), SETTINGS.min, "never below the floor");
         let admitted: Vec<_> = (0..4)
@@ -217,13 +201,24 @@ mod tests {
         assert!(admission.try_admit().is_none());
         drop(admitted);
 
-        // Timely answers while idle leave it; while busy they raise it, up to the ceiling.
-        admission.finished(Duration::from_millis(1), false, at(2000));
-        assert_eq!(admission.limit(), SETTINGS.min);
+        // Timely answers while busy raise it a little at a time, up to the ceiling.
+        admission.finished(Duration::from_millis(1), true, start);
+        assert_eq!(admission.limit(), SETTINGS.min, "4.25");
         for _ in 0..200 {
-            admission.finished(Duration::from_millis(1), true, at(2000));
+            admission.finished(Duration::from_millis(1), true, start);
         }
         assert_eq!(admission.limit(), SETTINGS.max, "never above the ceiling");
+        // Shrunk again, then a timely answer with little in flight: back to the ceiling.
+        for step in 0..10 {
+            admission.finished(
+                Duration::from_millis(30),
+                true,
+                start + Duration::from_millis(1000 + 20 * step),
+            );
+        }
+        assert_eq!(admission.limit(), SETTINGS.min);
+        admission.finished(Duration::from_millis(1), false, start);
+        assert_eq!(admission.limit(), SETTINGS.max, "the load has passed");
     }
 
     #[test]
@@ -236,8 +231,7 @@ mod tests {
         assert_eq!(admission.limit(), SETTINGS.max, "10 ms of its own: timely");
         let admitted = admission.try_admit().expect("admitted");
         admitted.finish(Duration::from_millis(410), Duration::ZERO);
-        let late_since = admission.state.lock().expect("lock").late_since;
-        assert!(late_since.is_some(), "410 ms of its own: late");
+        assert_eq!(admission.limit(), 9, "410 ms of its own: late");
         assert_eq!(admission.in_flight(), 0);
     }
 }
