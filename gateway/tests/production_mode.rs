@@ -359,6 +359,9 @@ fn banner_and_logs(binary: &Path, material: &Material, config_text: &str) -> (St
         .arg("--config")
         .arg(&config)
         .current_dir(material.dir.path())
+        // Debug: the start-up's store queries are logged before the banner, so there is a log to
+        // look at in every build (the demo's own lines are not in a build without it).
+        .env("MIANZHENG_LOG", "debug")
         .env_remove("MIANZHENG_ADMIN_TOKEN")
         .env_remove("MIANZHENG_GATEWAY_CONFIG")
         .env_remove("DATABASE_URL")
