@@ -95,21 +95,6 @@ pub async fn serve(listener: TcpListener, stop: impl std::future::Future<Output 
     }
 }
 
-async fn terminated() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 /// The `baseline` command.
 pub fn run(args: &BaselineArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -125,7 +110,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
         writeln!(out, "http://{addr}")?;
         out.flush()?;
         drop(out);
-        serve(listener, terminated()).await;
+        serve(listener, crate::run::terminated()).await;
         Ok(())
     })
 }

@@ -265,6 +265,22 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
+/// SIGTERM or Ctrl-C.
+pub async fn terminated() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// The default command.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let url = args
@@ -307,12 +323,13 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         machine,
     );
     setup.venues = args.venues.venues;
-    let finished = runtime.block_on(driver::drive(
-        Arc::new(target),
-        pool,
-        workload.names(),
-        &drive,
-    ));
+    // With venues registered for the run, an interruption ends the run and deletes them.
+    let finished = runtime.block_on(async {
+        tokio::select! {
+            finished = driver::drive(Arc::new(target), pool, workload.names(), &drive) => Some(finished),
+            () = terminated(), if registered.is_some() => None,
+        }
+    });
     if let Some((admin, registered)) = &registered {
         let deleted = runtime.block_on(admin.delete(&registered.ids));
         eprintln!(
@@ -320,6 +337,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             registered.ids.len()
         );
     }
+    let Some(finished) = finished else {
+        eprintln!("interrupted: no report");
+        return Ok(ExitCode::from(130));
+    };
     let summary = finished.recorder.summary(finished.elapsed, finished.stop);
     note_stop("run", &summary, &plan);
     let failed = summary.expectations_failed > 0;

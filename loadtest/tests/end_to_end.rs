@@ -299,6 +299,66 @@ async fn a_run_over_registered_venues_with_replays_cleans_up_after_itself() {
     gw.stop().await;
 }
 
+/// Ctrl-C (SIGINT) in the middle of a run over registered venues ends it and deletes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_deletes_the_venues_it_registered() {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+    let gw = TestGateway::start().await;
+    let admin = format!(
+        "http://{}",
+        gw.gateway
+            .admin_addr
+            .expect("the test gateway's admin listener")
+    );
+    let mut child = tokio::process::Command::new(loadtest_binary())
+        .args(["--target", &gw.url(), "-q", "50", "-z", "60s", "-c", "2"])
+        .args(["--venues", "2", "--admin", &admin, "--no-tui"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("loadtest starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    tokio::time::timeout(PATIENCE, async {
+        // The run is under way once its first progress line is out.
+        while let Some(line) = stderr.next_line().await.expect("stderr") {
+            let running = line.starts_with("run ");
+            seen.push(line);
+            if running {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no progress line: {seen:?}"));
+    assert!(
+        seen.iter().any(|l| l.starts_with("registered 2 venues")),
+        "{seen:?}"
+    );
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("running") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("loadtest ends after SIGINT")
+        .expect("exit status");
+    while let Some(line) = stderr.next_line().await.expect("stderr") {
+        seen.push(line);
+    }
+    assert_eq!(status.code(), Some(130), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("deleted 2 of the 2 venues")),
+        "{seen:?}"
+    );
+    let venues = gw.admin(http::Method::GET, "/venues", None).await.json();
+    assert!(
+        !venues.to_string().contains("loadtest-"),
+        "venues left behind: {venues}"
+    );
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_loop_http2_run_writes_its_text_report_to_a_file() {
     let gw = TestGateway::start().await;
