@@ -42,7 +42,7 @@ for exe in gateway issuer; do
   [ -x "$bin/$exe" ] || { echo "two-nodes.sh: no \`$exe\` in $bin (cargo build --release -p gateway -p issuer)" >&2; exit 2; }
 done
 
-run="$(mktemp -d /tmp/mianzheng-two-nodes.XXXXXX)"
+run="$(mktemp -d -t mianzheng-two-nodes.XXXXXX)"
 schema="mz_two_nodes_$(basename "$run" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
 pids=()
 stop() {

@@ -185,6 +185,9 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         &service.catalogue,
         embedded_url.as_deref(),
     ));
+    if in_use.catalogue_edits_unused {
+        tracing::warn!("catalogue: {}", in_use.catalogue);
+    }
     let listening = start_listeners(&config, bound, public, admin, &metrics, &shutdown);
     readiness.set_ready();
     Ok(Gateway {
@@ -266,16 +269,7 @@ fn load_catalogue(config: &GatewayConfig, metrics: &Metrics) -> Result<Arc<Catal
     let catalogue = Arc::new(match resolved(config, &config.catalogue.dir) {
         Some(dir) => Catalogue::load(&dir)
             .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
-        None => {
-            let edited = crate::in_use::unused_catalogue_edits(config);
-            if !edited.is_empty() {
-                tracing::warn!(
-                    "the embedded catalogue is in use, not {}, which differ from it: set `catalogue.dir` to use them",
-                    crate::in_use::quoted_paths(&edited)
-                );
-            }
-            Catalogue::embedded()
-        }
+        None => Catalogue::embedded(),
     });
     metrics.prepare(
         catalogue.scenarios().iter().map(|s| s.id.as_str()),

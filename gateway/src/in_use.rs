@@ -3,6 +3,8 @@
 //! credentials) and its departments. An operator reads in the first lines whether the gateway
 //! runs on what they meant it to.
 
+use std::path::PathBuf;
+
 use wire::catalogue::model::Endpoint;
 use wire::catalogue::Catalogue;
 
@@ -22,6 +24,9 @@ pub struct InUse {
     pub store: String,
     /// The catalogue: a folder, or the embedded one (and the edited copies it does not use).
     pub catalogue: String,
+    /// Catalogue files beside the configuration differ from the embedded catalogue in use:
+    /// the start-up warns too.
+    pub catalogue_edits_unused: bool,
     /// The departments: how many backends, embedded or remote.
     pub departments: String,
     /// The balancers the public listeners read PROXY headers from, if any.
@@ -77,9 +82,11 @@ impl InUse {
         if departments.is_empty() {
             departments.push("none".to_owned());
         }
+        let unused_edits = unused_catalogue_edits(config);
         InUse {
             mode: config.mode,
-            catalogue: describe_catalogue(config),
+            catalogue: describe_catalogue(config, &unused_edits),
+            catalogue_edits_unused: !unused_edits.is_empty(),
             code_trust: trust(&config.codes.trust, "config/keys/platform.trust.toml"),
             seal_trust: trust(
                 &config.departments.seal_trust,
@@ -103,35 +110,33 @@ impl InUse {
 }
 
 /// The catalogue as the banner names it: the folder of `catalogue.dir`, or the embedded one —
-/// then with the catalogue files beside the configuration file that differ from it, which are
-/// not in use (see [`unused_catalogue_edits`]).
-fn describe_catalogue(config: &GatewayConfig) -> String {
+/// then with `unused_edits`, the catalogue files beside the configuration file that differ
+/// from it (see [`unused_catalogue_edits`]).
+fn describe_catalogue(config: &GatewayConfig, unused_edits: &[PathBuf]) -> String {
     if let Some(dir) = &config.catalogue.dir {
         return format!("folder `{}`", config.resolve(dir).display());
     }
     let embedded = "embedded (the repository's config/ as built)".to_owned();
-    match unused_catalogue_edits(config).as_slice() {
-        [] => embedded,
-        edited => format!(
-            "{embedded}; NOT {}, which differ from it: set `catalogue.dir` to use them",
-            quoted_paths(edited)
-        ),
+    if unused_edits.is_empty() {
+        return embedded;
     }
+    let quoted: Vec<String> = unused_edits
+        .iter()
+        .map(|p| format!("`{}`", p.display()))
+        .collect();
+    format!(
+        "{embedded}; NOT {}, which differ from it: set `catalogue.dir` to use them",
+        quoted.join(", ")
+    )
 }
 
 /// Catalogue files beside the configuration file that differ from the embedded catalogue,
 /// when the gateway runs on the embedded one: edits an operator may believe in use.
-pub fn unused_catalogue_edits(config: &GatewayConfig) -> Vec<std::path::PathBuf> {
+fn unused_catalogue_edits(config: &GatewayConfig) -> Vec<PathBuf> {
     match config.catalogue.dir {
         Some(_) => Vec::new(),
         None => Catalogue::edited_copies_in(&config.base_dir),
     }
-}
-
-/// `a`, `b` — each path in backticks.
-pub fn quoted_paths(paths: &[std::path::PathBuf]) -> String {
-    let quoted: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
-    quoted.join(", ")
 }
 
 /// The store as the banner names it: the SQLite file, or the PostgreSQL server and database
@@ -185,13 +190,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = GatewayConfig::loopback(dir.path());
         config.base_dir = dir.path().to_path_buf();
+        assert!(unused_catalogue_edits(&config).is_empty());
         assert_eq!(
-            describe_catalogue(&config),
+            describe_catalogue(&config, &[]),
             "embedded (the repository's config/ as built)"
         );
         let departments = dir.path().join("departments.toml");
         std::fs::write(&departments, "# an operator's edit\n").expect("write");
-        let line = describe_catalogue(&config);
+        let edits = unused_catalogue_edits(&config);
+        assert_eq!(edits, [departments.clone()]);
+        let line = describe_catalogue(&config, &edits);
         assert!(
             line.contains(&format!("NOT `{}`", departments.display())),
             "{line}"
@@ -200,7 +208,7 @@ mod tests {
 
         config.catalogue.dir = Some(dir.path().to_path_buf());
         assert_eq!(
-            describe_catalogue(&config),
+            describe_catalogue(&config, &[]),
             format!("folder `{}`", dir.path().display())
         );
         assert!(unused_catalogue_edits(&config).is_empty());
