@@ -198,7 +198,7 @@ mod tests {
         let departments = dir.path().join("departments.toml");
         std::fs::write(&departments, "# an operator's edit\n").expect("write");
         let edits = unused_catalogue_edits(&config);
-        assert_eq!(edits, [departments.clone()]);
+        assert_eq!(edits, std::slice::from_ref(&departments));
         let line = describe_catalogue(&config, &edits);
         assert!(
             line.contains(&format!("NOT `{}`", departments.display())),
