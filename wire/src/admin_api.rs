@@ -33,16 +33,21 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Prefix of every admin API route.
 pub const ADMIN_PREFIX: &str = "/admin/v1";
 /// Environment variable that overrides `admin.token` (the bootstrap secret).
 pub const ADMIN_TOKEN_ENV: &str = "MIANZHENG_ADMIN_TOKEN";
 
-/// What an operator may do. Every role may read (the routes that need [`Role::Viewer`]); each
-/// other role adds the changes of one desk. Adding a role is a variant here, its name in
-/// [`Role::ALL`] and [`Role::as_str`], and its lines in [`ROUTE_ROLES`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// What an operator may do. Every role may read (the routes that need `viewer`); each other
+/// role adds the changes of one desk.
+// Adding a role is a variant here, its name in `Role::ALL` and `Role::as_str`, and its lines in
+// `ROUTE_ROLES`. (A plain comment: the doc comment is also the role's description in the API
+// document.)
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Reads everything: snapshots, objections, audit, venues, who is signed in.
@@ -162,14 +167,14 @@ fn route_matches(pattern: &str, segments: &[&str]) -> bool {
 }
 
 /// `GET /admin/v1/whoami`: the operator the request's token belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WhoAmI {
     pub name: String,
     pub roles: Vec<Role>,
 }
 
 /// An operator account as listed (never its token).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OperatorView {
     pub name: String,
     pub roles: Vec<Role>,
@@ -181,8 +186,9 @@ pub struct OperatorView {
 }
 
 /// `POST /admin/v1/operators`: a new operator; the gateway makes its token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({ "name": "li.wei", "roles": ["objection-handler"] })))]
 pub struct OperatorRegistration {
     /// 1–64 lowercase letters, digits, `-`, `_` or `.`; unique.
     pub name: String,
@@ -191,14 +197,14 @@ pub struct OperatorRegistration {
 }
 
 /// A new operator's token, shown once: only its SHA-256 is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OperatorTokenIssued {
     pub operator: OperatorView,
     pub token: String,
 }
 
 /// One view of the whole gateway node, made once per second off the verify path.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Snapshot {
     /// Increases by one per snapshot; give it back as `after=` to wait for the next.
     pub generation: u64,
@@ -212,7 +218,7 @@ pub struct Snapshot {
 }
 
 /// Counts of verification outcomes (overall verdicts, plus refused requests).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VerdictCounts<T> {
     pub pass: T,
     pub fail: T,
@@ -224,7 +230,7 @@ pub struct VerdictCounts<T> {
 }
 
 /// Latency of answered verifications, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Percentiles {
     pub p50_ms: f64,
     pub p90_ms: f64,
@@ -232,14 +238,14 @@ pub struct Percentiles {
 }
 
 /// The verify path's traffic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Traffic {
     /// Per second over the last snapshot interval.
     pub per_sec: VerdictCounts<f64>,
     /// Since the node started.
     pub totals: VerdictCounts<u64>,
     /// Verifications per second (all outcomes), one value per second, oldest first, at most
-    /// [`RATE_HISTORY`] values.
+    /// 120 values (`RATE_HISTORY`).
     pub rate_history: Vec<f64>,
     /// Over the last snapshot interval (zeros when nothing was answered).
     pub latency: Percentiles,
@@ -254,7 +260,7 @@ pub struct Traffic {
 pub const RATE_HISTORY: usize = 120;
 
 /// The circuit breaker in front of a department backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     Closed,
@@ -263,7 +269,7 @@ pub enum BreakerState {
 }
 
 /// One department backend as the gateway sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BackendHealth {
     /// `department` or `department/city-code`.
     pub backend: String,
@@ -278,7 +284,7 @@ pub struct BackendHealth {
 }
 
 /// Objection counts of one department.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DepartmentObjections {
     pub department: String,
     pub open: u64,
@@ -289,14 +295,16 @@ pub struct DepartmentObjections {
     pub overdue: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObjectionCounts {
     /// Departments with at least one objection, by id.
     pub by_department: Vec<DepartmentObjections>,
 }
 
 /// Where a certificate type stands in a city.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Planned,
@@ -305,7 +313,7 @@ pub enum Stage {
 }
 
 /// One city of the matrix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CityRef {
     pub code: u32,
     pub name_zh: String,
@@ -313,7 +321,7 @@ pub struct CityRef {
 }
 
 /// One (certificate type, city) cell: the plan and the live figures since start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RolloutCell {
     pub certificate: String,
     pub city: u32,
@@ -328,7 +336,7 @@ pub struct RolloutCell {
 }
 
 /// One of the plan's targets against its live figure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Kpi {
     /// The metric id of `targets.tsv`, e.g. `top_certificates_in_use`.
     pub id: String,
@@ -344,7 +352,7 @@ pub struct Kpi {
 }
 
 /// The rollout plan with live figures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RolloutView {
     pub cities: Vec<CityRef>,
     /// Certificate type ids, in catalogue order.
@@ -355,7 +363,7 @@ pub struct RolloutView {
 }
 
 /// Status of an objection (the store's workflow).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectionStatus {
     Open,
@@ -366,7 +374,7 @@ pub enum ObjectionStatus {
 }
 
 /// An objection as operators see it (the holder only as a short hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObjectionView {
     pub id: String,
     pub created_at: DateTime<Utc>,
@@ -390,7 +398,7 @@ pub struct ObjectionView {
 }
 
 /// One change in an objection's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObjectionEventView {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -399,14 +407,14 @@ pub struct ObjectionEventView {
     pub note: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObjectionDetail {
     pub objection: ObjectionView,
     /// Oldest first; the first is the filing.
     pub history: Vec<ObjectionEventView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObjectionPage {
     pub items: Vec<ObjectionView>,
     /// Pass as `after=` for the next page; `None` on the last.
@@ -416,8 +424,17 @@ pub struct ObjectionPage {
 /// An operator's action on an objection. The history records the signed-in operator's name as
 /// its actor. `actor` is accepted for older clients and ignored: who acts is the account the
 /// token belongs to, never what the request says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(examples(
+    json!({ "action": "assign", "assignee": "li.wei" }),
+    json!({
+        "action": "resolve_corrected",
+        "note": "penalty points corrected",
+        "correction": { "field": "penalty_points", "value": { "integer": 3 } }
+    }),
+    json!({ "action": "reject", "reason": "the record is right: the card expired in 2025" })
+))]
 pub enum ObjectionAction {
     /// Hand it to an operator (an open one moves to in review).
     Assign {
@@ -457,18 +474,21 @@ pub enum ObjectionAction {
 
 /// The corrected value of one field of the record, in the department backend's override form
 /// (e.g. `{"field": "penalty_points", "value": {"integer": 3}}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Correction {
     pub field: String,
+    /// One key naming the value's type: `{"date": "1950-03-02"}`, `{"integer": 3}`,
+    /// `{"text": "…"}`, `{"list": ["C1", "C2"]}`.
     pub value: serde_json::Value,
 }
 
 /// `POST /admin/v1/objections/claim`: the next open objection of a department, oldest
 /// deadline first, moved to in review for the signed-in operator; two operators never get the
 /// same one. `actor` is accepted for older clients and ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({ "department": "health" })))]
 pub struct ClaimRequest {
     pub department: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -476,7 +496,7 @@ pub struct ClaimRequest {
 }
 
 /// One verification in the audit log, as operators see it (holder as a short hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditView {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -492,13 +512,13 @@ pub struct AuditView {
     pub subject: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditView>,
 }
 
 /// A venue in the registry (never its key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VenueView {
     pub id: String,
     pub name: String,
@@ -513,13 +533,25 @@ pub struct VenueView {
 }
 
 /// `POST /admin/v1/venues`: a new venue; the gateway makes its key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "id": "jinan-daming-lake-park",
+    "name": "大明湖公园东门",
+    "city": 370100,
+    "scenarios": ["park-entry-senior"],
+    "rate_per_sec": 50
+})))]
 pub struct VenueRegistration {
+    /// 1–64 lowercase letters, digits or `-`; unique.
     pub id: String,
+    /// The name holders see in "who checked me".
     pub name: String,
+    /// The venue's city (GB/T 2260 code), from the catalogue.
     pub city: u32,
+    /// The catalogue's scenarios the venue may verify for, at least one.
     pub scenarios: Vec<String>,
+    /// Requests per second, at least 1 (a burst of 2 s worth).
     pub rate_per_sec: u32,
     /// Bind the venue to a client certificate from the venues' CA naming it (mTLS): its key
     /// alone is then refused.
@@ -528,13 +560,13 @@ pub struct VenueRegistration {
 }
 
 /// A venue's new key, shown once: only its hash is stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VenueKeyIssued {
     pub venue: VenueView,
     pub key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RolloutReloaded {
     /// The file the plan was read from.
     pub source: String,

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::catalogue::model::HolderKind;
 
@@ -29,8 +30,9 @@ use crate::catalogue::model::HolderKind;
 pub const VERIFY_PATH: &str = "/v1/verify";
 
 /// The body of `POST /v1/verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({ "code": "MZ1:NCFOXN%TS3DH0YOJ58S*…", "scenario": "park-entry-senior" })))]
 pub struct VerifyRequest {
     /// The holder's code as scanned.
     pub code: String,
@@ -39,7 +41,7 @@ pub struct VerifyRequest {
 }
 
 /// The outcome, overall or for one requirement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -63,7 +65,7 @@ impl Verdict {
 }
 
 /// Why a requirement did not pass. Stable strings: venues show them and count them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The holder has no certificate of this type.
@@ -117,7 +119,7 @@ impl Reason {
 }
 
 /// The holder as the venue may see them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DisclosedHolder {
     pub kind: HolderKind,
     /// Masked for persons (张*三); organisations' registered names are public.
@@ -126,7 +128,7 @@ pub struct DisclosedHolder {
 }
 
 /// The verdict on one required certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RequirementResult {
     pub certificate: String,
     pub verdict: Verdict,
@@ -142,7 +144,7 @@ pub struct RequirementResult {
 }
 
 /// The answer of `POST /v1/verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VerifyResponse {
     pub verification_id: String,
     pub scenario: String,
@@ -175,14 +177,30 @@ pub const HOLDER_AUTH_SCHEME: &str = "Holder";
 ///   the `certificate` concerned and optionally the `verification_id`.
 ///
 /// `certificate` may be left out when the verification asked for one certificate only.
-/// Answers `201 Created` with [`ObjectionFiled`] only once the objection is stored durably.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Answers `201 Created` with an `ObjectionFiled` only once the objection is stored durably.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({
+        "code": "MZ1:NCFOXN%TS3DH0YOJ58S*…",
+        "certificate": "senior-citizen-card",
+        "channel": "app",
+        "description": "my card is shown as expired; it was renewed in March"
+    }),
+    json!({
+        "verification_id": "v-019a3c5e7f20b1d2c3d4e5f6a7b8c9d0",
+        "channel": "hall",
+        "description": "the holder shows a valid paper card; the record says revoked"
+    })
+))]
 pub struct ObjectionFiling {
+    /// The verification concerned (a venue's own, or one of the holder's).
     #[serde(default)]
     pub verification_id: Option<String>,
+    /// The certificate type concerned, from the catalogue (`senior-citizen-card`).
     #[serde(default)]
     pub certificate: Option<String>,
+    /// A holder's fresh code of their own, or the code a holder shows a venue at the counter.
     #[serde(default)]
     pub code: Option<String>,
     /// `app`, `hall` or `hotline` (12345).
@@ -192,7 +210,7 @@ pub struct ObjectionFiling {
 }
 
 /// The answer to a filed objection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ObjectionFiled {
     pub objection_id: String,
     /// The department that issues the certificate and must answer.
@@ -204,7 +222,7 @@ pub struct ObjectionFiled {
 }
 
 /// One verification of the holder, as the holder sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HolderAccess {
     pub at: DateTime<Utc>,
     pub venue_id: String,
@@ -217,7 +235,7 @@ pub struct HolderAccess {
 }
 
 /// `GET /v1/holder/accesses?limit=N&before=CURSOR`: newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HolderAccesses {
     pub items: Vec<HolderAccess>,
     /// Pass as `before=` for the next (older) page; `None` on the last.

@@ -673,7 +673,7 @@ fn deterministic_map(entries: Vec<(ciborium::Value, ciborium::Value)>) -> cibori
 // ---------------------------------------------------------------------------------------------
 
 /// What changed about a record.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Change {
     Revoked,
@@ -689,12 +689,27 @@ pub enum Change {
 /// A department's notice that one holder's record of one type changed: the gateway drops what
 /// it cached for `(subject, certificate)`. Delivery is at least once; `event_id` lets the
 /// receiver drop duplicates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "event_id": "5f0c2b9e8d7a41c3b6e1f2a3d4c5b6a7",
+    "department": "health",
+    "subject": "h-6",
+    "certificate": "senior-citizen-card",
+    "change": { "kind": "revoked" },
+    "at": "2026-11-26T08:00:00Z"
+})))]
 pub struct IssuerEvent {
+    /// The department's id of this notice; a notice sent twice keeps it.
     pub event_id: String,
+    /// The department speaking: the one that issues `certificate`, and one the bearer token
+    /// speaks for.
+    #[schema(value_type = String)]
     pub department: DepartmentId,
+    /// The holder's subject handle, as in the department's record queries.
     pub subject: String,
+    /// The certificate type whose record changed.
+    #[schema(value_type = String)]
     pub certificate: CertificateCode,
     pub change: Change,
     pub at: DateTime<Utc>,

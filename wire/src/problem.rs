@@ -2,6 +2,7 @@
 //! issuer backends to the gateway. One body shape, one `type` scheme, a stable machine `code`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Media type of problem bodies.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -10,7 +11,7 @@ pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 pub const PROBLEM_TYPE_BASE: &str = "urn:mianzheng:problem:";
 
 /// An RFC 9457 problem with our stable `code` and, where the sender has one, the request id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
     /// `urn:mianzheng:problem:<code>`.
     #[serde(rename = "type")]

@@ -26,7 +26,7 @@ pub enum DataLevel {
 }
 
 /// Who can hold a certificate type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HolderKind {
     Person,

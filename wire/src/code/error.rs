@@ -6,6 +6,11 @@ use crate::keys::KeyId;
 /// Why a code was refused. The variants follow the decoding order; [`CodeError::code`] is the
 /// stable machine code clients may match on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(
+    test,
+    derive(strum::EnumDiscriminants),
+    strum_discriminants(name(CodeErrorKind), derive(strum::EnumIter))
+)]
 pub enum CodeError {
     #[error("code is {len} bytes, more than the {max} allowed")]
     TooLarge { len: usize, max: usize },
@@ -66,6 +71,63 @@ pub enum CodeError {
 }
 
 impl CodeError {
+    /// One error of each kind, with placeholder details: what lists every machine code (the
+    /// gateway's API document names them all). A test checks that no kind is left out.
+    pub fn one_of_each() -> Vec<CodeError> {
+        let key = || KeyId::new(*b"kid");
+        vec![
+            CodeError::TooLarge { len: 0, max: 0 },
+            CodeError::BadPrefix {
+                expected: String::new(),
+            },
+            CodeError::Base45Char {
+                position: 0,
+                found: ' ',
+            },
+            CodeError::Base45Length { len: 0 },
+            CodeError::Base45NonCanonical {
+                position: 0,
+                value: 0,
+                max: 0,
+            },
+            CodeError::Compression(String::new()),
+            CodeError::DecompressedTooLarge { max: 0 },
+            CodeError::Cbor(String::new()),
+            CodeError::NotCose(String::new()),
+            CodeError::MissingAlgorithm,
+            CodeError::UnsupportedAlgorithm(0),
+            CodeError::AlgorithmNotAccepted(""),
+            CodeError::WrongMessageType(""),
+            CodeError::UnknownCriticalHeader(String::new()),
+            CodeError::MissingKeyId,
+            CodeError::UnknownKey(key()),
+            CodeError::KeyNotValid(key()),
+            CodeError::BadSignature,
+            CodeError::BadClaims(String::new()),
+            CodeError::MissingClaim(""),
+            CodeError::TimeOutOfRange {
+                claim: "",
+                value: 0,
+            },
+            CodeError::ExpiresBeforeIssued {
+                issued_at: 0,
+                expires_at: 0,
+            },
+            CodeError::Expired {
+                expired_at: 0,
+                now: 0,
+            },
+            CodeError::NotYetValid {
+                valid_from: 0,
+                now: 0,
+            },
+            CodeError::LifetimeTooLong {
+                lifetime: 0,
+                max: 0,
+            },
+        ]
+    }
+
     /// The stable machine code of this failure.
     pub fn code(&self) -> &'static str {
         match self {
@@ -93,6 +155,28 @@ impl CodeError {
             CodeError::Expired { .. } => "code.expired",
             CodeError::NotYetValid { .. } => "code.not_yet_valid",
             CodeError::LifetimeTooLong { .. } => "code.lifetime_too_long",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::IntoEnumIterator as _;
+
+    use super::*;
+
+    #[test]
+    fn one_of_each_leaves_no_kind_out() {
+        let listed: Vec<CodeErrorKind> = CodeError::one_of_each()
+            .iter()
+            .map(CodeErrorKind::from)
+            .collect();
+        for kind in CodeErrorKind::iter() {
+            assert_eq!(
+                listed.iter().filter(|k| **k == kind).count(),
+                1,
+                "CodeError::{kind:?} must be in CodeError::one_of_each once"
+            );
         }
     }
 }
