@@ -7,8 +7,12 @@
 //!   starting (`admin.starting`) or from the first moment of draining (`admin.draining`), so
 //!   load balancers stop sending before the listeners close.
 //! - `GET /metrics` — [`Metrics::render`].
+//! - `GET /openapi.json` — the API document ([`crate::openapi`]), unauthenticated like the
+//!   probes.
 //! - `/admin/v1/…` — the console's API ([`crate::admin::api`]), for named operators.
 //! - Anything else: 404 (405 for a known path with another method), as a problem.
+//!
+//! Each route is described in the API document by [`crate::openapi::admin`].
 //!
 //! Its modules:
 //! - [`api`] — the operator console's API under `/admin/v1`.
@@ -37,6 +41,7 @@ use crate::admin::api::AdminApi;
 use crate::http::problem::{fresh_request_id, Problem};
 use crate::http::server::Handler;
 use crate::metrics::{self, Metrics};
+use crate::openapi;
 use crate::shutdown::Shutdown;
 
 /// The listener label admin requests are counted under.
@@ -70,6 +75,25 @@ pub enum ReadyState {
     Starting,
     Ready,
     Draining,
+}
+
+impl ReadyState {
+    /// Every state, in the order a node goes through them.
+    pub const ALL: [ReadyState; 3] = [
+        ReadyState::Starting,
+        ReadyState::Ready,
+        ReadyState::Draining,
+    ];
+
+    /// The problem `/readyz` answers 503 with in this state, as its code and title; `None` when
+    /// ready.
+    pub fn refusal(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            ReadyState::Ready => None,
+            ReadyState::Starting => Some(("admin.starting", "The gateway is starting")),
+            ReadyState::Draining => Some(("admin.draining", "The gateway is shutting down")),
+        }
+    }
 }
 
 impl Readiness {
@@ -152,18 +176,20 @@ impl AdminHandler {
                 "metrics",
                 text(StatusCode::OK, metrics::CONTENT_TYPE, self.metrics.render()),
             ),
-            "/livez" | "/readyz" | "/metrics" => ("method_not_allowed", method_not_allowed()),
+            openapi::PATH if get => (
+                "openapi",
+                text(StatusCode::OK, "application/json", openapi::json()),
+            ),
+            "/livez" | "/readyz" | "/metrics" | openapi::PATH => {
+                ("method_not_allowed", method_not_allowed())
+            }
             _ => ("not_found", not_found()),
         }
     }
 
     fn readyz(&self) -> Response<Full<Bytes>> {
-        let (code, title) = match self.readiness.state() {
-            ReadyState::Ready => {
-                return text(StatusCode::OK, "text/plain", self.readiness.ready_text())
-            }
-            ReadyState::Starting => ("admin.starting", "The gateway is starting"),
-            ReadyState::Draining => ("admin.draining", "The gateway is shutting down"),
+        let Some((code, title)) = self.readiness.state().refusal() else {
+            return text(StatusCode::OK, "text/plain", self.readiness.ready_text());
         };
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -290,6 +316,14 @@ mod tests {
         assert_eq!(
             get(&handler, Method::GET, "/metrics/x"),
             ("not_found", StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            get(&handler, Method::GET, "/openapi.json"),
+            ("openapi", StatusCode::OK)
+        );
+        assert_eq!(
+            get(&handler, Method::POST, "/openapi.json"),
+            ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED)
         );
         shutdown.trigger();
         assert_eq!(

@@ -21,6 +21,11 @@ pub enum Fault {
 
 /// A request refused before a verdict.
 #[derive(Debug, thiserror::Error)]
+#[cfg_attr(
+    test,
+    derive(strum::EnumDiscriminants),
+    strum_discriminants(name(FailureKind), derive(strum::EnumIter))
+)]
 pub enum Failure {
     #[error("no route for this method and path")]
     NotFound,
@@ -176,6 +181,101 @@ impl From<store::StoreError> for Failure {
 }
 
 impl Failure {
+    /// One failure of each kind, with placeholder details — the two that carry a code's error
+    /// once per kind of [`CodeError`] — so that every code and status can be listed (the API
+    /// document names them all: [`Failure::codes`]). A test checks that no kind is left out.
+    pub fn one_of_each() -> Vec<Failure> {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let purpose = wire::code::Purpose::Presentation;
+        let mut all = vec![
+            Failure::NotFound,
+            Failure::MethodNotAllowed,
+            Failure::UnsupportedMediaType,
+            Failure::BodyTooLarge { max: 0 },
+            Failure::BodyTimeout,
+            Failure::MalformedRequest(String::new()),
+            Failure::MissingCredentials,
+            Failure::ClientCertificateRequired(String::new()),
+            Failure::ClientCertificateMismatch {
+                certificate: String::new(),
+                key: String::new(),
+            },
+            Failure::UnknownVenue,
+            Failure::VenueDisabled,
+            Failure::UnknownDepartmentToken,
+            Failure::WrongDepartment(String::new()),
+            Failure::RateLimited {
+                retry_after_secs: 1,
+            },
+            Failure::HolderRateLimited {
+                retry_after_secs: 1,
+            },
+            Failure::UnknownScenario(String::new()),
+            Failure::ScenarioNotAllowed(String::new()),
+            Failure::CodeReplayed {
+                node: String::new(),
+                at,
+            },
+            Failure::ScopeNotGranted(String::new()),
+            Failure::WrongHolderKind {
+                scenario: String::new(),
+                expected: "",
+                actual: "",
+            },
+            Failure::NoHolderCity(String::new()),
+            Failure::ProfileNotAllowed(String::new()),
+            Failure::WrongPurpose {
+                expected: purpose,
+                actual: purpose,
+            },
+            Failure::ShuttingDown,
+            Failure::AuditBacklogged {
+                retry_after_secs: 1,
+            },
+            Failure::Overloaded,
+            Failure::AuditTimedOut {
+                retry_after_secs: 1,
+            },
+            Failure::AuditUnconfirmed,
+            Failure::StoreUnavailable(String::new()),
+            Failure::AdminUnauthorized,
+            Failure::OperatorDisabled(String::new()),
+            Failure::BootstrapSpent,
+            Failure::BootstrapOnly,
+            Failure::AdminForbidden {
+                operator: String::new(),
+                needed: wire::admin_api::Role::Viewer,
+                held: String::new(),
+            },
+            Failure::MissingHolderCode,
+            Failure::Missing {
+                what: "",
+                id: String::new(),
+            },
+            Failure::Conflict(String::new()),
+            Failure::Unprocessable(String::new()),
+            Failure::Internal(String::new()),
+        ];
+        all.extend(
+            CodeError::one_of_each()
+                .into_iter()
+                .map(Failure::CodeMalformed),
+        );
+        all.extend(
+            CodeError::one_of_each()
+                .into_iter()
+                .map(Failure::CodeRejected),
+        );
+        all
+    }
+
+    /// Every machine code a failure can have, sorted, each once.
+    pub fn codes() -> Vec<&'static str> {
+        let codes: std::collections::BTreeSet<&'static str> =
+            Failure::one_of_each().iter().map(Failure::code).collect();
+        codes.into_iter().collect()
+    }
+
     /// The stable machine code clients may match on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -410,9 +510,31 @@ mod tests {
                 "venue.rate_limited",
             ),
         ];
+        let codes = Failure::codes();
         for (failure, status, code) in cases {
             assert_eq!(failure.status().as_u16(), status, "{failure}");
             assert_eq!(failure.code(), code);
+            assert!(
+                codes.contains(&code),
+                "`{code}` is missing from Failure::codes"
+            );
+        }
+        for failure in Failure::one_of_each() {
+            let (status, code) = (failure.status(), failure.code());
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{failure:?}"
+            );
+            let (family, name) = code.split_once('.').unwrap_or_default();
+            let plain = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            };
+            assert!(
+                plain(family) && plain(name),
+                "`{code}` is not `family.name`"
+            );
         }
         let p = Failure::Internal("db password wrong".into()).problem("r1");
         assert_eq!(p.detail, None, "internals never reach a client");
@@ -424,5 +546,25 @@ mod tests {
             .retry_after,
             Some(2)
         );
+    }
+
+    #[test]
+    fn one_of_each_leaves_no_kind_out() {
+        use strum::IntoEnumIterator as _;
+        let listed: Vec<FailureKind> = Failure::one_of_each()
+            .iter()
+            .map(FailureKind::from)
+            .collect();
+        for kind in FailureKind::iter() {
+            assert!(
+                listed.contains(&kind),
+                "Failure::{kind:?} must be in Failure::one_of_each"
+            );
+        }
+        let every_code_error = CodeError::one_of_each().len();
+        for kind in [FailureKind::CodeMalformed, FailureKind::CodeRejected] {
+            let listed = listed.iter().filter(|k| **k == kind).count();
+            assert_eq!(listed, every_code_error, "{kind:?}: once per code error");
+        }
     }
 }

@@ -21,10 +21,12 @@
 //!   snapshots, the rollout plan in force.
 //! - [`http`] — listeners and their one accept loop, TLS, request bounds, JSON, problem+json.
 //! - [`metrics`] — what the gateway counts, in one registry.
+//! - [`openapi`] — the OpenAPI document of the public and admin APIs, made from the code.
 //! - [`error`] — failures, whose fault, and their RFC 9457 answers.
 //! - [`shutdown`] — the one place the process decides to stop.
 //! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`, `gateway audit verify`,
-//!   `gateway venues add|disable|rotate`, `gateway operators add|list|disable`.
+//!   `gateway venues add|disable|rotate`, `gateway operators add|list|disable`,
+//!   `gateway openapi`.
 //! - [`demo`] — the demo (the `demo` feature, on by default): embedded departments, demo keys
 //!   and venues, the printed curl line.
 
@@ -44,6 +46,7 @@ pub mod http;
 pub mod in_use;
 pub mod metrics;
 pub mod objections;
+pub mod openapi;
 pub mod production;
 pub mod shutdown;
 pub mod venues;

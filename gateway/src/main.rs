@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use gateway::commands::{audit, code, keys, operators, venues};
+use gateway::commands::{audit, code, keys, openapi, operators, venues};
 use std::io::{IsTerminal as _, Write as _};
 
 use gateway::config::{parse_plain_listener, GatewayConfig, Overrides};
@@ -90,6 +90,9 @@ enum Command {
     /// Operator accounts of the admin API.
     #[command(subcommand)]
     Operators(OperatorsCommand),
+    /// Print the OpenAPI document of the public and admin APIs (what the admin listener serves
+    /// at /openapi.json; `gateway openapi > docs/openapi.json` updates the checked-in copy).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +200,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     OperatorsCommand::Disable(args) => operators::disable(&args, &mut out).await,
                 }
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Openapi) => {
+            openapi::print(&mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Keys(KeysCommand::Generate(args))) => {

@@ -2,7 +2,8 @@
 //! scripts use (the routes are listed in [`wire::admin_api`]). Every request is signed in as a
 //! named operator by its bearer token ([`Operators`]) and needs the role
 //! [`wire::admin_api::ROUTE_ROLES`] gives its route; what it changes is recorded under the
-//! operator's name. The bootstrap secret may only create the first operator.
+//! operator's name. The bootstrap secret may only create the first operator. Each route is
+//! described in the API document by [`crate::openapi::admin`].
 //!
 //! - [`objections`] — list, detail, claim, and the workflow actions.
 //! - [`venues`] — register, rotate a key, disable, enable.

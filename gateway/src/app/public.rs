@@ -1,6 +1,7 @@
 //! The public listener's routes: `POST /v1/verify`, `POST /v1/issuer-events`,
 //! `POST /v1/objections`, `GET /v1/holder/accesses`; anything else is 404 (405 for a known
-//! path with another method), as a problem.
+//! path with another method), as a problem. Each route is described in the API document by
+//! [`crate::openapi::public`].
 
 use std::sync::Arc;
 

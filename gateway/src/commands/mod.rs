@@ -4,6 +4,7 @@
 //! - [`audit`] — `gateway audit verify`.
 //! - [`code`] — `gateway code inspect`, `gateway code mint`.
 //! - [`keys`] — `gateway keys generate`.
+//! - [`openapi`] — `gateway openapi`: the API document.
 //! - [`venues`] — `gateway venues add|disable|rotate`, on the store without a running gateway.
 //! - [`operators`] — `gateway operators add|list|disable`.
 //! - [`store_args`] — the store options those two take.
@@ -11,6 +12,7 @@
 pub mod audit;
 pub mod code;
 pub mod keys;
+pub mod openapi;
 pub mod operators;
 pub mod store_args;
 pub mod venues;
