@@ -59,7 +59,7 @@ use crate::objections::ObjectionDesk;
 use crate::shutdown::Shutdown;
 use crate::venues::registry::VenueRegistry;
 use crate::venues::Venues;
-use crate::verify::admission::{Admission, AdmissionSettings};
+use crate::verify::admission::{Admission, AdmissionSettings, QueueDelay};
 use crate::verify::fetch::{Backends, Fetcher};
 use crate::verify::record::AuditRecorder;
 use crate::verify::signature_batch::SignatureBatcher;
@@ -627,6 +627,11 @@ fn verify_service(
     node: &Node,
     audit: &AuditWriter,
 ) -> Arc<VerifyService> {
+    let queue = Arc::new(QueueDelay::new(
+        Duration::from_millis(config.limits.verify_queue_delay_ms),
+        parts.metrics.queue_delay(),
+    ));
+    QueueDelay::watch(&queue);
     let admission = Admission::new(
         AdmissionSettings {
             target: Duration::from_millis(config.limits.verify_target_ms),
@@ -634,6 +639,7 @@ fn verify_service(
             max: config.limits.verify_max_in_flight,
         },
         parts.metrics.verify_limit(),
+        queue,
     );
     Arc::new(VerifyService {
         catalogue: parts.catalogue,

@@ -431,6 +431,11 @@ pub struct Limits {
     pub verify_target_ms: u64,
     pub verify_min_in_flight: usize,
     pub verify_max_in_flight: usize,
+    /// Verifications are refused at once while a ready task has waited longer than this for
+    /// the runtime [`QueueDelay::STANDING`] measurements in a row (0: never).
+    ///
+    /// [`QueueDelay::STANDING`]: crate::verify::admission::QueueDelay::STANDING
+    pub verify_queue_delay_ms: u64,
 }
 
 impl Default for GatewayConfig {
@@ -534,6 +539,7 @@ impl Default for Limits {
             verify_target_ms: 50,
             verify_min_in_flight: 64,
             verify_max_in_flight: 4096,
+            verify_queue_delay_ms: 5,
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -156,6 +157,8 @@ struct Inner {
     quota_mode: Family<ModeLabels, Gauge>,
     /// The verify route's adaptive limit on verifications in flight (`verify::admission`).
     verify_limit: Gauge,
+    /// How long a ready task waits for the runtime (`verify::admission::QueueDelay`).
+    queue_delay: Gauge<f64, AtomicU64>,
     quota_fallbacks: Counter,
     /// Handles to the series of the configured scenarios and certificate types, made once
     /// by [`Metrics::prepare`] so the verify path bumps atomics instead of looking up label
@@ -222,6 +225,7 @@ impl Metrics {
         let quota_mode = Family::default();
         let quota_fallbacks = Counter::default();
         let verify_limit = Gauge::default();
+        let queue_delay = Gauge::<f64, AtomicU64>::default();
 
         let cache_series = CACHES.map(|cache| {
             ["miss", "hit"].map(|result| {
@@ -311,6 +315,11 @@ impl Metrics {
             verify_limit.clone(),
         );
         registry.register(
+            "mz_runtime_queue_delay_seconds",
+            "How long a task that became ready waited for the runtime, last measured (every 5 ms): beyond limits.verify_queue_delay_ms new verifications are refused with 503 gateway.overloaded",
+            queue_delay.clone(),
+        );
+        registry.register(
             "mz_quota_fallbacks",
             "Times this node lost the shared venue quotas and fell back to its share",
             quota_fallbacks.clone(),
@@ -335,6 +344,7 @@ impl Metrics {
                 quota_mode,
                 quota_fallbacks,
                 verify_limit,
+                queue_delay,
                 prepared: OnceLock::new(),
                 cache_series,
                 live: crate::admin::live::Live::default(),
@@ -474,6 +484,12 @@ impl Metrics {
     /// [`crate::verify::admission::Admission`] to set.
     pub fn verify_limit(&self) -> Gauge {
         self.inner.verify_limit.clone()
+    }
+
+    /// The gauge of the runtime's queue delay, for its
+    /// [`crate::verify::admission::QueueDelay`] to set.
+    pub fn queue_delay(&self) -> Gauge<f64, AtomicU64> {
+        self.inner.queue_delay.clone()
     }
 
     /// The quota mode in force now (one of [`QUOTA_MODES`]): its series is 1, the others 0.

@@ -207,9 +207,9 @@ async fn pruning_removes_only_expired_buckets(fx: Fixture) {
         }
     }
     assert_eq!(
-        store.prune_spent(13).await.expect("prune"),
+        store.prune_spent(13, 2).await.expect("prune"),
         9,
-        "buckets 10, 11, 12"
+        "buckets 10, 11, 12, two rows a statement"
     );
     for n in 0..3 {
         for bucket in 10..13 {
@@ -229,7 +229,7 @@ async fn pruning_removes_only_expired_buckets(fx: Fixture) {
             );
         }
     }
-    assert_eq!(store.prune_spent(13).await.expect("prune again"), 0);
+    assert_eq!(store.prune_spent(13, 2).await.expect("prune again"), 0);
 }
 
 /// Two writers (as two nodes) append batches that spend the same codes at once: every code is

@@ -16,9 +16,22 @@
 //! where nearly every admission finds the limit in use, such answers are too few to matter).
 //! It never falls below `min` — a gateway with fewer verifications in flight never sheds — nor
 //! rises above `max`.
+//!
+//! The limit sees a verification only once its handler runs. Before that, a request waits for
+//! the runtime: its connection's task is woken when the bytes arrive and queued behind every
+//! other ready task, and on a saturated core that queue — not the handlers — is where the time
+//! goes (measured: at twice saturation, refusals themselves took up to 0.9 s, all of it spent
+//! waiting to be read). So the admission also watches that queue: [`QueueDelay`] is a task that
+//! asks to be woken every [`QueueDelay::PERIOD`] and records how late it ran, which is how long a
+//! task now waits for its turn. When that delay has exceeded the threshold
+//! (`verify_queue_delay_ms`) [`QueueDelay::STANDING`] times in a row — a standing queue, not one
+//! stall (CoDel's rule: act on a delay that persists, not on a burst) — new verifications are
+//! refused at once until a measurement comes back under it. Refusals are cheap, so the queue
+//! drains within a few periods and the requests that do get in wait little. A threshold of zero
+//! turns the gate off.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::gauge::Gauge;
@@ -34,6 +47,75 @@ pub struct AdmissionSettings {
     pub max: usize,
 }
 
+/// How long a task that became ready waits before it runs, as measured by
+/// [`QueueDelay::watch`], and whether that wait has become a standing queue.
+#[derive(Debug)]
+pub struct QueueDelay {
+    /// `[limits] verify_queue_delay_ms`: a delay beyond it is late (zero: never).
+    threshold: Duration,
+    micros: AtomicU64,
+    /// Late measurements in a row.
+    late_in_a_row: AtomicU32,
+    /// `mz_runtime_queue_delay_seconds`.
+    gauge: Gauge<f64, AtomicU64>,
+}
+
+impl QueueDelay {
+    /// How often the watcher asks to be woken.
+    pub const PERIOD: Duration = Duration::from_millis(5);
+    /// Late measurements in a row that make a standing queue: a delay that lasted at least
+    /// this many periods (and as many thresholds), not one stall of the thread.
+    pub const STANDING: u32 = 4;
+
+    pub fn new(threshold: Duration, gauge: Gauge<f64, AtomicU64>) -> QueueDelay {
+        QueueDelay {
+            threshold,
+            micros: AtomicU64::new(0),
+            late_in_a_row: AtomicU32::new(0),
+            gauge,
+        }
+    }
+
+    /// The delay last measured.
+    pub fn get(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+
+    /// The queue has stood above the threshold for [`Self::STANDING`] measurements in a row.
+    pub fn standing(&self) -> bool {
+        !self.threshold.is_zero() && self.late_in_a_row.load(Ordering::Relaxed) >= Self::STANDING
+    }
+
+    fn record(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.micros.store(micros, Ordering::Relaxed);
+        if delay > self.threshold {
+            self.late_in_a_row.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.late_in_a_row.store(0, Ordering::Relaxed);
+        }
+        self.gauge.set(delay.as_secs_f64());
+    }
+
+    /// Measures the delay on the current runtime every [`Self::PERIOD`], for as long as the
+    /// delay is used by someone. The timer wakes at millisecond granularity, so up to about a
+    /// millisecond of the lateness is the timer's, not the queue's.
+    pub fn watch(delay: &Arc<QueueDelay>) -> tokio::task::JoinHandle<()> {
+        let delay: Weak<QueueDelay> = Arc::downgrade(delay);
+        tokio::spawn(async move {
+            loop {
+                let asked = Instant::now();
+                tokio::time::sleep(Self::PERIOD).await;
+                let late = asked.elapsed().saturating_sub(Self::PERIOD);
+                match delay.upgrade() {
+                    Some(delay) => delay.record(late),
+                    None => return,
+                }
+            }
+        })
+    }
+}
+
 /// The shared limit and the verifications in flight.
 #[derive(Debug)]
 pub struct Admission {
@@ -44,6 +126,7 @@ pub struct Admission {
     state: Mutex<Limit>,
     /// `mz_verify_in_flight_limit`.
     gauge: Gauge,
+    queue: Arc<QueueDelay>,
 }
 
 #[derive(Debug)]
@@ -77,11 +160,14 @@ impl UpstreamWait {
 }
 
 impl Admission {
-    pub fn new(settings: AdmissionSettings, gauge: Gauge) -> Admission {
+    /// An admission watching the runtime's queue through `queue` (kept measured by
+    /// [`QueueDelay::watch`]).
+    pub fn new(settings: AdmissionSettings, gauge: Gauge, queue: Arc<QueueDelay>) -> Admission {
         gauge.set(i64::try_from(settings.max).unwrap_or(i64::MAX));
         Admission {
             settings,
             gauge,
+            queue,
             in_flight: AtomicUsize::new(0),
             limit: AtomicUsize::new(settings.max),
             state: Mutex::new(Limit {
@@ -91,8 +177,12 @@ impl Admission {
         }
     }
 
-    /// Admits a verification, or `None` when the limit is reached.
+    /// Admits a verification, or `None` when the runtime's queue is too long or the limit is
+    /// reached.
     pub fn try_admit(&self) -> Option<Admitted<'_>> {
+        if self.queue.standing() {
+            return None;
+        }
         let limit = self.limit.load(Ordering::Relaxed);
         let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
         if before >= limit {
@@ -162,9 +252,22 @@ mod tests {
         max: 10,
     };
 
+    fn admission(settings: AdmissionSettings) -> (Admission, Arc<QueueDelay>) {
+        admission_with(settings, Duration::from_millis(5))
+    }
+
+    fn admission_with(
+        settings: AdmissionSettings,
+        threshold: Duration,
+    ) -> (Admission, Arc<QueueDelay>) {
+        let queue = Arc::new(QueueDelay::new(threshold, Gauge::default()));
+        let admission = Admission::new(settings, Gauge::default(), Arc::clone(&queue));
+        (admission, queue)
+    }
+
     #[test]
     fn beyond_the_limit_a_verification_is_refused_until_one_in_flight_ends() {
-        let admission = Admission::new(SETTINGS, Gauge::default());
+        let (admission, _) = admission(SETTINGS);
         let admitted: Vec<_> = (0..10)
             .map(|_| admission.try_admit().expect("admitted"))
             .collect();
@@ -177,7 +280,7 @@ mod tests {
 
     #[test]
     fn late_answers_shrink_the_limit_to_its_floor_and_timely_busy_ones_raise_it_again() {
-        let admission = Admission::new(SETTINGS, Gauge::default());
+        let (admission, _) = admission(SETTINGS);
         let start = Instant::now();
         // A late answer takes a tenth; a second within `target` of the first does not.
         admission.finished(Duration::from_millis(30), true, start);
@@ -224,7 +327,7 @@ mod tests {
 
     #[test]
     fn time_spent_waiting_for_departments_is_not_the_gateways() {
-        let admission = Admission::new(SETTINGS, Gauge::default());
+        let (admission, _) = admission(SETTINGS);
         let admitted = admission.try_admit().expect("admitted");
         let upstream = UpstreamWait::default();
         upstream.add(Duration::from_millis(400));
@@ -234,5 +337,69 @@ mod tests {
         admitted.finish(Duration::from_millis(410), Duration::ZERO);
         assert_eq!(admission.limit(), 9, "410 ms of its own: late");
         assert_eq!(admission.in_flight(), 0);
+    }
+
+    #[test]
+    fn while_the_runtime_queue_stands_every_new_verification_is_refused() {
+        let (gated, queue) = admission(SETTINGS);
+        let late = Duration::from_millis(6);
+        for _ in 1..QueueDelay::STANDING {
+            queue.record(late);
+            assert!(
+                gated.try_admit().is_some(),
+                "a few late measurements: a stall"
+            );
+        }
+        queue.record(Duration::from_millis(5));
+        queue.record(late);
+        assert!(
+            gated.try_admit().is_some(),
+            "one at the threshold in between: no standing queue"
+        );
+        for _ in 0..QueueDelay::STANDING {
+            queue.record(late);
+        }
+        assert!(gated.try_admit().is_none(), "standing: refused");
+        assert_eq!(gated.in_flight(), 0, "a refusal holds no place");
+        queue.record(Duration::from_micros(300));
+        assert!(gated.try_admit().is_some(), "drained: admitted again");
+
+        let (ungated, queue) = admission_with(SETTINGS, Duration::ZERO);
+        for _ in 0..10 {
+            queue.record(Duration::from_secs(1));
+        }
+        assert!(ungated.try_admit().is_some(), "zero turns the gate off");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_watcher_measures_how_long_a_ready_task_waits_and_stops_with_its_delay() {
+        let queue = Arc::new(QueueDelay::new(Duration::from_millis(5), Gauge::default()));
+        let watcher = QueueDelay::watch(&queue);
+        // Let the watcher take its first measurement on an idle runtime.
+        tokio::time::sleep(QueueDelay::PERIOD * 3).await;
+        // A task that holds the only thread for 60 ms: the watcher, due meanwhile, waits.
+        tokio::spawn(async { std::thread::sleep(Duration::from_millis(60)) })
+            .await
+            .expect("the blocking task");
+        // The watcher runs as soon as the thread is free, and its next measurement (an idle
+        // one) comes a period later: look until it has been seen.
+        let mut seen = Duration::ZERO;
+        for _ in 0..2000 {
+            seen = seen.max(queue.get());
+            if seen >= Duration::from_millis(40) {
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            seen >= Duration::from_millis(40),
+            "measured at most {seen:?} behind a 60 ms stall"
+        );
+        drop(queue);
+        tokio::time::timeout(Duration::from_secs(5), watcher)
+            .await
+            .expect("the watcher ends once nobody reads the delay")
+            .expect("the watcher does not panic");
     }
 }
