@@ -59,6 +59,63 @@ pub fn passes(
     })
 }
 
+/// Who may show a code for a scenario today: holders who pass it by the gateway's rules
+/// ([`passes`]) and whose home city is offered everything it asks. The gateway answers
+/// `not_offered` where its rollout plan does not offer a certificate yet; the shipped plan is
+/// assumed (skipped when it does not fit the catalogue).
+#[derive(Debug)]
+pub struct Candidates<'a> {
+    population: &'a Population,
+    catalogue: &'a Catalogue,
+    scenario: &'a Scenario,
+    plan: Option<wire::rollout::Plan>,
+    today: NaiveDate,
+}
+
+impl<'a> Candidates<'a> {
+    pub fn new(
+        population: &'a Population,
+        catalogue: &'a Catalogue,
+        scenario: &'a Scenario,
+        today: NaiveDate,
+    ) -> Candidates<'a> {
+        let plan =
+            wire::rollout::Plan::parse(wire::rollout::EMBEDDED, "config/rollout.toml", catalogue)
+                .ok();
+        Candidates {
+            population,
+            catalogue,
+            scenario,
+            plan,
+            today,
+        }
+    }
+
+    /// `handle` as a holder who passes the scenario, if they do.
+    pub fn holder(&self, handle: &str) -> Option<Holder> {
+        let scenario = self.scenario;
+        let city = self.population.holder(handle, scenario.holder).home_city();
+        let offered_at_home = self.plan.as_ref().is_none_or(|plan| {
+            scenario.requirements.iter().all(|r| {
+                plan.offered(&r.certificate, city, &scenario.id, self.today) != Some(false)
+            })
+        });
+        (offered_at_home
+            && passes(
+                self.population,
+                self.catalogue,
+                scenario,
+                handle,
+                self.today,
+            ))
+        .then(|| Holder {
+            handle: handle.to_string(),
+            kind: scenario.holder,
+            city,
+        })
+    }
+}
+
 /// The first `n` holders (by handle number) who pass `scenario` on `today`.
 pub fn passing_holders(
     population: &Population,
@@ -67,39 +124,21 @@ pub fn passing_holders(
     n: usize,
     today: NaiveDate,
 ) -> Result<Vec<Holder>> {
-    // The gateway answers `not_offered` where its rollout plan does not offer a certificate
-    // yet: only holders whose home city is offered everything pass. The shipped plan is
-    // assumed (skipped when it does not fit the catalogue).
-    let plan =
-        wire::rollout::Plan::parse(wire::rollout::EMBEDDED, "config/rollout.toml", catalogue).ok();
-    let offered_at_home = |h: &str| {
-        let Some(plan) = &plan else { return true };
-        let city = population.holder(h, scenario.holder).home_city();
-        scenario
-            .requirements
-            .iter()
-            .all(|r| plan.offered(&r.certificate, city, &scenario.id, today) != Some(false))
-    };
-    let handles = population.find_handles(HANDLE_PREFIX, n, |h| {
-        offered_at_home(h) && passes(population, catalogue, scenario, h, today)
+    let candidates = Candidates::new(population, catalogue, scenario, today);
+    let mut holders = Vec::with_capacity(n);
+    population.find_handles(HANDLE_PREFIX, n, |h| {
+        let found = candidates.holder(h);
+        let passes = found.is_some();
+        holders.extend(found);
+        passes
     });
     ensure!(
-        handles.len() == n,
+        holders.len() == n,
         "only {} of the first {MAX_SEARCH} holders pass `{}` today; lower `--population` (asked for {n})",
-        handles.len(),
+        holders.len(),
         scenario.id
     );
-    Ok(handles
-        .into_iter()
-        .map(|handle| {
-            let city = population.holder(&handle, scenario.holder).home_city();
-            Holder {
-                handle,
-                kind: scenario.holder,
-                city,
-            }
-        })
-        .collect())
+    Ok(holders)
 }
 
 /// Zipf's law over ranks `0..n`: rank `k` is chosen with probability proportional to

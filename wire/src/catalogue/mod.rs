@@ -82,8 +82,9 @@ macro_rules! embedded_source {
     };
 }
 
-/// The repository's `config/` files, compiled in.
-const EMBEDDED: Sources<'static> = Sources {
+/// The repository's `config/` files, compiled in: what [`Catalogue::embedded`] is made of, for
+/// a tool that writes an edited copy (`loadtest memory` points every department at one process).
+pub const EMBEDDED: Sources<'static> = Sources {
     certificates: embedded_source!("certificates.toml"),
     departments: embedded_source!("departments.toml"),
     cities: embedded_source!("cities.toml"),
