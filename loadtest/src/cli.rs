@@ -52,6 +52,10 @@ pub enum Command {
     /// Drive the same load at the baseline and at the gateway in one run; report both, the
     /// servers' CPU time per request from /proc, and the ratios.
     Compare(Box<CompareArgs>),
+    /// Fill the gateway's record cache to `--entries` records through the real fetch path
+    /// (every department an `issuer` process) and report the gateway's memory per cached
+    /// record: the slope of its RSS over the entries, against the goal of 300 bytes.
+    Memory(Box<MemoryArgs>),
 }
 
 /// What to send, how, and where the report goes: the same for `run` and `compare`.
@@ -160,6 +164,50 @@ pub struct CompareArgs {
     pub store: Option<String>,
     #[command(flatten)]
     pub measure: MeasureArgs,
+}
+
+/// `loadtest memory`: what one cached department record costs the gateway in memory.
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// Records to fill the gateway's record cache with (its `fetch.cache_capacity`).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub entries: u64,
+    /// Points at which the gateway's RSS is read as the cache fills, evenly spaced in entries
+    /// (besides one at the start): bytes per entry is the slope of the least-squares line
+    /// through them.
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    pub steps: u64,
+    /// The scenario verified: each verification caches one record per requirement.
+    #[arg(long, value_name = "SCENARIO", default_value = "park-entry-senior")]
+    pub scenario: String,
+    /// How the codes are protected: eddsa, es256, es384, sm2 or hmac (if the scenario allows).
+    #[arg(long, value_name = "PROFILE", default_value = "hmac")]
+    pub profile: Profile,
+    /// Connections (closed loop: each sends its next verification when one is answered).
+    #[arg(
+        short = 'c',
+        long = "connections",
+        value_name = "N",
+        default_value_t = 32
+    )]
+    pub connections: usize,
+    /// Give up on a verification after this long.
+    #[arg(short = 't', long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// The gateway binary [default: `gateway` next to this executable].
+    #[arg(long, value_name = "PATH")]
+    pub gateway_bin: Option<PathBuf>,
+    /// The department backend binary [default: `issuer` next to this executable].
+    #[arg(long, value_name = "PATH")]
+    pub issuer_bin: Option<PathBuf>,
+    /// `MIANZHENG_LOG` of the gateway (its log goes to a file in a temporary folder).
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
+    pub gateway_log: String,
+    /// Pin the gateway to CPU 0 (`taskset -c 0`), this generator and the issuer to CPU 1.
+    #[arg(long)]
+    pub pin: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Which gateways `compare` starts: with the audit trail on, off, or one of each.

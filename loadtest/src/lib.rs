@@ -25,6 +25,8 @@
 //! - [`baseline`] — `loadtest baseline`: the bare server, the HTTP layer's ceiling.
 //! - [`compare`] — `loadtest compare`: baseline and gateway (with the audit trail on, off, or
 //!   one of each) as child processes, the same load at each, CPU per request, the ratios.
+//! - [`memory`] — `loadtest memory`: the record cache filled through an `issuer` process, the
+//!   gateway's RSS read as it fills, and its bytes per cached record.
 //! - [`postgres`] — a fresh PostgreSQL schema per gateway `compare` starts, and the CPU time
 //!   of the server's backends serving it.
 //! - [`procstat`] — CPU time from `/proc/<pid>/stat`, clock ticks, pinning, the machine.
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod codes;
 pub mod compare;
 pub mod driver;
+pub mod memory;
 pub mod population;
 pub mod postgres;
 pub mod procstat;
@@ -52,6 +55,7 @@ pub fn main(cli: cli::Cli) -> ExitCode {
         None => run::run(&cli.run),
         Some(cli::Command::Baseline(args)) => baseline::run(args).map(|()| ExitCode::SUCCESS),
         Some(cli::Command::Compare(args)) => compare::run(args),
+        Some(cli::Command::Memory(args)) => memory::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,93 @@
+//! `loadtest memory` as a user runs it: it starts the `issuer` and the `gateway` binaries built
+//! beside it, fills the record cache to a tiny count through the issuer, and reports the
+//! gateway's memory per entry as JSON. Nothing is asserted about the figure or the speed (a
+//! debug build on a shared machine): only that the fill reached the count, every verification
+//! the gateway did not shed passed, and the report has what the module documents.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Bound on the run; reached only when something is broken.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+fn loadtest_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_loadtest"))
+}
+
+/// The binary of package `name` beside the loadtest binary (`cargo build -p gateway -p issuer`,
+/// or a build of the whole workspace, puts it there).
+fn beside(name: &str) -> Option<PathBuf> {
+    let path = loadtest_binary().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    path.is_file().then_some(path)
+}
+
+#[tokio::test]
+async fn memory_fills_the_record_cache_through_the_issuer_and_reports_bytes_per_entry() {
+    if beside("gateway").is_none() || beside("issuer").is_none() {
+        println!(
+            "SKIPPED memory_fills_the_record_cache_through_the_issuer_and_reports_bytes_per_entry: \
+             no gateway or issuer binary beside `{}` (build them with `cargo build -p gateway -p issuer`)",
+            loadtest_binary().display()
+        );
+        return;
+    }
+    let run = tokio::process::Command::new(loadtest_binary())
+        .args([
+            "memory",
+            "--entries",
+            "2000",
+            "--steps",
+            "4",
+            "-c",
+            "8",
+            "--json",
+            "--no-tui",
+        ])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("loadtest memory finishes")
+        .expect("loadtest runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "a JSON report ({e}):\n{}\nstderr:\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{stderr}\n{report:#}",
+        out.status
+    );
+    assert_eq!(report["schema"], "mianzheng-loadtest/1");
+    assert_eq!(report["command"], "memory");
+    assert_eq!(report["scenario"], "park-entry-senior");
+    assert_eq!(report["audit"], false);
+    assert_eq!(report["cache_capacity"], 2000);
+    let entries = report["entries"].as_u64().expect("entries");
+    assert!(entries >= 2000, "{report:#}");
+    assert_eq!(report["verifications_failed"], 0, "{report:#}");
+    // park-entry-senior caches one record per verification: one miss for each that was not
+    // shed (a debug build sheds under load).
+    assert_eq!(report["records_per_verification"], 1);
+    let sent = report["verifications"].as_u64().expect("verifications");
+    let shed = report["verifications_shed"].as_u64().expect("shed");
+    assert_eq!(sent - shed, entries, "{report:#}");
+    let samples = report["samples"].as_array().expect("samples");
+    assert_eq!(samples.len(), 5, "the start and four steps");
+    let counts: Vec<u64> = samples
+        .iter()
+        .map(|s| s["entries"].as_u64().expect("entries"))
+        .collect();
+    assert_eq!(counts, [0, 500, 1000, 1500, 2000]);
+    assert!(samples
+        .iter()
+        .all(|s| s["rss_bytes"].as_u64().is_some_and(|b| b > 0)));
+    assert!(report["bytes_per_entry"].is_number(), "{report:#}");
+    assert!(report["goal_met"].is_boolean());
+    assert_eq!(report["goal_bytes_per_entry"], 300.0);
+}
