@@ -52,6 +52,14 @@ pub enum Command {
     /// Drive the same load at the baseline and at the gateway in one run; report both, the
     /// servers' CPU time per request from /proc, and the ratios.
     Compare(Box<CompareArgs>),
+    /// Find the gateway's saturation (closed loop), measure it at half that (open loop), then
+    /// offer it `--factor` times that for `-z`: how much it refuses, how fast, and how the
+    /// admitted requests fare.
+    Overload(Box<OverloadArgs>),
+    /// A steady open-loop load for `-z` (30 minutes by default; codes minted as it goes), the
+    /// gateway's memory, sockets and latency sampled every `--every`, a chart in the terminal
+    /// and in an SVG file, and a verdict on the memory's slope once the caches are full.
+    Soak(Box<SoakArgs>),
     /// Fill the gateway's record cache to `--entries` records through the real fetch path
     /// (every department an `issuer` process) and report the gateway's memory per cached
     /// record: the slope of its RSS over the entries, against the goal of 300 bytes.
@@ -138,19 +146,12 @@ pub struct CompareArgs {
     /// The process id of the gateway at `--target`, whose CPU time is read from /proc.
     #[arg(long, value_name = "PID", requires = "target")]
     pub target_pid: Option<u32>,
-    /// The gateway binary to start [default: `gateway` next to this executable].
-    #[arg(long, value_name = "PATH", conflicts_with = "target")]
-    pub gateway_bin: Option<PathBuf>,
-    /// `MIANZHENG_LOG` of the started gateway (its log goes to a file in a temporary folder).
-    #[arg(long, value_name = "FILTER", default_value = "info")]
-    pub gateway_log: String,
+    #[command(flatten)]
+    pub start: StartArgs,
     /// Warm up first over the same holders (other codes), so the measured phase takes the
     /// record-cache-hit path; without it the measured phase starts cold.
     #[arg(long)]
     pub warm: bool,
-    /// Pin the servers to CPU 0 (`taskset -c 0`) and this generator to CPU 1.
-    #[arg(long)]
-    pub pin: bool,
     /// The started gateway's audit trail: `on` (what users run: every verification's entry
     /// committed before the answer), `off` (`audit.enabled = false`, a measurement switch), or
     /// `both`: a gateway with it on, then a fresh one with it off, under the same load, and
@@ -164,6 +165,119 @@ pub struct CompareArgs {
     pub store: Option<String>,
     #[command(flatten)]
     pub measure: MeasureArgs,
+}
+
+/// How a command starts the gateway it measures (unless given a running one with `--target`).
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    /// The gateway binary to start [default: `gateway` next to this executable].
+    #[arg(long, value_name = "PATH", conflicts_with = "target")]
+    pub gateway_bin: Option<PathBuf>,
+    /// `MIANZHENG_LOG` of the started gateway (its log goes to a file in a temporary folder).
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    pub gateway_log: String,
+    /// Pin the servers to CPU 0 (`taskset -c 0`) and this generator to CPU 1.
+    #[arg(long)]
+    pub pin: bool,
+}
+
+/// `loadtest overload`: find where the gateway saturates, then offer it twice that.
+#[derive(Debug, Args)]
+pub struct OverloadArgs {
+    /// A running gateway to overload instead of starting one (its venues' quotas must exceed
+    /// the load, or 429s count as failures).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub start: StartArgs,
+    /// How long the closed loop that finds saturation runs.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub probe: Duration,
+    /// Connections of the closed loop that finds saturation.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub probe_connections: usize,
+    /// A TOML file merged over the started gateway's configuration, key by key — to overload
+    /// it with other settings, e.g. `[limits] verify_queue_delay_ms = 0`.
+    #[arg(long, value_name = "FILE", conflicts_with = "target")]
+    pub gateway_config: Option<PathBuf>,
+    /// Saturation in verifications per second, instead of finding it.
+    #[arg(long, value_name = "PER_SEC")]
+    pub saturation: Option<f64>,
+    /// The overload as a multiple of saturation.
+    #[arg(long, value_name = "X", default_value_t = 2.0)]
+    pub factor: f64,
+    /// How long the overload lasts (and the half-saturation phase before it, at most 20 s).
+    #[arg(short = 'z', long = "duration", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Connections of the open-loop phases: enough that requests never wait for one.
+    #[arg(
+        short = 'c',
+        long = "connections",
+        value_name = "N",
+        default_value_t = 1000
+    )]
+    pub connections: usize,
+    /// Give up on a request after this long (a failure if it was not refused).
+    #[arg(short = 't', long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `loadtest soak`: a steady load for a long time, with the gateway's memory, sockets and
+/// latency sampled as it goes.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// A running gateway to soak instead of starting one (needs `--target-pid`).
+    #[arg(long, value_name = "URL", requires = "target_pid")]
+    pub target: Option<String>,
+    /// The process id of the gateway at `--target`, whose memory and sockets are sampled.
+    #[arg(long, value_name = "PID", requires = "target")]
+    pub target_pid: Option<u32>,
+    #[command(flatten)]
+    pub start: StartArgs,
+    /// How long the soak runs (codes are minted as it goes: any length).
+    #[arg(short = 'z', long = "duration", value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Open loop at this many requests per second.
+    #[arg(
+        short = 'q',
+        long = "rate",
+        value_name = "PER_SEC",
+        default_value_t = 1000.0
+    )]
+    pub rate: f64,
+    /// Connections.
+    #[arg(
+        short = 'c',
+        long = "connections",
+        value_name = "N",
+        default_value_t = 64
+    )]
+    pub connections: usize,
+    /// Give up on a request after this long.
+    #[arg(short = 't', long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Sample the gateway this often.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub every: Duration,
+    /// The memory verdict fits the samples after this much of the run: by then the caches are
+    /// full (the replay guard keeps each nonce as long as its code lives, 600 s at most).
+    #[arg(long, value_name = "DURATION", default_value = "11m", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Where the chart goes (SVG).
+    #[arg(long, value_name = "FILE", default_value = "soak.svg")]
+    pub svg: PathBuf,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `loadtest memory`: what one cached department record costs the gateway in memory.
@@ -265,6 +379,13 @@ pub struct LoadArgs {
     /// Give up on a request after this long.
     #[arg(short = 't', long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+/// What the requests are: scenarios, holders, code profile, bad inputs and replays.
+#[derive(Debug, Clone, Args)]
+pub struct WorkloadArgs {
     /// Holders per scenario, chosen Zipf-skewed (the most popular first).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub population: usize,
@@ -352,28 +473,7 @@ impl LoadArgs {
     /// The same, with `unpaced` as the pace when `-q` is not given.
     pub fn plan_with(&self, unpaced: Pace) -> Result<LoadPlan> {
         ensure!(self.connections >= 1, "`-c` must be at least 1");
-        ensure!(
-            self.zipf.is_finite() && self.zipf >= 0.0,
-            "`--zipf` must be a number of at least 0, not `{}`",
-            self.zipf
-        );
-        ensure!(
-            (0.0..=1.0).contains(&self.bad),
-            "`--bad` must be a share within 0..=1, not `{}`",
-            self.bad
-        );
-        ensure!(
-            (0.0..=1.0).contains(&self.replay),
-            "`--replay` must be a share within 0..=1, not `{}`",
-            self.replay
-        );
-        ensure!(
-            self.bad + self.replay <= 1.0,
-            "`--bad {}` and `--replay {}` together are more than every request",
-            self.bad,
-            self.replay
-        );
-        ensure!(self.population >= 1, "`--population` must be at least 1");
+        self.workload.check()?;
         ensure!(
             self.timeout > Duration::ZERO,
             "`--timeout` must be more than 0"
@@ -427,6 +527,35 @@ impl LoadArgs {
             codes,
             timeout: self.timeout,
         })
+    }
+}
+
+impl WorkloadArgs {
+    /// Checks the shares, the exponent and the population.
+    pub fn check(&self) -> Result<()> {
+        ensure!(
+            self.zipf.is_finite() && self.zipf >= 0.0,
+            "`--zipf` must be a number of at least 0, not `{}`",
+            self.zipf
+        );
+        ensure!(
+            (0.0..=1.0).contains(&self.bad),
+            "`--bad` must be a share within 0..=1, not `{}`",
+            self.bad
+        );
+        ensure!(
+            (0.0..=1.0).contains(&self.replay),
+            "`--replay` must be a share within 0..=1, not `{}`",
+            self.replay
+        );
+        ensure!(
+            self.bad + self.replay <= 1.0,
+            "`--bad {}` and `--replay {}` together are more than every request",
+            self.bad,
+            self.replay
+        );
+        ensure!(self.population >= 1, "`--population` must be at least 1");
+        Ok(())
     }
 }
 
@@ -573,8 +702,8 @@ mod tests {
         let Some(Command::Compare(args)) = cli.command else {
             panic!("compare");
         };
-        assert!(args.warm && args.pin);
-        assert_eq!(args.measure.load.profile, Profile::Hmac);
+        assert!(args.warm && args.start.pin);
+        assert_eq!(args.measure.load.workload.profile, Profile::Hmac);
         assert!(
             Cli::try_parse_from(["loadtest", "compare", "--target", "http://127.0.0.1:1"]).is_err()
         );

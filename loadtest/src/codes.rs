@@ -135,14 +135,27 @@ pub fn mint_all(
     plan: &[Planned],
     what: &str,
 ) -> Vec<Prepared> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    mint_on(threads, minter, scenarios, plan, Some(what))
+}
+
+/// Mints the plan on `threads` threads, showing progress under the name `what` (if any) for a
+/// large plan.
+pub fn mint_on(
+    threads: usize,
+    minter: &Minter,
+    scenarios: &[ScenarioSetup],
+    plan: &[Planned],
+    what: Option<&str>,
+) -> Vec<Prepared> {
     let started = Instant::now();
     let now = chrono::Utc::now().timestamp();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(plan.len().max(1));
+    let threads = threads.clamp(1, plan.len().max(1));
     let chunk = plan.len().div_ceil(threads).max(1);
     let done = AtomicUsize::new(0);
-    let show = plan.len() >= SHOW_PROGRESS_FROM;
+    let what = what.filter(|_| plan.len() >= SHOW_PROGRESS_FROM);
+    let show = what.is_some();
+    let what = what.unwrap_or_default();
     let parts: Vec<Vec<Prepared>> = std::thread::scope(|scope| {
         let workers: Vec<_> = plan
             .chunks(chunk)

@@ -33,6 +33,7 @@ use wire::api::VERIFY_PATH;
 
 use crate::cli::{ClientArgs, Pace};
 use crate::codes::Prepared;
+use crate::feed::Requests;
 use crate::stats::{Failure, Outcome, Recorder, Sample, Stop};
 use crate::workload::Expect;
 
@@ -251,8 +252,9 @@ impl Connection {
         }
     }
 
-    /// Sends one request and reads the whole answer.
-    async fn send(&mut self, req: Request<Full<Bytes>>) -> hyper::Result<(u16, Bytes)> {
+    /// Sends one request and reads the whole answer: its status, whether it says when to
+    /// retry (`Retry-After`), its body.
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> hyper::Result<(u16, bool, Bytes)> {
         let response = match self {
             Connection::H1(s) => {
                 s.ready().await?;
@@ -264,8 +266,9 @@ impl Connection {
             }
         };
         let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key(http::header::RETRY_AFTER);
         let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        Ok((status, retry_after, body))
     }
 }
 
@@ -302,12 +305,81 @@ pub struct Drive {
     /// ...or this long after the start.
     pub duration: Option<Duration>,
     pub timeout: Duration,
-    /// Reuse the pool from the start when it runs out (the baseline, which keeps no nonces);
-    /// otherwise running out stops the phase.
-    pub cycle: bool,
     /// Check each answer against its request's expectation; otherwise only that it is a 2xx.
     pub check: bool,
+    /// The gateway may shed load: a 503 `gateway.overloaded` with `Retry-After` is a refusal
+    /// the phase expects (`overload`), not a failure.
+    pub shedding: bool,
+    /// Where the latency of each window of the run goes as it ends (`soak`).
+    pub windows: Option<Windows>,
     pub progress: Progress,
+}
+
+/// The run cut into windows of `every`, each summed up as it ends.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    pub every: Duration,
+    pub to: mpsc::UnboundedSender<LatencyWindow>,
+}
+
+/// The answers of one window of the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyWindow {
+    /// When the window ended, from the start of the run.
+    pub ended: Duration,
+    pub requests: u64,
+    /// Requests that failed their expectation.
+    pub errors: u64,
+    /// Latency of the answered requests, milliseconds.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// A window's histogram and counters.
+struct OpenWindow {
+    latency: hdrhistogram::Histogram<u64>,
+    requests: u64,
+    errors: u64,
+}
+
+impl OpenWindow {
+    fn new() -> OpenWindow {
+        OpenWindow {
+            latency: crate::stats::histogram(),
+            requests: 0,
+            errors: 0,
+        }
+    }
+
+    fn record(&mut self, sample: &Sample) {
+        self.requests += 1;
+        match &sample.outcome {
+            Outcome::Answered { mismatch, .. } => {
+                let micros = u64::try_from(sample.latency.as_micros()).unwrap_or(u64::MAX);
+                self.latency.saturating_record(micros.max(1));
+                if mismatch.is_some() {
+                    self.errors += 1;
+                }
+            }
+            Outcome::Failed(_) => self.errors += 1,
+        }
+    }
+
+    /// Sums the window up and starts the next.
+    fn close(&mut self, ended: Duration) -> LatencyWindow {
+        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
+        let window = LatencyWindow {
+            ended,
+            requests: self.requests,
+            errors: self.errors,
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            max_ms: self.latency.max() as f64 / 1000.0,
+        };
+        *self = OpenWindow::new();
+        window
+    }
 }
 
 /// What a phase produced.
@@ -328,19 +400,19 @@ struct Shared {
     limit: u64,
 }
 
-/// Open loop: requests that can be released, the smallest of `-n`, the pool (unless cycling)
-/// and the due times before `-z` ends; and whether the pool is what limits it.
-fn open_loop_limit(per_sec: f64, drive: &Drive, pool: u64) -> (u64, bool) {
+/// Open loop: requests that can be released, the smallest of `-n`, the requests there are
+/// (when they end) and the due times before `-z` ends; and whether the requests there are is
+/// what limits it.
+fn open_loop_limit(per_sec: f64, drive: &Drive, there_are: Option<u64>) -> (u64, bool) {
     let by_requests = drive.requests.unwrap_or(u64::MAX);
     // Request `i` is due at `i / per_sec`: those due before the end are `ceil(z × rate)`.
     let by_time = drive
         .duration
         .map_or(u64::MAX, |z| (z.as_secs_f64() * per_sec).ceil() as u64);
     let wanted = by_requests.min(by_time);
-    if !drive.cycle && pool < wanted {
-        (pool, true)
-    } else {
-        (wanted, false)
+    match there_are {
+        Some(n) if n < wanted => (n, true),
+        _ => (wanted, false),
     }
 }
 
@@ -360,10 +432,10 @@ fn pace(released: Arc<Semaphore>, start: Instant, per_sec: f64, limit: u64, work
     released.add_permits(workers);
 }
 
-/// Runs one phase against `target` with the requests of `pool` (in order).
+/// Runs one phase against `target` with `requests` (in order).
 pub async fn drive(
     target: Arc<Target>,
-    pool: Arc<[Prepared]>,
+    requests: Requests,
     scenarios: Vec<String>,
     drive: &Drive,
 ) -> Finished {
@@ -382,7 +454,7 @@ pub async fn drive(
 
     let (tx, rx) = mpsc::unbounded_channel();
     let (limit, exhausted) = match drive.pace {
-        Pace::Open { per_sec } => open_loop_limit(per_sec, drive, pool.len() as u64),
+        Pace::Open { per_sec } => open_loop_limit(per_sec, drive, requests.count()),
         Pace::Closed => (u64::MAX, false),
     };
     let shared = Arc::new(Shared {
@@ -407,7 +479,7 @@ pub async fn drive(
         workers.spawn(worker(
             connection,
             Arc::clone(&target),
-            Arc::clone(&pool),
+            requests.clone(),
             Arc::clone(&shared),
             drive.clone(),
             start,
@@ -420,6 +492,7 @@ pub async fn drive(
         Recorder::new(scenarios),
         drive.label.clone(),
         drive.progress,
+        drive.windows.clone(),
         start,
     ));
     while workers.join_next().await.is_some() {}
@@ -447,14 +520,13 @@ pub async fn drive(
 async fn worker(
     mut connection: Option<Connection>,
     target: Arc<Target>,
-    pool: Arc<[Prepared]>,
+    requests: Requests,
     shared: Arc<Shared>,
     drive: Drive,
     start: Instant,
     samples: mpsc::UnboundedSender<Sample>,
 ) {
     let deadline = drive.duration.map(|d| start + d);
-    let len = pool.len() as u64;
     loop {
         if let Some(released) = &shared.released {
             match released.acquire().await {
@@ -478,14 +550,14 @@ async fn worker(
                 {
                     break;
                 }
-                if i >= len && !drive.cycle {
-                    shared.exhausted.store(true, Ordering::Relaxed);
-                    break;
-                }
                 None
             }
         };
-        let prepared = &pool[(i % len) as usize];
+        let Some(prepared) = requests.get(i).await else {
+            shared.exhausted.store(true, Ordering::Relaxed);
+            break;
+        };
+        let prepared = &prepared;
         let sent = Instant::now();
         let from = due.unwrap_or(sent);
         if connection.as_ref().is_some_and(Connection::is_closed) {
@@ -533,8 +605,10 @@ async fn exchange(
     match tokio::time::timeout(drive.timeout, connection.send(target.request(prepared))).await {
         Err(_) => Outcome::Failed(Failure::Timeout),
         Ok(Err(_)) => Outcome::Failed(Failure::Transport),
-        Ok(Ok((status, body))) => {
-            let expect = if drive.check {
+        Ok(Ok((status, retry_after, body))) => {
+            let expect = if drive.shedding && status == 503 {
+                Expect::Shed { retry_after }
+            } else if drive.check {
                 prepared.expect
             } else {
                 Expect::Served
@@ -558,15 +632,22 @@ async fn exchange(
     }
 }
 
-/// The collector: folds samples into the recorder and shows progress once a second.
+/// The collector: folds samples into the recorder (and the window under way, if the run is
+/// cut into windows) and shows progress once a second.
 async fn collect(
     mut rx: mpsc::UnboundedReceiver<Sample>,
     mut recorder: Recorder,
     label: String,
     progress: Progress,
+    windows: Option<Windows>,
     start: Instant,
 ) -> Recorder {
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    let every = windows
+        .as_ref()
+        .map_or(Duration::from_secs(3600), |w| w.every);
+    let mut window_tick = tokio::time::interval_at(start + every, every);
+    let mut window = OpenWindow::new();
     let mut batch = Vec::with_capacity(256);
     let mut last = 0u64;
     loop {
@@ -579,6 +660,9 @@ async fn collect(
                     if let Outcome::Answered { mismatch: Some(m), .. } = &mut sample.outcome {
                         m.request = sample.index;
                     }
+                    if windows.is_some() {
+                        window.record(&sample);
+                    }
                     recorder.record(sample);
                 }
             }
@@ -587,7 +671,16 @@ async fn collect(
                 show(progress, &label, start.elapsed(), &recorder, now - last);
                 last = now;
             }
+            _ = window_tick.tick(), if windows.is_some() => {
+                if let Some(w) = &windows {
+                    let _ = w.to.send(window.close(start.elapsed()));
+                }
+            }
         }
+    }
+    if let Some(w) = windows.filter(|_| window.requests > 0) {
+        // The last window, shorter than the others.
+        let _ = w.to.send(window.close(start.elapsed()));
     }
     if progress == Progress::Live {
         eprint!("\r\x1b[K");
@@ -621,7 +714,7 @@ fn show(progress: Progress, label: &str, elapsed: Duration, recorder: &Recorder,
 mod tests {
     use super::*;
 
-    fn drive(requests: Option<u64>, duration: Option<Duration>, cycle: bool) -> Drive {
+    fn drive(requests: Option<u64>, duration: Option<Duration>) -> Drive {
         Drive {
             label: "t".into(),
             pace: Pace::Open { per_sec: 100.0 },
@@ -629,8 +722,9 @@ mod tests {
             requests,
             duration,
             timeout: Duration::from_secs(1),
-            cycle,
             check: true,
+            shedding: false,
+            windows: None,
             progress: Progress::Off,
         }
     }
@@ -639,26 +733,27 @@ mod tests {
     fn the_open_loop_releases_what_the_first_limit_allows() {
         let ten_secs = Some(Duration::from_secs(10));
         assert_eq!(
-            open_loop_limit(100.0, &drive(None, ten_secs, false), 1000),
+            open_loop_limit(100.0, &drive(None, ten_secs), Some(1000)),
             (1000, false)
         );
         assert_eq!(
-            open_loop_limit(100.0, &drive(Some(50), ten_secs, false), 1000),
+            open_loop_limit(100.0, &drive(Some(50), ten_secs), Some(1000)),
             (50, false)
         );
         assert_eq!(
-            open_loop_limit(100.0, &drive(None, ten_secs, false), 300),
+            open_loop_limit(100.0, &drive(None, ten_secs), Some(300)),
             (300, true)
         );
+        // A pool that cycles, or requests minted as the run goes, do not end.
         assert_eq!(
-            open_loop_limit(100.0, &drive(None, ten_secs, true), 300),
+            open_loop_limit(100.0, &drive(None, ten_secs), None),
             (1000, false)
         );
         assert_eq!(
             open_loop_limit(
                 100.0,
-                &drive(None, Some(Duration::from_millis(15)), false),
-                300
+                &drive(None, Some(Duration::from_millis(15))),
+                Some(300)
             ),
             (2, false)
         );

@@ -17,14 +17,22 @@
 //!   deleted after it.
 //! - [`codes`] — pre-minting the plan into ready request bodies (every code works once; a
 //!   replay sends an earlier request's code again).
+//! - [`feed`] — a phase's requests: a pool minted before it, or parts minted as it goes
+//!   (`soak`).
 //! - [`driver`] — the HTTP/1.1 and HTTP/2 client connections, the open and closed loops, and
 //!   the collector that receives every result as a value over a channel.
 //! - [`stats`] — samples, HDR histograms and counters, and the summary: pure functions.
 //! - [`report`] — the text and JSON reports (the JSON schema is documented there).
 //! - [`run`] — the default command, and the workload preparation `compare` shares.
 //! - [`baseline`] — `loadtest baseline`: the bare server, the HTTP layer's ceiling.
+//! - [`servers`] — the gateway or baseline a measurement starts as a child process (and
+//!   stops), or a running one by address and pid.
 //! - [`compare`] — `loadtest compare`: baseline and gateway (with the audit trail on, off, or
 //!   one of each) as child processes, the same load at each, CPU per request, the ratios.
+//! - [`overload`] — `loadtest overload`: saturation, half of it, then twice it; how much is
+//!   shed, how fast, and how the admitted fare, against the goals.
+//! - [`soak`] — `loadtest soak`: a long steady run with the gateway's memory, sockets and
+//!   latency sampled, charted (terminal and SVG), and a verdict on the memory's slope.
 //! - [`memory`] — `loadtest memory`: the record cache filled through an `issuer` process, the
 //!   gateway's RSS read as it fills, and its bytes per cached record.
 //! - [`postgres`] — a fresh PostgreSQL schema per gateway `compare` starts, and the CPU time
@@ -36,12 +44,16 @@ pub mod cli;
 pub mod codes;
 pub mod compare;
 pub mod driver;
+pub mod feed;
 pub mod memory;
+pub mod overload;
 pub mod population;
 pub mod postgres;
 pub mod procstat;
 pub mod report;
 pub mod run;
+pub mod servers;
+pub mod soak;
 pub mod stats;
 pub mod venues;
 pub mod workload;
@@ -55,6 +67,8 @@ pub fn main(cli: cli::Cli) -> ExitCode {
         None => run::run(&cli.run),
         Some(cli::Command::Baseline(args)) => baseline::run(args).map(|()| ExitCode::SUCCESS),
         Some(cli::Command::Compare(args)) => compare::run(args),
+        Some(cli::Command::Overload(args)) => overload::run(args),
+        Some(cli::Command::Soak(args)) => soak::run(args),
         Some(cli::Command::Memory(args)) => memory::run(args),
     };
     match result {

@@ -116,13 +116,51 @@ impl Machine {
     }
 }
 
-/// Checks that pinning to CPUs 0 and 1 can work here.
+/// The resident memory of process `pid` (`VmRSS` of /proc/<pid>/status), in bytes.
+pub fn rss_bytes(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_rss(&text).with_context(|| format!("no `VmRSS` line in {path}"))
+}
+
+fn parse_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line["VmRSS:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The sockets process `pid` holds open (its connections, listeners and store connections):
+/// the entries of /proc/<pid>/fd that are sockets.
+pub fn sockets(pid: u32) -> Result<usize> {
+    let path = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&path).with_context(|| format!("reading {path}"))?;
+    Ok(entries
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count())
+}
+
+/// Checks that pinning to CPUs 0 and 1 can work here: two CPUs, and `taskset` to pin the
+/// servers.
 pub fn check_pinnable(machine: &Machine) -> Result<()> {
     if machine.cpus < 2 {
         bail!(
             "`--pin` needs two CPUs (the server on 0, the generator on 1); this process may use {}",
             machine.cpus
         );
+    }
+    let taskset = std::process::Command::new("taskset")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !taskset.is_ok_and(|s| s.success()) {
+        bail!("`--pin` needs `taskset` (util-linux) to pin the servers");
     }
     Ok(())
 }
@@ -160,6 +198,19 @@ mod tests {
             system: 25,
         };
         assert_eq!(after.since(before).total(), 120);
+    }
+
+    #[test]
+    fn resident_memory_is_read_in_bytes_and_sockets_are_counted() {
+        let status = "Name:\tgateway\nVmPeak:\t  900 kB\nVmRSS:\t   81234 kB\nThreads:\t5\n";
+        assert_eq!(parse_rss(status), Some(81_234 * 1024));
+        assert_eq!(parse_rss("Name:\tkernel-thread\n"), None);
+        assert!(rss_bytes(std::process::id()).expect("own status") > 0);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let before = sockets(std::process::id()).expect("own fds");
+        let again = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        assert_eq!(sockets(std::process::id()).expect("own fds"), before + 1);
+        drop((listener, again));
     }
 
     #[test]

@@ -66,6 +66,7 @@
 //!   "by_input": { "valid": 180, "tampered_code": 7, "expired_code": 7, "unknown_venue": 6,
 //!                 "replayed": 0 },
 //!   "refused_as_expected": 20,               // bad inputs and replays refused as they should be
+//!   "shed": 0,                               // 503 gateway.overloaded, where shedding is expected
 //!   "by_scenario": { "park-entry-senior": { "requests": 101, "latency_ms": {...} } },
 //!   "errors": { "connect", "timeout", "transport",
 //!               "unexpected_status", "unexpected_verdict", "unexpected_body" },
@@ -324,7 +325,7 @@ pub fn json<T: Serialize>(report: &T, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -391,7 +392,7 @@ fn stop_text(s: &Summary) -> &'static str {
 }
 
 /// The body of a summary, indented.
-fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
+pub(crate) fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
     let l = &s.latency_ms;
     writeln!(
         out,
@@ -436,6 +437,13 @@ fn summary_text(s: &Summary, out: &mut impl Write) -> Result<()> {
             out,
             "  refused      {} as expected (bad inputs and replays; not failures)",
             thousands(s.refused_as_expected)
+        )?;
+    }
+    if s.shed > 0 {
+        writeln!(
+            out,
+            "  shed         {} (503 gateway.overloaded with Retry-After; not failures)",
+            thousands(s.shed)
         )?;
     }
     let e = &s.errors;
@@ -962,7 +970,8 @@ mod tests {
                     .expect("parses")
                     .run
                     .measure
-                    .load,
+                    .load
+                    .workload,
                 &crate::cli::LoadPlan {
                     pace: crate::cli::Pace::Closed,
                     connections: 32,

@@ -13,9 +13,10 @@ use rand::SeedableRng as _;
 use wire::catalogue::Catalogue;
 use wire::code::Minter;
 
-use crate::cli::{format_duration, LoadArgs, LoadPlan, OutputArgs, Pace, RunArgs};
+use crate::cli::{format_duration, LoadPlan, OutputArgs, Pace, RunArgs, WorkloadArgs};
 use crate::codes::{self, Prepared, ScenarioSetup};
 use crate::driver::{self, Drive, Progress, Target};
+use crate::feed::Requests;
 use crate::population::{self, Zipf};
 use crate::procstat::Machine;
 use crate::report::{self, RunReport, Setup};
@@ -42,7 +43,8 @@ pub struct Workload {
 impl Workload {
     /// Resolves the mix against the catalogue and the demo venues, and finds `--population`
     /// holders who pass each scenario today.
-    pub fn prepare(load: &LoadArgs) -> Result<Workload> {
+    /// `connections` bounds how far back a replay's original lies (requests in flight at once).
+    pub fn prepare(load: &WorkloadArgs, connections: usize) -> Result<Workload> {
         let catalogue = Catalogue::embedded();
         let venues =
             gateway::venues::Venues::parse(gateway::demo::VENUES, "config/venues.toml", &catalogue)
@@ -96,7 +98,7 @@ impl Workload {
             seed: load.seed,
             bad: load.bad,
             replay: load.replay,
-            replay_gap: load.connections + 1,
+            replay_gap: connections + 1,
         })
     }
 
@@ -132,7 +134,13 @@ impl Workload {
 
     /// The measured plan of `count` requests (seeded by `--seed`).
     pub fn plan(&self, count: u64) -> Vec<Planned> {
-        let mut rng = StdRng::seed_from_u64(self.seed);
+        self.plan_part(0, count)
+    }
+
+    /// Part `part` of a plan made as the run goes, `count` requests (part 0 is [`Self::plan`];
+    /// each part is seeded by `--seed` and its number).
+    pub fn plan_part(&self, part: u64, count: u64) -> Vec<Planned> {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ part.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut plan = workload::plan(
             &self.weights,
             &self.zipfs,
@@ -161,6 +169,11 @@ impl Workload {
     pub fn mint(&self, plan: &[Planned], what: &str) -> Arc<[Prepared]> {
         codes::mint_all(&self.minter, &self.scenarios, plan, what).into()
     }
+
+    /// Mints `plan` on the calling thread, quietly: a part of a run under way.
+    pub fn mint_part(&self, plan: &[Planned]) -> Arc<[Prepared]> {
+        codes::mint_on(1, &self.minter, &self.scenarios, plan, None).into()
+    }
 }
 
 /// `Bearer <key>` as a header value.
@@ -171,7 +184,7 @@ fn bearer(key: &str) -> Result<HeaderValue> {
 /// The setup section of a report.
 pub fn setup(
     target: &str,
-    load: &LoadArgs,
+    load: &WorkloadArgs,
     plan: &LoadPlan,
     http2: bool,
     machine: Machine,
@@ -213,8 +226,9 @@ pub fn measured(label: &str, plan: &LoadPlan, progress: Progress) -> Drive {
         requests: plan.requests,
         duration: plan.duration,
         timeout: plan.timeout,
-        cycle: false,
         check: true,
+        shedding: false,
+        windows: None,
         progress,
     }
 }
@@ -231,25 +245,42 @@ pub fn note_stop(label: &str, summary: &Summary, plan: &LoadPlan) {
     }
 }
 
-/// Writes a report where `--output`/`-o` says; `write` gets the writer and whether `--json`.
-pub fn write_report(
+/// Writes `report` where `--output`/`-o` says: as JSON with `--json`, else as `text` writes it.
+pub fn emit<T: serde::Serialize>(
     output: &OutputArgs,
-    write: impl FnOnce(&mut dyn Write, bool) -> Result<()>,
+    report: &T,
+    text: impl FnOnce(&T, &mut dyn Write) -> Result<()>,
 ) -> Result<()> {
+    let write = |mut out: &mut dyn Write| {
+        if output.json {
+            report::json(report, &mut out)
+        } else {
+            text(report, out)
+        }
+    };
     match &output.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating `{}`", display(path)))?;
             let mut file = std::io::BufWriter::new(file);
-            write(&mut file, output.json)?;
+            write(&mut file)?;
             file.flush()
                 .with_context(|| format!("writing `{}`", display(path)))
         }
         None => {
             let mut out = std::io::stdout().lock();
-            write(&mut out, output.json)?;
+            write(&mut out)?;
             out.flush().context("writing the report")
         }
+    }
+}
+
+/// The exit code of a run that completed: 1 when an expectation failed, else 0.
+pub fn exit_code(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -290,7 +321,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let plan = args.plan()?;
     let target = Target::new(url, &args.measure.client)?;
     let machine = Machine::describe();
-    let mut workload = Workload::prepare(&args.measure.load)?;
+    let mut workload =
+        Workload::prepare(&args.measure.load.workload, args.measure.load.connections)?;
     let runtime = runtime()?;
     let registered = match args.venues.venues {
         0 => None,
@@ -317,7 +349,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let drive = measured("run", &plan, Progress::choose(args.measure.output.no_tui));
     let mut setup = setup(
         &target.url,
-        &args.measure.load,
+        &args.measure.load.workload,
         &plan,
         args.measure.client.http2,
         machine,
@@ -326,7 +358,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     // With venues registered for the run, an interruption ends the run and deletes them.
     let finished = runtime.block_on(async {
         tokio::select! {
-            finished = driver::drive(Arc::new(target), pool, workload.names(), &drive) => Some(finished),
+            finished = driver::drive(Arc::new(target), Requests::pool(pool), workload.names(), &drive) => Some(finished),
             () = terminated(), if registered.is_some() => None,
         }
     });
@@ -345,16 +377,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     note_stop("run", &summary, &plan);
     let failed = summary.expectations_failed > 0;
     let report = RunReport::new(setup, summary);
-    write_report(&args.measure.output, |mut out, json| {
-        if json {
-            report::json(&report, &mut out)
-        } else {
-            report::run_text(&report, &mut out)
-        }
+    emit(&args.measure.output, &report, |r, mut out| {
+        report::run_text(r, &mut out)
     })?;
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_code(failed))
 }

@@ -147,6 +147,10 @@ pub struct Summary {
     /// job, counted apart from failures.
     #[serde(default)]
     pub refused_as_expected: u64,
+    /// Requests shed under load (503 `gateway.overloaded` with `Retry-After`), in a phase that
+    /// expects it (`overload`); elsewhere a 503 is a failure.
+    #[serde(default)]
+    pub shed: u64,
     /// The first few mismatches.
     pub mismatches: Vec<Mismatch>,
     pub stop: Stop,
@@ -184,7 +188,8 @@ pub fn doubling_buckets(h: &Histogram<u64>) -> Vec<LatencyBucket> {
     buckets
 }
 
-fn histogram() -> Histogram<u64> {
+/// An empty latency histogram in microseconds, with the bounds every histogram here has.
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIGHEST_MICROS, 3).expect("static bounds are valid")
 }
 
@@ -201,6 +206,7 @@ pub struct Recorder {
     errors: Errors,
     requests: u64,
     refused_as_expected: u64,
+    shed: u64,
     mismatches: Vec<Mismatch>,
 }
 
@@ -218,6 +224,7 @@ impl Recorder {
             errors: Errors::default(),
             requests: 0,
             refused_as_expected: 0,
+            shed: 0,
             mismatches: Vec::new(),
         }
     }
@@ -248,7 +255,10 @@ impl Recorder {
                     .entry(status)
                     .or_insert_with(histogram)
                     .saturating_record(micros);
-                if mismatch.is_none() && sample.input != Input::Valid {
+                if mismatch.is_none() && status == 503 {
+                    // Only a phase that expects shedding takes a 503 without a mismatch.
+                    self.shed += 1;
+                } else if mismatch.is_none() && sample.input != Input::Valid {
                     self.refused_as_expected += 1;
                 }
                 if let Some(v) = verdict {
@@ -342,6 +352,7 @@ impl Recorder {
             expectations_checked: self.requests,
             expectations_failed: self.errors.total(),
             refused_as_expected: self.refused_as_expected,
+            shed: self.shed,
             mismatches: self.mismatches.clone(),
             stop,
             latency_histogram: doubling_buckets(&self.latency),

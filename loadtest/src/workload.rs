@@ -150,7 +150,13 @@ pub enum Expect {
     BadSignature,
     /// Any 2xx: the baseline, which answers everything alike.
     Served,
+    /// A request the gateway shed under load: 503 `gateway.overloaded`, which must say when to
+    /// retry (whether the answer had `Retry-After`).
+    Shed { retry_after: bool },
 }
+
+/// The problem code of a verification shed under load.
+pub const OVERLOADED: &str = "gateway.overloaded";
 
 impl fmt::Display for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,6 +165,7 @@ impl fmt::Display for Expect {
             Expect::Problem { status, code } => write!(f, "{status} {code}"),
             Expect::BadSignature => f.write_str("422 code.bad_signature or 400 code.*"),
             Expect::Served => f.write_str("2xx"),
+            Expect::Shed { .. } => write!(f, "503 {OVERLOADED} with Retry-After"),
         }
     }
 }
@@ -257,6 +264,24 @@ impl Expect {
                 };
                 Checked {
                     verdict: v,
+                    mismatch,
+                }
+            }
+            Expect::Shed { retry_after } => {
+                let mismatch = if status != 503 {
+                    Some((MismatchKind::UnexpectedStatus, got(None)))
+                } else if problem_code().as_deref() != Some(OVERLOADED) {
+                    Some((MismatchKind::UnexpectedBody, got(None)))
+                } else if !retry_after {
+                    Some((
+                        MismatchKind::UnexpectedBody,
+                        format!("503 {OVERLOADED} without Retry-After"),
+                    ))
+                } else {
+                    None
+                };
+                Checked {
+                    verdict: None,
                     mismatch,
                 }
             }
