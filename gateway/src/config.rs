@@ -539,7 +539,7 @@ impl Default for Limits {
             verify_target_ms: 50,
             verify_min_in_flight: 64,
             verify_max_in_flight: 4096,
-            verify_queue_delay_ms: 5,
+            verify_queue_delay_ms: 0,
         }
     }
 }
