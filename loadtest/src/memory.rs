@@ -89,7 +89,7 @@ use crate::procstat::{self, Machine};
 use crate::report::{thousands, SCHEMA};
 use crate::run;
 use crate::servers::{self, GatewayLaunch};
-use crate::soak::least_squares;
+use crate::stats::least_squares;
 use crate::stats::Mismatch;
 use crate::workload::Planned;
 

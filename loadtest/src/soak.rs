@@ -29,7 +29,7 @@ use crate::procstat::{self, Machine};
 use crate::report::{summary_text, SCHEMA};
 use crate::run::{self, Workload};
 use crate::servers::{self, GatewayLaunch, Server};
-use crate::stats::Summary;
+use crate::stats::{least_squares, Summary};
 
 /// Growth over a day, as a share of the mean RSS, below which memory is flat.
 pub const FLAT_SHARE_PER_DAY: f64 = 0.10;
@@ -68,24 +68,6 @@ pub struct MemoryVerdict {
     pub growth_per_day_share: Option<f64>,
     /// `None`: too few samples after `--settle`.
     pub flat: Option<bool>,
-}
-
-/// The least-squares line through `points`: (slope, intercept); `None` for fewer than two
-/// points or points all at one x.
-pub fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let n = points.len() as f64;
-    if points.len() < 2 {
-        return None;
-    }
-    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
-    if sxx == 0.0 {
-        return None;
-    }
-    let slope = sxy / sxx;
-    Some((slope, mean_y - slope * mean_x))
 }
 
 /// Applies the memory rule to the samples taken from `settle` on.
@@ -500,15 +482,6 @@ mod tests {
             p50_ms: 1.0,
             p99_ms: 4.0,
         }
-    }
-
-    #[test]
-    fn the_least_squares_line_goes_through_points_on_a_line() {
-        let (slope, intercept) =
-            least_squares(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0), (3.0, 7.0)]).expect("a line");
-        assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12);
-        assert_eq!(least_squares(&[(1.0, 1.0)]), None);
-        assert_eq!(least_squares(&[(1.0, 1.0), (1.0, 2.0)]), None, "one x");
     }
 
     #[test]

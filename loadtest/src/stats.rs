@@ -193,6 +193,24 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIGHEST_MICROS, 3).expect("static bounds are valid")
 }
 
+/// The least-squares line through `points`: (slope, intercept); `None` for fewer than two
+/// points or points all at one x.
+pub fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    Some((slope, mean_y - slope * mean_x))
+}
+
 /// Folds samples into histograms and counters.
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -520,5 +538,14 @@ mod tests {
         assert_eq!(throughput(10, Duration::ZERO), 0.0);
         assert_eq!(ratio(1.0, 0.0), None);
         assert_eq!(ratio(3.0, 2.0), Some(1.5));
+    }
+
+    #[test]
+    fn the_least_squares_line_goes_through_points_on_a_line() {
+        let (slope, intercept) =
+            least_squares(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0), (3.0, 7.0)]).expect("a line");
+        assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12);
+        assert_eq!(least_squares(&[(1.0, 1.0)]), None);
+        assert_eq!(least_squares(&[(1.0, 1.0), (1.0, 2.0)]), None, "one x");
     }
 }

@@ -12,45 +12,14 @@
 //!
 //! Runs are tiny and nothing is asserted about speed: no timing thresholds.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+mod common;
+
+use std::path::Path;
 use std::time::Duration;
 
+use common::{gateway_binary, json_report, loadtest, loadtest_binary, text, PATIENCE};
 use serde_json::Value;
 use testkit::TestGateway;
-
-/// Bound on any one `loadtest` process; reached only when something is broken.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn loadtest_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_loadtest"))
-}
-
-/// Runs `loadtest args` to completion (bounded).
-async fn loadtest(args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(loadtest_binary())
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(PATIENCE, run)
-        .await
-        .unwrap_or_else(|_| panic!("loadtest {args:?} did not finish within {PATIENCE:?}"))
-        .expect("loadtest runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn json_report(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "a JSON report ({e}):\n{}\nstderr:\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
 
 fn count(v: &Value, path: &[&str]) -> u64 {
     let mut at = v;
@@ -470,23 +439,9 @@ async fn usage_errors_exit_2_and_name_the_value() {
     }
 }
 
-/// `target/<profile>/gateway`, beside the loadtest binary (a workspace test build puts it
-/// there: the gateway crate has integration tests).
-fn gateway_binary() -> Option<PathBuf> {
-    let path = loadtest_binary().with_file_name(format!("gateway{}", std::env::consts::EXE_SUFFIX));
-    path.is_file().then_some(path)
-}
-
 #[tokio::test]
 async fn compare_runs_the_baseline_and_the_gateway_binary() {
-    let Some(gateway) = gateway_binary() else {
-        println!(
-            "SKIPPED compare_runs_the_baseline_and_the_gateway_binary: no gateway binary beside `{}` \
-             (build it with `cargo build -p gateway`, or run the whole workspace's tests)",
-            loadtest_binary().display()
-        );
-        return;
-    };
+    let gateway = gateway_binary();
     assert!(Path::new(&gateway).is_file());
     let out = loadtest(&[
         "compare",
@@ -649,14 +604,7 @@ async fn compare_audit_both(extra: &[&str]) -> Value {
 
 #[tokio::test]
 async fn compare_audit_both_runs_a_gateway_with_the_trail_on_then_one_with_it_off() {
-    if gateway_binary().is_none() {
-        println!(
-            "SKIPPED compare_audit_both_runs_a_gateway_with_the_trail_on_then_one_with_it_off: \
-             no gateway binary beside `{}` (build it with `cargo build -p gateway`)",
-            loadtest_binary().display()
-        );
-        return;
-    }
+    gateway_binary();
     let report = compare_audit_both(&[]).await;
     assert_eq!(report["store_url"], Value::Null, "SQLite by default");
     for side in ["gateway", "gateway_audit_off"] {
@@ -677,14 +625,7 @@ fn postgres_url() -> String {
 
 #[tokio::test]
 async fn compare_on_postgres_uses_a_schema_per_gateway_drops_them_and_counts_the_backends() {
-    if gateway_binary().is_none() {
-        println!(
-            "SKIPPED compare_on_postgres_uses_a_schema_per_gateway_drops_them_and_counts_the_backends: \
-             no gateway binary beside `{}` (build it with `cargo build -p gateway`)",
-            loadtest_binary().display()
-        );
-        return;
-    }
+    gateway_binary();
     let url = postgres_url();
     let report = compare_audit_both(&["--store", &url]).await;
     assert!(report["store_url"].is_string(), "{report:#}");

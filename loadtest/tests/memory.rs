@@ -4,64 +4,33 @@
 //! debug build on a shared machine): only that the fill reached the count, every verification
 //! the gateway did not shed passed, and the report has what the module documents.
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
-use serde_json::Value;
-
-/// Bound on the run; reached only when something is broken.
-const PATIENCE: Duration = Duration::from_secs(180);
-
-fn loadtest_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_loadtest"))
-}
-
-/// The binary of package `name` beside the loadtest binary (`cargo build -p gateway -p issuer`,
-/// or a build of the whole workspace, puts it there).
-fn beside(name: &str) -> Option<PathBuf> {
-    let path = loadtest_binary().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    path.is_file().then_some(path)
-}
+use common::{beside, json_report, loadtest, text};
 
 #[tokio::test]
 async fn memory_fills_the_record_cache_through_the_issuer_and_reports_bytes_per_entry() {
-    if beside("gateway").is_none() || beside("issuer").is_none() {
-        println!(
-            "SKIPPED memory_fills_the_record_cache_through_the_issuer_and_reports_bytes_per_entry: \
-             no gateway or issuer binary beside `{}` (build them with `cargo build -p gateway -p issuer`)",
-            loadtest_binary().display()
-        );
-        return;
-    }
-    let run = tokio::process::Command::new(loadtest_binary())
-        .args([
-            "memory",
-            "--entries",
-            "2000",
-            "--steps",
-            "4",
-            "-c",
-            "8",
-            "--json",
-            "--no-tui",
-        ])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(PATIENCE, run)
-        .await
-        .expect("loadtest memory finishes")
-        .expect("loadtest runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "a JSON report ({e}):\n{}\nstderr:\n{stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    });
+    // Both are started by the command, from beside it.
+    beside("gateway");
+    beside("issuer");
+    let out = loadtest(&[
+        "memory",
+        "--entries",
+        "2000",
+        "--steps",
+        "4",
+        "-c",
+        "8",
+        "--json",
+        "--no-tui",
+    ])
+    .await;
+    let report = json_report(&out);
     assert!(
         out.status.success(),
-        "exit {:?}; stderr:\n{stderr}\n{report:#}",
-        out.status
+        "exit {:?}; stderr:\n{}\n{report:#}",
+        out.status,
+        text(&out.stderr)
     );
     assert_eq!(report["schema"], "mianzheng-loadtest/1");
     assert_eq!(report["command"], "memory");

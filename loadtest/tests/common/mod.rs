@@ -16,16 +16,21 @@ pub fn loadtest_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_loadtest"))
 }
 
-/// The debug gateway beside `loadtest`; the workspace's tests build it (the gateway crate has
-/// integration tests).
-pub fn gateway_binary() -> PathBuf {
-    let path = loadtest_binary().with_file_name(format!("gateway{}", std::env::consts::EXE_SUFFIX));
+/// The binary of package `name` beside `loadtest` (the workspace's tests build the gateway and
+/// the issuer there: both crates have integration tests; or `cargo build -p gateway -p issuer`).
+pub fn beside(name: &str) -> PathBuf {
+    let path = loadtest_binary().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "no gateway binary at `{}`: build it with `cargo build -p gateway` (the workspace's tests do)",
+        "no {name} binary at `{}`: build it with `cargo build -p {name}` (the workspace's tests do)",
         path.display()
     );
     path
+}
+
+/// The debug gateway beside `loadtest`.
+pub fn gateway_binary() -> PathBuf {
+    beside("gateway")
 }
 
 /// Runs `loadtest args` to completion (bounded).
