@@ -17,6 +17,7 @@
 //! Its modules:
 //! - [`api`] — the operator console's API under `/admin/v1`.
 //! - [`operators`] — operator accounts: who is calling, with which roles; the bootstrap secret.
+//! - [`readiness`] — starting, ready or draining, and the details of a ready answer.
 //! - [`snapshot`] — the console's view of the node, made once per second.
 //! - [`live`] — the atomics the verify path bumps and the snapshot reads.
 //! - [`rollout`] — the rollout plan in force (reloadable) and the live figures against it; the
@@ -25,12 +26,11 @@
 pub mod api;
 pub mod live;
 pub mod operators;
+pub mod readiness;
 pub mod rollout;
 pub mod snapshot;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -42,106 +42,11 @@ use crate::http::problem::{fresh_request_id, Problem};
 use crate::http::server::Handler;
 use crate::metrics::{self, Metrics};
 use crate::openapi;
-use crate::shutdown::Shutdown;
+
+pub use readiness::{Detail, Readiness, ReadyState};
 
 /// The listener label admin requests are counted under.
 const LISTENER: &str = "admin";
-
-/// Whether the gateway should receive traffic: set ready once startup is done; draining
-/// overrides it for good.
-#[derive(Debug, Clone)]
-pub struct Readiness {
-    ready: Arc<AtomicBool>,
-    shutdown: Shutdown,
-    details: Details,
-}
-
-/// A line `/readyz` adds to a ready answer, made at each request.
-pub type Detail = Arc<dyn Fn() -> String + Send + Sync>;
-
-#[derive(Clone, Default)]
-struct Details(Arc<RwLock<Vec<Detail>>>);
-
-impl std::fmt::Debug for Details {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.read().map_or(0, |d| d.len());
-        write!(f, "Details({n})")
-    }
-}
-
-/// What `/readyz` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadyState {
-    Starting,
-    Ready,
-    Draining,
-}
-
-impl ReadyState {
-    /// Every state, in the order a node goes through them.
-    pub const ALL: [ReadyState; 3] = [
-        ReadyState::Starting,
-        ReadyState::Ready,
-        ReadyState::Draining,
-    ];
-
-    /// The problem `/readyz` answers 503 with in this state, as its code and title; `None` when
-    /// ready.
-    pub fn refusal(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            ReadyState::Ready => None,
-            ReadyState::Starting => Some(("admin.starting", "The gateway is starting")),
-            ReadyState::Draining => Some(("admin.draining", "The gateway is shutting down")),
-        }
-    }
-}
-
-impl Readiness {
-    /// Not ready until [`Readiness::set_ready`].
-    pub fn new(shutdown: Shutdown) -> Readiness {
-        Readiness {
-            ready: Arc::new(AtomicBool::new(false)),
-            shutdown,
-            details: Details::default(),
-        }
-    }
-
-    /// Adds a line to every ready answer (a degraded mode the node still serves in).
-    pub fn add_detail(&self, detail: Detail) {
-        self.details
-            .0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(detail);
-    }
-
-    /// `ready`, then the details, a line each.
-    fn ready_text(&self) -> String {
-        let details = self.details.0.read().unwrap_or_else(|e| e.into_inner());
-        details
-            .iter()
-            .fold("ready\n".to_string(), |mut text, detail| {
-                text.push_str(&detail());
-                text.push('\n');
-                text
-            })
-    }
-
-    /// Startup is complete (configuration loaded, listeners bound, caches warm enough).
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
-    }
-
-    pub fn state(&self) -> ReadyState {
-        if self.shutdown.is_draining() {
-            ReadyState::Draining
-        } else if self.ready.load(Ordering::Acquire) {
-            ReadyState::Ready
-        } else {
-            ReadyState::Starting
-        }
-    }
-}
 
 /// The admin listener's [`Handler`].
 #[derive(Debug, Clone)]
@@ -258,7 +163,10 @@ fn method_not_allowed() -> Response<Full<Bytes>> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::shutdown::Shutdown;
 
     #[test]
     fn readiness_goes_starting_ready_draining_and_stays_draining() {

@@ -26,7 +26,7 @@ use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 use wire::admin_api::{required_role, ADMIN_PREFIX};
 
-use crate::admin::ReadyState;
+use crate::admin::readiness::ReadyState;
 use crate::error::Failure;
 
 /// Where the admin listener serves the document.

@@ -9,7 +9,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::Notify;
 
 use crate::codes::Prepared;
-use crate::run::Workload;
 
 /// Parts minted ahead of the part being sent. With parts of 20 s of requests, a code is
 /// sent within about a minute of its minting, far inside its ten minutes.
@@ -79,9 +78,12 @@ struct Window {
 }
 
 impl Minting {
-    /// Starts minting `workload`'s parts of `part_size` requests on a thread of its own, which
-    /// ends when the returned handle's [`Minting::end`] is called.
-    pub fn start(workload: Arc<Workload>, part_size: u64) -> Arc<Minting> {
+    /// Starts minting parts of `part_size` requests on a thread of its own — `mint(n)` makes
+    /// part `n` — which ends when the returned handle's [`Minting::end`] is called.
+    pub fn start(
+        part_size: u64,
+        mint: impl Fn(u64) -> Arc<[Prepared]> + Send + 'static,
+    ) -> Arc<Minting> {
         let part_size = part_size.max(1);
         let minting = Arc::new(Minting {
             part_size,
@@ -92,12 +94,12 @@ impl Minting {
         let this = Arc::clone(&minting);
         std::thread::Builder::new()
             .name("minting".into())
-            .spawn(move || this.mint_parts(&workload))
+            .spawn(move || this.mint_parts(mint))
             .expect("starting the minting thread");
         minting
     }
 
-    fn mint_parts(&self, workload: &Workload) {
+    fn mint_parts(&self, mint: impl Fn(u64) -> Arc<[Prepared]>) {
         for part in 0.. {
             {
                 let mut window = self.window.lock().expect("the window's lock");
@@ -108,7 +110,7 @@ impl Minting {
                     return;
                 }
             }
-            let minted = workload.mint_part(&workload.plan_part(part, self.part_size));
+            let minted = mint(part);
             let mut window = self.window.lock().expect("the window's lock");
             window.parts.push_back(minted);
             let newest = window.first + window.parts.len() as u64 - 1;
@@ -163,6 +165,7 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
+    use crate::run::Workload;
 
     fn workload() -> Arc<Workload> {
         let cli = crate::cli::Cli::try_parse_from([
@@ -186,7 +189,8 @@ mod tests {
 
     #[tokio::test]
     async fn parts_are_minted_as_the_run_asks_each_code_once_and_old_parts_are_let_go() {
-        let minting = Minting::start(workload(), 10);
+        let w = workload();
+        let minting = Minting::start(10, move |n| w.mint_part(&w.plan_part(n, 10)));
         let requests = Requests::Minted(Arc::clone(&minting));
         assert_eq!(requests.count(), None, "no end");
         let mut codes = std::collections::HashSet::new();

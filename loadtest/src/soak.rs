@@ -181,7 +181,9 @@ pub fn run(args: &SoakArgs) -> Result<ExitCode> {
     let workload = Arc::new(Workload::prepare(&args.workload, args.connections)?);
     let scenarios = workload.names();
     let part = (args.rate * PART.as_secs_f64()).ceil() as u64;
-    let minting = Minting::start(workload, part);
+    let minting = Minting::start(part, move |n| {
+        workload.mint_part(&workload.plan_part(n, part))
+    });
     if args.start.pin && server.started() {
         procstat::pin_self(1)?;
     }
