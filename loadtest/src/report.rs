@@ -4,6 +4,9 @@
 //!
 //! Every report is one JSON object with `"schema": "mianzheng-loadtest/1"` and a `"command"`.
 //! Fields are only ever added within a schema version; a removal or change of meaning bumps it.
+//! `run` and `compare` are laid out below; `overload`, `soak` and `memory` are their modules'
+//! report types ([`crate::overload::OverloadReport`], [`crate::soak::SoakReport`],
+//! [`crate::memory::MemoryReport`]), whose phases and summaries are the `summary` object below.
 //! Times are in milliseconds (`*_ms`) or seconds (`*_secs`), CPU costs in microseconds.
 //!
 //! ```text
