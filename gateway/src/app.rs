@@ -627,11 +627,15 @@ fn verify_service(
     node: &Node,
     audit: &AuditWriter,
 ) -> Arc<VerifyService> {
-    let queue = Arc::new(QueueDelay::new(
-        Duration::from_millis(config.limits.verify_queue_delay_ms),
-        parts.metrics.queue_delay(),
-    ));
-    QueueDelay::watch(&queue);
+    // The queue-delay gate, when configured (off by default): its watcher runs only then.
+    let queue = (config.limits.verify_queue_delay_ms > 0).then(|| {
+        let queue = Arc::new(QueueDelay::new(
+            Duration::from_millis(config.limits.verify_queue_delay_ms),
+            parts.metrics.queue_delay(),
+        ));
+        QueueDelay::watch(&queue);
+        queue
+    });
     let admission = Admission::new(
         AdmissionSettings {
             target: Duration::from_millis(config.limits.verify_target_ms),

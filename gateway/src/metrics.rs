@@ -316,7 +316,7 @@ impl Metrics {
         );
         registry.register(
             "mz_runtime_queue_delay_seconds",
-            "How long a task that became ready waited for the runtime, last measured (every 5 ms): beyond limits.verify_queue_delay_ms new verifications are refused with 503 gateway.overloaded",
+            "How long a task that became ready waited for the runtime, last measured (every 5 ms, only while limits.verify_queue_delay_ms is set; 0 otherwise): beyond it new verifications are refused with 503 gateway.overloaded",
             queue_delay.clone(),
         );
         registry.register(

@@ -265,18 +265,7 @@ struct Verified {
 impl Verified {
     fn resolve(args: &MemoryArgs) -> Result<Verified> {
         let catalogue = Catalogue::embedded();
-        let scenario = catalogue.scenario(&args.scenario).with_context(|| {
-            let known: Vec<&str> = catalogue
-                .scenarios()
-                .iter()
-                .map(|s| s.id.as_str())
-                .collect();
-            format!(
-                "unknown scenario `{}` in `--scenario` (known: {})",
-                args.scenario,
-                known.join(", ")
-            )
-        })?;
+        let scenario = run::scenario_named(&catalogue, &args.scenario, "--scenario")?;
         ensure!(
             args.profile != wire::code::Profile::Hmac || scenario.allow_hmac,
             "`--scenario {}` does not accept HMAC codes: pass `--profile eddsa` (or another signed profile)",

@@ -54,18 +54,7 @@ impl Workload {
         let mut scenarios = Vec::new();
         let mut cities = Vec::new();
         for entry in &load.mix.entries {
-            let scenario = catalogue.scenario(&entry.scenario).with_context(|| {
-                let known: Vec<&str> = catalogue
-                    .scenarios()
-                    .iter()
-                    .map(|s| s.id.as_str())
-                    .collect();
-                format!(
-                    "unknown scenario `{}` in `--mix` (known: {})",
-                    entry.scenario,
-                    known.join(", ")
-                )
-            })?;
+            let scenario = scenario_named(&catalogue, &entry.scenario, "--mix")?;
             let (venue, key) = venues.demo_for(&scenario.id).with_context(|| {
                 format!(
                     "no demo venue in config/venues.toml may use `{}`",
@@ -174,6 +163,26 @@ impl Workload {
     pub fn mint_part(&self, plan: &[Planned]) -> Arc<[Prepared]> {
         codes::mint_on(1, &self.minter, &self.scenarios, plan, None).into()
     }
+}
+
+/// The catalogue's scenario `id`, or an error naming the flag it came from and the scenarios
+/// there are.
+pub fn scenario_named<'c>(
+    catalogue: &'c Catalogue,
+    id: &str,
+    flag: &str,
+) -> Result<&'c wire::catalogue::model::Scenario> {
+    catalogue.scenario(id).with_context(|| {
+        let known: Vec<&str> = catalogue
+            .scenarios()
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        format!(
+            "unknown scenario `{id}` in `{flag}` (known: {})",
+            known.join(", ")
+        )
+    })
 }
 
 /// `Bearer <key>` as a header value.

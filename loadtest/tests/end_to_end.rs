@@ -17,7 +17,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{gateway_binary, json_report, loadtest, loadtest_binary, text, PATIENCE};
+use common::{
+    gateway_binary, json_report, loadtest, loadtest_binary, succeeded_with_report, text, PATIENCE,
+};
 use serde_json::Value;
 use testkit::TestGateway;
 
@@ -86,13 +88,7 @@ async fn a_small_mixed_run_holds_every_expectation_and_reports_json() {
         "--no-tui",
     ])
     .await;
-    let report = json_report(&out);
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}\n{report:#}",
-        out.status,
-        text(&out.stderr)
-    );
+    let report = succeeded_with_report(&out);
 
     assert_eq!(report["schema"], "mianzheng-loadtest/1");
     assert_eq!(report["command"], "run");
@@ -458,13 +454,7 @@ async fn compare_runs_the_baseline_and_the_gateway_binary() {
         "--no-tui",
     ])
     .await;
-    let report = json_report(&out);
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}\n{report:#}",
-        out.status,
-        text(&out.stderr)
-    );
+    let report = succeeded_with_report(&out);
     assert_eq!(report["schema"], "mianzheng-loadtest/1");
     assert_eq!(report["command"], "compare");
     assert_eq!(
@@ -555,13 +545,7 @@ async fn compare_audit_both(extra: &[&str]) -> Value {
     ];
     args.extend_from_slice(extra);
     let out = loadtest(&args).await;
-    let report = json_report(&out);
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}\n{report:#}",
-        out.status,
-        text(&out.stderr)
-    );
+    let report = succeeded_with_report(&out);
     assert_eq!(report["schema"], "mianzheng-loadtest/1");
     assert_eq!(report["audit"], "both");
     for (side, audit) in [

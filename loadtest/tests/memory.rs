@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{beside, json_report, loadtest, text};
+use common::{beside, loadtest, succeeded_with_report};
 
 #[tokio::test]
 async fn memory_fills_the_record_cache_through_the_issuer_and_reports_bytes_per_entry() {
@@ -25,13 +25,7 @@ async fn memory_fills_the_record_cache_through_the_issuer_and_reports_bytes_per_
         "--no-tui",
     ])
     .await;
-    let report = json_report(&out);
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}\n{report:#}",
-        out.status,
-        text(&out.stderr)
-    );
+    let report = succeeded_with_report(&out);
     assert_eq!(report["schema"], "mianzheng-loadtest/1");
     assert_eq!(report["command"], "memory");
     assert_eq!(report["scenario"], "park-entry-senior");

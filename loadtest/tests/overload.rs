@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{gateway_binary, json_report, loadtest, n, text};
+use common::{gateway_binary, loadtest, n, succeeded_with_report, text};
 
 #[tokio::test]
 async fn overload_finds_saturation_and_every_request_is_admitted_or_shed() {
@@ -33,13 +33,7 @@ async fn overload_finds_saturation_and_every_request_is_admitted_or_shed() {
         "--no-tui",
     ])
     .await;
-    let report = json_report(&out);
-    assert!(
-        out.status.success(),
-        "exit {:?}; stderr:\n{}\n{report:#}",
-        out.status,
-        text(&out.stderr)
-    );
+    let report = succeeded_with_report(&out);
     assert_eq!(report["command"], "overload");
     let f = &report["findings"];
     let saturation = f["saturation_rps"].as_f64().expect("a saturation");

@@ -127,7 +127,8 @@ pub struct Admission {
     state: Mutex<Limit>,
     /// `mz_verify_in_flight_limit`.
     gauge: Gauge,
-    queue: Arc<QueueDelay>,
+    /// The queue-delay gate, when configured.
+    queue: Option<Arc<QueueDelay>>,
 }
 
 #[derive(Debug)]
@@ -161,9 +162,13 @@ impl UpstreamWait {
 }
 
 impl Admission {
-    /// An admission watching the runtime's queue through `queue` (kept measured by
+    /// An admission, watching the runtime's queue through `queue` when given (kept measured by
     /// [`QueueDelay::watch`]).
-    pub fn new(settings: AdmissionSettings, gauge: Gauge, queue: Arc<QueueDelay>) -> Admission {
+    pub fn new(
+        settings: AdmissionSettings,
+        gauge: Gauge,
+        queue: Option<Arc<QueueDelay>>,
+    ) -> Admission {
         gauge.set(i64::try_from(settings.max).unwrap_or(i64::MAX));
         Admission {
             settings,
@@ -181,7 +186,7 @@ impl Admission {
     /// Admits a verification, or `None` when the runtime's queue is too long or the limit is
     /// reached.
     pub fn try_admit(&self) -> Option<Admitted<'_>> {
-        if self.queue.standing() {
+        if self.queue.as_ref().is_some_and(|q| q.standing()) {
             return None;
         }
         let limit = self.limit.load(Ordering::Relaxed);
@@ -262,7 +267,7 @@ mod tests {
         threshold: Duration,
     ) -> (Admission, Arc<QueueDelay>) {
         let queue = Arc::new(QueueDelay::new(threshold, Gauge::default()));
-        let admission = Admission::new(settings, Gauge::default(), Arc::clone(&queue));
+        let admission = Admission::new(settings, Gauge::default(), Some(Arc::clone(&queue)));
         (admission, queue)
     }
 

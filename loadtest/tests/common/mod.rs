@@ -64,3 +64,16 @@ pub fn json_report(out: &Output) -> Value {
 pub fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
+
+/// The JSON report of a run that must have exited 0 (the panic shows the exit, stderr and the
+/// report).
+pub fn succeeded_with_report(out: &Output) -> Value {
+    let report = json_report(out);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr:\n{}\n{report:#}",
+        out.status,
+        text(&out.stderr)
+    );
+    report
+}
