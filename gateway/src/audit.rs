@@ -30,8 +30,8 @@ pub mod writer;
 
 pub use anchor::{Anchor, AnchorLine, AnchorSink};
 pub use chain::{
-    verify_chain, AuditRecord, ChainBreak, ChainReport, ChainWalker, Problem, REPLAYED,
-    REPLAYED_AFTER_ANSWER,
+    chain_label, verify_chain, AuditRecord, ChainBreak, ChainReport, ChainWalker, Problem, Witness,
+    REPLAYED, REPLAYED_AFTER_ANSWER,
 };
 pub use checkpoint::{
     load_or_create_node_key, pin_node_key, rotate_node_key, sign_checkpoint, verify_checkpoint,
@@ -39,7 +39,8 @@ pub use checkpoint::{
 pub use hash::ChainHash;
 pub use subject::SubjectHasher;
 pub use verify::{
-    audit_store, verify_store, AuditFindings, Finding, Uncovered, VerifyPolicy, VerifyStoreError,
+    audit_store, verify_store, AuditFindings, Finding, LogReport, Uncovered, VerifyPolicy,
+    VerifyStoreError,
 };
 pub use writer::{
     AuditError, AuditPosition, AuditReceipt, AuditWriter, CheckpointSettings, WriterSettings,

@@ -270,6 +270,7 @@ impl VerifyService {
             requirements: disclose::requirements(&plan, &answers, &decisions),
             decided_at: v.now,
             audit_seq: None,
+            audit_chain: None,
         };
         let elapsed = v.started.elapsed();
         let position = self
@@ -295,6 +296,7 @@ impl VerifyService {
         );
         Ok(respond::json(&VerifyResponse {
             audit_seq: position.map(|p| p.seq),
+            audit_chain: position.map(|_| self.audit.node.clone()),
             ..response
         }))
     }

@@ -18,7 +18,7 @@ use gateway::audit::{
 };
 use gateway::commands::audit::{verify, NodeArgs, Verified, VerifyArgs};
 use store::testing::Fixture;
-use store::Store;
+use store::{ChainHead, Store};
 use wire::keys::{Algorithm, SigningKey, TrustList, Validity};
 
 mod common;
@@ -62,17 +62,39 @@ async fn append(writer: &AuditWriter, node: &str, n: usize) -> Vec<gateway::audi
     positions
 }
 
-/// Appends entries as someone with database access would: chained onto the stored head,
-/// no node involved.
-async fn append_behind_the_nodes_back(store: &Store, n: usize) {
+/// Appends entries to chain `chain` as someone with database access would: chained onto the
+/// stored head, no node involved.
+async fn append_behind_the_nodes_back(store: &Store, chain: &str, n: usize) {
     let records: Vec<AuditRecord> = (0..n).map(|i| record("intruder", i)).collect();
     store
         .append_audit_chaining(
-            |head| chain_all(&records, head.unwrap_or((0, [0; 32])), ChainHash::Sha256),
+            chain,
+            |head| {
+                chain_all(
+                    &records,
+                    chain,
+                    head.unwrap_or((0, [0; 32])),
+                    ChainHash::Sha256,
+                )
+            },
             &[],
         )
         .await
         .expect("appended");
+}
+
+/// The stored head of chain `chain`.
+async fn head_of(store: &Store, chain: &str) -> ChainHead {
+    let (seq, hash) = store
+        .audit_head(chain)
+        .await
+        .expect("head")
+        .expect("entries");
+    ChainHead {
+        chain: chain.to_owned(),
+        seq,
+        hash,
+    }
 }
 
 fn policy(anchor: Option<&[&Path]>, node_keys: TrustList) -> VerifyPolicy {
@@ -117,7 +139,7 @@ async fn zero_checkpoints_fail_verification(fx: Fixture) {
     append(&writer, "node-a", 3).await;
     writer.shutdown().await;
     let found = audit_store(&store, &strict).await.expect("walks");
-    assert_eq!(found.report.entries, 3);
+    assert_eq!(found.report.entries(), 3);
     assert_eq!(found.findings, vec![Finding::NoCheckpoints { entries: 3 }]);
     assert!(
         found.findings[0].to_string().contains("--anchor"),
@@ -142,15 +164,18 @@ async fn old_uncovered_entries_fail_but_idle_and_stopped_nodes_do_not(fx: Fixtur
     later.now += TimeDelta::days(1);
     let found = audit_store(&store, &later).await.expect("walks");
     assert!(found.passed(), "{:?}", found.findings);
-    assert_eq!(found.report.checkpoints, 2);
+    assert_eq!(found.report.checkpoints(), 2);
 
-    // Entries appended behind the nodes' back: fresh ones are noted, old ones fail.
-    append_behind_the_nodes_back(&store, 2).await;
+    // Entries appended to b's chain behind the nodes' back: fresh ones are noted, old ones fail.
+    append_behind_the_nodes_back(&store, "node-b", 2).await;
     let now = policy(Some(&[&anchor]), TrustList::default());
     let found = audit_store(&store, &now).await.expect("walks");
     assert!(found.passed(), "{:?}", found.findings);
     assert!(
-        found.notes.iter().any(|n| n.contains("6..=7")),
+        found
+            .notes
+            .iter()
+            .any(|n| n.contains("3..=4 of chain `node-b`")),
         "{:?}",
         found.notes
     );
@@ -158,7 +183,14 @@ async fn old_uncovered_entries_fail_but_idle_and_stopped_nodes_do_not(fx: Fixtur
     let [Finding::Uncovered { uncovered, .. }] = found.findings.as_slice() else {
         panic!("{:?}", found.findings)
     };
-    assert_eq!((uncovered.first_seq, uncovered.last_seq), (6, 7));
+    assert_eq!(
+        (
+            uncovered.chain.as_str(),
+            uncovered.first_seq,
+            uncovered.last_seq
+        ),
+        ("node-b", 3, 4)
+    );
     assert!(uncovered.nodes.contains("intruder"));
     b.shutdown().await;
 }
@@ -172,13 +204,13 @@ async fn a_node_signs_only_the_head_it_chained(fx: Fixture) {
     let head = positions[2];
 
     // The head row rewritten, with a hash that matches its new fields.
-    let mut forged = store.audit_range(3, 1).await.expect("read")[0].clone();
+    let mut forged = store.audit_range("node-a", 3, 1).await.expect("read")[0].clone();
     forged.verdict = "fail".into();
     let forged_hash = entry_hash(&forged, ChainHash::Sha256);
     tamper(
         &store,
         &format!(
-            "UPDATE audit_entries SET verdict = 'fail', hash = {} WHERE seq = 3",
+            "UPDATE audit_entries SET verdict = 'fail', hash = {} WHERE chain = 'node-a' AND seq = 3",
             bytes_sql(&store, &forged_hash)
         ),
     )
@@ -265,8 +297,18 @@ async fn one_nodes_configuration_verifies_both_nodes(fx: Fixture) {
     for config in [&config_a, &config_b] {
         let (verdict, report) = run_verify(&verify_args(config));
         assert_eq!(verdict, Verified::Intact, "{report}");
-        assert!(report.contains("9 entries checked"), "{report}");
-        assert!(report.contains("2 checkpoints verified"), "{report}");
+        assert!(
+            report.contains("2 chains, 9 entries, 2 checkpoints verified"),
+            "{report}"
+        );
+        // Each node's checkpoint witnessed the other's chain.
+        assert_eq!(
+            report
+                .matches("1 heads witnessed by other chains matched")
+                .count(),
+            2,
+            "{report}"
+        );
     }
 
     // Each node with an anchor of its own: node a's alone does not vouch for node b's key…
@@ -348,7 +390,7 @@ async fn a_regenerated_node_key_is_refused_and_a_rotated_one_verifies(fx: Fixtur
         .await
         .expect("walks");
     assert!(found.passed(), "{:?}", found.findings);
-    assert_eq!(found.report.checkpoints, 2);
+    assert_eq!(found.report.checkpoints(), 2);
 
     // A key registered in the store alone (by its operator) signs nothing anyone trusts.
     let rogue = SigningKey::generate(Algorithm::EdDsa, "node-x", Validity::default()).expect("key");
@@ -356,8 +398,8 @@ async fn a_regenerated_node_key_is_refused_and_a_rotated_one_verifies(fx: Fixtur
         .register_node_key(&registration(&rogue, "node-x", store::now()))
         .await
         .expect("registered");
-    let head = store.audit_head().await.expect("head").expect("entries");
-    let forged = sign_checkpoint(&rogue, head.0, head.1, head.0, store::now(), "node-x");
+    let head = head_of(&store, "node-a").await;
+    let forged = sign_checkpoint(&rogue, &head, head.seq, store::now(), "node-x", vec![]);
     store.append_checkpoint(&forged).await.expect("stored");
     let found = audit_store(&store, &policy(Some(&[&anchor]), TrustList::default()))
         .await
@@ -391,8 +433,8 @@ async fn the_anchor_catches_rewritten_and_deleted_checkpoints(fx: Fixture) {
 
     // A checkpoint by the node's key that its anchor lacks is reported, not failed.
     let key = load_or_create_node_key(&data, "node-a", Algorithm::EdDsa).expect("the node's key");
-    let head = store.audit_head().await.expect("head").expect("entries");
-    let unanchored = sign_checkpoint(&key, head.0, head.1, head.0, store::now(), "node-a");
+    let head = head_of(&store, "node-a").await;
+    let unanchored = sign_checkpoint(&key, &head, head.seq, store::now(), "node-a", vec![]);
     store.append_checkpoint(&unanchored).await.expect("stored");
     let found = audit_store(&store, &with_anchor()).await.expect("walks");
     assert!(found.passed(), "{:?}", found.findings);
@@ -413,7 +455,18 @@ async fn the_anchor_catches_rewritten_and_deleted_checkpoints(fx: Fixture) {
         .expect("registered");
     let stored = store.checkpoints().await.expect("checkpoints");
     let first = &stored[0];
-    let rewritten = sign_checkpoint(&rogue, first.seq, [9; 32], first.count, first.at, "node-a");
+    let rewritten = sign_checkpoint(
+        &rogue,
+        &ChainHead {
+            chain: first.chain.clone(),
+            seq: first.seq,
+            hash: [9; 32],
+        },
+        first.count,
+        first.at,
+        "node-a",
+        first.witnessed.clone(),
+    );
     tamper(
         &store,
         &format!(
@@ -449,7 +502,7 @@ async fn the_anchor_catches_rewritten_and_deleted_checkpoints(fx: Fixture) {
     // covers yet look like the newest ones; the anchor finds the chain changed.
     tamper(&store, "DELETE FROM audit_checkpoints WHERE seq = 10").await;
     tamper(&store, "DELETE FROM audit_entries WHERE seq > 7").await;
-    append_behind_the_nodes_back(&store, 3).await;
+    append_behind_the_nodes_back(&store, "node-a", 3).await;
     let without = audit_store(&store, &policy(None, node_keys.clone()))
         .await
         .expect("walks");

@@ -47,6 +47,7 @@ pub fn typical_response() -> VerifyResponse {
         }],
         decided_at: chrono::Utc::now(),
         audit_seq: Some(1_234_567),
+        audit_chain: Some("gw-hz-01".into()),
     }
 }
 
@@ -124,6 +125,6 @@ mod tests {
         let b = body();
         let parsed: VerifyResponse = serde_json::from_slice(&b).expect("a verify response");
         assert_eq!(parsed.verdict, Verdict::Pass);
-        assert!((180..=320).contains(&b.len()), "{} bytes", b.len());
+        assert!((180..=340).contains(&b.len()), "{} bytes", b.len());
     }
 }

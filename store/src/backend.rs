@@ -464,6 +464,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "audit_hash",
         include_str!("../migrations/sqlite/0008_audit_hash.sql"),
     ),
+    (
+        9,
+        "audit_chain_per_node",
+        include_str!("../migrations/sqlite/0009_audit_chain_per_node.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -506,6 +511,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         8,
         "audit_hash",
         include_str!("../migrations/postgres/0008_audit_hash.sql"),
+    ),
+    (
+        9,
+        "audit_chain_per_node",
+        include_str!("../migrations/postgres/0009_audit_chain_per_node.sql"),
     ),
 ];
 
@@ -580,10 +590,11 @@ mod tests {
         }
     }
 
-    /// A log written before "who checked me" had its side table: the upgrade copies every
-    /// entry's subject into it, and the holder's query finds them.
+    /// A log written before "who checked me" had its side table, and before chains were per
+    /// node: the upgrades copy every entry's subject into the side table, keep the entries and
+    /// their checkpoint as the shared chain `""`, and the holder's query finds them.
     #[tokio::test]
-    async fn the_subject_side_table_migration_keeps_older_entries() {
+    async fn the_subject_side_table_and_chain_migrations_keep_older_entries() {
         let dir = tempfile::tempdir().expect("temporary folder");
         let connect = SqliteConnectOptions::new()
             .filename(dir.path().join(SQLITE_FILE))
@@ -608,9 +619,29 @@ mod tests {
             .await
             .expect("an entry of the older schema");
         }
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, head_hash, count, at, node, kid, signature) \
+             VALUES (3, zeroblob(32), 3, '2026-12-01T00:00:04Z', 'n', 'k', X'01')",
+        )
+        .execute(&pool)
+        .await
+        .expect("a checkpoint of the older schema");
         pool.close().await;
 
         let store = Store::open_sqlite_in(dir.path()).await.expect("upgraded");
+        assert_eq!(store.audit_chains().await.expect("chains"), [""]);
+        assert_eq!(
+            store.audit_head("").await.expect("head").map(|h| h.0),
+            Some(3)
+        );
+        let checkpoints = store.checkpoints().await.expect("checkpoints");
+        assert_eq!(
+            checkpoints
+                .iter()
+                .map(|c| (c.chain.as_str(), c.seq, c.witnessed.len()))
+                .collect::<Vec<_>>(),
+            [("", 3, 0)]
+        );
         let seqs =
             |entries: Vec<crate::AuditEntry>| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
         let sevens = store.holder_accesses(&[7; 32], None, 10).await.expect("7");
@@ -621,6 +652,7 @@ mod tests {
             "all copied already"
         );
         let eights = store.holder_accesses(&[8; 32], None, 10).await.expect("8");
+        assert!(eights.iter().all(|e| e.chain.is_empty()), "{eights:?}");
         assert_eq!(seqs(eights), [2]);
     }
 

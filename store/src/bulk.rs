@@ -75,11 +75,12 @@ impl BulkInsert for PgConnection {
     async fn insert_entries(&mut self, rows: &[EntryRow<'_>]) -> Result<(), sqlx::Error> {
         let insert = format!(
             "INSERT INTO audit_entries ({ENTRY_COLUMNS}) \
-             SELECT * FROM unnest($1::int8[], $2::timestamptz[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::int8[], $10::bytea[], \
-             $11::text[], $12::bytea[], $13::bytea[])"
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::timestamptz[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], \
+             $11::bytea[], $12::text[], $13::bytea[], $14::bytea[])"
         );
         sqlx::query(&insert)
+            .bind(column(rows, |r| r.entry.chain.as_str()))
             .bind(column(rows, |r| r.entry.seq))
             .bind(column(rows, |r| r.entry.at))
             .bind(column(rows, |r| r.entry.node.as_str()))
@@ -104,7 +105,7 @@ fn column<'r, T>(rows: &'r [EntryRow<'r>], f: impl Fn(&'r EntryRow<'r>) -> T) ->
     rows.iter().map(f).collect()
 }
 
-/// The most rows one SQLite statement carries: 256 × 13 parameters stays well under SQLite's
+/// The most rows one SQLite statement carries: 256 × 14 parameters stays well under SQLite's
 /// limit of 32 766.
 pub(crate) const SQLITE_MAX_ROWS: usize = 256;
 
@@ -166,7 +167,8 @@ impl BulkInsert for SqliteConnection {
             builder.push_values(padded(chunk, shape), |mut row, r| match r {
                 Some(r) => {
                     let e = r.entry;
-                    row.push_bind(e.seq)
+                    row.push_bind(&e.chain)
+                        .push_bind(e.seq)
                         .push_bind(e.at)
                         .push_bind(&e.node)
                         .push_bind(&e.venue)
@@ -181,7 +183,7 @@ impl BulkInsert for SqliteConnection {
                         .push_bind(&e.hash[..]);
                 }
                 None => {
-                    for _ in 0..13 {
+                    for _ in 0..14 {
                         row.push_bind(None::<i64>);
                     }
                 }

@@ -10,7 +10,11 @@ use crate::error::StoreError;
 /// entry (`entry.venue`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
-    /// Position in the chain; each append continues the stored head by exactly one.
+    /// The chain the entry belongs to: the name of the node that wrote it (`""` for the one
+    /// chain every node shared before chains were per node).
+    pub chain: String,
+    /// Position in the chain, from 1; each append continues the chain's stored head by exactly
+    /// one.
     pub seq: i64,
     /// What was verified; `at` must be whole microseconds ([`crate::micros`]).
     pub record: AuditRecord,
@@ -33,15 +37,27 @@ impl std::ops::DerefMut for AuditEntry {
     }
 }
 
-pub(crate) const ENTRY_COLUMNS: &str = "seq, at, node, venue, scenario, certificates, verdict, \
+pub(crate) const ENTRY_COLUMNS: &str =
+    "chain, seq, at, node, venue, scenario, certificates, verdict, \
                              requirement_verdicts, latency_us, subject_hash, verification_id, \
                              prev_hash, hash";
 
-/// The chain's head: the newest entry's position and hash.
-pub(crate) const HEAD: &str = "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1";
+/// A chain's head: its newest entry's position and hash. `$1` the chain.
+pub(crate) const HEAD: &str =
+    "SELECT seq, hash FROM audit_entries WHERE chain = $1 ORDER BY seq DESC LIMIT 1";
+
+/// The chains of the log, each once, read off the log's key (a skip over the key, not a scan of
+/// every entry), so that a chain is listed for as long as any of its entries is stored.
+pub(crate) const CHAINS: &str = "WITH RECURSIVE chains(chain) AS ( \
+         SELECT min(chain) FROM audit_entries \
+         UNION ALL \
+         SELECT (SELECT min(chain) FROM audit_entries WHERE chain > chains.chain) FROM chains \
+         WHERE chains.chain IS NOT NULL) \
+     SELECT chain FROM chains WHERE chain IS NOT NULL";
 
 pub(crate) fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
+        chain: row.text("chain")?,
         seq: row.int("seq")?,
         record: AuditRecord {
             at: row.time("at")?,

@@ -40,7 +40,7 @@ pub mod subjects;
 pub mod testing;
 pub mod venues;
 
-pub use audit::{Appended, AuditEntry, AuditRecord, Checkpoint};
+pub use audit::{Appended, AuditEntry, AuditRecord, ChainHead, Checkpoint};
 pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
 pub use error::StoreError;
 pub use node_keys::NodeKey;

@@ -34,8 +34,10 @@ fn h(seq: i64) -> [u8; 32] {
     hash
 }
 
+/// Entry `seq` of node `node`'s chain.
 fn entry(seq: i64, node: &str) -> AuditEntry {
     AuditEntry {
+        chain: node.into(),
         seq,
         record: AuditRecord {
             at: t(seq),
@@ -126,7 +128,7 @@ async fn an_append_spending_a_spent_code_writes_nothing(fx: Fixture) {
         )])
     );
     assert!(
-        store.audit_head().await.expect("head").is_none(),
+        store.audit_head("node-a").await.expect("head").is_none(),
         "no entry written"
     );
     assert_eq!(
@@ -141,7 +143,11 @@ async fn an_append_spending_a_spent_code_writes_nothing(fx: Fixture) {
         .expect("append again");
     assert_eq!(outcome, Appended::Committed);
     assert_eq!(
-        store.audit_head().await.expect("head").map(|(seq, _)| seq),
+        store
+            .audit_head("node-a")
+            .await
+            .expect("head")
+            .map(|(seq, _)| seq),
         Some(3)
     );
     let first = store.spent_code(&spend(7, 1)).await.expect("look up");
@@ -172,7 +178,7 @@ async fn a_code_twice_in_one_batch_loses_the_second_time(fx: Fixture) {
             }
         )])
     );
-    assert!(store.audit_head().await.expect("head").is_none());
+    assert!(store.audit_head("node-a").await.expect("head").is_none());
 }
 
 async fn spent_codes_survive_reopen(fx: Fixture) {
@@ -248,7 +254,7 @@ async fn concurrent_appends_spend_a_code_once(fx: Fixture) {
                     // Each retries until its entry is in the chain, as the writer does.
                     loop {
                         let (seq, prev) = store
-                            .audit_head()
+                            .audit_head(&node)
                             .await
                             .expect("head")
                             .unwrap_or((0, [0; 32]));

@@ -27,6 +27,8 @@ store::engine_suite!(
     audit_refuses_gaps_duplicates_and_forks,
     audit_concurrent_writers_cannot_fork,
     audit_first_writers_race_on_an_empty_log,
+    audit_chains_of_two_nodes_side_by_side,
+    holder_accesses_across_chains,
     audit_large_batch_in_one_commit,
     audit_checkpoints_in_order,
     holder_accesses_newest_first_paged,
@@ -78,6 +80,7 @@ fn h(seq: i64) -> [u8; 32] {
 
 fn entry(seq: i64, subject: u8, at: DateTime<Utc>) -> AuditEntry {
     AuditEntry {
+        chain: "node-a".into(),
         seq,
         record: AuditRecord {
             at,
@@ -147,7 +150,7 @@ async fn migrations_are_idempotent_on_reopen(fx: Fixture) {
                 .await
                 .expect("count migrations"),
         };
-        assert_eq!(applied, 8, "each of the eight migrations is applied once");
+        assert_eq!(applied, 9, "each of the nine migrations is applied once");
         store.close().await;
     }
 }
@@ -281,7 +284,7 @@ async fn venue_keys_are_unique(fx: Fixture) {
 
 async fn audit_appends_contiguous_batches(fx: Fixture) {
     let store = fx.open().await;
-    assert_eq!(store.audit_head().await.expect("head"), None);
+    assert_eq!(store.audit_head("node-a").await.expect("head"), None);
     store
         .append_audit(&[])
         .await
@@ -291,21 +294,31 @@ async fn audit_appends_contiguous_batches(fx: Fixture) {
         .append_audit(&entries(1..=3))
         .await
         .expect("first batch");
-    assert_eq!(store.audit_head().await.expect("head"), Some((3, h(3))));
+    assert_eq!(
+        store.audit_head("node-a").await.expect("head"),
+        Some((3, h(3)))
+    );
     store
         .append_audit(&entries(4..=5))
         .await
         .expect("second batch");
-    assert_eq!(store.audit_head().await.expect("head"), Some((5, h(5))));
+    assert_eq!(
+        store.audit_head("node-a").await.expect("head"),
+        Some((5, h(5)))
+    );
 
     // Entries read back exactly as given.
     assert_eq!(
-        store.audit_range(1, 100).await.expect("range"),
+        store.audit_range("node-a", 1, 100).await.expect("range"),
         entries(1..=5)
     );
-    let middle = store.audit_range(2, 2).await.expect("range");
+    let middle = store.audit_range("node-a", 2, 2).await.expect("range");
     assert_eq!(middle.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
-    assert!(store.audit_range(6, 10).await.expect("range").is_empty());
+    assert!(store
+        .audit_range("node-a", 6, 10)
+        .await
+        .expect("range")
+        .is_empty());
 
     let found = store.audit_by_verification("vf-000004").await.expect("get");
     assert_eq!(found, Some(entry(4, 1, t(4))));
@@ -354,10 +367,23 @@ async fn audit_refuses_gaps_duplicates_and_forks(fx: Fixture) {
     assert!(matches!(fine, StoreError::Invalid(_)), "{fine:?}");
 
     // Nothing of the refused batches was written; the chain goes on where it was.
-    assert_eq!(store.audit_head().await.expect("head"), Some((5, h(5))));
-    assert_eq!(store.audit_range(1, 100).await.expect("range").len(), 5);
+    assert_eq!(
+        store.audit_head("node-a").await.expect("head"),
+        Some((5, h(5)))
+    );
+    assert_eq!(
+        store
+            .audit_range("node-a", 1, 100)
+            .await
+            .expect("range")
+            .len(),
+        5
+    );
     store.append_audit(&entries(6..=7)).await.expect("continue");
-    assert_eq!(store.audit_head().await.expect("head"), Some((7, h(7))));
+    assert_eq!(
+        store.audit_head("node-a").await.expect("head"),
+        Some((7, h(7)))
+    );
 }
 
 async fn audit_concurrent_writers_cannot_fork(fx: Fixture) {
@@ -388,7 +414,7 @@ async fn audit_concurrent_writers_cannot_fork(fx: Fixture) {
         }
     }
     assert_eq!(won, 1, "exactly one writer extends the chain");
-    let chain = store.audit_range(1, 100).await.expect("range");
+    let chain = store.audit_range("node-a", 1, 100).await.expect("range");
     assert_eq!(
         chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
         [1, 2, 3, 4, 5]
@@ -400,12 +426,22 @@ async fn audit_concurrent_writers_cannot_fork(fx: Fixture) {
 
 async fn audit_first_writers_race_on_an_empty_log(fx: Fixture) {
     let store = fx.open().await;
-    // Two writers start two different chains at once; only one may become the log.
-    let writers: Vec<_> = [1, 10]
+    // An empty chain starts at seq 1: a writer cannot start it anywhere else.
+    let late = store
+        .append_audit(&entries(10..=12))
+        .await
+        .expect_err("an empty chain starts at 1");
+    assert!(late.is_conflict(), "{late:?}");
+    // Two writers start the same chain at once, each with entries of its own; only one may.
+    let writers: Vec<_> = [1u8, 10]
         .into_iter()
-        .map(|first| {
+        .map(|subject| {
             let store = store.clone();
-            tokio::spawn(async move { store.append_audit(&entries(first..=first + 2)).await })
+            tokio::spawn(async move {
+                let batch: Vec<AuditEntry> =
+                    (1..=3).map(|seq| entry(seq, subject, t(seq))).collect();
+                store.append_audit(&batch).await
+            })
         })
         .collect();
     let mut won = 0;
@@ -416,10 +452,57 @@ async fn audit_first_writers_race_on_an_empty_log(fx: Fixture) {
         }
     }
     assert_eq!(won, 1, "exactly one chain is stored");
+    let chain = store.audit_range("node-a", 1, 100).await.expect("range");
+    assert_eq!(chain.len(), 3);
+    let subjects: std::collections::HashSet<u8> = chain.iter().map(|e| e.subject_hash[0]).collect();
+    assert_eq!(subjects.len(), 1, "all three from one writer");
+}
+
+/// Two nodes' chains side by side: each continues its own head, neither sees the other's seqs
+/// as a conflict, and the log lists both.
+async fn audit_chains_of_two_nodes_side_by_side(fx: Fixture) {
+    let store = fx.open().await;
+    let of = |chain: &str, seqs: std::ops::RangeInclusive<i64>| {
+        let mut batch = entries(seqs);
+        for e in &mut batch {
+            e.chain = chain.into();
+            e.node = chain.into();
+            e.verification_id = format!("{chain}-{}", e.seq);
+        }
+        batch
+    };
+    assert!(store.audit_chains().await.expect("chains").is_empty());
+    store.append_audit(&of("node-a", 1..=3)).await.expect("a");
+    store.append_audit(&of("node-b", 1..=2)).await.expect("b");
+    store
+        .append_audit(&of("node-a", 4..=4))
+        .await
+        .expect("a again");
+    let duplicate = store
+        .append_audit(&of("node-b", 2..=3))
+        .await
+        .expect_err("b's head is 2");
+    assert!(duplicate.is_conflict(), "{duplicate:?}");
     assert_eq!(
-        store.audit_range(i64::MIN, 100).await.expect("range").len(),
-        3
+        store.audit_chains().await.expect("chains"),
+        ["node-a", "node-b"]
     );
+    let heads = store.audit_heads().await.expect("heads");
+    let heads: Vec<(&str, i64)> = heads.iter().map(|h| (h.chain.as_str(), h.seq)).collect();
+    assert_eq!(heads, [("node-a", 4), ("node-b", 2)]);
+    assert_eq!(
+        store.audit_range("node-b", 1, 10).await.expect("range"),
+        of("node-b", 1..=2)
+    );
+    // A batch that mixes chains is refused whole.
+    let mut mixed = of("node-a", 5..=6);
+    mixed[1].chain = "node-b".into();
+    let err = store.append_audit(&mixed).await.expect_err("mixed");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    // The newest entries of the log, over both chains, newest first.
+    let recent = store.recent_audit(3).await.expect("recent");
+    let recent: Vec<(&str, i64)> = recent.iter().map(|e| (e.chain.as_str(), e.seq)).collect();
+    assert_eq!(recent, [("node-a", 4), ("node-a", 3), ("node-b", 2)]);
 }
 
 async fn audit_large_batch_in_one_commit(fx: Fixture) {
@@ -428,13 +511,13 @@ async fn audit_large_batch_in_one_commit(fx: Fixture) {
     let batch = entries(1..=2500);
     store.append_audit(&batch).await.expect("large batch");
     assert_eq!(
-        store.audit_head().await.expect("head"),
+        store.audit_head("node-a").await.expect("head"),
         Some((2500, h(2500)))
     );
     let mut read = Vec::new();
     let mut from = 1;
     loop {
-        let page = store.audit_range(from, 700).await.expect("range");
+        let page = store.audit_range("node-a", from, 700).await.expect("range");
         let Some(last) = page.last() else { break };
         from = last.seq + 1;
         read.extend(page);
@@ -446,6 +529,7 @@ async fn audit_checkpoints_in_order(fx: Fixture) {
     let store = fx.open().await;
     assert!(store.checkpoints().await.expect("list").is_empty());
     let checkpoint = |seq: i64, at: i64| Checkpoint {
+        chain: "node-a".into(),
         seq,
         head_hash: h(seq),
         count: seq,
@@ -453,6 +537,14 @@ async fn audit_checkpoints_in_order(fx: Fixture) {
         node: "node-a".into(),
         kid: "node-a-2026".into(),
         signature: vec![seq as u8; 64],
+        // The other chains' heads the node saw, read back as written.
+        witnessed: (1..=(seq % 3))
+            .map(|i| store::ChainHead {
+                chain: format!("node-{i}"),
+                seq: seq + i,
+                hash: h(seq + i),
+            })
+            .collect(),
     };
     // Written out of seq order (two nodes), read back by seq.
     store
@@ -522,6 +614,46 @@ async fn holder_accesses_newest_first_paged(fx: Fixture) {
     check_holder_pages(&store).await;
 }
 
+/// One holder's entries in two nodes' chains, two of them in the same microsecond: newest first
+/// by time, then chain, then seq, page by page across the side table and both chains' tails.
+async fn holder_accesses_across_chains(fx: Fixture) {
+    let store = fx.open().await;
+    let of = |chain: &str, seq: i64, at: i64| {
+        let mut e = entry(seq, 1, t(at));
+        e.chain = chain.into();
+        e.node = chain.into();
+        e
+    };
+    store
+        .append_audit(&[of("node-a", 1, 10), of("node-a", 2, 30)])
+        .await
+        .expect("a");
+    store
+        .append_audit(&[of("node-b", 1, 20), of("node-b", 2, 30)])
+        .await
+        .expect("b");
+    let expected = [("node-b", 2), ("node-a", 2), ("node-b", 1), ("node-a", 1)];
+    for indexed in [0, 1, 100] {
+        store.index_subjects(indexed).await.expect("index");
+        let mut seen = Vec::new();
+        let mut before: Option<(DateTime<Utc>, String, i64)> = None;
+        loop {
+            let cursor = before
+                .as_ref()
+                .map(|(at, chain, seq)| (*at, chain.as_str(), *seq));
+            let page = store
+                .holder_accesses(&[1; 32], cursor, 1)
+                .await
+                .expect("page");
+            let Some(last) = page.last() else { break };
+            before = Some((last.at, last.chain.clone(), last.seq));
+            seen.extend(page.iter().map(|e| (e.chain.clone(), e.seq)));
+        }
+        let seen: Vec<(&str, i64)> = seen.iter().map(|(c, s)| (c.as_str(), *s)).collect();
+        assert_eq!(seen, expected, "after indexing {indexed} more");
+    }
+}
+
 async fn check_holder_pages(store: &Store) {
     let seqs = |page: &[AuditEntry]| page.iter().map(|e| e.seq).collect::<Vec<_>>();
     let holder = [1u8; 32];
@@ -530,19 +662,19 @@ async fn check_holder_pages(store: &Store) {
         .await
         .expect("page 1");
     assert_eq!(seqs(&first), [7, 6]);
-    let cursor = first.last().map(|e| (e.at, e.seq));
+    let cursor = first.last().map(|e| (e.at, e.chain.as_str(), e.seq));
     let second = store
         .holder_accesses(&holder, cursor, 2)
         .await
         .expect("page 2");
     assert_eq!(seqs(&second), [3, 4]);
-    let cursor = second.last().map(|e| (e.at, e.seq));
+    let cursor = second.last().map(|e| (e.at, e.chain.as_str(), e.seq));
     let third = store
         .holder_accesses(&holder, cursor, 2)
         .await
         .expect("page 3");
     assert_eq!(seqs(&third), [1]);
-    let cursor = third.last().map(|e| (e.at, e.seq));
+    let cursor = third.last().map(|e| (e.at, e.chain.as_str(), e.seq));
     assert!(store
         .holder_accesses(&holder, cursor, 2)
         .await
@@ -1036,7 +1168,7 @@ async fn committed_rows_survive_reopen(fx: Fixture) {
     let store = fx.open().await;
     assert_eq!(store.venue("v1").await.expect("get"), Some(venue("v1", 1)));
     assert_eq!(
-        store.audit_range(1, 10).await.expect("range"),
+        store.audit_range("node-a", 1, 10).await.expect("range"),
         entries(1..=3)
     );
     assert!(store.objection("obj-1").await.expect("get").is_some());

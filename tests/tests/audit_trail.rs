@@ -14,16 +14,28 @@ async fn each_answer_is_committed_to_the_chain_and_the_chain_verifies() {
     let gw = TestGateway::start().await;
     let senior = Holder::passing("park-entry-senior");
     let mut seqs = Vec::new();
+    let mut chains = std::collections::BTreeSet::new();
     for _ in 0..5 {
         let answer = gw.verify_holder(&senior, "park-entry-senior").await;
         assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
         seqs.push(answer.audit_seq.expect("the answer names its audit entry"));
+        chains.insert(
+            answer
+                .audit_chain
+                .expect("the answer names its audit chain"),
+        );
     }
     assert_eq!(seqs, vec![1, 2, 3, 4, 5], "one entry per answer, in order");
+    let node = gw.gateway.service.audit.node.clone();
+    assert_eq!(
+        chains.into_iter().collect::<Vec<_>>(),
+        vec![node.clone()],
+        "the node's own chain"
+    );
 
     // Committed before the answer: readable now, with the holder only as a keyed hash.
     let store = gw.gateway.service.registry.store().clone();
-    let entries = store.audit_range(1, 10).await.expect("read the log");
+    let entries = store.audit_range(&node, 1, 10).await.expect("read the log");
     assert_eq!(entries.len(), 5);
     assert!(entries
         .iter()
@@ -103,8 +115,10 @@ async fn one_nodes_settings_verify_two_nodes_checkpoints(fx: store::testing::Fix
     .expect("the check runs");
     let report = String::from_utf8(out).expect("utf-8");
     assert_eq!(verdict, Verified::Intact, "{report}");
-    assert!(report.contains("3 entries checked"), "{report}");
-    assert!(report.contains("2 checkpoints verified"), "{report}");
+    assert!(
+        report.contains("2 chains, 3 entries, 2 checkpoints verified"),
+        "{report}"
+    );
 
     // Node a again, from a fresh data folder: its registered key is not there, and no new one
     // is made.
@@ -142,7 +156,10 @@ async fn an_sm3_chain_verifies_and_keeps_its_hash(fx: store::testing::Fixture) {
         assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
     }
     let store = gw.gateway.service.registry.store().clone();
-    let entries = store.audit_range(1, 10).await.expect("read the log");
+    let entries = store
+        .audit_range("sm3-a", 1, 10)
+        .await
+        .expect("read the log");
     assert_eq!(entries.len(), 3);
     for entry in &entries {
         assert_eq!(

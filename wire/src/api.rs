@@ -152,9 +152,14 @@ pub struct VerifyResponse {
     pub holder: DisclosedHolder,
     pub requirements: Vec<RequirementResult>,
     pub decided_at: DateTime<Utc>,
-    /// The verification's place in the gateway's hash-chained audit log, once committed.
+    /// The verification's place in the gateway's hash-chained audit log, once committed: its
+    /// seq in the chain `audit_chain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_seq: Option<i64>,
+    /// The audit chain holding the verification's entry: the name of the gateway node that
+    /// wrote it (each node keeps a chain of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_chain: Option<String>,
 }
 
 /// The RFC 9457 problem the gateway answers refused requests with.

@@ -80,7 +80,12 @@ fn commits(
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
-        let entries = chain_all(&records(batch, *offset), *tip, ChainHash::Sha256);
+        let entries = chain_all(
+            &records(batch, *offset),
+            "gateway-1",
+            *tip,
+            ChainHash::Sha256,
+        );
         let spent = spends(batch, *offset);
         *offset += batch;
         let started = Instant::now();
@@ -105,9 +110,16 @@ pub fn trail(c: &mut Criterion) {
     let batch = records(BATCH, 0);
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("chain_512", |b| {
-        b.iter(|| black_box(chain_all(&batch, (0, GENESIS), ChainHash::Sha256)))
+        b.iter(|| {
+            black_box(chain_all(
+                &batch,
+                "gateway-1",
+                (0, GENESIS),
+                ChainHash::Sha256,
+            ))
+        })
     });
-    let entries = chain_all(&batch, (0, GENESIS), ChainHash::Sha256);
+    let entries = chain_all(&batch, "gateway-1", (0, GENESIS), ChainHash::Sha256);
     // The entry hash alone, with each of the chain's hash functions.
     for (name, hash) in [
         ("hash_512", ChainHash::Sha256),

@@ -4,14 +4,17 @@
 //! append-only with `chattr +a`). `gateway audit verify --anchor FILE` checks the store against
 //! it, and trusts the node keys it names.
 //!
-//! # Lines (version 1)
+//! # Lines
 //!
 //! ```text
 //! {"kind":"node_key","node":"…","kid":"…","public_key":"<trust-list TOML>","at":"…"}
 //! {"kind":"node_key_retired","node":"…","kid":"…","at":"…"}
-//! {"kind":"checkpoint","seq":…,"head_hash":"<hex>","count":…,"at":"…","node":"…","kid":"…",
-//!  "signature":"<base64>"}
+//! {"kind":"checkpoint","chain":"…","seq":…,"head_hash":"<hex>","count":…,"at":"…","node":"…",
+//!  "kid":"…","signature":"<base64>","witnessed":[{"chain":"…","seq":…,"hash":"<hex>"},…]}
 //! ```
+//!
+//! A checkpoint line written before chains were per node has no `chain` (the shared chain `""`)
+//! and no `witnessed`.
 //!
 //! Times are RFC 3339 in UTC with microseconds. The file is opened with `O_APPEND` for each line,
 //! which is written with one `write` and then `fsync`ed, so lines from a restarted node (or from
@@ -27,7 +30,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use store::Checkpoint;
+use store::{ChainHead, Checkpoint};
 
 /// The default file name of the anchor in the data folder (`audit.anchor_file`).
 pub const ANCHOR_FILE: &str = "audit-anchor.jsonl";
@@ -52,6 +55,8 @@ pub enum AnchorLine {
     },
     /// A checkpoint as the node signed it.
     Checkpoint {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        chain: String,
         seq: i64,
         head_hash: String,
         count: i64,
@@ -59,13 +64,31 @@ pub enum AnchorLine {
         node: String,
         kid: String,
         signature: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        witnessed: Vec<AnchoredHead>,
     },
+}
+
+/// Another chain's head a checkpoint witnessed, as a line names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchoredHead {
+    chain: String,
+    seq: i64,
+    hash: String,
+}
+
+fn hash_from_hex(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text)
+        .ok()
+        .and_then(|h| <[u8; 32]>::try_from(h).ok())
 }
 
 impl AnchorLine {
     /// The line recording `checkpoint`.
     pub fn of_checkpoint(checkpoint: &Checkpoint) -> AnchorLine {
         AnchorLine::Checkpoint {
+            chain: checkpoint.chain.clone(),
             seq: checkpoint.seq,
             head_hash: hex::encode(checkpoint.head_hash),
             count: checkpoint.count,
@@ -73,6 +96,15 @@ impl AnchorLine {
             node: checkpoint.node.clone(),
             kid: checkpoint.kid.clone(),
             signature: B64.encode(&checkpoint.signature),
+            witnessed: checkpoint
+                .witnessed
+                .iter()
+                .map(|h| AnchoredHead {
+                    chain: h.chain.clone(),
+                    seq: h.seq,
+                    hash: hex::encode(h.hash),
+                })
+                .collect(),
         }
     }
 }
@@ -270,6 +302,7 @@ impl Anchor {
             }),
             AnchorLine::NodeKeyRetired { node, kid, at } => self.retired.push((node, kid, at)),
             AnchorLine::Checkpoint {
+                chain,
                 seq,
                 head_hash,
                 count,
@@ -277,15 +310,26 @@ impl Anchor {
                 node,
                 kid,
                 signature,
+                witnessed,
             } => {
-                let head_hash = hex::decode(&head_hash)
-                    .ok()
-                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
-                    .ok_or("`head_hash` is not 32 bytes of hex")?;
+                let head_hash =
+                    hash_from_hex(&head_hash).ok_or("`head_hash` is not 32 bytes of hex")?;
+                let witnessed = witnessed
+                    .into_iter()
+                    .map(|h| {
+                        Some(ChainHead {
+                            hash: hash_from_hex(&h.hash)?,
+                            chain: h.chain,
+                            seq: h.seq,
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or("a witnessed `hash` is not 32 bytes of hex")?;
                 let signature = B64
                     .decode(&signature)
                     .map_err(|_| "`signature` is not base64")?;
                 self.checkpoints.push(Checkpoint {
+                    chain,
                     seq,
                     head_hash,
                     count,
@@ -293,6 +337,7 @@ impl Anchor {
                     node,
                     kid,
                     signature,
+                    witnessed,
                 });
             }
         }
@@ -319,6 +364,7 @@ mod tests {
 
     fn checkpoint(seq: i64) -> Checkpoint {
         Checkpoint {
+            chain: "node-a".into(),
             seq,
             head_hash: [seq as u8; 32],
             count: seq,
@@ -326,6 +372,11 @@ mod tests {
             node: "node-a".into(),
             kid: "a2lk".into(),
             signature: vec![1, 2, 3],
+            witnessed: vec![ChainHead {
+                chain: "node-b".into(),
+                seq: 2,
+                hash: [2; 32],
+            }],
         }
     }
 
@@ -361,6 +412,27 @@ mod tests {
         let mut fresh = Anchor::default();
         fresh.read(&path).expect("read");
         assert_eq!((fresh.keys.len(), fresh.checkpoints.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_checkpoint_line_of_before_per_node_chains_reads_as_the_shared_chain() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join(ANCHOR_FILE);
+        let line = format!(
+            r#"{{"kind":"checkpoint","seq":4,"head_hash":"{}","count":4,"at":"2026-11-01T00:00:00.000001Z","node":"node-a","kid":"a2lk","signature":"AQID"}}"#,
+            hex::encode([4u8; 32])
+        );
+        std::fs::write(&path, format!("{line}\n")).expect("write");
+        let mut anchor = Anchor::default();
+        anchor.read(&path).expect("read");
+        let [old] = anchor.checkpoints.as_slice() else {
+            panic!("one checkpoint: {:?}", anchor.checkpoints);
+        };
+        assert_eq!((old.chain.as_str(), old.seq), ("", 4));
+        assert!(old.witnessed.is_empty());
+        // Written back, it is the same line.
+        let again = serde_json::to_string(&AnchorLine::of_checkpoint(old)).expect("json");
+        assert_eq!(again, line);
     }
 
     #[test]

@@ -18,21 +18,24 @@
 //! H is the chain's hash ([`ChainHash`]): SHA-256 by default, or SM3; one chain, one hash.
 //!
 //! Every field has a fixed place and every variable-length field its length first, so two
-//! different entries never encode alike. The first entry has seq 1 and `prev_hash` 32 zero
-//! bytes ([`GENESIS`]). A change of encoding gets a new domain string.
+//! different entries never encode alike. Each node writes a chain of its own, named after the
+//! node (the entry's `chain`, which the store keys with `seq`; `node` in the hash names it): its
+//! first entry has seq 1 and `prev_hash` 32 zero bytes ([`GENESIS`]). A change of encoding gets
+//! a new domain string.
 //!
 //! # What a walk detects
 //!
-//! [`ChainWalker`] takes entries in seq order, one at a time (so `gateway audit verify` pages
-//! through any length of log in bounded memory), and stops at the first break: a seq that skips
-//! (a row deleted) or repeats, a `prev_hash` that is not the hash before (a row inserted or
-//! replaced), a stored hash that is not the recomputed one (a row edited), or a checkpoint that
-//! is not signed by a trusted node key, does not match the chain at its seq, or lies past the
-//! end of the chain (rows deleted at the tail).
+//! [`ChainWalker`] takes one chain's entries in seq order, one at a time (so `gateway audit
+//! verify` pages through any length of log in bounded memory), and stops at the first break: a
+//! seq that skips (a row deleted) or repeats, a `prev_hash` that is not the hash before (a row
+//! inserted or replaced), a stored hash that is not the recomputed one (a row edited), a
+//! checkpoint of the chain that is not signed by a trusted node key, does not match the chain
+//! at its seq, or lies past the end of the chain (rows deleted at the tail), or a head of the
+//! chain that another chain's checkpoint witnessed and the chain no longer has.
 
 use std::fmt;
 
-use store::{AuditEntry, Checkpoint};
+use store::{AuditEntry, ChainHead, Checkpoint};
 pub use wire::audit::{AuditRecord, REPLAYED, REPLAYED_AFTER_ANSWER};
 use wire::keys::TrustList;
 
@@ -45,9 +48,17 @@ pub const DOMAIN: &[u8] = b"mianzheng-audit/1";
 /// `prev_hash` of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
 
-/// The entry `record` becomes at `seq`, after the entry whose hash is `prev_hash`.
-pub fn chain(record: &AuditRecord, seq: i64, prev_hash: [u8; 32], hash: ChainHash) -> AuditEntry {
+/// The entry `record` becomes at `seq` of chain `chain`, after the entry whose hash is
+/// `prev_hash`.
+pub fn chain(
+    record: &AuditRecord,
+    chain: &str,
+    seq: i64,
+    prev_hash: [u8; 32],
+    hash: ChainHash,
+) -> AuditEntry {
     let mut entry = AuditEntry {
+        chain: chain.to_owned(),
         seq,
         record: AuditRecord {
             at: store::micros(record.at),
@@ -60,10 +71,11 @@ pub fn chain(record: &AuditRecord, seq: i64, prev_hash: [u8; 32], hash: ChainHas
     entry
 }
 
-/// Chains `records` one after another onto the entry (`seq`, `hash`) — (0, [`GENESIS`]) for an
-/// empty log.
+/// Chains `records` one after another onto the entry (`seq`, `hash`) of chain `name` — (0,
+/// [`GENESIS`]) for an empty chain.
 pub fn chain_all<'a>(
     records: impl IntoIterator<Item = &'a AuditRecord>,
+    name: &str,
     after: (i64, [u8; 32]),
     hash: ChainHash,
 ) -> Vec<AuditEntry> {
@@ -72,7 +84,7 @@ pub fn chain_all<'a>(
         .into_iter()
         .map(|record| {
             seq += 1;
-            let entry = chain(record, seq, prev, hash);
+            let entry = chain(record, name, seq, prev, hash);
             prev = entry.hash;
             entry
         })
@@ -116,14 +128,27 @@ fn put_str(h: &mut ChainHasher, s: &str) {
     h.update(s.as_bytes());
 }
 
+/// How a chain is named in messages: its node, or the shared chain of before.
+pub fn chain_label(chain: &str) -> String {
+    if chain.is_empty() {
+        "the shared chain (written before chains were per node)".to_owned()
+    } else {
+        format!("chain `{chain}`")
+    }
+}
+
 /// A chain that re-walked cleanly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
+    /// Which chain.
+    pub chain: String,
     /// Entries whose seq, link and hash were checked.
     pub entries: u64,
-    /// Checkpoints whose signature and head were checked.
+    /// Checkpoints of this chain whose signature and head were checked.
     pub checkpoints: u64,
-    /// The last entry's (seq, hash); `None` for an empty log.
+    /// Heads of this chain witnessed by other chains' checkpoints, checked.
+    pub witnessed: u64,
+    /// The last entry's (seq, hash); `None` for an empty chain.
     pub head: Option<(i64, [u8; 32])>,
     /// The chain's hash.
     pub hash: ChainHash,
@@ -131,29 +156,36 @@ pub struct ChainReport {
 
 impl fmt::Display for ChainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = chain_label(&self.chain);
         match self.head {
             Some((seq, hash)) => write!(
                 f,
-                "audit chain intact: {} entries checked (seq 1..={seq}, {} head {}), {} \
-                 checkpoints verified",
+                "{label} intact: {} entries checked (seq 1..={seq}, {} head {}), {} \
+                 checkpoints verified, {} heads witnessed by other chains matched",
                 self.entries,
                 self.hash,
                 hex::encode(hash),
-                self.checkpoints
+                self.checkpoints,
+                self.witnessed
             ),
             None => write!(
                 f,
-                "audit log empty: 0 entries, {} checkpoints verified",
+                "{label} empty: 0 entries, {} checkpoints verified",
                 self.checkpoints
             ),
         }
     }
 }
 
-/// The first place where the chain is not what was written.
+/// The first place where a chain is not what was written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("audit chain broken at seq {seq}: {problem} ({entries} entries checked before it)")]
+#[error(
+    "audit {} broken at seq {seq}: {problem} ({entries} entries checked before it)",
+    chain_label(chain)
+)]
 pub struct ChainBreak {
+    /// Which chain.
+    pub chain: String,
     /// Where: the entry missing, edited or mislinked, or the seq a bad checkpoint names.
     pub seq: i64,
     /// Boxed: a `Result` carrying it stays small on the good path.
@@ -212,36 +244,96 @@ pub enum Problem {
         seq: i64,
         chain_end: i64,
     },
+    /// Another chain's checkpoint witnessed another hash at this seq.
+    #[error(
+        "a checkpoint of {} by node `{node}` (key `{kid}`) witnessed head {witnessed} here, the \
+         chain has {chain_head}: the chain was rewritten after it",
+        chain_label(by_chain)
+    )]
+    WitnessMismatch {
+        by_chain: String,
+        node: String,
+        kid: String,
+        witnessed: String,
+        chain_head: String,
+    },
+    /// Another chain's checkpoint witnessed a seq this chain does not reach.
+    #[error(
+        "a checkpoint of {} by node `{node}` (key `{kid}`) witnessed this chain at seq {seq} but \
+         it ends at seq {chain_end}: rows were deleted at the end",
+        chain_label(by_chain)
+    )]
+    WitnessPastEnd {
+        by_chain: String,
+        node: String,
+        kid: String,
+        seq: i64,
+        chain_end: i64,
+    },
+}
+
+/// A head of one chain named in another chain's checkpoint, with who signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    pub head: ChainHead,
+    /// The chain of the checkpoint that names it.
+    pub by_chain: String,
+    pub node: String,
+    pub kid: String,
+}
+
+impl Witness {
+    /// The heads `checkpoint` witnessed.
+    pub fn all_of(checkpoint: &Checkpoint) -> impl Iterator<Item = Witness> + '_ {
+        checkpoint.witnessed.iter().map(|head| Witness {
+            head: head.clone(),
+            by_chain: checkpoint.chain.clone(),
+            node: checkpoint.node.clone(),
+            kid: checkpoint.kid.clone(),
+        })
+    }
 }
 
 /// Re-walks a chain entry by entry (see the module doc). Feed it with [`ChainWalker::push`] in
-/// seq order, then call [`ChainWalker::finish`]; it keeps only the checkpoints and the tip.
+/// seq order, then call [`ChainWalker::finish`]; it keeps only the checkpoints, the witnessed
+/// heads and the tip.
 #[derive(Debug)]
 pub struct ChainWalker<'t> {
+    chain: String,
     trust: &'t TrustList,
     hash: ChainHash,
     /// Sorted by seq; `next_checkpoint` indexes the first not yet checked.
     checkpoints: Vec<Checkpoint>,
     next_checkpoint: usize,
+    /// Sorted by seq; `next_witness` indexes the first not yet checked.
+    witnesses: Vec<Witness>,
+    next_witness: usize,
     /// The last good entry's seq and hash; (0, GENESIS) before the first.
     tip: (i64, [u8; 32]),
     entries: u64,
 }
 
 impl<'t> ChainWalker<'t> {
-    /// A walk of a chain hashed with `hash` that will check `checkpoints` (in any order)
-    /// against keys in `trust`.
+    /// A walk of chain `chain`, hashed with `hash`, that will check its `checkpoints` (in any
+    /// order) against keys in `trust`, and the heads of it other chains' checkpoints
+    /// `witnesses` (whose signatures the walks of their own chains check).
     pub fn new(
+        chain: &str,
         mut checkpoints: Vec<Checkpoint>,
+        mut witnesses: Vec<Witness>,
         trust: &'t TrustList,
         hash: ChainHash,
     ) -> ChainWalker<'t> {
         checkpoints.sort_by_key(|c| c.seq);
+        witnesses.sort_by_key(|w| w.head.seq);
         ChainWalker {
+            chain: chain.to_owned(),
             trust,
             hash,
             checkpoints,
             next_checkpoint: 0,
+            witnesses,
+            next_witness: 0,
             tip: (0, GENESIS),
             entries: 0,
         }
@@ -249,6 +341,7 @@ impl<'t> ChainWalker<'t> {
 
     fn broken(&self, seq: i64, problem: Problem) -> ChainBreak {
         ChainBreak {
+            chain: self.chain.clone(),
             seq,
             problem: Box::new(problem),
             entries: self.entries,
@@ -321,6 +414,24 @@ impl<'t> ChainWalker<'t> {
             }
             self.next_checkpoint += 1;
         }
+        while let Some(witness) = self.witnesses.get(self.next_witness) {
+            if witness.head.seq > tip_seq {
+                break;
+            }
+            if witness.head.seq != tip_seq || witness.head.hash != tip_hash {
+                return Err(self.broken(
+                    witness.head.seq,
+                    Problem::WitnessMismatch {
+                        by_chain: witness.by_chain.clone(),
+                        node: witness.node.clone(),
+                        kid: witness.kid.clone(),
+                        witnessed: hex::encode(witness.head.hash),
+                        chain_head: hex::encode(tip_hash),
+                    },
+                ));
+            }
+            self.next_witness += 1;
+        }
         Ok(())
     }
 
@@ -338,24 +449,40 @@ impl<'t> ChainWalker<'t> {
                 },
             ));
         }
+        if let Some(witness) = self.witnesses.get(self.next_witness) {
+            return Err(self.broken(
+                witness.head.seq,
+                Problem::WitnessPastEnd {
+                    by_chain: witness.by_chain.clone(),
+                    node: witness.node.clone(),
+                    kid: witness.kid.clone(),
+                    seq: witness.head.seq,
+                    chain_end: self.tip.0,
+                },
+            ));
+        }
         Ok(ChainReport {
+            chain: self.chain.clone(),
             entries: self.entries,
             checkpoints: u64::try_from(self.next_checkpoint).unwrap_or(u64::MAX),
+            witnessed: u64::try_from(self.next_witness).unwrap_or(u64::MAX),
             head: (self.entries > 0).then_some(self.tip),
             hash: self.hash,
         })
     }
 }
 
-/// Re-walks `entries` (in seq order, from seq 1, hashed with `hash`) with `checkpoints`,
-/// trusting the node keys in `trust`; the first break found, or what was checked.
+/// Re-walks the entries of chain `chain` (in seq order, from seq 1, hashed with `hash`) with
+/// its `checkpoints`, trusting the node keys in `trust`; the first break found, or what was
+/// checked.
 pub fn verify_chain<'a>(
+    chain: &str,
     entries: impl IntoIterator<Item = &'a AuditEntry>,
     checkpoints: Vec<Checkpoint>,
     trust: &TrustList,
     hash: ChainHash,
 ) -> Result<ChainReport, ChainBreak> {
-    let mut walker = ChainWalker::new(checkpoints, trust, hash);
+    let mut walker = ChainWalker::new(chain, checkpoints, vec![], trust, hash);
     for entry in entries {
         walker.push(entry)?;
     }
@@ -389,7 +516,15 @@ mod tests {
 
     fn chain_of(n: i64) -> Vec<AuditEntry> {
         let records: Vec<_> = (1..=n).map(record).collect();
-        chain_all(&records, (0, GENESIS), ChainHash::Sha256)
+        chain_all(&records, "node-a", (0, GENESIS), ChainHash::Sha256)
+    }
+
+    fn head(seq: i64, hash: [u8; 32]) -> ChainHead {
+        ChainHead {
+            chain: "node-a".into(),
+            seq,
+            hash,
+        }
     }
 
     fn key() -> SigningKey {
@@ -405,18 +540,24 @@ mod tests {
         assert_eq!(entries[2].seq, 3);
         // `at` is cut to whole microseconds, as the store keeps it.
         assert_eq!(entries[0].at.timestamp_subsec_nanos(), 123_456_000);
-        let report = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
-            .expect("intact");
+        let report = verify_chain(
+            "node-a",
+            &entries,
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sha256,
+        )
+        .expect("intact");
         assert_eq!(report.entries, 3);
         assert_eq!(report.head, Some((3, entries[2].hash)));
     }
 
     #[test]
     fn the_hash_covers_every_field_and_is_deterministic() {
-        let base = chain(&record(1), 1, GENESIS, ChainHash::Sha256);
+        let base = chain(&record(1), "node-a", 1, GENESIS, ChainHash::Sha256);
         assert_eq!(
             entry_hash(&base, ChainHash::Sha256),
-            chain(&record(1), 1, GENESIS, ChainHash::Sha256).hash
+            chain(&record(1), "node-a", 1, GENESIS, ChainHash::Sha256).hash
         );
         let edits: Vec<fn(&mut AuditEntry)> = vec![
             |e| e.seq = 2,
@@ -454,8 +595,14 @@ mod tests {
     fn an_edited_entry_is_found_at_its_seq() {
         let mut entries = chain_of(5);
         entries[2].verdict = "fail".into();
-        let err = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
-            .expect_err("edited");
+        let err = verify_chain(
+            "node-a",
+            &entries,
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sha256,
+        )
+        .expect_err("edited");
         assert_eq!(err.seq, 3);
         assert!(matches!(*err.problem, Problem::Edited { .. }), "{err}");
         assert_eq!(err.entries, 2);
@@ -465,12 +612,19 @@ mod tests {
     fn a_deleted_entry_is_found_at_its_seq() {
         let mut entries = chain_of(5);
         entries.remove(3);
-        let err = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
-            .expect_err("gap");
+        let err = verify_chain(
+            "node-a",
+            &entries,
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sha256,
+        )
+        .expect_err("gap");
         assert_eq!(err.seq, 4);
         assert_eq!(*err.problem, Problem::Missing { found: 5 });
         // The first entry deleted.
         let err = verify_chain(
+            "node-a",
             &chain_of(3)[1..],
             vec![],
             &TrustList::default(),
@@ -483,12 +637,18 @@ mod tests {
     #[test]
     fn a_replaced_entry_with_a_valid_hash_breaks_the_link() {
         let mut entries = chain_of(4);
-        let mut forged = chain(&record(9), 3, entries[1].hash, ChainHash::Sha256);
+        let mut forged = chain(&record(9), "node-a", 3, entries[1].hash, ChainHash::Sha256);
         forged.prev_hash = [9; 32];
         forged.hash = entry_hash(&forged, ChainHash::Sha256);
         entries[2] = forged;
-        let err = verify_chain(&entries, vec![], &TrustList::default(), ChainHash::Sha256)
-            .expect_err("unlinked");
+        let err = verify_chain(
+            "node-a",
+            &entries,
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sha256,
+        )
+        .expect_err("unlinked");
         assert_eq!((err.seq, *err.problem), (3, Problem::Unlinked));
     }
 
@@ -498,15 +658,21 @@ mod tests {
         let key = key();
         let trust = TrustList::new([key.trusted()]);
         let at = store::now();
-        let good = sign_checkpoint(&key, 4, entries[3].hash, 4, at, "node-a");
-        let report =
-            verify_chain(&entries, vec![good.clone()], &trust, ChainHash::Sha256).expect("good");
+        let good = sign_checkpoint(&key, &head(4, entries[3].hash), 4, at, "node-a", vec![]);
+        let report = verify_chain(
+            "node-a",
+            &entries,
+            vec![good.clone()],
+            &trust,
+            ChainHash::Sha256,
+        )
+        .expect("good");
         assert_eq!(report.checkpoints, 1);
 
         // Signed over another head: the chain was rewritten after it.
-        let wrong = sign_checkpoint(&key, 4, entries[2].hash, 4, at, "node-a");
-        let err =
-            verify_chain(&entries, vec![wrong], &trust, ChainHash::Sha256).expect_err("mismatch");
+        let wrong = sign_checkpoint(&key, &head(4, entries[2].hash), 4, at, "node-a", vec![]);
+        let err = verify_chain("node-a", &entries, vec![wrong], &trust, ChainHash::Sha256)
+            .expect_err("mismatch");
         assert_eq!(err.seq, 4);
         assert!(
             matches!(*err.problem, Problem::CheckpointMismatch { .. }),
@@ -516,25 +682,38 @@ mod tests {
         // Edited after signing.
         let mut forged = good.clone();
         forged.count = 5;
-        let err =
-            verify_chain(&entries, vec![forged], &trust, ChainHash::Sha256).expect_err("forged");
+        let err = verify_chain("node-a", &entries, vec![forged], &trust, ChainHash::Sha256)
+            .expect_err("forged");
         assert!(
             matches!(*err.problem, Problem::CheckpointSignature { .. }),
             "{err}"
         );
 
         // Signed by a key nobody trusts.
-        let other = sign_checkpoint(&self::key(), 4, entries[3].hash, 4, at, "node-a");
-        let err =
-            verify_chain(&entries, vec![other], &trust, ChainHash::Sha256).expect_err("untrusted");
+        let other = sign_checkpoint(
+            &self::key(),
+            &head(4, entries[3].hash),
+            4,
+            at,
+            "node-a",
+            vec![],
+        );
+        let err = verify_chain("node-a", &entries, vec![other], &trust, ChainHash::Sha256)
+            .expect_err("untrusted");
         assert!(
             matches!(*err.problem, Problem::CheckpointSignature { .. }),
             "{err}"
         );
 
         // The tail deleted after a checkpoint.
-        let err =
-            verify_chain(&entries[..3], vec![good], &trust, ChainHash::Sha256).expect_err("tail");
+        let err = verify_chain(
+            "node-a",
+            &entries[..3],
+            vec![good],
+            &trust,
+            ChainHash::Sha256,
+        )
+        .expect_err("tail");
         assert_eq!(err.seq, 4);
         assert!(
             matches!(
@@ -546,9 +725,71 @@ mod tests {
     }
 
     #[test]
+    fn heads_witnessed_by_other_chains_are_checked_at_their_seq() {
+        let entries = chain_of(5);
+        let witness = |seq: i64, hash: [u8; 32]| Witness {
+            head: head(seq, hash),
+            by_chain: "node-b".into(),
+            node: "node-b".into(),
+            kid: "kid-b".into(),
+        };
+        let walk = |entries: &[AuditEntry], witnesses: Vec<Witness>| {
+            let trust = TrustList::default();
+            let mut walker =
+                ChainWalker::new("node-a", vec![], witnesses, &trust, ChainHash::Sha256);
+            for entry in entries {
+                walker.push(entry)?;
+            }
+            walker.finish()
+        };
+        let report = walk(&entries, vec![witness(3, entries[2].hash)]).expect("matches");
+        assert_eq!((report.witnessed, report.checkpoints), (1, 0));
+
+        // The chain rewritten from seq 3 on, consistently: only the witness tells.
+        let records: Vec<_> = (1..=5).map(record).collect();
+        let mut rewritten = chain_all(&records[..2], "node-a", (0, GENESIS), ChainHash::Sha256);
+        let mut other = record(3);
+        other.verdict = "fail".into();
+        rewritten.extend(chain_all(
+            [&other, &records[3], &records[4]],
+            "node-a",
+            (2, rewritten[1].hash),
+            ChainHash::Sha256,
+        ));
+        walk(&rewritten, vec![]).expect("a consistent chain on its own");
+        let err = walk(&rewritten, vec![witness(3, entries[2].hash)]).expect_err("rewritten");
+        assert_eq!(err.seq, 3);
+        assert!(
+            matches!(*err.problem, Problem::WitnessMismatch { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("chain `node-a`"), "{err}");
+
+        // The tail cut below a witnessed head.
+        let err = walk(&entries[..3], vec![witness(5, entries[4].hash)]).expect_err("cut");
+        assert!(
+            matches!(
+                *err.problem,
+                Problem::WitnessPastEnd {
+                    seq: 5,
+                    chain_end: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn an_empty_log_verifies_and_reports_so() {
-        let report =
-            verify_chain(&[], vec![], &TrustList::default(), ChainHash::Sha256).expect("empty");
+        let report = verify_chain(
+            "node-a",
+            &[],
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sha256,
+        )
+        .expect("empty");
         assert_eq!(report.head, None);
         assert!(report.to_string().contains("empty"));
     }
@@ -556,15 +797,27 @@ mod tests {
     #[test]
     fn an_sm3_chain_walks_with_sm3_only() {
         let records: Vec<_> = (1..=3).map(record).collect();
-        let sm3 = chain_all(&records, (0, GENESIS), ChainHash::Sm3);
+        let sm3 = chain_all(&records, "node-a", (0, GENESIS), ChainHash::Sm3);
         let sha256 = chain_of(3);
         assert_ne!(sm3[0].hash, sha256[0].hash);
-        let report = verify_chain(&sm3, vec![], &TrustList::default(), ChainHash::Sm3)
-            .expect("intact under its own hash");
+        let report = verify_chain(
+            "node-a",
+            &sm3,
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sm3,
+        )
+        .expect("intact under its own hash");
         assert_eq!(report.head, Some((3, sm3[2].hash)));
         // Walked with the other hash, the first entry no longer matches its fields.
-        let err = verify_chain(&sm3, vec![], &TrustList::default(), ChainHash::Sha256)
-            .expect_err("another hash");
+        let err = verify_chain(
+            "node-a",
+            &sm3,
+            vec![],
+            &TrustList::default(),
+            ChainHash::Sha256,
+        )
+        .expect_err("another hash");
         assert_eq!(err.seq, 1);
         assert!(matches!(*err.problem, Problem::Edited { .. }), "{err}");
     }

@@ -1,9 +1,23 @@
-//! Checkpoints: at a fixed interval (and on shutdown) a node signs the chain head it knows to be
-//! committed — seq, head hash, entry count, time, node — with its own key (Ed25519, or SM2 for a
-//! chain hashed with SM3: [`node_key_algorithm`]), so a chain rewritten or cut short after that
-//! point no longer matches a signature only the node can make.
+//! Checkpoints: at a fixed interval (and on shutdown) a node signs the head of its own chain it
+//! knows to be committed — chain, seq, head hash, entry count, time, node — with its own key
+//! (Ed25519, or SM2 for a chain hashed with SM3: [`node_key_algorithm`]), so a chain rewritten or
+//! cut short after that point no longer matches a signature only the node can make. The same
+//! signature covers the heads of the other nodes' chains as the store showed them at that time
+//! (`witnessed`): a chain cut short below a head another node witnessed is found even when its
+//! own node's checkpoints were deleted with it.
 //!
-//! # Signed message (version 1)
+//! # Signed message
+//!
+//! Version 2, every checkpoint of a node's own chain:
+//!
+//! ```text
+//! "mianzheng-audit-checkpoint/2" || str(chain) || i64(seq) || head_hash (32 bytes) || i64(count)
+//!   || i64(at, microseconds since the Unix epoch) || str(node) || str(kid)
+//!   || u32(number of witnessed heads) || (str(chain) || i64(seq) || hash (32 bytes))...
+//! ```
+//!
+//! Version 1, the checkpoints of the one chain every node shared before chains were per node
+//! (chain `""`, nothing witnessed), as they were signed then:
 //!
 //! ```text
 //! "mianzheng-audit-checkpoint/1" || i64(seq) || head_hash (32 bytes) || i64(count)
@@ -25,15 +39,18 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use store::{Checkpoint, NodeKey, Store, StoreError};
+use store::{ChainHead, Checkpoint, NodeKey, Store, StoreError};
 use wire::keys::{Algorithm, KeyError, KeyId, SigningKey, TrustList, Validity};
 use wire::secret_file;
 
 use super::anchor::{AnchorError, AnchorLine, AnchorSink};
 use super::hash::ChainHash;
 
-/// The domain string signed before every checkpoint.
-pub const DOMAIN: &[u8] = b"mianzheng-audit-checkpoint/1";
+/// The domain string signed before every checkpoint of a node's own chain.
+pub const DOMAIN: &[u8] = b"mianzheng-audit-checkpoint/2";
+
+/// The domain string of the checkpoints of the shared chain of before (version 1).
+pub const DOMAIN_V1: &[u8] = b"mianzheng-audit-checkpoint/1";
 
 /// The node's private checkpoint key in the data folder.
 pub const NODE_KEY_FILE: &str = "node-key.toml";
@@ -42,49 +59,61 @@ pub const NODE_KEY_FILE: &str = "node-key.toml";
 pub const NODE_TRUST_FILE: &str = "node-key.pub.toml";
 
 /// What the signature covers: every field of the checkpoint but the signature.
-fn message(
-    seq: i64,
-    head_hash: &[u8; 32],
-    count: i64,
-    at: DateTime<Utc>,
-    node: &str,
-    kid: &str,
-) -> Vec<u8> {
-    let mut m = Vec::with_capacity(DOMAIN.len() + 32 + 24 + node.len() + kid.len() + 8);
-    m.extend_from_slice(DOMAIN);
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend_from_slice(head_hash);
-    m.extend_from_slice(&count.to_be_bytes());
-    m.extend_from_slice(&at.timestamp_micros().to_be_bytes());
-    for s in [node, kid] {
+fn message(checkpoint: &Checkpoint) -> Vec<u8> {
+    let c = checkpoint;
+    let legacy = c.chain.is_empty() && c.witnessed.is_empty();
+    let mut m = Vec::with_capacity(128 + c.node.len() + c.kid.len() + 48 * c.witnessed.len());
+    let put_str = |m: &mut Vec<u8>, s: &str| {
         m.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
         m.extend_from_slice(s.as_bytes());
+    };
+    if legacy {
+        m.extend_from_slice(DOMAIN_V1);
+    } else {
+        m.extend_from_slice(DOMAIN);
+        put_str(&mut m, &c.chain);
+    }
+    m.extend_from_slice(&c.seq.to_be_bytes());
+    m.extend_from_slice(&c.head_hash);
+    m.extend_from_slice(&c.count.to_be_bytes());
+    m.extend_from_slice(&c.at.timestamp_micros().to_be_bytes());
+    put_str(&mut m, &c.node);
+    put_str(&mut m, &c.kid);
+    if !legacy {
+        let n = u32::try_from(c.witnessed.len()).unwrap_or(u32::MAX);
+        m.extend_from_slice(&n.to_be_bytes());
+        for head in &c.witnessed {
+            put_str(&mut m, &head.chain);
+            m.extend_from_slice(&head.seq.to_be_bytes());
+            m.extend_from_slice(&head.hash);
+        }
     }
     m
 }
 
-/// Signs the head (`seq`, `head_hash`) of a chain of `count` entries at `at` (cut to whole
-/// microseconds) as node `node`.
+/// Signs `head`, the head of a chain of `count` entries, at `at` (cut to whole microseconds) as
+/// node `node`, naming the other chains' heads `witnessed`.
 pub fn sign_checkpoint(
     key: &SigningKey,
-    seq: i64,
-    head_hash: [u8; 32],
+    head: &ChainHead,
     count: i64,
     at: DateTime<Utc>,
     node: &str,
+    witnessed: Vec<ChainHead>,
 ) -> Checkpoint {
-    let at = store::micros(at);
-    let kid = key.kid().to_string();
-    let signature = key.sign(&message(seq, &head_hash, count, at, node, &kid));
-    Checkpoint {
-        seq,
-        head_hash,
+    let mut checkpoint = Checkpoint {
+        chain: head.chain.clone(),
+        seq: head.seq,
+        head_hash: head.hash,
         count,
-        at,
+        at: store::micros(at),
         node: node.to_owned(),
-        kid,
-        signature,
-    }
+        kid: key.kid().to_string(),
+        signature: Vec::new(),
+        witnessed,
+    };
+    checkpoint.signature = key.sign(&message(&checkpoint));
+    checkpoint
 }
 
 /// Why a checkpoint's signature does not check out.
@@ -121,14 +150,7 @@ pub fn verify_checkpoint(
         .decode(&checkpoint.kid)
         .map_err(|_| CheckpointError::BadKid(checkpoint.kid.clone()))?;
     let key = trust.find(&KeyId::new(kid), checkpoint.at)?;
-    let msg = message(
-        checkpoint.seq,
-        &checkpoint.head_hash,
-        checkpoint.count,
-        checkpoint.at,
-        &checkpoint.node,
-        &checkpoint.kid,
-    );
+    let msg = message(checkpoint);
     let algorithm = key.algorithm();
     if !NODE_KEY_ALGORITHMS.contains(&algorithm) {
         return Err(CheckpointError::NotANodeKey {
@@ -386,12 +408,63 @@ pub fn node_trust<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> TrustLi
 mod tests {
     use super::*;
 
+    fn head(chain: &str, seq: i64, hash: u8) -> ChainHead {
+        ChainHead {
+            chain: chain.into(),
+            seq,
+            hash: [hash; 32],
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_of_the_shared_chain_of_before_verifies_as_it_was_signed() {
+        // Version 1, as a node signed it before chains were per node: no chain, nothing
+        // witnessed, the old domain.
+        let key =
+            SigningKey::generate(Algorithm::EdDsa, "node-a", Validity::default()).expect("key");
+        let at = store::micros(store::now());
+        let kid = key.kid().to_string();
+        let mut v1 = DOMAIN_V1.to_vec();
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.extend_from_slice(&[5; 32]);
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.extend_from_slice(&at.timestamp_micros().to_be_bytes());
+        for s in ["node-a", kid.as_str()] {
+            v1.extend_from_slice(&u32::try_from(s.len()).expect("short").to_be_bytes());
+            v1.extend_from_slice(s.as_bytes());
+        }
+        let old = Checkpoint {
+            chain: String::new(),
+            seq: 7,
+            head_hash: [5; 32],
+            count: 7,
+            at,
+            node: "node-a".into(),
+            kid,
+            signature: key.sign(&v1),
+            witnessed: vec![],
+        };
+        verify_checkpoint(&old, &node_trust([&key])).expect("a version 1 checkpoint");
+        assert_eq!(
+            sign_checkpoint(&key, &head("", 7, 5), 7, at, "node-a", vec![]),
+            old,
+            "the shared chain is still signed as version 1"
+        );
+    }
+
     #[test]
     fn a_signed_checkpoint_verifies_and_any_change_does_not() {
         let key =
             SigningKey::generate(Algorithm::EdDsa, "node-a", Validity::default()).expect("key");
         let trust = node_trust([&key]);
-        let cp = sign_checkpoint(&key, 10, [3; 32], 10, store::now(), "node-a");
+        let cp = sign_checkpoint(
+            &key,
+            &head("node-a", 10, 3),
+            10,
+            store::now(),
+            "node-a",
+            vec![head("node-b", 4, 9)],
+        );
         verify_checkpoint(&cp, &trust).expect("valid");
         let edits: Vec<fn(&mut Checkpoint)> = vec![
             |c| c.seq += 1,
@@ -400,6 +473,14 @@ mod tests {
             |c| c.at += chrono::TimeDelta::microseconds(1),
             |c| c.node = "node-b".into(),
             |c| c.signature[0] ^= 1,
+            |c| c.chain = "node-b".into(),
+            |c| c.witnessed[0].seq += 1,
+            |c| c.witnessed[0].hash[0] ^= 1,
+            |c| c.witnessed[0].chain = "node-c".into(),
+            |c| {
+                c.witnessed.pop();
+            },
+            |c| c.witnessed.push(head("node-c", 1, 1)),
         ];
         for edit in edits {
             let mut forged = cp.clone();
@@ -427,7 +508,14 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let trust = TrustList::load(&data.join(NODE_TRUST_FILE)).expect("public half");
-        let cp = sign_checkpoint(&again, 1, [1; 32], 1, store::now(), "node-a");
+        let cp = sign_checkpoint(
+            &again,
+            &head("node-a", 1, 1),
+            1,
+            store::now(),
+            "node-a",
+            vec![],
+        );
         verify_checkpoint(&cp, &trust).expect("verifies with the public file");
     }
 }

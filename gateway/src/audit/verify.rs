@@ -1,5 +1,5 @@
-//! `gateway audit verify`: re-walks the whole stored chain and its checkpoints, a page of
-//! entries at a time, and judges what it found against the trust an operator brings.
+//! `gateway audit verify`: re-walks every stored chain (one per node) and its checkpoints, a page
+//! of entries at a time, and judges what it found against the trust an operator brings.
 //!
 //! # Trust
 //!
@@ -15,9 +15,10 @@
 //!   or head does not match) — [`VerifyStoreError::Broken`];
 //! - entries and no checkpoint by a trusted key at all;
 //! - entries that no trusted checkpoint covers although older than a few checkpoint intervals.
-//!   A checkpoint covers every entry up to its seq (each hash covers everything before it),
-//!   whichever node wrote them: a node signs the head it chained at every interval when it
-//!   appended, and once more at shutdown, so an idle or stopped node leaves nothing uncovered;
+//!   A checkpoint covers every entry of its chain up to its seq (each hash covers everything
+//!   before it), and every entry of another chain up to the head it witnessed there: a node
+//!   signs the head it chained at every interval when it appended, and once more at shutdown,
+//!   so an idle or stopped node leaves nothing uncovered;
 //! - checkpoints signed by a key that is not trusted, or by a key after the anchor retired it;
 //! - with an anchor: an anchored checkpoint missing from the store or different there, or a
 //!   registered key whose public half differs from the anchored one.
@@ -34,7 +35,7 @@ use store::{Checkpoint, Store, StoreError};
 use wire::keys::TrustList;
 
 use super::anchor::Anchor;
-use super::chain::{ChainBreak, ChainReport, ChainWalker};
+use super::chain::{chain_label, ChainBreak, ChainReport, ChainWalker, Witness};
 use super::hash::{self, ChainHash};
 
 /// Entries read per query.
@@ -63,23 +64,67 @@ pub async fn stored_chain_hash(store: &Store) -> Result<ChainHash, VerifyStoreEr
     }
 }
 
-/// Checks every stored entry and checkpoint, trusting the node keys in `trust` — the chain walk
-/// alone, without [`audit_store`]'s judgement of coverage and keys.
-///
-/// Checkpoints are read first and entries after, so every checkpoint names a head that is
-/// already stored, even while nodes keep appending; entries appended during the walk are
-/// checked too. Memory: one page of entries plus the checkpoints.
-pub async fn verify_store(
-    store: &Store,
-    trust: &TrustList,
-) -> Result<ChainReport, VerifyStoreError> {
-    let checkpoints = store.checkpoints().await?;
-    Ok(walk(store, checkpoints, trust, i64::MAX).await?.0)
+/// What a walk of the whole log checked: each chain's report, in chain order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogReport {
+    pub chains: Vec<ChainReport>,
 }
 
-/// The entries after the last trusted checkpoint.
+impl LogReport {
+    /// Entries checked, over every chain.
+    pub fn entries(&self) -> u64 {
+        self.chains.iter().map(|c| c.entries).sum()
+    }
+
+    /// Checkpoints checked, over every chain.
+    pub fn checkpoints(&self) -> u64 {
+        self.chains.iter().map(|c| c.checkpoints).sum()
+    }
+
+    /// The report of chain `chain`.
+    pub fn chain(&self, chain: &str) -> Option<&ChainReport> {
+        self.chains.iter().find(|c| c.chain == chain)
+    }
+}
+
+impl fmt::Display for LogReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.entries() == 0 {
+            return write!(
+                f,
+                "audit log empty: 0 entries, {} checkpoints verified",
+                self.checkpoints()
+            );
+        }
+        write!(
+            f,
+            "audit log intact: {} chains, {} entries, {} checkpoints verified",
+            self.chains.len(),
+            self.entries(),
+            self.checkpoints()
+        )?;
+        for chain in &self.chains {
+            write!(f, "\n  {chain}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks every stored entry and checkpoint, trusting the node keys in `trust` — the chain walks
+/// alone, without [`audit_store`]'s judgement of coverage and keys.
+///
+/// Checkpoints are read first and entries after, so every checkpoint names heads that are
+/// already stored, even while nodes keep appending; entries appended during the walk are
+/// checked too. Memory: one page of entries plus the checkpoints.
+pub async fn verify_store(store: &Store, trust: &TrustList) -> Result<LogReport, VerifyStoreError> {
+    let checkpoints = store.checkpoints().await?;
+    Ok(walk(store, checkpoints, trust, &BTreeMap::new()).await?.0)
+}
+
+/// The entries of a chain after the last trusted checkpoint that covers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uncovered {
+    pub chain: String,
     pub first_seq: i64,
     pub last_seq: i64,
     /// The earliest `at` among them.
@@ -88,42 +133,74 @@ pub struct Uncovered {
     pub nodes: BTreeSet<String>,
 }
 
-/// Walks the chain with `checkpoints`, noting the entries after seq `covered_to`.
+/// Walks every chain — those the log holds entries of, and those `checkpoints` name — each with
+/// its own checkpoints and the heads other chains' checkpoints witnessed in it, noting the
+/// entries of each chain after the seq `covered_to` gives it (all of them when it gives none).
 async fn walk(
     store: &Store,
     checkpoints: Vec<Checkpoint>,
     trust: &TrustList,
-    covered_to: i64,
-) -> Result<(ChainReport, Option<Uncovered>), VerifyStoreError> {
+    covered_to: &BTreeMap<String, i64>,
+) -> Result<(LogReport, Vec<Uncovered>), VerifyStoreError> {
     let hash = stored_chain_hash(store).await?;
-    let mut walker = ChainWalker::new(checkpoints, trust, hash);
-    let mut uncovered: Option<Uncovered> = None;
-    let mut from = 1;
-    loop {
-        let page = store.audit_range(from, PAGE).await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        from = last.seq.saturating_add(1);
-        for entry in &page {
-            walker.push(entry)?;
-            if entry.seq > covered_to {
-                let u = uncovered.get_or_insert_with(|| Uncovered {
-                    first_seq: entry.seq,
-                    last_seq: entry.seq,
-                    oldest: entry.at,
-                    nodes: BTreeSet::new(),
-                });
-                u.last_seq = entry.seq;
-                u.oldest = u.oldest.min(entry.at);
-                u.nodes.insert(entry.node.clone());
+    let mut chains: BTreeSet<String> = store.audit_chains().await?.into_iter().collect();
+    let mut own: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
+    let mut witnessed: BTreeMap<String, Vec<Witness>> = BTreeMap::new();
+    for checkpoint in checkpoints {
+        for witness in Witness::all_of(&checkpoint) {
+            witnessed
+                .entry(witness.head.chain.clone())
+                .or_default()
+                .push(witness);
+        }
+        own.entry(checkpoint.chain.clone())
+            .or_default()
+            .push(checkpoint);
+    }
+    chains.extend(own.keys().cloned());
+    chains.extend(witnessed.keys().cloned());
+    let mut reports = Vec::with_capacity(chains.len());
+    let mut uncovered = Vec::new();
+    for chain in chains {
+        let covered = covered_to.get(&chain).copied().unwrap_or(0);
+        let mut walker = ChainWalker::new(
+            &chain,
+            own.remove(&chain).unwrap_or_default(),
+            witnessed.remove(&chain).unwrap_or_default(),
+            trust,
+            hash,
+        );
+        let mut tail: Option<Uncovered> = None;
+        let mut from = 1;
+        loop {
+            let page = store.audit_range(&chain, from, PAGE).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            from = last.seq.saturating_add(1);
+            for entry in &page {
+                walker.push(entry)?;
+                if entry.seq > covered {
+                    let u = tail.get_or_insert_with(|| Uncovered {
+                        chain: chain.clone(),
+                        first_seq: entry.seq,
+                        last_seq: entry.seq,
+                        oldest: entry.at,
+                        nodes: BTreeSet::new(),
+                    });
+                    u.last_seq = entry.seq;
+                    u.oldest = u.oldest.min(entry.at);
+                    u.nodes.insert(entry.node.clone());
+                }
+            }
+            if page.len() < PAGE as usize {
+                break;
             }
         }
-        if page.len() < PAGE as usize {
-            break;
-        }
+        reports.push(walker.finish()?);
+        uncovered.extend(tail);
     }
-    Ok((walker.finish()?, uncovered))
+    Ok((LogReport { chains: reports }, uncovered))
 }
 
 /// What [`audit_store`] trusts and how strict it is.
@@ -195,13 +272,14 @@ impl fmt::Display for Finding {
             ),
             Finding::Uncovered { uncovered: u, after } => write!(
                 f,
-                "entries seq {}..={} (written by {}; the oldest at {}) are covered by no \
+                "entries seq {}..={} of {} (written by {}; the oldest at {}) are covered by no \
                  checkpoint although older than {} s: a node signs the head it appended every \
                  `audit.checkpoint_interval_secs` and at shutdown, so they were appended behind \
                  the nodes' back, their checkpoints were deleted, or the node that wrote them was \
-                 killed before its next checkpoint and no node has appended since",
+                 killed before its next checkpoint and no other node has checkpointed since",
                 u.first_seq,
                 u.last_seq,
+                chain_label(&u.chain),
                 u.nodes
                     .iter()
                     .map(|n| format!("`{n}`"))
@@ -264,7 +342,7 @@ impl fmt::Display for Finding {
 #[derive(Debug, Clone)]
 pub struct AuditFindings {
     /// What the walk checked.
-    pub report: ChainReport,
+    pub report: LogReport,
     /// Why verification fails; empty: it passes.
     pub findings: Vec<Finding>,
     /// Worth knowing, not a failure.
@@ -326,8 +404,8 @@ pub async fn audit_store(
     }
 
     // Every checkpoint: the store's, and the anchor's the store lacks. A checkpoint is found by
-    // its slot (seq, node, time): a node signs a seq at most once a microsecond.
-    let slot = |c: &Checkpoint| (c.seq, c.node.clone(), c.at);
+    // its slot (chain, seq, node, time): a node signs a seq at most once a microsecond.
+    let slot = |c: &Checkpoint| (c.chain.clone(), c.seq, c.node.clone(), c.at);
     let stored_by_slot: HashMap<_, &Checkpoint> = stored.iter().map(|c| (slot(c), c)).collect();
     let mut all = stored.clone();
     if let Some(anchor) = &policy.anchor {
@@ -394,30 +472,41 @@ pub async fn audit_store(
         }
     }
 
-    let covered_to = trusted.iter().map(|c| c.seq).max();
-    let (report, uncovered) = walk(store, trusted, &trust, covered_to.unwrap_or(0)).await?;
-    match (covered_to, uncovered) {
-        _ if report.entries == 0 => {}
-        (None, _) => findings.push(Finding::NoCheckpoints {
-            entries: report.entries,
-        }),
-        (Some(_), Some(uncovered))
-            if policy
-                .now
-                .checked_sub_signed(policy.uncovered_after)
-                .is_some_and(|horizon| uncovered.oldest < horizon) =>
-        {
-            findings.push(Finding::Uncovered {
-                uncovered,
-                after: policy.uncovered_after,
-            });
+    // How far each chain is covered: by its own checkpoints, and by heads others witnessed.
+    let mut covered_to: BTreeMap<String, i64> = BTreeMap::new();
+    for c in &trusted {
+        let heads =
+            std::iter::once((&c.chain, c.seq)).chain(c.witnessed.iter().map(|h| (&h.chain, h.seq)));
+        for (chain, seq) in heads {
+            let to = covered_to.entry(chain.clone()).or_insert(seq);
+            *to = (*to).max(seq);
         }
-        (Some(_), Some(u)) => notes.push(format!(
-            "entries seq {}..={}, the newest, are not covered by a checkpoint yet (the oldest \
-             at {})",
-            u.first_seq, u.last_seq, u.oldest
-        )),
-        (Some(_), None) => {}
+    }
+    let any_trusted = !trusted.is_empty();
+    let (report, uncovered) = walk(store, trusted, &trust, &covered_to).await?;
+    if report.entries() > 0 && !any_trusted {
+        findings.push(Finding::NoCheckpoints {
+            entries: report.entries(),
+        });
+    } else {
+        let horizon = policy.now.checked_sub_signed(policy.uncovered_after);
+        for u in uncovered {
+            if horizon.is_some_and(|horizon| u.oldest < horizon) {
+                findings.push(Finding::Uncovered {
+                    uncovered: u,
+                    after: policy.uncovered_after,
+                });
+            } else {
+                notes.push(format!(
+                    "entries seq {}..={} of {}, the newest, are not covered by a checkpoint yet \
+                     (the oldest at {})",
+                    u.first_seq,
+                    u.last_seq,
+                    chain_label(&u.chain),
+                    u.oldest
+                ));
+            }
+        }
     }
     Ok(AuditFindings {
         report,

@@ -10,8 +10,9 @@
 //!   nothing accepted is ever dropped.
 //! - The store unreachable or too slow: the task keeps its batch, in order, and retries with
 //!   back-off until it commits; the backlog fills meanwhile, and drains by itself afterwards.
-//! - Several nodes on one PostgreSQL: the batch is chained onto the stored head inside the
-//!   append transaction, under the appenders' lock, so nodes take turns and never re-chain.
+//! - Several nodes on one store: each node appends to a chain of its own, named after the node
+//!   (whose name one live process holds at a time), so nodes never wait for each other's
+//!   commits. The batch is chained onto the chain's stored head inside the append transaction.
 //!   After a failure that may have hidden a commit (a connection lost during `COMMIT`), the task
 //!   first looks whether its batch is stored already, so no entry is written twice.
 //! - Spent codes: an entry may carry its code's [`Spend`]; the nonces join the same
@@ -25,14 +26,16 @@
 //! - Checkpoints are signed in the same task, between batches, over the head of the last batch
 //!   this task chained and committed itself — never over a head read back from the store, which
 //!   anyone with access to the database could have appended to — and are also appended to the
-//!   node's anchor file ([`super::anchor`]). A checkpoint of another node, later in the chain,
-//!   covers this node's entries too (each hash covers everything before it).
+//!   node's anchor file ([`super::anchor`]). Each also names the other chains' heads as the
+//!   store shows them then (witnessed, not vouched for: their own nodes' checkpoints vouch for
+//!   them), so that a chain cut short below a witnessed head is found by `gateway audit verify`
+//!   even if its own checkpoints went with it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use store::{Appended, AuditEntry, Checkpoint, Spend, SpentBy, Store, StoreError};
+use store::{Appended, AuditEntry, ChainHead, Checkpoint, Spend, SpentBy, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -81,7 +84,7 @@ pub struct CheckpointSettings {
     pub anchor: Option<AnchorSink>,
 }
 
-/// Where an entry landed in the chain.
+/// Where an entry landed in the node's chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditPosition {
     pub seq: i64,
@@ -155,7 +158,8 @@ pub struct WriterStats {
     pub backlogged: u64,
     /// Failed commit attempts retried after back-off (store unavailable, slow or failing).
     pub retries: u64,
-    /// Commits re-chained because another writer had advanced the head.
+    /// Commits re-chained because another writer had advanced this node's chain (a second
+    /// process with the node's name: never, while names are leased).
     pub conflicts: u64,
     /// Entries refused by the store as invalid (answered with [`AuditError::Rejected`]).
     pub rejected: u64,
@@ -318,8 +322,8 @@ impl AuditReceipt {
 }
 
 impl AuditWriter {
-    /// Starts the writer task of node `node` on `store` (from a tokio runtime). It resumes the
-    /// chain from the stored head when it first commits.
+    /// Starts the writer task of node `node` on `store` (from a tokio runtime): it appends to
+    /// the chain named `node`, resuming from that chain's stored head when it first commits.
     pub fn start(store: Store, node: String, settings: WriterSettings) -> AuditWriter {
         let (queue, rx) = mpsc::unbounded_channel();
         let (control, control_rx) = mpsc::channel(8);
@@ -599,8 +603,7 @@ impl Task {
     }
 
     /// Commits `batch` — retrying until it is stored — and answers its callers. The batch is
-    /// chained onto the head the store holds while its appenders' lock is held, so writers on
-    /// several nodes take turns instead of racing for the head.
+    /// chained onto the head of this node's chain as the append transaction reads it.
     async fn commit(&mut self, mut batch: Vec<Queued>) {
         let mut backoff = Backoff(Backoff::FIRST);
         // The (seq, hash) of an attempt whose outcome is unknown (its claims held meanwhile).
@@ -636,13 +639,18 @@ impl Task {
             let chain = |head: Option<(i64, [u8; 32])>| {
                 let entries = chain_all(
                     batch.iter().map(|q| &q.record),
+                    &self.node,
                     head.unwrap_or((0, GENESIS)),
                     self.hash,
                 );
                 chained = entries.iter().map(AuditPosition::of).collect();
                 entries
             };
-            match self.store.append_audit_chaining(chain, &spends).await {
+            match self
+                .store
+                .append_audit_chaining(&self.node, chain, &spends)
+                .await
+            {
                 Ok((Appended::Committed, _)) => {
                     self.committed(batch, &chained);
                     return;
@@ -664,7 +672,7 @@ impl Task {
                     return;
                 }
                 Err(StoreError::Conflict(reason)) => {
-                    // Another writer that does not take the appenders' lock (an older release).
+                    // Another process appended to this node's chain: it has this node's name.
                     bump(&self.shared.counters.conflicts, 1);
                     tracing::debug!(%reason, node = %self.node, "audit head moved; re-chaining");
                     release_claims(&batch);
@@ -718,12 +726,16 @@ impl Task {
         let Some(first) = attempted.first() else {
             return Ok(true);
         };
-        let head = self.store.audit_head().await?.unwrap_or((0, GENESIS));
+        let head = self
+            .store
+            .audit_head(&self.node)
+            .await?
+            .unwrap_or((0, GENESIS));
         if head.0 < first.seq {
             return Ok(false);
         }
         let len = u32::try_from(attempted.len()).unwrap_or(u32::MAX);
-        let stored = self.store.audit_range(first.seq, len).await?;
+        let stored = self.store.audit_range(&self.node, first.seq, len).await?;
         Ok(stored.len() == attempted.len()
             && stored
                 .iter()
@@ -767,9 +779,9 @@ impl Task {
         }
     }
 
-    /// Signs and stores (and anchors) a checkpoint of the head this task last chained. With
-    /// `force` false, skipped when this task already signed that head. `Ok(None)` when it has
-    /// chained nothing since it started.
+    /// Signs and stores (and anchors) a checkpoint of the head this task last chained, naming
+    /// the other chains' heads the store has now. With `force` false, skipped when this task
+    /// already signed that head. `Ok(None)` when it has chained nothing since it started.
     async fn write_checkpoint(&mut self, force: bool) -> Result<Option<Checkpoint>, AuditError> {
         let Some(settings) = &self.checkpoint else {
             return Err(AuditError::Checkpoint(
@@ -782,14 +794,27 @@ impl Task {
         if !force && self.last_checkpoint == Some(head.seq) {
             return Ok(None);
         }
+        let witnessed = match self.store.audit_heads().await {
+            Ok(heads) => heads.into_iter().filter(|h| h.chain != self.node).collect(),
+            Err(e) => {
+                bump(&self.shared.counters.checkpoint_failures, 1);
+                tracing::warn!(error = %e, node = %self.node, "cannot read the audit chains' heads for a checkpoint");
+                return Err(AuditError::Checkpoint(e.to_string()));
+            }
+        };
+        let own = ChainHead {
+            chain: self.node.clone(),
+            seq: head.seq,
+            hash: head.hash,
+        };
         // The chain starts at seq 1 without gaps: `seq` entries up to the head.
         let checkpoint = sign_checkpoint(
             &settings.key,
-            head.seq,
-            head.hash,
+            &own,
             head.seq,
             store::now(),
             &self.node,
+            witnessed,
         );
         // Stored first: an anchored checkpoint the store lacks is what `audit verify` reports as
         // deleted, so only a stored one is anchored (a stored one the anchor lacks is reported

@@ -31,16 +31,36 @@ pub struct HolderAccessesApi {
     pub limits: HolderLimits,
 }
 
-/// `<microseconds since the epoch>.<seq>` of the last entry of a page.
-fn cursor(at: DateTime<Utc>, seq: i64) -> String {
-    format!("{}.{seq}", at.timestamp_micros())
+/// Where a page ended: the last entry's time, chain and seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    at: DateTime<Utc>,
+    chain: String,
+    seq: i64,
 }
 
-fn parse_cursor(text: &str) -> Result<(DateTime<Utc>, i64), Failure> {
+/// `<microseconds since the epoch>.<seq>.<chain in hex>` of the last entry of a page (hex: a
+/// node's name may hold any character, the cursor goes in a URL).
+fn cursor(at: DateTime<Utc>, chain: &str, seq: i64) -> String {
+    format!("{}.{seq}.{}", at.timestamp_micros(), hex::encode(chain))
+}
+
+fn parse_cursor(text: &str) -> Result<Cursor, Failure> {
     let bad = || Failure::MalformedRequest(format!("before `{text}` is not a page cursor"));
-    let (micros, seq) = text.split_once('.').ok_or_else(bad)?;
+    let mut parts = text.splitn(3, '.');
+    let (Some(micros), Some(seq), Some(chain)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
     let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, seq.parse().map_err(|_| bad())?))
+    let chain = hex::decode(chain)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(bad)?;
+    Ok(Cursor {
+        at,
+        chain,
+        seq: seq.parse().map_err(|_| bad())?,
+    })
 }
 
 impl HolderAccessesApi {
@@ -67,6 +87,7 @@ impl HolderAccessesApi {
         let store = self.service.registry.store();
         // One more than asked tells whether there is a next page. Read before the code is
         // spent, answered only after: a failed read leaves it unspent.
+        let before = before.as_ref().map(|c| (c.at, c.chain.as_str(), c.seq));
         let mut entries = match store.holder_accesses(&hash, before, limit + 1).await {
             Ok(entries) => entries,
             Err(e) => {
@@ -78,7 +99,7 @@ impl HolderAccessesApi {
         let more = entries.len() > limit as usize;
         entries.truncate(limit as usize);
         let next = more
-            .then(|| entries.last().map(|e| cursor(e.at, e.seq)))
+            .then(|| entries.last().map(|e| cursor(e.at, &e.chain, e.seq)))
             .flatten();
         let mut items = Vec::with_capacity(entries.len());
         // A page mostly repeats a few venues: look each up once.
@@ -119,8 +140,16 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time");
-        assert_eq!(parse_cursor(&cursor(at, 42)).ok(), Some((at, 42)));
-        for bad in ["", "12", "x.1", "1.y", "1.2.3"] {
+        for chain in ["node-a", "", "a.b/c d"] {
+            let parsed = parse_cursor(&cursor(at, chain, 42)).expect("a cursor");
+            assert_eq!(
+                (parsed.at, parsed.chain.as_str(), parsed.seq),
+                (at, chain, 42)
+            );
+        }
+        for bad in [
+            "", "12", "x.1", "1.y", "1.2", "1.2.zz", "1.y.6161", "1.2.ff",
+        ] {
             assert!(parse_cursor(bad).is_err(), "{bad}");
         }
     }
