@@ -119,6 +119,9 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
     }
     let node = join_nodes(&config, &store).await?;
     let audit = start_audit_writer(&config, &store, &node).await?;
+    metrics.collect(Box::new(crate::audit::metrics::WriterMetrics(
+        audit.clone(),
+    )));
     let registry = venue_registry(
         &config, &store, &node, &venues, &metrics, &readiness, &shutdown,
     )

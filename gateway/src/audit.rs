@@ -1,5 +1,6 @@
-//! The audit trail: every verification leaves a hash-chained entry in the store,
-//! committed in groups by one writer task per node, with signed checkpoints of the chain head.
+//! The audit trail: every verification leaves a hash-chained entry in the store, in the chain
+//! of the node that answered, committed in groups by the node's one writer task, with signed
+//! checkpoints of the node's chain head that also witness the other chains' heads.
 //!
 //! - [`chain`] — what a verification records ([`AuditRecord`]), the canonical encoding and hash
 //!   of an entry, and the walk that re-checks a chain and its checkpoints ([`verify_chain`]).
@@ -7,21 +8,23 @@
 //! - [`subject`] — the holder only as a keyed hash ([`SubjectHasher`]).
 //! - [`subject_index`] — copying new entries' subject hashes into the store's side table that
 //!   "who checked me" reads, in bulk, behind the writer.
-//! - [`writer`] — the node's one writer task: bounded backlog, group commit with the codes the
-//!   entries spend, retries with back-off, re-chaining after another node appended, bounded
+//! - [`writer`] — the node's one writer task, appending to the node's own chain: bounded
+//!   backlog, group commit with the codes the entries spend, retries with back-off, bounded
 //!   waits ([`AuditWriter`]).
+//! - [`metrics`] — the writer's counters on `/metrics` (commits, batches, retries, conflicts).
 //! - [`spent`] — pruning the store's spent codes once their codes have expired.
 //! - [`checkpoint`] — signing and checking checkpoints, the node's key on disk, pinned in the
 //!   store and the anchor ([`pin_node_key`]).
 //! - [`anchor`] — the append-only file of node keys and checkpoints the store's operator cannot
 //!   rewrite ([`AnchorSink`], [`Anchor`]).
-//! - [`verify`] — `gateway audit verify`: the whole stored chain, page by page, judged against
-//!   the anchored or given node keys ([`audit_store`]).
+//! - [`verify`] — `gateway audit verify`: every stored chain, page by page, judged against the
+//!   anchored or given node keys ([`audit_store`]).
 
 pub mod anchor;
 pub mod chain;
 pub mod checkpoint;
 pub mod hash;
+pub mod metrics;
 pub mod spent;
 pub mod subject;
 pub mod subject_index;

@@ -20,7 +20,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -168,6 +169,21 @@ struct Inner {
     cache_series: [[Counter; 2]; 4],
     /// The same events as plain atomics, for the console's snapshot.
     live: crate::admin::live::Live,
+    /// Metrics of parts that start after the registry (the audit writer).
+    later: Later,
+}
+
+/// A collector given after the registry is built, encoded at every scrape once given.
+#[derive(Debug, Clone, Default)]
+struct Later(Arc<OnceLock<Box<dyn Collector>>>);
+
+impl Collector for Later {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match self.0.get() {
+            Some(collector) => collector.encode(encoder),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -324,6 +340,8 @@ impl Metrics {
             "Times this node lost the shared venue quotas and fell back to its share",
             quota_fallbacks.clone(),
         );
+        let later = Later::default();
+        registry.register_collector(Box::new(later.clone()));
 
         Metrics {
             inner: Arc::new(Inner {
@@ -348,8 +366,15 @@ impl Metrics {
                 prepared: OnceLock::new(),
                 cache_series,
                 live: crate::admin::live::Live::default(),
+                later,
             }),
         }
+    }
+
+    /// Adds the metrics of a part that starts after the registry (the audit writer's,
+    /// `crate::audit::metrics`); the first one given is kept.
+    pub fn collect(&self, collector: Box<dyn Collector>) {
+        let _ = self.inner.later.0.set(collector);
     }
 
     /// Creates every series of these scenarios and certificate types now (they show as zero

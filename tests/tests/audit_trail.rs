@@ -9,6 +9,20 @@ use gateway::commands::audit::{verify, NodeArgs, Verified, VerifyArgs};
 use testkit::{Holder, TestGateway};
 use wire::api::Verdict;
 
+/// The gateway's admin listener's `/metrics`, as text.
+async fn admin_metrics(gw: &TestGateway) -> String {
+    let req = http::Request::builder()
+        .uri(format!(
+            "http://{}/metrics",
+            gw.gateway.admin_addr.expect("an admin listener")
+        ))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("a request");
+    let reply = testkit::send(&gw.client, req).await;
+    assert_eq!(reply.status, http::StatusCode::OK);
+    reply.text()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_answer_is_committed_to_the_chain_and_the_chain_verifies() {
     let gw = TestGateway::start().await;
@@ -45,6 +59,19 @@ async fn each_answer_is_committed_to_the_chain_and_the_chain_verifies() {
         gw.gateway.service.subjects.hash(&senior.handle)
     );
     assert!(entries.iter().all(|e| e.venue == "jinan-baotu-spring-park"));
+
+    // The writer's counters on the admin listener's `/metrics`.
+    let metrics = admin_metrics(&gw).await;
+    let sample = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no sample {name} in:\n{metrics}"))
+    };
+    assert_eq!(sample("mz_audit_entries_committed_total"), 5);
+    assert!((1..=5).contains(&sample("mz_audit_batches_committed_total")));
+    assert_eq!(sample("mz_audit_chain_conflicts_total"), 0);
+    assert_eq!(sample("mz_audit_backlog"), 0);
 
     let data_dir = gw.data_dir().to_path_buf();
     let _kept = gw.stop().await;
