@@ -256,8 +256,9 @@ pub struct Audit {
     /// trail costs (`loadtest compare --audit both`): refused unless every listener is on
     /// loopback, and with it a code is remembered as spent by this process only.
     pub enabled: bool,
-    /// This node's name in entries and checkpoints; default: the host name. Nodes sharing a
-    /// store hold their names as leases: a second live node with the same name is refused.
+    /// This node's name in entries and checkpoints, and the name of its audit chain; default:
+    /// the host name. Nodes sharing a store hold their names as leases: a second live node with
+    /// the same name is refused. A renamed node starts a new chain (the old one stays, verified).
     pub node: Option<String>,
     /// Answer a verification only after its entry is committed (what a venue was told is
     /// never lost).

@@ -498,6 +498,11 @@ pub struct ClaimRequest {
 /// One verification in the audit log, as operators see it (holder as a short hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuditView {
+    /// The chain holding the entry: the node that wrote it (`""`: the one chain every node
+    /// shared before chains were per node).
+    #[serde(default)]
+    pub chain: String,
+    /// The entry's place in its chain.
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub node: String,

@@ -3,7 +3,10 @@
 //! batch) and 32 (what `loadtest compare -c 32` makes) — on SQLite on tmpfs (the store's work
 //! without the disk's flush), on SQLite on disk (with `fsync`, as deployed), and on the local
 //! PostgreSQL (a fresh schema, dropped afterwards). Per-entry figures are a batch's time divided
-//! by its size; a CPU profile of the whole gateway is in the README.
+//! by its size; a CPU profile of the whole gateway is in the README. `commit_512_4_chains/…`
+//! commits four 512-entry batches at once to PostgreSQL, each to a chain of its own on a
+//! connection of its own, as four nodes' writers do: per entry against `commit_512/…`, what the nodes' commits gain by
+//! not waiting for each other.
 //!
 //! `cargo bench -p benches --bench stages -- audit/`
 //!
@@ -100,6 +103,60 @@ fn commits(
     total
 }
 
+/// Chains writing at once in `commit_512_4_chains`, as that many nodes.
+const NODES: usize = 4;
+
+/// Appends a batch to each of `writers`' chains at once (chain `node-<k>` on writer k's
+/// connection), for as many iterations as criterion asks, timing from the first append's start
+/// to the last one's commit.
+fn parallel_commits(
+    rt: &tokio::runtime::Runtime,
+    writers: &[Store],
+    iters: u64,
+    tips: &mut [(i64, [u8; 32])],
+    offset: &mut usize,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let batches: Vec<_> = writers
+            .iter()
+            .zip(tips.iter())
+            .enumerate()
+            .map(|(k, (store, tip))| {
+                let chain = format!("node-{}", k + 1);
+                let mut recs = records(BATCH, *offset + k * BATCH);
+                for r in &mut recs {
+                    r.node = chain.clone();
+                }
+                let entries = chain_all(&recs, &chain, *tip, ChainHash::Sha256);
+                (store.clone(), entries, spends(BATCH, *offset + k * BATCH))
+            })
+            .collect();
+        *offset += writers.len() * BATCH;
+        let started = Instant::now();
+        let heads = rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (k, (store, entries, spent)) in batches.into_iter().enumerate() {
+                tasks.spawn(async move {
+                    let outcome = store
+                        .append_audit_spending(&entries, &spent)
+                        .await
+                        .expect("the batch commits");
+                    assert_eq!(outcome, Appended::Committed);
+                    let last = entries.last().expect("a batch");
+                    (k, (last.seq, last.hash))
+                });
+            }
+            tasks.join_all().await
+        });
+        total += started.elapsed();
+        for (k, head) in heads {
+            tips[k] = head;
+        }
+    }
+    total
+}
+
 pub fn trail(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -164,7 +221,31 @@ pub fn trail(c: &mut Criterion) {
             });
         }
     }
+    // Four nodes' writers at once, each on its own chain and connection: PostgreSQL only, the
+    // store that several nodes share.
+    let mut parallel: Vec<(&str, Vec<Store>)> = Vec::new();
+    if let Some((url, _)) = &postgres {
+        parallel.push((
+            "postgres",
+            (0..NODES)
+                .map(|_| rt.block_on(writer(Store::open(url))))
+                .collect(),
+        ));
+    }
+    group.throughput(Throughput::Elements((NODES * BATCH) as u64));
+    for (name, writers) in &parallel {
+        let mut tips = vec![(0, GENESIS); writers.len()];
+        let mut offset = 1 << 40;
+        group.bench_function(format!("commit_{BATCH}_{NODES}_chains/{name}"), |b| {
+            b.iter_custom(|iters| parallel_commits(&rt, writers, iters, &mut tips, &mut offset))
+        });
+    }
     group.finish();
+    for (_, writers) in &parallel {
+        for store in writers {
+            rt.block_on(store.close());
+        }
+    }
     if let Some((_, drop_schema)) = postgres {
         for (_, store) in &stores {
             rt.block_on(store.close());

@@ -281,6 +281,7 @@ pub fn detail(id: &str) -> ObjectionDetail {
 
 pub fn audit() -> AuditPage {
     let item = |seq: i64, minute: u32, verdict: &str| AuditView {
+        chain: "gateway-1".to_string(),
         seq,
         at: at(26, 11, minute),
         node: "gateway-1".to_string(),

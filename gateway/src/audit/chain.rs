@@ -315,8 +315,8 @@ pub struct ChainWalker<'t> {
 
 impl<'t> ChainWalker<'t> {
     /// A walk of chain `chain`, hashed with `hash`, that will check its `checkpoints` (in any
-    /// order) against keys in `trust`, and the heads of it other chains' checkpoints
-    /// `witnesses` (whose signatures the walks of their own chains check).
+    /// order) against keys in `trust`, and the heads of it that other chains' checkpoints
+    /// witnessed, `witnesses` (whose signatures the walks of those chains check).
     pub fn new(
         chain: &str,
         mut checkpoints: Vec<Checkpoint>,

@@ -13,6 +13,7 @@ const MAX_PAGE: u32 = 1000;
 
 pub fn view(e: &AuditEntry) -> AuditView {
     AuditView {
+        chain: e.chain.clone(),
         seq: e.seq,
         at: e.at,
         node: e.node.clone(),
