@@ -38,7 +38,12 @@ async fn overload_finds_saturation_and_every_request_is_admitted_or_shed() {
     let f = &report["findings"];
     let saturation = f["saturation_rps"].as_f64().expect("a saturation");
     assert!(saturation > 0.0);
-    assert_eq!(f["offered_rps"].as_f64(), Some(2.0 * saturation));
+    // Twice the saturation (computed apart: equal up to rounding).
+    let offered = f["offered_rps"].as_f64().expect("an offered rate");
+    assert!(
+        (offered - 2.0 * saturation).abs() <= 1e-9 * offered,
+        "offered {offered} against saturation {saturation}"
+    );
     assert!(n(&report["probe"]["by_status"]["200"]) > 0);
     for phase in ["half_load", "overload"] {
         let s = &report[phase];
