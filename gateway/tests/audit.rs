@@ -405,6 +405,8 @@ fn code(n: u8) -> Spend {
 async fn two_writers_racing_with_one_code_commit_one_use_and_one_refusal(fx: Fixture) {
     let a = AuditWriter::start(fx.open().await, "node-a".into(), settings());
     let b = AuditWriter::start(fx.open().await, "node-b".into(), settings());
+    // Where each refusal landed: (the loser's chain, its seq there).
+    let mut refused_at = Vec::new();
     for round in 0..20u8 {
         let ra = a
             .try_enqueue(record("node-a", round.into()), Some(code(round)))
@@ -425,7 +427,12 @@ async fn two_writers_racing_with_one_code_commit_one_use_and_one_refusal(fx: Fix
             by.node, winner.0,
             "round {round}: the refusal names the first use"
         );
-        assert!(position.seq >= 1);
+        let loser_chain = if winner.0 == "node-a" {
+            "node-b"
+        } else {
+            "node-a"
+        };
+        refused_at.push((loser_chain, position.seq));
     }
     a.shutdown().await;
     b.shutdown().await;
@@ -442,6 +449,12 @@ async fn two_writers_racing_with_one_code_commit_one_use_and_one_refusal(fx: Fix
         .filter(|e| e.verdict == gateway::audit::REPLAYED)
         .count();
     assert_eq!(refusals, 20);
+    // The position a loser was told is its refusal's entry, in its own node's chain.
+    for (chain, seq) in refused_at {
+        let at = store.audit_range(chain, seq, 1).await.expect("entry");
+        assert_eq!(at.len(), 1, "{chain} seq {seq}");
+        assert_eq!(at[0].verdict, gateway::audit::REPLAYED, "{chain} seq {seq}");
+    }
     for refusal in chain
         .iter()
         .filter(|e| e.verdict == gateway::audit::REPLAYED)
