@@ -87,10 +87,12 @@ python3 - "$issuer_port" catalogue/departments.toml <<'PY'
 import re, sys
 port, path = sys.argv[1], sys.argv[2]
 base = f"http://127.0.0.1:{port}/backends"
-out, department, city = [], None, None
+out, department, city, hub = [], None, None, False
 for line in open(path, encoding="utf-8"):
     if line.startswith("[[department]]"):
-        department, city = None, None
+        department, city, hub = None, None, False
+    if line.startswith("[national_hub]"):
+        department, city, hub = None, None, True
     m = re.match(r'\[department\.city\.(\d+)\]', line)
     if m:
         city = m.group(1)
@@ -98,7 +100,9 @@ for line in open(path, encoding="utf-8"):
     if m and department is None:
         department = m.group(1)
     if 'endpoint = "embedded"' in line:
-        if line.startswith("province"):
+        if hub:
+            scope = "national"
+        elif line.startswith("province"):
             scope = "province"
         elif line.startswith("cities"):
             scope = "{city}"

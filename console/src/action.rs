@@ -1,10 +1,10 @@
 //! What the operator asked for ([`Action`], looked up in [`crate::keys`]) and what the I/O
 //! layer must do about it ([`Effect`], returned by [`crate::update::update`]).
 
-use wire::admin_api::{required_role, ObjectionAction, Role};
+use wire::admin_api::{required_role, CommitmentAction, ObjectionAction, Role};
 
 use crate::state::Tab;
-use crate::verb::Verb;
+use crate::verb::{CommitmentVerb, Verb};
 
 /// One thing the operator asked for, in words of the console rather than of keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub enum Action {
     Move(i32),
     MoveToTop,
     MoveToBottom,
-    /// Open the selected row's detail (objections: the detail pane with history).
+    /// Open the selected row's detail (objections, commitments: the detail pane with history).
     OpenDetail,
     /// Close what is open (detail, filter, look-up); at the top level, quit.
     Back,
@@ -30,6 +30,10 @@ pub enum Action {
     CycleSort,
     /// Start an action on the selected objection (prompt, then confirm).
     StartObjection(Verb),
+    /// Claim the next pending commitment of the selected row's department (confirm first).
+    ClaimCommitment,
+    /// Start resolving the selected commitment (prompt, then confirm).
+    StartCommitment(CommitmentVerb),
     /// Typing in a prompt.
     Input(char),
     DeleteChar,
@@ -46,7 +50,10 @@ pub enum Action {
 impl Action {
     /// Actions that change the gateway's data: disabled with `--read-only`.
     pub fn mutates(self) -> bool {
-        matches!(self, Action::StartObjection(_))
+        matches!(
+            self,
+            Action::StartObjection(_) | Action::ClaimCommitment | Action::StartCommitment(_)
+        )
     }
 
     /// The role the gateway asks of the route this action ends in (from the gateway's own
@@ -54,6 +61,8 @@ impl Action {
     pub fn needs(self) -> Option<Role> {
         match self {
             Action::StartObjection(_) => required_role("POST", "/objections/{id}/actions"),
+            Action::ClaimCommitment => required_role("POST", "/commitments/claim"),
+            Action::StartCommitment(_) => required_role("POST", "/commitments/{id}/actions"),
             _ => None,
         }
     }
@@ -77,4 +86,12 @@ pub enum Effect {
     RefreshObjections,
     /// `GET /audit/verifications/{id}`.
     LookupAudit(String),
+    /// `POST /commitments/{id}/actions`.
+    ResolveCommitment { id: String, action: CommitmentAction },
+    /// `POST /commitments/claim` for `department`.
+    ClaimCommitment { department: String },
+    /// `GET /commitments/{id}` for the detail pane.
+    LoadCommitment(String),
+    /// `GET /commitments?open=true` and `GET /commitments/counts` now.
+    RefreshCommitments,
 }

@@ -12,7 +12,8 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use wire::admin_api::{
-    AuditPage, AuditView, ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot, WhoAmI,
+    AuditPage, AuditView, ClaimRequest, CommitmentAction, CommitmentCounts, CommitmentDetail,
+    CommitmentPage, ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot, WhoAmI,
     ADMIN_PREFIX,
 };
 use wire::problem::Problem;
@@ -85,8 +86,36 @@ pub trait AdminApi: Clone + Send + Sync + 'static {
         &self,
         verification_id: &str,
     ) -> impl Future<Output = Result<AuditView, ClientError>> + Send;
+    /// `GET /commitments?open=true&limit=`: the post-check queues (pending or in check).
+    fn commitments(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<CommitmentPage, ClientError>> + Send;
+    /// `GET /commitments/counts`.
+    fn commitment_counts(
+        &self,
+    ) -> impl Future<Output = Result<CommitmentCounts, ClientError>> + Send;
+    /// `GET /commitments/{id}`.
+    fn commitment(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<CommitmentDetail, ClientError>> + Send;
+    /// `POST /commitments/{id}/actions`.
+    fn resolve_commitment(
+        &self,
+        id: &str,
+        action: &CommitmentAction,
+    ) -> impl Future<Output = Result<CommitmentDetail, ClientError>> + Send;
+    /// `POST /commitments/claim`: the claimed commitment, `None` when the queue is empty (204).
+    fn claim_commitment(
+        &self,
+        department: &str,
+    ) -> impl Future<Output = Result<Option<CommitmentDetail>, ClientError>> + Send;
     /// `GET /whoami`: the operator the token signs in, with their roles.
     fn whoami(&self) -> impl Future<Output = Result<WhoAmI, ClientError>> + Send;
+    /// `GET /kpis`: the plan's targets measured from traffic over the last 30 days.
+    fn kpis(&self)
+        -> impl Future<Output = Result<wire::admin_api::Evaluation, ClientError>> + Send;
 }
 
 /// Deadline of an ordinary call.
@@ -165,8 +194,12 @@ impl HttpAdminClient {
     }
 }
 
-/// A 2xx body as `T`; anything else as the problem it carries.
+/// A 2xx body as `T` (204, no body, as JSON `null`: an `Option` reads `None`); anything else
+/// as the problem it carries.
 fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, ClientError> {
+    if status == StatusCode::NO_CONTENT {
+        return serde_json::from_slice(b"null").map_err(|err| ClientError::Decode(err.to_string()));
+    }
     if status.is_success() {
         return serde_json::from_slice(body).map_err(|err| ClientError::Decode(err.to_string()));
     }
@@ -260,8 +293,53 @@ impl AdminApi for HttpAdminClient {
         self.call(Method::GET, &path, None, CALL_TIMEOUT).await
     }
 
+    async fn commitments(&self, limit: usize) -> Result<CommitmentPage, ClientError> {
+        let path = format!("/commitments?open=true&limit={limit}");
+        self.call(Method::GET, &path, None, CALL_TIMEOUT).await
+    }
+
+    async fn commitment_counts(&self) -> Result<CommitmentCounts, ClientError> {
+        self.call(Method::GET, "/commitments/counts", None, CALL_TIMEOUT)
+            .await
+    }
+
+    async fn commitment(&self, id: &str) -> Result<CommitmentDetail, ClientError> {
+        let path = format!("/commitments/{}", path_segment(id));
+        self.call(Method::GET, &path, None, CALL_TIMEOUT).await
+    }
+
+    async fn resolve_commitment(
+        &self,
+        id: &str,
+        action: &CommitmentAction,
+    ) -> Result<CommitmentDetail, ClientError> {
+        let path = format!("/commitments/{}/actions", path_segment(id));
+        let body =
+            serde_json::to_vec(action).map_err(|err| ClientError::Decode(err.to_string()))?;
+        self.call(Method::POST, &path, Some(body), CALL_TIMEOUT)
+            .await
+    }
+
+    async fn claim_commitment(
+        &self,
+        department: &str,
+    ) -> Result<Option<CommitmentDetail>, ClientError> {
+        let claim = ClaimRequest {
+            department: department.to_string(),
+            actor: None,
+        };
+        let body =
+            serde_json::to_vec(&claim).map_err(|err| ClientError::Decode(err.to_string()))?;
+        self.call(Method::POST, "/commitments/claim", Some(body), CALL_TIMEOUT)
+            .await
+    }
+
     async fn whoami(&self) -> Result<WhoAmI, ClientError> {
         self.call(Method::GET, "/whoami", None, CALL_TIMEOUT).await
+    }
+
+    async fn kpis(&self) -> Result<wire::admin_api::Evaluation, ClientError> {
+        self.call(Method::GET, "/kpis", None, CALL_TIMEOUT).await
     }
 }
 
@@ -281,6 +359,12 @@ mod tests {
         let err = decode::<ObjectionDetail>(StatusCode::CONFLICT, &body).expect_err("409");
         assert_eq!(err.to_string(), "conflict (409): already resolved");
         assert!(!err.is_disconnect());
+    }
+
+    #[test]
+    fn no_content_is_none() {
+        let claimed = decode::<Option<CommitmentDetail>>(StatusCode::NO_CONTENT, b"");
+        assert_eq!(claimed, Ok(None));
     }
 
     #[test]

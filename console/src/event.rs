@@ -4,7 +4,8 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 use wire::admin_api::{
-    AuditPage, AuditView, ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot, WhoAmI,
+    AuditPage, AuditView, CommitmentAction, CommitmentCounts, CommitmentDetail, CommitmentPage,
+    ObjectionAction, ObjectionDetail, ObjectionPage, Snapshot, WhoAmI,
 };
 
 // One event at a time moves through the loop; boxing the data would buy nothing.
@@ -35,6 +36,8 @@ pub enum Data {
     SignedIn(Result<WhoAmI, String>),
     Objections(Result<ObjectionPage, String>),
     AuditRecent(Result<AuditPage, String>),
+    /// The plan's targets measured from traffic over the last 30 days.
+    Kpis(Result<wire::admin_api::Evaluation, String>),
     /// One objection with its history, for the detail pane.
     ObjectionLoaded {
         id: String,
@@ -45,6 +48,24 @@ pub enum Data {
         id: String,
         action: ObjectionAction,
         result: Result<ObjectionDetail, String>,
+    },
+    /// The commitments' queue and their counts per department.
+    Commitments(Result<(CommitmentPage, CommitmentCounts), String>),
+    /// One commitment with its history, for the detail pane.
+    CommitmentLoaded {
+        id: String,
+        result: Result<CommitmentDetail, String>,
+    },
+    /// The gateway's answer to a resolution of a commitment.
+    CommitmentResolved {
+        id: String,
+        action: CommitmentAction,
+        result: Result<CommitmentDetail, String>,
+    },
+    /// The gateway's answer to a claim: the claimed commitment, or `None` for an empty queue.
+    CommitmentClaimed {
+        department: String,
+        result: Result<Option<CommitmentDetail>, String>,
     },
     /// The answer to a verification id look-up.
     AuditFound {

@@ -1,6 +1,7 @@
 //! Background tasks that keep the console's data fresh: the snapshot long poll (which also
 //! tells whether the gateway is reachable, and asks who is signed in after each connection)
-//! and the periodic refresh of the objection queue and the recent audit entries. They send
+//! and the periodic refresh of the objection queue, the commitments' queue and the recent audit
+//! entries. They send
 //! [`Event::Data`] and end when the loop is gone.
 
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// How often the objection queue and the audit entries are fetched again.
 pub const LIST_REFRESH: Duration = Duration::from_secs(3);
+/// How often the plan's targets are fetched again (the nodes add their counts every 5 s).
+pub const KPI_REFRESH: Duration = Duration::from_secs(15);
 
 /// Follows the gateway's snapshots for as long as `events` is open: each snapshot is sent on,
 /// and a failure to reach the gateway is sent as [`Data::Disconnected`] before retrying with
@@ -73,22 +76,37 @@ pub async fn follow_snapshots<A: AdminApi>(
     }
 }
 
-/// Fetches the objection queue and the recent audit entries every [`LIST_REFRESH`].
+/// Fetches the objection queue, the commitments' queue and the recent audit entries every
+/// [`LIST_REFRESH`].
 pub async fn refresh_lists<A: AdminApi>(api: A, events: Sender<Event>) {
     let mut every = tokio::time::interval(LIST_REFRESH);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         let objections = perform(&api, Effect::RefreshObjections).await;
+        let commitments = perform(&api, Effect::RefreshCommitments).await;
         let audit = Data::AuditRecent(
             api.audit_recent(AUDIT_LIMIT)
                 .await
                 .map_err(|err| err.to_string()),
         );
-        for data in [objections, audit] {
+        for data in [objections, commitments, audit] {
             if events.send(Event::Data(data)).await.is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// Fetches the plan's targets measured from traffic every [`KPI_REFRESH`].
+pub async fn refresh_kpis<A: AdminApi>(api: A, events: Sender<Event>) {
+    let mut every = tokio::time::interval(KPI_REFRESH);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let kpis = Data::Kpis(api.kpis().await.map_err(|err| err.to_string()));
+        if events.send(Event::Data(kpis)).await.is_err() {
+            return;
         }
     }
 }

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent
 
 use crate::action::Action;
 use crate::state::{Mode, Tab};
-use crate::verb::Verb;
+use crate::verb::{CommitmentVerb, Verb};
 
 /// One input the table knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +132,11 @@ pub const BINDINGS: &[Binding] = &[
     normal(&[ch('4')], Action::SwitchTab(Tab::Rollout), "Rollout tab"),
     normal(&[ch('5')], Action::SwitchTab(Tab::Audit), "Audit tab"),
     normal(
+        &[ch('6')],
+        Action::SwitchTab(Tab::Commitments),
+        "Commitments tab",
+    ),
+    normal(
         &[key(KeyCode::Tab), ch('l'), key(KeyCode::Right)],
         Action::NextTab,
         "next tab",
@@ -213,6 +218,30 @@ pub const BINDINGS: &[Binding] = &[
         &[ch('x')],
         Action::StartObjection(Verb::Reject),
         "reject (reason required)",
+    ),
+    on(
+        Tab::Commitments,
+        &[key(KeyCode::Enter)],
+        Action::OpenDetail,
+        "detail and history",
+    ),
+    on(
+        Tab::Commitments,
+        &[ch('c')],
+        Action::ClaimCommitment,
+        "claim the next of this department",
+    ),
+    on(
+        Tab::Commitments,
+        &[ch('v')],
+        Action::StartCommitment(CommitmentVerb::Confirm),
+        "resolve: confirmed (true)",
+    ),
+    on(
+        Tab::Commitments,
+        &[ch('f')],
+        Action::StartCommitment(CommitmentVerb::MarkFalse),
+        "resolve: false (reason required)",
     ),
     normal(&[ch('?')], Action::ToggleHelp, "this help"),
     normal(

@@ -61,6 +61,7 @@ async fn event_loop<A: AdminApi>(
             local_time,
         )),
         tokio::spawn(feed::refresh_lists(api.clone(), events.clone())),
+        tokio::spawn(feed::refresh_kpis(api.clone(), events.clone())),
     ];
     let mut input = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));

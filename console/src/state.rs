@@ -6,14 +6,15 @@ use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use wire::admin_api::{
-    AuditView, BackendHealth, ObjectionAction, ObjectionDetail, ObjectionStatus, ObjectionView,
-    Role, Snapshot, WhoAmI,
+    AuditView, BackendHealth, CommitmentAction, CommitmentCounts, CommitmentDetail,
+    CommitmentStatus, CommitmentView, ObjectionAction, ObjectionDetail, ObjectionStatus,
+    ObjectionView, Role, Snapshot, WhoAmI,
 };
 
 use crate::cli::Settings;
-use crate::verb::Verb;
+use crate::verb::{CommitmentVerb, Verb};
 
-/// The five screens, in key order (`1`–`5`).
+/// The six screens, in key order (`1`–`6`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tab {
     Overview,
@@ -21,15 +22,17 @@ pub enum Tab {
     Objections,
     Rollout,
     Audit,
+    Commitments,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Overview,
         Tab::Departments,
         Tab::Objections,
         Tab::Rollout,
         Tab::Audit,
+        Tab::Commitments,
     ];
 
     pub fn index(self) -> usize {
@@ -43,6 +46,7 @@ impl Tab {
             Tab::Objections => "Objections",
             Tab::Rollout => "Rollout",
             Tab::Audit => "Audit",
+            Tab::Commitments => "Commitments",
         }
     }
 
@@ -59,7 +63,10 @@ impl Tab {
 
     /// Whether the tab has a list that `/` filters.
     pub fn filterable(self) -> bool {
-        matches!(self, Tab::Departments | Tab::Objections | Tab::Rollout)
+        matches!(
+            self,
+            Tab::Departments | Tab::Objections | Tab::Rollout | Tab::Commitments
+        )
     }
 }
 
@@ -132,6 +139,8 @@ pub enum PromptFor {
     Lookup,
     /// An action on an objection (`assignee`, note or reason).
     Objection { id: String, verb: Verb },
+    /// A commitment's resolution (a note, or the reason it is false).
+    Commitment { id: String, verb: CommitmentVerb },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,8 +154,18 @@ pub struct Prompt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
     pub question: String,
-    pub id: String,
-    pub action: ObjectionAction,
+    pub sends: Sends,
+}
+
+/// What `y` at a confirm step sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sends {
+    /// An action on objection `id`.
+    Objection { id: String, action: ObjectionAction },
+    /// The resolution of commitment `id`.
+    Commitment { id: String, action: CommitmentAction },
+    /// A claim of the next pending commitment of `department`.
+    ClaimCommitment { department: String },
 }
 
 /// What is drawn over the tab, and gets the keys.
@@ -186,6 +205,13 @@ pub struct Detail {
     pub data: Loadable<ObjectionDetail>,
 }
 
+/// The commitment shown in the detail pane of the Commitments tab.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitmentPane {
+    pub id: String,
+    pub data: Loadable<CommitmentDetail>,
+}
+
 /// A verification id look-up on the Audit tab.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookup {
@@ -210,8 +236,17 @@ pub struct State {
     /// `None` until the first answer.
     pub objections: Option<Vec<ObjectionView>>,
     pub audit: Option<Vec<AuditView>>,
+    /// The plan's targets measured from traffic (the Overview's table); `None` until the first
+    /// answer.
+    pub kpis: Option<Result<wire::admin_api::Evaluation, String>>,
+    /// The commitments' post-check queues (pending and in check), `None` until the first
+    /// answer; and their counts per department.
+    pub commitments: Option<Vec<CommitmentView>>,
+    pub commitment_counts: Option<CommitmentCounts>,
+    /// The commitment whose history is open on the Commitments tab.
+    pub commitment: Option<CommitmentPane>,
     /// One per tab, in [`Tab::ALL`] order.
-    pub lists: [ListView; 5],
+    pub lists: [ListView; 6],
     pub department_sort: DepartmentSort,
     pub detail: Option<Detail>,
     pub lookup: Option<Lookup>,
@@ -235,6 +270,10 @@ impl State {
             snapshot: None,
             objections: None,
             audit: None,
+            kpis: None,
+            commitments: None,
+            commitment_counts: None,
+            commitment: None,
             lists: Default::default(),
             department_sort: DepartmentSort::default(),
             detail: None,
@@ -279,6 +318,7 @@ impl State {
             Tab::Objections => self.visible_objections().len(),
             Tab::Rollout => self.visible_certificates().len(),
             Tab::Audit => self.audit.as_ref().map_or(0, Vec::len),
+            Tab::Commitments => self.visible_commitments().len(),
         }
     }
 
@@ -367,6 +407,70 @@ impl State {
             .map(|o| o.id.clone())
     }
 
+    /// The commitments' queue after the filter: pending or in check first, by department, then
+    /// deadline.
+    pub fn visible_commitments(&self) -> Vec<&CommitmentView> {
+        let filter = self.list(Tab::Commitments).filter.to_lowercase();
+        let mut rows: Vec<&CommitmentView> = self
+            .commitments
+            .iter()
+            .flatten()
+            .filter(|c| {
+                matches(
+                    &filter,
+                    &[
+                        &c.id,
+                        &c.department,
+                        &c.material,
+                        &c.item.to_string(),
+                        commitment_word(c.status),
+                        c.assignee.as_deref().unwrap_or(""),
+                        &c.venue,
+                        &c.subject,
+                    ],
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.status.is_final(), &a.department, a.deadline, &a.id).cmp(&(
+                b.status.is_final(),
+                &b.department,
+                b.deadline,
+                &b.id,
+            ))
+        });
+        rows
+    }
+
+    /// The commitment the resolutions apply to: the open detail's, else the selected row's.
+    pub fn target_commitment(&self) -> Option<String> {
+        if self.tab != Tab::Commitments {
+            return None;
+        }
+        if let Some(pane) = &self.commitment {
+            return Some(pane.id.clone());
+        }
+        self.selected_commitment().map(|c| c.id.clone())
+    }
+
+    /// The selected row of the commitments' queue.
+    pub fn selected_commitment(&self) -> Option<&CommitmentView> {
+        let selected = self.list(Tab::Commitments).selected;
+        self.visible_commitments().get(selected).copied()
+    }
+
+    /// The department whose queue a claim takes from: the open detail's, else the selected
+    /// row's.
+    pub fn claim_department(&self) -> Option<String> {
+        if self.tab != Tab::Commitments {
+            return None;
+        }
+        if let Some(Loadable::Ready(detail)) = self.commitment.as_ref().map(|p| &p.data) {
+            return Some(detail.commitment.department.clone());
+        }
+        self.selected_commitment().map(|c| c.department.clone())
+    }
+
     /// Keeps every cursor on a row after the data or a filter changed.
     pub fn clamp_selections(&mut self) {
         for tab in Tab::ALL {
@@ -396,6 +500,16 @@ pub fn status_word(status: ObjectionStatus) -> &'static str {
         ObjectionStatus::ResolvedCorrected => "corrected",
         ObjectionStatus::ResolvedUpheld => "upheld",
         ObjectionStatus::Rejected => "rejected",
+    }
+}
+
+/// A commitment's status as the console writes it.
+pub fn commitment_word(status: CommitmentStatus) -> &'static str {
+    match status {
+        CommitmentStatus::Pending => "pending",
+        CommitmentStatus::InCheck => "in check",
+        CommitmentStatus::Confirmed => "confirmed",
+        CommitmentStatus::False => "false",
     }
 }
 

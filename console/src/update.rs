@@ -5,8 +5,8 @@ use crate::action::{Action, Effect};
 use crate::event::{Data, Event};
 use crate::keys::{self, Input};
 use crate::state::{
-    Confirm, Connection, Detail, Loadable, Lookup, Overlay, Prompt, PromptFor, State, Status,
-    StatusKind, Tab,
+    CommitmentPane, Confirm, Connection, Detail, Loadable, Lookup, Overlay, Prompt, PromptFor,
+    Sends, State, Status, StatusKind, Tab,
 };
 use crate::verb;
 
@@ -38,7 +38,7 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
         set_status(
             state,
             StatusKind::Error,
-            "read-only: objection actions are disabled",
+            "read-only: objection and commitment actions are disabled",
         );
         return Vec::new();
     }
@@ -103,6 +103,29 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             }
             None => set_status(state, StatusKind::Error, "no objection selected"),
         },
+        Action::ClaimCommitment => match state.claim_department() {
+            Some(department) => {
+                state.overlay = Some(Overlay::Confirm(Confirm {
+                    question: verb::claim_question(&department),
+                    sends: Sends::ClaimCommitment { department },
+                }))
+            }
+            None => set_status(
+                state,
+                StatusKind::Error,
+                "no commitment selected: select one of the department whose queue to claim from",
+            ),
+        },
+        Action::StartCommitment(verb) => match state.target_commitment() {
+            Some(id) => {
+                state.overlay = Some(Overlay::Prompt(Prompt {
+                    label: verb.prompt(&id),
+                    purpose: PromptFor::Commitment { id, verb },
+                    input: String::new(),
+                }))
+            }
+            None => set_status(state, StatusKind::Error, "no commitment selected"),
+        },
         Action::Input(c) => edit_prompt(state, |input| input.push(c)),
         Action::DeleteChar => edit_prompt(state, |input| {
             input.pop();
@@ -120,13 +143,16 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             state.overlay = None;
         }
         Action::Confirm => {
-            if let Some(Overlay::Confirm(Confirm { id, action, .. })) = state.overlay.take() {
-                let text = format!(
-                    "sending: {}",
-                    verb::question(&id, &action).trim_end_matches("? y/n")
-                );
+            if let Some(Overlay::Confirm(Confirm { question, sends })) = state.overlay.take() {
+                let text = format!("sending: {}", question.trim_end_matches("? y/n"));
                 set_status(state, StatusKind::Info, &text);
-                return vec![Effect::Execute { id, action }];
+                return vec![match sends {
+                    Sends::Objection { id, action } => Effect::Execute { id, action },
+                    Sends::Commitment { id, action } => Effect::ResolveCommitment { id, action },
+                    Sends::ClaimCommitment { department } => {
+                        Effect::ClaimCommitment { department }
+                    }
+                }];
             }
         }
         Action::Deny => {
@@ -155,6 +181,16 @@ fn move_by(state: &mut State, delta: i32) {
 }
 
 fn open_detail(state: &mut State) -> Vec<Effect> {
+    if state.tab == Tab::Commitments {
+        let Some(id) = state.selected_commitment().map(|c| c.id.clone()) else {
+            return Vec::new();
+        };
+        state.commitment = Some(CommitmentPane {
+            id: id.clone(),
+            data: Loadable::Loading,
+        });
+        return vec![Effect::LoadCommitment(id)];
+    }
     let Some(id) = state.target_objection() else {
         return Vec::new();
     };
@@ -169,6 +205,8 @@ fn open_detail(state: &mut State) -> Vec<Effect> {
 fn back(state: &mut State) {
     if state.tab == Tab::Objections && state.detail.is_some() {
         state.detail = None;
+    } else if state.tab == Tab::Commitments && state.commitment.is_some() {
+        state.commitment = None;
     } else if state.tab == Tab::Audit && state.lookup.is_some() {
         state.lookup = None;
     } else if !state.list(state.tab).filter.is_empty() {
@@ -217,8 +255,18 @@ fn submit(state: &mut State) -> Vec<Effect> {
             let action = verb.action(&prompt.input);
             state.overlay = Some(Overlay::Confirm(Confirm {
                 question: verb::question(&id, &action),
-                id,
-                action,
+                sends: Sends::Objection { id, action },
+            }));
+        }
+        PromptFor::Commitment { id, verb } => {
+            if let Some(why) = verb.refuse(&prompt.input) {
+                set_status(state, StatusKind::Error, why);
+                return Vec::new();
+            }
+            let action = verb.action(&prompt.input);
+            state.overlay = Some(Overlay::Confirm(Confirm {
+                question: verb::commitment_question(&id, &action),
+                sends: Sends::Commitment { id, action },
             }));
         }
     }
@@ -258,6 +306,7 @@ fn receive(state: &mut State, data: Data) -> Vec<Effect> {
             }
         }
         Data::AuditRecent(Ok(page)) => state.audit = Some(page.items),
+        Data::Kpis(kpis) => state.kpis = Some(kpis),
         Data::Objections(Err(error)) | Data::AuditRecent(Err(error)) => {
             // While disconnected the banner says it already.
             if state.connection == Connection::Connected {
@@ -284,6 +333,66 @@ fn receive(state: &mut State, data: Data) -> Vec<Effect> {
             }
             state.clamp_selections();
             return vec![Effect::RefreshObjections];
+        }
+        Data::Commitments(Ok((page, counts))) => {
+            // Keep the cursor on the same commitment when the queue reorders.
+            let selected = state.selected_commitment().map(|c| c.id.clone());
+            state.commitments = Some(page.items);
+            state.commitment_counts = Some(counts);
+            if let Some(id) = selected {
+                if let Some(at) = state.visible_commitments().iter().position(|c| c.id == id) {
+                    state.list_mut(Tab::Commitments).selected = at;
+                }
+            }
+        }
+        Data::Commitments(Err(error)) => {
+            if state.connection == Connection::Connected {
+                set_status(state, StatusKind::Error, &error);
+            }
+        }
+        Data::CommitmentLoaded { id, result } => {
+            if let Some(pane) = state.commitment.as_mut().filter(|pane| pane.id == id) {
+                pane.data = match result {
+                    Ok(loaded) => Loadable::Ready(loaded),
+                    Err(error) => Loadable::Failed(error),
+                };
+            }
+        }
+        Data::CommitmentResolved { id, action, result } => {
+            match result {
+                Ok(loaded) => {
+                    set_status(state, StatusKind::Info, &verb::commitment_done(&id, &action));
+                    if let Some(pane) = state.commitment.as_mut().filter(|pane| pane.id == id) {
+                        pane.data = Loadable::Ready(loaded);
+                    }
+                }
+                Err(error) => set_status(state, StatusKind::Error, &format!("{id}: {error}")),
+            }
+            state.clamp_selections();
+            return vec![Effect::RefreshCommitments];
+        }
+        Data::CommitmentClaimed { department, result } => {
+            match result {
+                Ok(Some(claimed)) => {
+                    let id = claimed.commitment.id.clone();
+                    set_status(state, StatusKind::Info, &format!("{id} claimed: now in check"));
+                    // The claimed one opens, ready to be resolved.
+                    state.commitment = Some(CommitmentPane {
+                        id,
+                        data: Loadable::Ready(claimed),
+                    });
+                }
+                Ok(None) => set_status(
+                    state,
+                    StatusKind::Info,
+                    &format!("{department}: no pending commitment to claim"),
+                ),
+                Err(error) => {
+                    set_status(state, StatusKind::Error, &format!("{department}: {error}"))
+                }
+            }
+            state.clamp_selections();
+            return vec![Effect::RefreshCommitments];
         }
         Data::AuditFound { id, result } => {
             if let Some(lookup) = state.lookup.as_mut().filter(|lookup| lookup.id == id) {

@@ -6,7 +6,8 @@
 //! with `capture-pane`: the Overview shows the gateway's totals, and resolving the objection
 //! from the Objections tab (`u`, a note, Enter, `y`) changes its state in the gateway, with the
 //! operator whose token the console was given in its history (an objection handler the demo
-//! operator added; the status line names it). `q` ends the program.
+//! operator added; the status line names it); the Commitments tab reads its (empty) queue from
+//! the gateway. `q` ends the program.
 //!
 //! tmux is required: without it the test fails (`.ci/run` installs it). Every wait is bounded
 //! by [`PATIENCE`] so a broken console fails the test instead of hanging it; nothing here
@@ -435,6 +436,13 @@ async fn the_console_shows_live_numbers_and_resolves_an_objection() {
         );
         tokio::time::sleep(POLL).await;
     }
+
+    // Commitments: the post-check queues, read from the gateway (none filed here).
+    tmux.keys(&["6"]);
+    tmux.wait_for("the empty commitments queue", |screen| {
+        screen.contains("no commitment waits for its check")
+    })
+    .await;
 
     // `q` ends the program, cleanly.
     tmux.keys(&["q"]);

@@ -52,6 +52,28 @@ impl AdminApi for Flaky {
     async fn whoami(&self) -> Result<WhoAmI, ClientError> {
         Ok(support::mei())
     }
+    async fn commitments(&self, _: usize) -> Result<CommitmentPage, ClientError> {
+        unreachable!()
+    }
+    async fn commitment_counts(&self) -> Result<CommitmentCounts, ClientError> {
+        unreachable!()
+    }
+    async fn commitment(&self, _: &str) -> Result<CommitmentDetail, ClientError> {
+        unreachable!()
+    }
+    async fn resolve_commitment(
+        &self,
+        _: &str,
+        _: &CommitmentAction,
+    ) -> Result<CommitmentDetail, ClientError> {
+        unreachable!()
+    }
+    async fn claim_commitment(&self, _: &str) -> Result<Option<CommitmentDetail>, ClientError> {
+        unreachable!()
+    }
+    async fn kpis(&self) -> Result<Evaluation, ClientError> {
+        unreachable!()
+    }
 }
 
 fn noon() -> NaiveTime {

@@ -274,9 +274,11 @@ fn tabs_by_number_tab_and_shift_tab() {
     press(&mut state, KeyCode::Tab);
     assert_eq!(state.tab, Tab::Audit);
     press(&mut state, KeyCode::Tab);
+    assert_eq!(state.tab, Tab::Commitments);
+    press(&mut state, KeyCode::Tab);
     assert_eq!(state.tab, Tab::Overview);
     press(&mut state, KeyCode::BackTab);
-    assert_eq!(state.tab, Tab::Audit);
+    assert_eq!(state.tab, Tab::Commitments);
 }
 
 #[test]

@@ -50,10 +50,14 @@ use crate::departments::upstream::{self, BackendClient};
 use crate::holder::accesses::HolderAccessesApi;
 use crate::holder::limits::HolderLimits;
 use crate::holder::objection_filing::ObjectionFilingApi;
+use crate::commitments::filing::CommitmentFilingApi;
+use crate::commitments::CommitmentDesk;
+use crate::materials::MaterialsService;
 use crate::http::proxy_protocol::TrustedProxies;
 use crate::http::server::{self, Listener};
 use crate::http::tls::TlsAcceptor;
 use crate::in_use::InUse;
+use crate::kpis::KpiRecorder;
 use crate::metrics::Metrics;
 use crate::objections::ObjectionDesk;
 use crate::shutdown::Shutdown;
@@ -137,10 +141,19 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         metrics.clone(),
         records.clone(),
     );
+    let rollout = Arc::new(Rollout::load(&config, Arc::clone(&catalogue))?);
+    let kpis = KpiRecorder::new(
+        store.clone(),
+        Arc::clone(&catalogue),
+        Arc::clone(&rollout),
+        &node.name,
+    );
+    fetcher.count_seals_in(kpis.clone());
     let service = verify_service(
         &config,
         VerifyParts {
-            rollout: Arc::new(Rollout::load(&config, Arc::clone(&catalogue))?),
+            rollout,
+            kpis,
             catalogue,
             verifier,
             venues,
@@ -269,16 +282,21 @@ fn resolved(config: &GatewayConfig, path: &Option<PathBuf>) -> Option<PathBuf> {
 /// The catalogue folder's files, or the catalogue embedded in the binary; its scenarios and
 /// certificate types are the metrics' labels.
 fn load_catalogue(config: &GatewayConfig, metrics: &Metrics) -> Result<Arc<Catalogue>> {
-    let catalogue = Arc::new(match resolved(config, &config.catalogue.dir) {
-        Some(dir) => Catalogue::load(&dir)
-            .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
-        None => Catalogue::embedded(),
-    });
+    let catalogue = configured_catalogue(config)?;
     metrics.prepare(
         catalogue.scenarios().iter().map(|s| s.id.as_str()),
         catalogue.certificates().iter().map(|c| c.code.as_str()),
     );
     Ok(catalogue)
+}
+
+/// The catalogue the configuration names (`catalogue.dir`), or the embedded one.
+pub(crate) fn configured_catalogue(config: &GatewayConfig) -> Result<Arc<Catalogue>> {
+    Ok(Arc::new(match resolved(config, &config.catalogue.dir) {
+        Some(dir) => Catalogue::load(&dir)
+            .with_context(|| format!("loading the catalogue from `{}`", dir.display()))?,
+        None => Catalogue::embedded(),
+    }))
 }
 
 /// A trust list from a key file, PEM or DER certificate.
@@ -617,6 +635,7 @@ async fn connect_departments(
 struct VerifyParts {
     catalogue: Arc<Catalogue>,
     rollout: Arc<Rollout>,
+    kpis: KpiRecorder,
     verifier: Verifier,
     venues: Venues,
     registry: VenueRegistry,
@@ -651,6 +670,7 @@ fn verify_service(
     Arc::new(VerifyService {
         catalogue: parts.catalogue,
         rollout: parts.rollout,
+        kpis: parts.kpis,
         verifier: parts.verifier,
         replay: ReplayGuard::new(&node.name, config.codes.clock_skew_secs),
         signatures: SignatureBatcher::start(),
@@ -677,7 +697,8 @@ fn verify_service(
     })
 }
 
-/// The public listener's routes: verify, the departments' events, objections, "who checked me".
+/// The public listener's routes: verify, the departments' events, objections, "who checked me",
+/// a service window's materials.
 fn public_routes(
     config: &GatewayConfig,
     service: &Arc<VerifyService>,
@@ -706,9 +727,29 @@ fn public_routes(
             service: Arc::clone(service),
             limits: holder_limits,
         }),
+        materials: Arc::new(MaterialsService::new(Arc::clone(service))),
+        commitments: Arc::new(CommitmentFilingApi {
+            registry: service.registry.clone(),
+            desk: commitment_desk(config, service, &desk.store),
+        }),
         // Each listener serves these routes under its own label (`start_listeners`).
         listener: "public",
     }
+}
+
+/// The commitments desk (告知承诺): stateless over the store, so each listener's routes may
+/// hold their own.
+fn commitment_desk(
+    config: &GatewayConfig,
+    service: &Arc<VerifyService>,
+    store: &Store,
+) -> CommitmentDesk {
+    CommitmentDesk::new(
+        store.clone(),
+        Arc::clone(&service.catalogue),
+        &config.commitments,
+        service.metrics.clone(),
+    )
 }
 
 /// The admin listener's routes: probes, metrics, and the operator console's API over its
@@ -726,6 +767,7 @@ async fn admin_routes(
     let api = AdminApi::new(
         Operators::new(store.clone(), config.admin_token().as_deref()),
         desk,
+        commitment_desk(config, service, store),
         service.registry.clone(),
         Arc::clone(&service.catalogue),
         snapshots,
@@ -733,7 +775,8 @@ async fn admin_routes(
             let rollout = Arc::clone(&service.rollout);
             Arc::new(move || rollout.reload())
         },
-    );
+    )
+    .with_rollout(Arc::clone(&service.rollout));
     AdminHandler::new(service.metrics.clone(), readiness.clone()).with_api(api)
 }
 
@@ -795,6 +838,9 @@ fn start_background_tasks(
         Duration::from_secs(config.rollout.reload_check_secs),
         shutdown.clone(),
     );
+    let _kpi_flusher = service
+        .kpis
+        .spawn_flusher(crate::kpis::FLUSH_EVERY, shutdown.clone());
 }
 
 /// The listeners serving, and where.
@@ -931,6 +977,12 @@ impl Gateway {
                 backlog = audit.backlog(),
                 "the store did not take the last audit entries within 10 s"
             );
+        }
+        // What this node counted for the plan's targets, after the last request (bounded too).
+        match tokio::time::timeout(Duration::from_secs(10), self.service.kpis.flush()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the last KPI counters were not stored"),
+            Err(_) => tracing::error!("the store did not take the last KPI counters within 10 s"),
         }
         self.membership.leave().await;
         self.admin_shutdown.trigger();

@@ -34,6 +34,7 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub rollout: RolloutPlan,
     pub quotas: Quotas,
+    pub commitments: Commitments,
     /// The folder relative paths are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -372,6 +373,39 @@ impl Default for RolloutPlan {
     }
 }
 
+/// Commitments (告知承诺) a service window records for an applicant (see
+/// [`crate::commitments`]): how long the department has to check one afterwards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Commitments {
+    /// The post-check period, in days counted from the filing (1–365): the deadline past which
+    /// an unchecked commitment is overdue.
+    pub check_days: u32,
+}
+
+impl Default for Commitments {
+    fn default() -> Commitments {
+        Commitments { check_days: 20 }
+    }
+}
+
+impl Commitments {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=365).contains(&self.check_days) {
+            return Err(format!(
+                "commitments.check_days `{}` must be within 1..=365",
+                self.check_days
+            ));
+        }
+        Ok(())
+    }
+
+    /// The post-check period.
+    pub fn check_period(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::days(i64::from(self.check_days))
+    }
+}
+
 /// Venue rate quotas held for each venue as a whole across gateway nodes (see
 /// [`crate::cluster::quota`]): a token bucket per venue in Redis, taken from in small chunks.
 #[derive(Debug, Clone, Deserialize)]
@@ -457,6 +491,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             rollout: RolloutPlan::default(),
             quotas: Quotas::default(),
+            commitments: Commitments::default(),
             base_dir: PathBuf::from("."),
             source_file: None,
         }
@@ -762,6 +797,7 @@ impl GatewayConfig {
                 limits.verify_min_in_flight, limits.verify_max_in_flight
             ));
         }
+        self.commitments.validate()?;
         self.quotas.validate()
     }
 
@@ -943,6 +979,7 @@ mod tests {
             (default.call_timeout_ms, default.probe_interval_ms)
         );
         assert_eq!(config.data_dir(), PathBuf::from("config/../data"));
+        assert_eq!(config.commitments.check_days, defaults.commitments.check_days);
         assert_eq!(config.rollout.file, None, "the embedded plan");
         let shipped =
             GatewayConfig::parse(EMBEDDED, "gateway.toml", PathBuf::from("config")).expect("valid");
@@ -1008,6 +1045,11 @@ mod tests {
                 "quotas.probe_interval_ms `10`",
             ),
             ("[quotas]\nchunk = 3", "unknown field `chunk`"),
+            (
+                "[commitments]\ncheck_days = 0",
+                "commitments.check_days `0` must be within 1..=365",
+            ),
+            ("[commitments]\ndays = 20", "unknown field `days`"),
             (
                 "[listen]\npublic_plain = \"nowhere\"",
                 "`nowhere` is neither an address (such as `127.0.0.1:8080`) nor `off`",

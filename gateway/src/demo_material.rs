@@ -138,6 +138,11 @@ pub const SEAL_KEYS: &[DemoKey] = &[
         "08d8c17a3df5627194da1e685c7b2e8700c0424491c23e7a17c271fa77df391f",
     ),
     seal(
+        "idYKUDl/sRQ=",
+        "national-hub",
+        "89d60a50397fb1144438655dc3f2f5290cf392b97ffd7c73a20638a5ea0c3bd1",
+    ),
+    seal(
         "R8i4Z5Pb+wY=",
         "natural-resources",
         "47c8b86793dbfb06f1b10bd1599c989ce7c6c0a715bfeef020a74c563260b867",
@@ -209,6 +214,10 @@ pub const VENUES: &[DemoVenue] = &[
     venue(
         "dezhou-real-estate-centre",
         "daf532b0b50d3cacfa3f2211e7fa6167bcea625f234484ed79dd4fc4c8d814ab",
+    ),
+    venue(
+        "jinan-service-hall",
+        "382683af85ea9131c1f0d10dd8be73f1b35d484e90c321e6ad33e2601efa587b",
     ),
     venue(
         "binzhou-museum",

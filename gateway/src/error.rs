@@ -68,6 +68,26 @@ pub enum Failure {
     UnknownScenario(String),
     #[error("venue is not allowed scenario `{0}`")]
     ScenarioNotAllowed(String),
+    /// Only a service window may pull an applicant's materials or record their commitments.
+    #[error("venue `{0}` is not a service window (its registration lacks `service_window`)")]
+    NotServiceWindow(String),
+    #[error("unknown service item `{0}` (see config/service-items.toml)")]
+    UnknownItem(u32),
+    #[error("service item `{0}` lists no materials (its row in the plan is illegible)")]
+    ItemWithoutMaterials(u32),
+    /// A commitment names a material its materials answer did not list.
+    #[error("materials request `{request}` has no material `{material}`")]
+    MaterialNotInRequest { request: String, material: String },
+    /// A commitment for a material that was answered otherwise than `commitment_allowed`, or
+    /// whose catalogue entry allows none.
+    #[error("no commitment may replace material `{material}`: {why}")]
+    CommitmentNotAllowed { material: String, why: String },
+    /// One commitment per material of a materials answer.
+    #[error(
+        "a commitment for material `{material}` of materials request `{request}` is recorded \
+         already"
+    )]
+    CommitmentExists { request: String, material: String },
     /// The code could not be decoded (prefix, base45, compression, CBOR, COSE structure).
     #[error("malformed code: {0}")]
     CodeMalformed(CodeError),
@@ -212,6 +232,21 @@ impl Failure {
             },
             Failure::UnknownScenario(String::new()),
             Failure::ScenarioNotAllowed(String::new()),
+            Failure::NotServiceWindow(String::new()),
+            Failure::UnknownItem(0),
+            Failure::ItemWithoutMaterials(0),
+            Failure::MaterialNotInRequest {
+                request: String::new(),
+                material: String::new(),
+            },
+            Failure::CommitmentNotAllowed {
+                material: String::new(),
+                why: String::new(),
+            },
+            Failure::CommitmentExists {
+                request: String::new(),
+                material: String::new(),
+            },
             Failure::CodeReplayed {
                 node: String::new(),
                 at,
@@ -296,6 +331,12 @@ impl Failure {
             Failure::HolderRateLimited { .. } => "holder.rate_limited",
             Failure::UnknownScenario(_) => "scenario.unknown",
             Failure::ScenarioNotAllowed(_) => "scenario.not_allowed",
+            Failure::NotServiceWindow(_) => "venue.not_service_window",
+            Failure::UnknownItem(_) => "item.unknown",
+            Failure::ItemWithoutMaterials(_) => "item.no_materials",
+            Failure::MaterialNotInRequest { .. } => "commitment.unknown_material",
+            Failure::CommitmentNotAllowed { .. } => "commitment.not_allowed",
+            Failure::CommitmentExists { .. } => "commitment.exists",
             Failure::CodeMalformed(e) | Failure::CodeRejected(e) => e.code(),
             Failure::CodeReplayed { .. } => "code.replayed",
             Failure::ScopeNotGranted(_) => "code.scope_not_granted",
@@ -363,9 +404,10 @@ impl Failure {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::NotFound | Failure::UnknownScenario(_) | Failure::Missing { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            Failure::NotFound
+            | Failure::UnknownScenario(_)
+            | Failure::UnknownItem(_)
+            | Failure::Missing { .. } => StatusCode::NOT_FOUND,
             Failure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Failure::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Failure::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -381,6 +423,7 @@ impl Failure {
             | Failure::BootstrapSpent
             | Failure::MissingHolderCode => StatusCode::UNAUTHORIZED,
             Failure::ScenarioNotAllowed(_)
+            | Failure::NotServiceWindow(_)
             | Failure::BootstrapOnly
             | Failure::AdminForbidden { .. }
             | Failure::ScopeNotGranted(_)
@@ -389,8 +432,13 @@ impl Failure {
             Failure::RateLimited { .. } | Failure::HolderRateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Failure::CodeReplayed { .. } | Failure::Conflict(_) => StatusCode::CONFLICT,
+            Failure::CodeReplayed { .. }
+            | Failure::Conflict(_)
+            | Failure::CommitmentExists { .. } => StatusCode::CONFLICT,
             Failure::Unprocessable(_)
+            | Failure::ItemWithoutMaterials(_)
+            | Failure::MaterialNotInRequest { .. }
+            | Failure::CommitmentNotAllowed { .. }
             | Failure::CodeRejected(_)
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_)

@@ -10,6 +10,10 @@
 //!   build, so production recognises them.
 //! - [`in_use`] — what a started gateway runs on, as its banner says.
 //! - [`verify`] — `POST /v1/verify`: the stages of the hot path, listed in order, one module each.
+//! - [`materials`] — `POST /v1/materials` (免证办): a service window pulls the materials of
+//!   one service item with the applicant's code, through the verify path's stages.
+//! - [`commitments`] — `POST /v1/commitments` (告知承诺): a service window records an
+//!   applicant's commitment for a material; the post-check queues and their workflow.
 //! - [`departments`] — the department backends: clients, breakers, the cache of their answers,
 //!   the changes they push, invalidation on every node, corrections sent back.
 //! - [`audit`] — the hash-chained audit trail: writer, chain, checkpoints, spent codes.
@@ -21,12 +25,15 @@
 //!   snapshots, the rollout plan in force.
 //! - [`http`] — listeners and their one accept loop, TLS, request bounds, JSON, problem+json.
 //! - [`metrics`] — what the gateway counts, in one registry.
+//! - [`kpis`] — the plan's targets measured from traffic: counted on each node, added to the
+//!   store every node shares, evaluated for `gateway report` and the console.
 //! - [`openapi`] — the OpenAPI document of the public and admin APIs, made from the code.
 //! - [`error`] — failures, whose fault, and their RFC 9457 answers.
 //! - [`shutdown`] — the one place the process decides to stop.
 //! - [`commands`] — `gateway code inspect|mint`, `gateway keys generate`, `gateway audit verify`,
+//!   `gateway catalogue check`,
 //!   `gateway venues add|disable|rotate`, `gateway operators add|list|disable`,
-//!   `gateway openapi`.
+//!   `gateway openapi`, `gateway report`.
 //! - [`demo`] — the demo (the `demo` feature, on by default): embedded departments, demo keys
 //!   and venues, the printed curl line.
 
@@ -35,6 +42,7 @@ pub mod app;
 pub mod audit;
 pub mod cluster;
 pub mod commands;
+pub mod commitments;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -44,6 +52,8 @@ pub mod error;
 pub mod holder;
 pub mod http;
 pub mod in_use;
+pub mod kpis;
+pub mod materials;
 pub mod metrics;
 pub mod objections;
 pub mod openapi;

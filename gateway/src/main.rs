@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
-use gateway::commands::{audit, code, keys, openapi, operators, venues};
+use gateway::commands::{audit, catalogue, code, keys, openapi, operators, report, venues};
 use std::io::{IsTerminal as _, Write as _};
 
 use gateway::config::{parse_plain_listener, GatewayConfig, Overrides};
@@ -84,12 +84,18 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The catalogue of certificates, scenarios and service items.
+    #[command(subcommand)]
+    Catalogue(CatalogueCommand),
     /// The venue registry in the store, without a running gateway.
     #[command(subcommand)]
     Venues(VenuesCommand),
     /// Operator accounts of the admin API.
     #[command(subcommand)]
     Operators(OperatorsCommand),
+    /// The plan's targets measured from the traffic the nodes counted in the store, for a
+    /// window of days (China time): metric, basis, numerator, denominator, value, targets.
+    Report(report::ReportArgs),
     /// Print the OpenAPI document of the public and admin APIs (what the admin listener serves
     /// at /openapi.json; `gateway openapi > docs/openapi.json` updates the checked-in copy).
     Openapi,
@@ -133,6 +139,14 @@ enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum CatalogueCommand {
+    /// Validate the catalogue (--config-dir, or the embedded one) and report the materials
+    /// library's coverage of the service items; exit 1 if it is invalid or a certificate type
+    /// is reached by no scenario and no service item.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
 enum CodeCommand {
     /// Decode and verify a code; print its claims as JSON.
     Inspect(code::InspectArgs),
@@ -146,7 +160,7 @@ enum KeysCommand {
     Generate(keys::GenerateArgs),
 }
 
-fn catalogue(dir: Option<&PathBuf>) -> Result<Catalogue> {
+fn load_catalogue(dir: Option<&PathBuf>) -> Result<Catalogue> {
     match dir {
         Some(d) => Catalogue::load(d)
             .with_context(|| format!("loading the catalogue from `{}`", d.display())),
@@ -179,13 +193,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
         Some(Command::Code(CodeCommand::Mint(args))) => {
-            code::mint(&args, &catalogue(cli.config_dir.as_ref())?, &mut out)?;
+            code::mint(&args, &load_catalogue(cli.config_dir.as_ref())?, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Audit(AuditCommand::Verify(args))) => {
             match block_on(audit::verify(&args, &mut out))? {
                 audit::Verified::Intact => Ok(ExitCode::SUCCESS),
                 audit::Verified::Broken => Ok(ExitCode::from(1)),
+            }
+        }
+        Some(Command::Catalogue(CatalogueCommand::Check)) => {
+            match catalogue::check(cli.config_dir.as_deref(), &mut out)? {
+                catalogue::Checked::Consistent => Ok(ExitCode::SUCCESS),
+                catalogue::Checked::Inconsistent => Ok(ExitCode::from(1)),
             }
         }
         Some(Command::Audit(AuditCommand::RotateNodeKey(args))) => {
@@ -202,6 +222,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Report(args)) => {
+            block_on(report::report(&args, &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Openapi) => {
             openapi::print(&mut out)?;
             Ok(ExitCode::SUCCESS)
@@ -214,7 +238,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             block_on(async {
                 match command {
                     VenuesCommand::Add(args) => {
-                        venues::add(&args, &catalogue(cli.config_dir.as_ref())?, &mut out).await
+                        venues::add(&args, &load_catalogue(cli.config_dir.as_ref())?, &mut out).await
                     }
                     VenuesCommand::Disable(args) => venues::disable(&args, &mut out).await,
                     VenuesCommand::Delete(args) => venues::delete(&args, &mut out).await,
@@ -359,6 +383,14 @@ fn print_demo(out: &mut impl std::io::Write, gateway: &gateway::app::Gateway) {
             demo.curl
         );
         let _ = writeln!(out, "\nA fresh code for the same holder:\n{}", demo.mint);
+        if let Some(materials) = &demo.materials {
+            let _ = writeln!(
+                out,
+                "\nA service window pulls the same holder's materials for service item {} \
+                 (免证办, POST /v1/materials):\n{materials}",
+                gateway::demo::request::DEMO_ITEM
+            );
+        }
     }
 }
 

@@ -48,6 +48,8 @@ pub const CACHES: [&str; 4] = ["records", "venues", "replay", "signatures"];
 /// Where a record-cache invalidation came from: this node, another node (LISTEN/NOTIFY), or a
 /// whole-cache flush after the listener reconnected.
 pub const INVALIDATIONS: [&str; 3] = ["local", "remote", "flush"];
+/// What became of a commitment (告知承诺), as [`Metrics::commitment`] counts it.
+pub const COMMITMENT_OUTCOMES: [&str; 3] = ["filed", "confirmed", "false"];
 /// How this node holds venue quotas ([`crate::cluster::quota::Mode`]).
 pub const QUOTA_MODES: [&str; 3] = ["shared", "fallback", "local"];
 
@@ -111,6 +113,18 @@ struct SourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MaterialLabels {
+    source: Label,
+    status: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommitmentLabels {
+    department: Label,
+    outcome: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ListenerLabels {
     listener: Label,
 }
@@ -151,6 +165,9 @@ struct Inner {
     upstream_duration: HistogramFamily<BackendLabels>,
     requirements: Family<RequirementLabels, Counter>,
     paper_fallbacks: Family<ScenarioLabels, Counter>,
+    materials_requests: Family<SourceLabels, Counter>,
+    materials: Family<MaterialLabels, Counter>,
+    commitments: Family<CommitmentLabels, Counter>,
     in_flight: Family<ListenerLabels, Gauge>,
     open_connections: Family<ListenerLabels, Gauge>,
     connections_refused: Family<RefusedLabels, Counter>,
@@ -234,6 +251,9 @@ impl Metrics {
             HistogramFamily::new_with_constructor(latency_histogram as fn() -> _);
         let requirements = Family::default();
         let paper_fallbacks = Family::default();
+        let materials_requests = Family::default();
+        let materials = Family::default();
+        let commitments = Family::default();
         let in_flight = Family::default();
         let open_connections = Family::default();
         let connections_refused = Family::default();
@@ -296,9 +316,27 @@ impl Metrics {
             requirements.clone(),
         );
         registry.register(
+            "mz_materials_requests",
+            "Service items' materials answered (POST /v1/materials), by the source of the item's \
+             materials list (plan or assumed)",
+            materials_requests.clone(),
+        );
+        registry.register(
+            "mz_materials",
+            "Materials of the service items answered, by the source of the item's materials list \
+             and status (provided, commitment_allowed, must_present, unavailable)",
+            materials.clone(),
+        );
+        registry.register(
             "mz_paper_fallbacks",
             "Verifications answered unavailable or not_offered, so the venue falls back to paper, by scenario",
             paper_fallbacks.clone(),
+        );
+        registry.register(
+            "mz_commitments",
+            "Commitments (告知承诺) recorded and post-checked, by the department that checks them \
+             and outcome (filed; confirmed or false once checked)",
+            commitments.clone(),
         );
         registry.register(
             "mz_in_flight_requests",
@@ -355,6 +393,9 @@ impl Metrics {
                 upstream_duration,
                 requirements,
                 paper_fallbacks,
+                materials_requests,
+                materials,
+                commitments,
                 in_flight,
                 open_connections,
                 connections_refused,
@@ -575,6 +616,29 @@ impl Metrics {
         }
     }
 
+    /// One service item's materials answered: each material by its status, under the source of
+    /// the item's materials list (`plan` or `assumed`, a closed set), and in the live figures.
+    pub fn materials(&self, response: &wire::materials_api::MaterialsResponse) {
+        let source: Label = Cow::Owned(response.source.clone());
+        self.inner
+            .materials_requests
+            .get_or_create(&SourceLabels {
+                source: source.clone(),
+            })
+            .inc();
+        for material in &response.materials {
+            self.inner.live.material(material.status);
+            self.inner
+                .materials
+                .get_or_create(&MaterialLabels {
+                    source: source.clone(),
+                    status: Cow::Borrowed(material.status.as_str()),
+                })
+                .inc();
+        }
+        self.inner.live.materials_request();
+    }
+
     /// One requirement decided: `certificate` is the certificate type's code, `verdict` one
     /// of [`VERDICTS`].
     pub fn requirement(&self, certificate: &str, verdict: &'static str) {
@@ -593,6 +657,17 @@ impl Metrics {
             verdict: Cow::Borrowed(verdict),
         };
         self.inner.requirements.get_or_create(&labels).inc();
+    }
+
+    /// A commitment filed, or its post-check resolved: `outcome` is one of
+    /// [`COMMITMENT_OUTCOMES`], `department` a catalogue department (a bounded set).
+    pub fn commitment(&self, department: &str, outcome: &'static str) {
+        debug_assert!(COMMITMENT_OUTCOMES.contains(&outcome), "outcome `{outcome}`");
+        let labels = CommitmentLabels {
+            department: Cow::Owned(department.to_owned()),
+            outcome: Cow::Borrowed(outcome),
+        };
+        self.inner.commitments.get_or_create(&labels).inc();
     }
 
     /// The connection and in-flight gauges of one listener, for [`crate::http::server`].

@@ -137,10 +137,8 @@ impl ObjectionDesk {
                     what: "certificate type",
                     id: certificate.clone(),
                 })?;
-        let department = certificate_type
-            .departments
-            .first()
-            .and_then(|d| self.catalogue.department(d))
+        let department = self
+            .holding_department(subject_hash, certificate_type)
             .ok_or_else(|| {
                 Failure::Internal(format!("`{certificate}` has no issuing department"))
             })?;
@@ -185,6 +183,38 @@ impl ObjectionDesk {
         tracing::info!(objection = %objection.id, department = %objection.department,
             certificate = %objection.certificate, "objection filed");
         Ok(objection)
+    }
+
+    /// The department that holds the holder's record of `certificate`, which the objection goes
+    /// to: the one its index located it at, or whose answer is cached (the national hub's, for
+    /// a holder of another province) — known for a day after the verification, when objections
+    /// are filed; the type's first department once neither is.
+    fn holding_department(
+        &self,
+        subject_hash: [u8; 32],
+        certificate: &wire::catalogue::model::CertificateType,
+    ) -> Option<&wire::catalogue::model::Department> {
+        let records = self.invalidations.records();
+        let key = crate::departments::cache::RecordKey::new(subject_hash, &certificate.code);
+        let known = records
+            .location(&key)
+            .map(|l| l.department.to_string())
+            .or_else(|| {
+                records
+                    .get_if(&key, |_, _| true)
+                    .map(|c| c.record.department.clone())
+            })
+            .filter(|d| {
+                certificate.departments.contains(d)
+                    || self
+                        .catalogue
+                        .national_hub()
+                        .is_some_and(|hub| &hub.id == d)
+            });
+        known
+            .as_deref()
+            .or(certificate.departments.first().map(String::as_str))
+            .and_then(|d| self.catalogue.department(d))
     }
 
     /// What can be checked before anyone is authenticated (so a holder's code is not spent on

@@ -6,6 +6,8 @@
 //! - [`public`] — the public listener's routes (`crate::app::public`).
 //! - [`admin`] — the admin listener's: probes, metrics, this document, and the operators' API
 //!   under `/admin/v1` (`crate::admin`, `crate::admin::api`).
+//! - [`commitments`] — the commitments (告知承诺): the service window's filing and the
+//!   operators' post-check queues.
 //! - [`answers`] — the problem answers many routes share.
 //!
 //! The document is made once per process ([`json`]), served at `GET /openapi.json` on the admin
@@ -16,6 +18,7 @@
 
 pub mod admin;
 pub mod answers;
+pub mod commitments;
 pub mod public;
 
 use std::sync::LazyLock;
@@ -85,6 +88,7 @@ pub fn problem_codes() -> Vec<&'static str> {
         public::issuer_event,
         public::file_objection,
         public::holder_accesses,
+        public::materials,
         admin::livez,
         admin::readyz,
         admin::metrics,
@@ -95,6 +99,12 @@ pub fn problem_codes() -> Vec<&'static str> {
         admin::objection_detail,
         admin::claim_objection,
         admin::act_on_objection,
+        commitments::file_commitment,
+        commitments::list_commitments,
+        commitments::commitment_counts,
+        commitments::commitment_detail,
+        commitments::claim_commitment,
+        commitments::act_on_commitment,
         admin::recent_audit,
         admin::audit_by_verification,
         admin::list_venues,
@@ -106,6 +116,7 @@ pub fn problem_codes() -> Vec<&'static str> {
         admin::bind_venue_certificate,
         admin::unbind_venue_certificate,
         admin::reload_rollout,
+        admin::kpis,
         admin::list_operators,
         admin::add_operator,
         admin::disable_operator,
@@ -124,6 +135,7 @@ pub fn problem_codes() -> Vec<&'static str> {
         (name = "verify", description = "Venues verify a holder's code"),
         (name = "objections", description = "\"The record is wrong\": filed by venues and holders, handled by operators"),
         (name = "holder", description = "A holder with a fresh code of their own"),
+        (name = "service-window", description = "免证办: a service window pulls a service item's materials with the applicant's code"),
         (name = "departments", description = "Department backends push record changes"),
         (name = "probes", description = "Liveness, readiness, metrics, this document (admin listener, no token)"),
         (name = "admin", description = "The operators' API (admin listener)"),
@@ -363,6 +375,7 @@ mod tests {
             ("POST", wire::api::VERIFY_PATH),
             ("POST", wire::issuer_api::EVENTS_PATH),
             ("POST", wire::api::OBJECTIONS_PATH),
+            ("POST", wire::materials_api::COMMITMENTS_PATH),
             ("GET", wire::api::HOLDER_ACCESSES_PATH),
             ("GET", "/livez"),
             ("GET", "/readyz"),
@@ -511,5 +524,7 @@ mod tests {
         parses::<wire::admin_api::OperatorRegistration>(&document, "OperatorRegistration");
         parses::<wire::admin_api::ClaimRequest>(&document, "ClaimRequest");
         parses::<wire::admin_api::ObjectionAction>(&document, "ObjectionAction");
+        parses::<wire::admin_api::CommitmentAction>(&document, "CommitmentAction");
+        parses::<wire::materials_api::CommitmentFiling>(&document, "CommitmentFiling");
     }
 }

@@ -28,6 +28,9 @@ pub struct Venue {
     pub disabled: bool,
     /// Bound to a client certificate: refused on a connection without one naming it (mTLS).
     pub client_certificate: bool,
+    /// A service window: may pull an applicant's materials for a service item
+    /// (`POST /v1/materials`) and record their commitments.
+    pub service_window: bool,
     scenarios: HashSet<String>,
     key_hash: [u8; 32],
     quota: Arc<VenueQuota>,
@@ -46,6 +49,7 @@ impl Venue {
             rate_per_sec: row.rate_per_sec,
             disabled: row.disabled,
             client_certificate: row.client_certificate,
+            service_window: row.service_window,
             scenarios: row.scenarios.into_iter().collect(),
             key_hash: row.key_hash,
             quota,
@@ -66,6 +70,7 @@ impl Venue {
             key_hash: self.key_hash,
             disabled: self.disabled,
             client_certificate: self.client_certificate,
+            service_window: self.service_window,
             updated_at: store::now(),
         }
     }
@@ -115,6 +120,9 @@ struct VenueEntry {
     /// Bound to a client certificate from the venues' CA naming it (mTLS).
     #[serde(default)]
     client_certificate: bool,
+    /// A service window (`POST /v1/materials`, `POST /v1/commitments`).
+    #[serde(default)]
+    service_window: bool,
 }
 
 /// All venues, by the hash of their key.
@@ -168,6 +176,7 @@ impl Venues {
                 rate_per_sec: v.rate_per_sec,
                 disabled: false,
                 client_certificate: v.client_certificate,
+                service_window: v.service_window,
                 scenarios: v.scenarios.into_iter().collect(),
                 key_hash: hash,
                 quota: Quotas::standalone().untracked(&v.id, v.rate_per_sec),
@@ -227,8 +236,11 @@ pub fn registration_problems(
     if catalogue.city(r.city).is_none() {
         problems.push(format!("city `{}` is not in the catalogue", r.city));
     }
-    if r.scenarios.is_empty() {
-        problems.push("scenarios must name at least one scenario".to_owned());
+    if r.scenarios.is_empty() && !r.service_window {
+        problems.push(
+            "scenarios must name at least one scenario (or the venue be a service window)"
+                .to_owned(),
+        );
     }
     for s in &r.scenarios {
         if catalogue.scenario(s).is_none() {
@@ -256,6 +268,7 @@ pub fn registration_row(registration: wire::admin_api::VenueRegistration) -> sto
         key_hash: [0; 32],
         disabled: false,
         client_certificate: registration.client_certificate,
+        service_window: registration.service_window,
         updated_at: store::now(),
     }
 }

@@ -103,6 +103,8 @@ pub struct VerifyService {
     pub audit: record::AuditRecorder,
     /// The province's rollout plan: which requirements are offered where, and their counters.
     pub rollout: Arc<Rollout>,
+    /// The plan's targets measured from traffic: each requirement's outcome, per department.
+    pub kpis: crate::kpis::KpiRecorder,
 }
 
 /// One verification on its way through the stages: what the stages before have established.
@@ -258,15 +260,12 @@ impl VerifyService {
         let answers = offer.answers(&fetched);
         let decisions = decide::requirements(&plan, &answers, today);
         offer.count(&self.rollout, &decisions);
-        let records = fetched.iter().filter_map(|a| match a {
-            fetch::Answer::Record { record, .. } => Some(record.as_ref()),
-            fetch::Answer::Unavailable(_) => None,
-        });
+        self.kpis.verify(today, city, &plan, &answers);
         let response = VerifyResponse {
             verification_id: respond::verification_id(v.now),
             scenario: scenario.id.clone(),
             verdict: decide::overall(&decisions),
-            holder: disclose::holder(holder.kind, records),
+            holder: disclose::holder(holder.kind, &plan, &answers, &decisions),
             requirements: disclose::requirements(&plan, &answers, &decisions),
             decided_at: v.now,
             audit_seq: None,

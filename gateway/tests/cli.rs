@@ -503,3 +503,79 @@ fn generated_key_files_are_the_owners_only() {
     generate(&["--force"]);
     assert_eq!((mode(&secret), mode(&trust)), (0o600, 0o600));
 }
+
+#[test]
+fn a_service_window_code_names_the_items_it_opens() {
+    let code = mint(&[
+        "--subject",
+        "window-1",
+        "--kind",
+        "person",
+        "--purpose",
+        "service-window",
+        "--scope",
+        "item:23,department:public-security",
+    ]);
+    let (out, json) = inspect(&code, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = json.to_string();
+    assert!(text.contains("service-window"), "{text}");
+    assert!(text.contains("item:23"), "{text}");
+
+    // Without a scope it would open nothing; an unknown item or a certificate type is not a
+    // service window's consent.
+    for (scope, error) in [
+        (None, "needs --scope"),
+        (Some("item:9999"), "names no service item"),
+        (Some("department:nobody"), "names no service item"),
+        (Some("resident-id-card"), "a service-window scope names"),
+    ] {
+        let mut args = vec![
+            "code",
+            "mint",
+            "--subject",
+            "window-1",
+            "--kind",
+            "person",
+            "--purpose",
+            "service-window",
+        ];
+        if let Some(scope) = scope {
+            args.extend(["--scope", scope]);
+        }
+        let out = gateway(&args);
+        assert!(!out.status.success(), "{scope:?} minted");
+        assert!(stderr(&out).contains(error), "{scope:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn catalogue_check_reports_coverage_and_fails_on_an_unreached_certificate() {
+    let out = run(&["catalogue", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("service items      500"), "{}", stdout(&out));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    wire::catalogue::EMBEDDED.write_to(dir.path()).expect("copied");
+    let items = dir.path().join(wire::catalogue::SERVICE_ITEMS_FILE);
+    // A certificate type only service items ask for, taken out of every item.
+    let coverage = wire::catalogue::Catalogue::embedded().coverage();
+    let only_items = coverage
+        .reached_by_item
+        .difference(&coverage.reached_by_scenario)
+        .next()
+        .expect("a certificate only service items ask for")
+        .clone();
+    let text = std::fs::read_to_string(&items).expect("read");
+    let material = format!("certificate = \"{only_items}\"");
+    let kept: Vec<&str> = text.lines().filter(|line| !line.contains(&material)).collect();
+    std::fs::write(&items, kept.join("\n")).expect("write");
+    let out = run(&[
+        "--config-dir",
+        dir.path().to_str().expect("utf-8"),
+        "catalogue",
+        "check",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains(&only_items), "{}", stdout(&out));
+}

@@ -60,6 +60,10 @@ fn catalogue_at(dir: &Path, base: &str) {
             r#"cities = { endpoint = "embedded" }"# => {
                 format!(r#"cities = {{ endpoint = "{base}/backends/{department}/{{city}}" }}"#)
             }
+            // The national hub's one backend.
+            r#"endpoint = "embedded""# => {
+                format!(r#"endpoint = "{base}/backends/{department}/national""#)
+            }
             other => other.to_string(),
         };
         rewritten.push_str(&line);

@@ -70,6 +70,10 @@ impl Material {
             .replace(
                 r#"cities = { endpoint = "embedded" }"#,
                 r#"cities = { endpoint = "https://departments.example/{city}" }"#,
+            )
+            .replace(
+                "\nendpoint = \"embedded\"\n",
+                "\nendpoint = \"https://national-hub.example\"\n",
             );
         std::fs::write(catalogue_dir.join(DEPARTMENTS_FILE), departments)
             .expect("write departments.toml");
@@ -227,8 +231,8 @@ async fn every_piece_is_named_in_one_refusal() {
     ] {
         assert!(err.contains(piece), "`{piece}` in {err}");
     }
-    // 13 demo seal keys, and the four other pieces.
-    assert!(err.contains("(17 found)"), "{err}");
+    // 14 demo seal keys (13 departments and the national hub), and the four other pieces.
+    assert!(err.contains("(18 found)"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,6 +252,7 @@ async fn production_refuses_demo_venues_a_demo_run_left_in_the_store() {
             key_hash: gateway::venues::hash_key(key),
             disabled,
             client_certificate: false,
+            service_window: false,
             updated_at: store::now(),
         };
         for venue in [

@@ -15,6 +15,7 @@ use http::Response;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
+use wire::catalogue::model::HolderKind;
 use wire::issuer_api::{IssuerEvent, Record};
 
 use crate::config::MAX_ADMIN_BYTES;
@@ -94,7 +95,18 @@ pub(crate) async fn post_override(
     }
     let at = Utc::now();
     let applied = state.overrides.apply(&request, at);
-    let department = cert.departments.first().cloned().unwrap_or_default();
+    // The department that holds the record (the request names no holder kind: an
+    // organisation's for the types only organisations hold, a person's otherwise).
+    let kind = match cert.holder {
+        wire::catalogue::model::HolderKinds::Organisation => HolderKind::Organisation,
+        _ => HolderKind::Person,
+    };
+    let holder = state.population.holder(&request.subject, kind);
+    let department = state
+        .population
+        .placement(&request.subject, &holder, cert)
+        .department
+        .to_string();
     let event = IssuerEvent {
         event_id: format!("{:032x}", rand::random::<u128>()),
         department,

@@ -24,21 +24,28 @@ pub struct ServedBackend {
     pub key: SigningKey,
     /// Codes of the certificate types this backend answers for.
     pub certificates: HashSet<String>,
+    /// Codes of the certificate types whose index this backend keeps (`records:locate`): a
+    /// province backend's, for the types its department issues first that another backend
+    /// may hold.
+    pub indexed: HashSet<String>,
     pub stats: BackendStats,
 }
 
-/// The URL path segment of a scope: `province` or the city code.
+/// The URL path segment of a scope: `province`, the city code or `national`.
 pub fn scope_segment(scope: BackendScope) -> String {
     match scope {
         BackendScope::Province => "province".to_string(),
+        BackendScope::National => "national".to_string(),
         BackendScope::City(code) => code.to_string(),
     }
 }
 
 /// The scope a URL path segment names.
 pub fn parse_scope(segment: &str) -> Option<BackendScope> {
-    if segment == "province" {
-        return Some(BackendScope::Province);
+    match segment {
+        "province" => return Some(BackendScope::Province),
+        "national" => return Some(BackendScope::National),
+        _ => {}
     }
     if segment.len() == 6 && segment.bytes().all(|b| b.is_ascii_digit()) {
         return segment.parse().ok().map(BackendScope::City);
@@ -91,6 +98,14 @@ pub fn build(config: &IssuerConfig) -> Result<HashMap<String, Arc<ServedBackend>
                     })?;
             }
             let certificates = certs.into_iter().map(|c| c.code.clone()).collect();
+            let indexed = match backend.scope {
+                BackendScope::Province => catalogue
+                    .indexed_by(&dept.id)
+                    .into_iter()
+                    .map(|c| c.code.clone())
+                    .collect(),
+                _ => HashSet::new(),
+            };
             served.insert(
                 name.clone(),
                 Arc::new(ServedBackend {
@@ -98,6 +113,7 @@ pub fn build(config: &IssuerConfig) -> Result<HashMap<String, Arc<ServedBackend>
                     backend: backend.clone(),
                     key: key.clone(),
                     certificates,
+                    indexed,
                     stats: BackendStats::default(),
                 }),
             );

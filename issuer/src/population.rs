@@ -21,6 +21,19 @@ use wire::ident::{self, ResidentId, Sex};
 /// Most handles [`Population::find_handles`] tries before giving up.
 pub const MAX_SEARCH: u64 = 2_000_000;
 
+/// Where the national hub's holders live: cities of other provinces (GB/T 2260), for
+/// [`Population::out_of_province`].
+pub const OUT_OF_PROVINCE_CITIES: [(CityCode, &str); 8] = [
+    (110100, "北京"),
+    (310100, "上海"),
+    (320100, "南京"),
+    (330100, "杭州"),
+    (420100, "武汉"),
+    (440100, "广州"),
+    (510100, "成都"),
+    (610100, "西安"),
+];
+
 /// A deterministic population of holders, keyed by a seed.
 #[derive(Clone)]
 pub struct Population {
@@ -295,8 +308,27 @@ impl Population {
         Population { seed, mac, cities }
     }
 
+    /// The population the national hub answers for: the same seed, living in cities of other
+    /// provinces ([`OUT_OF_PROVINCE_CITIES`]).
+    pub fn out_of_province(seed: u64) -> Population {
+        let cities: Vec<City> = OUT_OF_PROVINCE_CITIES
+            .iter()
+            .map(|&(code, name)| City {
+                code,
+                name_zh: format!("{name}市"),
+                name_en: String::new(),
+            })
+            .collect();
+        Population::with_cities(seed, &cities)
+    }
+
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The cities this population lives in, by code.
+    pub(crate) fn city_codes(&self) -> impl Iterator<Item = CityCode> + '_ {
+        self.cities.iter().map(|(code, _)| *code)
     }
 
     /// The draws for one purpose: HMAC(seed, purpose ‖ 0 ‖ parts joined by 0).

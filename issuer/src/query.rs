@@ -9,6 +9,10 @@
 //! 6. **generate** — one record per asked type from the population, with overrides applied;
 //! 7. **seal** — each record with the backend's department key, `issued_at` = now and the
 //!    query's `nonce` as `query_nonce`, so the gateway can tell this answer from an old one.
+//!
+//! `POST {base}/v1/records:locate` ([`locate`]), asked of a province backend, runs stages 1–5
+//! the same way for the types whose index it keeps, then says where each record is held
+//! ([`Population::placement`](crate::population::Population::placement)), or that there is none.
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -16,8 +20,11 @@ use http::Response;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use wire::calendar::china_today;
+use wire::catalogue::model::BackendScope;
 use wire::catalogue::model::CertificateType;
-use wire::issuer_api::{Record, RecordQuery, RecordResponse};
+use wire::issuer_api::{
+    LocateQuery, LocateResponse, Location, Record, RecordQuery, RecordResponse,
+};
 
 use crate::backends::ServedBackend;
 use crate::population::log_tag;
@@ -56,12 +63,17 @@ pub(crate) async fn answer(
 
     let now = Utc::now();
     let today = china_today(now);
-    let holder = state.population.holder(&query.subject, query.holder_kind);
+    // The national hub answers for the holders of other provinces.
+    let population = match backend.backend.scope {
+        BackendScope::National => &state.out_of_province,
+        _ => &state.population,
+    };
+    let holder = population.holder(&query.subject, query.holder_kind);
     let records: Vec<Record> = certs
         .iter()
         .map(|cert| {
             let mut record = crate::records::generate(
-                &state.population,
+                population,
                 &query.subject,
                 &holder,
                 cert,
@@ -89,11 +101,78 @@ pub(crate) async fn answer(
     }))
 }
 
+/// Answers `POST {base}/v1/records:locate`: for each asked type whose index this backend keeps,
+/// the department (and city) that holds the holder's record, or none if nobody does.
+pub(crate) async fn locate(
+    state: &State,
+    backend: &ServedBackend,
+    req: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    backend.stats.locate();
+    let decision = state.faults.decide(&backend.name);
+    if decision.down {
+        backend.stats.down();
+        return Err(ApiError::Unavailable("backend is down"));
+    }
+    let result: Result<_, ApiError> = async {
+        let body = read_body(req, state.max_query_bytes).await?;
+        let query: LocateQuery =
+            serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+        query.validate()?;
+        let certs = resolve_in(state, backend, &query, &backend.indexed)?;
+        Ok((query, certs))
+    }
+    .await;
+    let (query, certs) = result.inspect_err(|_| backend.stats.bad_request())?;
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    if decision.fail {
+        backend.stats.injected_error();
+        return Err(ApiError::Unavailable("injected error"));
+    }
+
+    let today = china_today(Utc::now());
+    let pop = &state.population;
+    let holder = pop.holder(&query.subject, query.holder_kind);
+    let locations = certs
+        .iter()
+        .map(|cert| {
+            let placed = pop.placement(&query.subject, &holder, cert);
+            let scope = placed
+                .city
+                .map_or(BackendScope::Province, BackendScope::City);
+            // The index lists the records issued: where the register has none, it says so.
+            let held = state
+                .catalogue
+                .holding_backend(cert, placed.department, scope)
+                .map(|b| crate::records::generate(pop, &query.subject, &holder, cert, b, today))
+                .is_some_and(|r| r.status != wire::issuer_api::RecordStatus::NotFound);
+            Location {
+                certificate: cert.code.clone(),
+                department: held.then(|| placed.department.to_string()),
+                city: placed.city.filter(|_| held),
+            }
+        })
+        .collect();
+    Ok(json_response(&LocateResponse { locations }))
+}
+
 /// Stage 4: the certificate types asked, each checked against this backend and holder kind.
 fn resolve<'s>(
     state: &'s State,
     backend: &ServedBackend,
     query: &RecordQuery,
+) -> Result<Vec<&'s CertificateType>, ApiError> {
+    resolve_in(state, backend, query, &backend.certificates)
+}
+
+/// Stage 4 against `served`: the types this backend answers (or indexes) for.
+fn resolve_in<'s>(
+    state: &'s State,
+    backend: &ServedBackend,
+    query: &RecordQuery,
+    served: &std::collections::HashSet<String>,
 ) -> Result<Vec<&'s CertificateType>, ApiError> {
     query
         .certificates
@@ -103,7 +182,7 @@ fn resolve<'s>(
                 .catalogue
                 .certificate(code)
                 .ok_or_else(|| ApiError::UnknownCertificate(code.clone()))?;
-            if !backend.certificates.contains(code) {
+            if !served.contains(code) {
                 return Err(ApiError::WrongBackend {
                     backend: backend.name.clone(),
                     certificate: code.clone(),

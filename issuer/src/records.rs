@@ -4,8 +4,12 @@
 //! For each (handle, certificate type) a keyed hash decides:
 //! - **held or not**, plausibly per type (`rule_for`): a senior citizen card only from 60, a
 //!   driving licence for most adults up to 80, a disability certificate for few, a business
-//!   licence for almost every organisation. City-level records are held only by the holder's
-//!   home city; every other city's backend answers `not_found`.
+//!   licence for almost every organisation.
+//! - **where** ([`Placement`]): a type with two issuing departments is held by the second for
+//!   [`SECOND_DEPARTMENT_PER_MILLE`] of holders; a city-level record is registered in a city
+//!   other than the home city for [`ELSEWHERE_PER_MILLE`] of them (a residence permit where the
+//!   holder lives now). Every other backend answers `not_found`; the national hub holds every
+//!   type for its own population ([`Population::out_of_province`]).
 //! - **dates**: first issue within a few years of the age the type needs (or of an
 //!   organisation's founding), fixed per holder and type; renewable types run in
 //!   fixed terms from then on (the current term is the one containing today, so a record stays
@@ -22,13 +26,42 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate, NaiveTime};
 use wire::catalogue::model::{
-    Backend, BackendScope, CertificateType, FieldKind, FieldSpec, HolderKind, HolderKinds,
+    Backend, BackendScope, CertificateType, CityCode, DataLevel, FieldKind, FieldSpec, HolderKind,
+    HolderKinds,
 };
 use wire::catalogue::Catalogue;
 use wire::ident::{LicenceId, Sex};
 use wire::issuer_api::{FieldValue, Record, RecordStatus};
 
 use crate::population::{add_years, age_between, from_day_number, Draws, Holder, Population};
+
+/// Per mille of holders whose record of a type with two issuing departments the second holds.
+pub const SECOND_DEPARTMENT_PER_MILLE: u32 = 300;
+/// Per mille of holders whose city-level record is registered outside their home city.
+pub const ELSEWHERE_PER_MILLE: u32 = 200;
+
+/// Where a holder's record of one type is held, should they have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement<'c> {
+    /// The issuing department that holds it.
+    pub department: &'c str,
+    /// For a city-level type, the city where it is registered.
+    pub city: Option<CityCode>,
+}
+
+impl Placement<'_> {
+    /// Whether `backend` is where the record is held (the national hub holds its own
+    /// population's records of every type).
+    pub fn at(&self, backend: &Backend) -> bool {
+        match backend.scope {
+            BackendScope::National => true,
+            BackendScope::Province => self.department == backend.department && self.city.is_none(),
+            BackendScope::City(city) => {
+                self.department == backend.department && self.city == Some(city)
+            }
+        }
+    }
+}
 
 /// The `valid_until` of long-term ("长期") certificates.
 pub const LONG_TERM: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
@@ -186,9 +219,62 @@ impl Population {
         )
     }
 
-    /// The record the catalogue's responsible backend holds about `handle`'s certificate
-    /// `code` (resolving the backend by the holder's home city), or `None` if `code` is not in
-    /// the catalogue or has no backend. What the gateway would be told.
+    /// Where `handle`'s record of `cert` is held, should they have one: which issuing
+    /// department, and for a city-level type which city. Deterministic, and drawn apart from
+    /// the record itself, so a record is the same wherever it is held.
+    pub fn placement<'c>(
+        &self,
+        handle: &str,
+        holder: &Holder,
+        cert: &'c CertificateType,
+    ) -> Placement<'c> {
+        let mut d = self.draws("placement", &[holder.kind().as_str(), handle, &cert.code]);
+        let department = match cert.departments.as_slice() {
+            [first, second, ..] => match d.chance(SECOND_DEPARTMENT_PER_MILLE) {
+                true => second.as_str(),
+                false => first.as_str(),
+            },
+            [only] => only.as_str(),
+            [] => "",
+        };
+        let home = holder.home_city();
+        let city = (cert.level == DataLevel::City).then(|| {
+            let elsewhere: Vec<CityCode> = self.city_codes().filter(|&c| c != home).collect();
+            match d.chance(ELSEWHERE_PER_MILLE) && !elsewhere.is_empty() {
+                true => *d.pick(&elsewhere),
+                false => home,
+            }
+        });
+        Placement { department, city }
+    }
+
+    /// The backend that holds `handle`'s record of `code`: for this population's holders,
+    /// where [`Population::placement`] puts it; for a holder the catalogue sends to the
+    /// national hub (this population lives in other provinces), the hub. `None` if `code` is
+    /// not in the catalogue or the backend is not either.
+    pub fn holding_backend<'c>(
+        &self,
+        catalogue: &'c Catalogue,
+        handle: &str,
+        kind: HolderKind,
+        code: &str,
+    ) -> Option<&'c Backend> {
+        let cert = catalogue.certificate(code)?;
+        let holder = self.holder(handle, kind);
+        let route = catalogue.route_for(code, Some(holder.home_city())).ok()?;
+        if route.backend.scope == BackendScope::National {
+            return Some(route.backend);
+        }
+        let placed = self.placement(handle, &holder, cert);
+        let scope = placed
+            .city
+            .map_or(BackendScope::Province, BackendScope::City);
+        catalogue.holding_backend(cert, placed.department, scope)
+    }
+
+    /// The record the backend that holds it has about `handle`'s certificate `code`
+    /// ([`Population::holding_backend`]), or `None` if `code` is not in the catalogue or has no
+    /// such backend. What the gateway would be told.
     pub fn record_in(
         &self,
         catalogue: &Catalogue,
@@ -198,8 +284,8 @@ impl Population {
         today: NaiveDate,
     ) -> Option<Record> {
         let cert = catalogue.certificate(code)?;
+        let backend = self.holding_backend(catalogue, handle, kind, code)?;
         let holder = self.holder(handle, kind);
-        let backend = catalogue.backend_for(code, Some(holder.home_city())).ok()?;
         Some(generate(self, handle, &holder, cert, backend, today))
     }
 
@@ -245,10 +331,8 @@ pub(crate) fn generate(
     if !kind_admitted {
         return not_found();
     }
-    if let BackendScope::City(city) = backend.scope {
-        if city != holder.home_city() {
-            return not_found();
-        }
+    if !pop.placement(handle, holder, cert).at(backend) {
+        return not_found();
     }
     // Draws depend on the holder and type only, not on the backend: a holder's certificate is
     // the same whichever level is asked.
@@ -321,6 +405,10 @@ pub(crate) fn generate(
     let mut ctx = FieldContext {
         pop,
         holder,
+        place: match backend.scope {
+            BackendScope::City(city) => city,
+            _ => holder.home_city(),
+        },
         cert,
         first_issue,
         valid_from,
@@ -354,6 +442,9 @@ pub(crate) fn generate(
 struct FieldContext<'a> {
     pop: &'a Population,
     holder: &'a Holder,
+    /// The city whose authorities issued the record: where a city-level record is registered,
+    /// the home city otherwise.
+    place: CityCode,
     cert: &'a CertificateType,
     first_issue: NaiveDate,
     valid_from: NaiveDate,
@@ -407,7 +498,7 @@ const PLATE_LETTERS: &[(u32, char)] = &[
 
 impl FieldContext<'_> {
     fn city(&self) -> &str {
-        self.pop.city_name(self.holder.home_city())
+        self.pop.city_name(self.place)
     }
 
     fn other_name(&mut self, sex: Sex, same_surname: bool) -> String {
@@ -872,26 +963,100 @@ mod tests {
     }
 
     #[test]
-    fn city_backends_hold_only_their_own_residents() {
+    fn a_city_level_record_is_held_by_the_city_where_it_is_registered() {
         let pop = pop();
         let mut t = cert("health-certificate", vec![]);
         t.level = DataLevel::City;
-        for i in 0..300 {
+        let (mut held, mut elsewhere) = (0, 0);
+        for i in 0..2000 {
             let h = format!("h-{i}");
-            let home = pop.person(&h).home_city;
+            let person = pop.person(&h);
+            let holder = Holder::Person(person.clone());
+            let placed = pop.placement(&h, &holder, &t);
+            let registered = placed.city.expect("registered in a city");
+            elsewhere += u32::from(registered != person.home_city);
+            let mut found = None;
             for city in [370100, 370200, 370300] {
-                let r = pop.record(
-                    &h,
-                    HolderKind::Person,
-                    &t,
-                    &backend(BackendScope::City(city)),
-                    today(),
-                );
-                if city != home {
-                    assert_eq!(r.status, RecordStatus::NotFound);
+                let backend = backend(BackendScope::City(city));
+                let r = pop.record(&h, HolderKind::Person, &t, &backend, today());
+                if r.status != RecordStatus::NotFound {
+                    assert_eq!(found.replace(city), None, "held by one city only");
                 }
             }
+            if let Some(city) = found {
+                assert_eq!(city, registered);
+                held += 1;
+            }
         }
+        assert!(held > 100, "{held}");
+        // About a fifth registered outside the home city.
+        assert!((300..500).contains(&elsewhere), "{elsewhere}/2000");
+    }
+
+    #[test]
+    fn a_type_of_two_departments_is_held_by_one_of_them() {
+        let pop = pop();
+        let mut t = cert("hygiene-licence", vec![]);
+        t.departments = vec!["health".into(), "administrative-approval".into()];
+        let first = backend(BackendScope::Province);
+        let second = Backend {
+            department: "administrative-approval".into(),
+            ..backend(BackendScope::Province)
+        };
+        let (mut held, mut at_second) = (0, 0);
+        for i in 0..1000 {
+            let h = format!("h-{i}");
+            let a = pop.record(&h, HolderKind::Person, &t, &first, today());
+            let b = pop.record(&h, HolderKind::Person, &t, &second, today());
+            match (a.status, b.status) {
+                (RecordStatus::NotFound, RecordStatus::NotFound) => {}
+                (RecordStatus::NotFound, _) => {
+                    held += 1;
+                    at_second += 1;
+                    assert_eq!(b.department, "administrative-approval");
+                }
+                (_, RecordStatus::NotFound) => held += 1,
+                _ => panic!("{h}: held by both departments"),
+            }
+        }
+        assert!(
+            at_second * 100 > held * 20 && at_second * 100 < held * 40,
+            "{at_second}/{held}"
+        );
+    }
+
+    #[test]
+    fn the_national_hub_holds_its_own_population() {
+        let catalogue = wire::catalogue::Catalogue::embedded();
+        let pop = Population::out_of_province(1);
+        let hub = catalogue.national_hub().expect("a hub");
+        let mut held = 0;
+        for i in 0..300 {
+            let h = format!("h-{i}");
+            let person = pop.person(&h);
+            assert!(crate::population::OUT_OF_PROVINCE_CITIES
+                .iter()
+                .any(|&(code, _)| code == person.home_city));
+            let backend = pop
+                .holding_backend(&catalogue, &h, HolderKind::Person, "resident-id-card")
+                .expect("a backend");
+            assert_eq!(backend, &hub.backends[0]);
+            let r = pop
+                .record_in(
+                    &catalogue,
+                    &h,
+                    HolderKind::Person,
+                    "resident-id-card",
+                    today(),
+                )
+                .expect("a record");
+            if r.status != RecordStatus::NotFound {
+                held += 1;
+                assert_eq!(r.department, "national-hub");
+                r.validate_identifiers().expect("valid identifiers");
+            }
+        }
+        assert!(held > 200, "{held}");
     }
 
     #[test]

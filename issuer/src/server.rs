@@ -2,7 +2,10 @@
 //! loop with back-off, and shutdown — all in this one place.
 //!
 //! Routes:
-//! - `POST /backends/<department>/<province|city code>/v1/records:query` — [`crate::query`]
+//! - `POST /backends/<department>/<province|city code|national>/v1/records:query` —
+//!   [`crate::query::answer`]
+//! - `POST /backends/<department>/province/v1/records:locate` — [`crate::query::locate`]: the
+//!   index of where the department's records are held
 //! - `GET /backends` — the served backends and their base paths
 //! - `GET /healthz` — `ok`
 //! - `/admin/overrides`, `/admin/faults`, `/admin/stats` — [`crate::admin`], bearer token
@@ -27,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wire::catalogue::model::BackendScope;
-use wire::issuer_api::QUERY_PATH;
+use wire::issuer_api::{LOCATE_PATH, QUERY_PATH};
 
 use crate::backends::{parse_scope, scope_segment, ServedBackend};
 use crate::config::IssuerConfig;
@@ -120,6 +123,7 @@ pub async fn start(
     let names: Vec<String> = sorted.iter().map(|b| b.name.clone()).collect();
     let state = Arc::new(State {
         population: Population::with_cities(config.seed, config.catalogue.cities()),
+        out_of_province: Population::out_of_province(config.seed),
         catalogue: config.catalogue.clone(),
         backends,
         overrides: OverrideStore::new(),
@@ -252,7 +256,7 @@ async fn route(state: &State, req: hyper::Request<Incoming>) -> Response<Full<By
     result.unwrap_or_else(ApiError::into_response)
 }
 
-/// `/backends/<department>/<scope>/v1/records:query`.
+/// `/backends/<department>/<scope>/v1/records:query` and `…/v1/records:locate`.
 async fn backend_route(
     state: &State,
     rest: &str,
@@ -265,13 +269,18 @@ async fn backend_route(
     let scope = parse_scope(scope).ok_or(ApiError::NotFound)?;
     let name = format!("{department}/{}", scope_segment(scope));
     let backend = state.backends.get(&name).ok_or(ApiError::NotFound)?;
-    if tail.map(|t| format!("/{t}")).as_deref() != Some(QUERY_PATH) {
-        return Err(ApiError::NotFound);
-    }
+    let locate = match tail.map(|t| format!("/{t}")).as_deref() {
+        Some(QUERY_PATH) => false,
+        Some(LOCATE_PATH) => true,
+        _ => return Err(ApiError::NotFound),
+    };
     if req.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
-    crate::query::answer(state, backend, req).await
+    match locate {
+        true => crate::query::locate(state, backend, req).await,
+        false => crate::query::answer(state, backend, req).await,
+    }
 }
 
 fn list_backends(state: &State) -> Response<Full<Bytes>> {

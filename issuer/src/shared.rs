@@ -21,6 +21,8 @@ pub(crate) struct State {
     pub catalogue: Arc<Catalogue>,
     pub backends: HashMap<String, Arc<ServedBackend>>,
     pub population: Population,
+    /// The national hub's holders: the same seed, living in other provinces.
+    pub out_of_province: Population,
     pub overrides: OverrideStore,
     pub faults: Faults,
     pub notifier: Notifier,

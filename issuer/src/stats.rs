@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default)]
 pub struct BackendStats {
     queries: AtomicU64,
+    locates: AtomicU64,
     answered: AtomicU64,
     records: AtomicU64,
     bad_requests: AtomicU64,
@@ -21,6 +22,9 @@ pub struct BackendStats {
 pub struct BackendCounts {
     /// Query requests that reached this backend, whatever their outcome.
     pub queries: u64,
+    /// Index requests (`records:locate`) that reached this backend, whatever their outcome.
+    #[serde(default)]
+    pub locates: u64,
     /// Queries answered 200.
     pub answered: u64,
     /// Records in those answers.
@@ -40,6 +44,10 @@ fn bump(c: &AtomicU64, n: u64) {
 impl BackendStats {
     pub fn query(&self) {
         bump(&self.queries, 1);
+    }
+
+    pub fn locate(&self) {
+        bump(&self.locates, 1);
     }
 
     pub fn answered(&self, records: usize) {
@@ -63,6 +71,7 @@ impl BackendStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         BackendCounts {
             queries: get(&self.queries),
+            locates: get(&self.locates),
             answered: get(&self.answered),
             records: get(&self.records),
             bad_requests: get(&self.bad_requests),

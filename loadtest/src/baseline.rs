@@ -43,6 +43,7 @@ pub fn typical_response() -> VerifyResponse {
             verdict: Verdict::Pass,
             reason: None,
             disclosed: BTreeMap::new(),
+            legal_basis: None,
             stale: false,
         }],
         decided_at: chrono::Utc::now(),

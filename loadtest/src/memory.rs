@@ -290,11 +290,27 @@ impl Verified {
 }
 
 /// The embedded catalogue's `departments.toml` with every backend at the `issuer serve`
-/// listening at `issuer`: `{issuer}/backends/<department>/<province|city code>`, where it
-/// serves each department's backends (the `cities` default through its `{city}` placeholder).
+/// listening at `issuer`: `{issuer}/backends/<department>/<province|city code|national>`, where
+/// it serves each department's backends (the `cities` default through its `{city}`
+/// placeholder) and the national hub's.
 pub fn departments_at(issuer: &str) -> Result<String> {
     let mut file: toml::Table = toml::from_str(catalogue::EMBEDDED.departments.text)
         .context("the embedded departments.toml")?;
+    if let Some(hub) = file
+        .get_mut("national_hub")
+        .and_then(toml::Value::as_table_mut)
+    {
+        let id = hub
+            .get("id")
+            .and_then(toml::Value::as_str)
+            .context("a national hub without an `id`")?
+            .to_string();
+        let name = backend_name(&id, BackendScope::National);
+        hub.insert(
+            "endpoint".into(),
+            toml::Value::String(format!("{issuer}/backends/{name}")),
+        );
+    }
     let departments = file
         .get_mut("department")
         .and_then(toml::Value::as_array_mut)

@@ -75,6 +75,7 @@ impl AdminApi {
                     scenarios: vec![want.scenario.clone()],
                     rate_per_sec: want.rate_per_sec,
                     client_certificate: false,
+                    service_window: false,
                 };
                 match self.register_one(&registration).await {
                     Ok(issued) => {

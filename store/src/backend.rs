@@ -469,6 +469,21 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "audit_chain_per_node",
         include_str!("../migrations/sqlite/0009_audit_chain_per_node.sql"),
     ),
+    (
+        10,
+        "venue_service_window",
+        include_str!("../migrations/sqlite/0010_venue_service_window.sql"),
+    ),
+    (
+        11,
+        "kpi_counts",
+        include_str!("../migrations/sqlite/0011_kpi_counts.sql"),
+    ),
+    (
+        12,
+        "commitments",
+        include_str!("../migrations/sqlite/0012_commitments.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -516,6 +531,21 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         9,
         "audit_chain_per_node",
         include_str!("../migrations/postgres/0009_audit_chain_per_node.sql"),
+    ),
+    (
+        10,
+        "venue_service_window",
+        include_str!("../migrations/postgres/0010_venue_service_window.sql"),
+    ),
+    (
+        11,
+        "kpi_counts",
+        include_str!("../migrations/postgres/0011_kpi_counts.sql"),
+    ),
+    (
+        12,
+        "commitments",
+        include_str!("../migrations/postgres/0012_commitments.sql"),
     ),
 ];
 

@@ -16,6 +16,10 @@
 //! - [`node_keys`]: the nodes' checkpoint keys, registered at start, retired on rotation.
 //! - [`notify`]: LISTEN/NOTIFY between the nodes sharing a PostgreSQL store.
 //! - [`objections`]: filing, listing, claiming and resolving objections, with history.
+//! - [`commitments`]: the applicants' commitments (告知承诺) and their post-check queue, with
+//!   history.
+//! - [`kpis`]: the plan's targets measured from traffic: counters every node adds to, by day,
+//!   city, department, certificate type and materials source; objections' deadlines kept.
 //! - [`operators`]: the admin API's operator accounts, their roles, tokens only as hashes.
 //! - [`error`]: [`StoreError`], and which failures are worth a retry.
 //!
@@ -26,9 +30,11 @@
 
 pub mod audit;
 pub mod backend;
+pub mod commitments;
 mod bulk;
 mod entry;
 pub mod error;
+pub mod kpis;
 pub mod node_keys;
 pub mod nodes;
 pub mod notify;
@@ -42,7 +48,12 @@ pub mod venues;
 
 pub use audit::{Appended, AuditEntry, AuditRecord, ChainHead, Checkpoint};
 pub use backend::{micros, now, redact, Store, StoreOptions, SQLITE_FILE};
+pub use commitments::{
+    Commitment, CommitmentCount, CommitmentEvent, CommitmentFilter, CommitmentStatus,
+    CommitmentTransitionError,
+};
 pub use error::StoreError;
+pub use kpis::{KpiCounts, KpiKey, ObjectionOutcome};
 pub use node_keys::NodeKey;
 pub use nodes::{LeaseHolder, NodeLease};
 pub use notify::{Received, Subscription};

@@ -71,6 +71,8 @@ macro_rules! text_enum {
         }
     };
 }
+/// Also the commitments' statuses (`commitments.rs`).
+pub(crate) use text_enum;
 
 text_enum!(Channel, "channel", { App => "app", Hall => "hall", Hotline => "hotline" });
 text_enum!(FiledBy, "filer kind", { Venue => "venue", Holder => "holder" });

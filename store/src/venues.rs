@@ -25,12 +25,15 @@ pub struct VenueRow {
     /// The venue is bound to a client certificate: refused on any connection that does not
     /// present one from the venues' CA naming it (mTLS), whatever key it sends.
     pub client_certificate: bool,
+    /// A service window (a service hall's counter): may pull an applicant's materials for a
+    /// service item and record their commitments.
+    pub service_window: bool,
     /// When the row last changed (kept to the microsecond).
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, name, city, scenarios, rate_per_sec, key_hash, disabled, client_certificate, updated_at";
+const COLUMNS: &str = "id, name, city, scenarios, rate_per_sec, key_hash, disabled, \
+                       client_certificate, service_window, updated_at";
 
 fn venue_from(row: &impl Columns) -> Result<VenueRow, StoreError> {
     let id = row.text("id")?;
@@ -50,6 +53,7 @@ fn venue_from(row: &impl Columns) -> Result<VenueRow, StoreError> {
         key_hash: row.hash("key_hash")?,
         disabled: row.flag("disabled")?,
         client_certificate: row.flag("client_certificate")?,
+        service_window: row.flag("service_window")?,
         updated_at: row.time("updated_at")?,
         id,
     })
@@ -79,8 +83,8 @@ impl Store {
     /// Writes `venue`; true when a row was added or replaced.
     async fn write_venue(&self, venue: &VenueRow, taken: Taken) -> Result<bool, StoreError> {
         let insert = "INSERT INTO venues (id, name, city, scenarios, rate_per_sec, key_hash, \
-                          disabled, client_certificate, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+                          disabled, client_certificate, service_window, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         let sql = match taken {
             Taken::Refuse => insert.to_owned(),
             Taken::Keep => format!("{insert} ON CONFLICT (id) DO NOTHING"),
@@ -90,6 +94,7 @@ impl Store {
                      rate_per_sec = excluded.rate_per_sec, key_hash = excluded.key_hash, \
                      disabled = excluded.disabled, \
                      client_certificate = excluded.client_certificate, \
+                     service_window = excluded.service_window, \
                      updated_at = excluded.updated_at"
             ),
         };
@@ -104,6 +109,7 @@ impl Store {
                 .bind(&venue.key_hash[..])
                 .bind(venue.disabled)
                 .bind(venue.client_certificate)
+                .bind(venue.service_window)
                 .bind(micros(venue.updated_at))
                 .execute(pool)
                 .await

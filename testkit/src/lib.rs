@@ -78,17 +78,29 @@ pub fn today() -> NaiveDate {
     wire::calendar::china_today(chrono::Utc::now())
 }
 
-/// The clear key of the demo venue allowed `scenario` (from `config/venues.toml`).
-pub fn venue_key(scenario: &str) -> String {
+fn demo_venues() -> &'static gateway::venues::Venues {
     static VENUES: OnceLock<gateway::venues::Venues> = OnceLock::new();
-    let venues = VENUES.get_or_init(|| {
+    VENUES.get_or_init(|| {
         gateway::venues::Venues::parse(gateway::demo::VENUES, "venues.toml", catalogue())
             .expect("the demo venues load")
-    });
-    venues
+    })
+}
+
+/// The clear key of the demo venue allowed `scenario` (from `config/venues.toml`).
+pub fn venue_key(scenario: &str) -> String {
+    demo_venues()
         .demo_for(scenario)
         .map(|(_, key)| key.to_string())
         .unwrap_or_else(|| panic!("a demo venue may use `{scenario}`"))
+}
+
+/// The clear key of the demo service window (from `config/venues.toml`), and its city.
+pub fn service_window_key() -> (String, CityCode) {
+    demo_venues()
+        .iter()
+        .find(|v| v.service_window)
+        .and_then(|v| Some((v.demo_key.clone()?, v.city)))
+        .expect("a demo venue is a service window")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -253,6 +265,16 @@ impl TestGateway {
 
     /// Queries received so far, per backend (`<department>/<province|city code>`).
     pub async fn upstream_queries(&self) -> BTreeMap<String, u64> {
+        self.upstream_counts("queries").await
+    }
+
+    /// Index requests (`records:locate`) each embedded backend has received so far.
+    pub async fn upstream_locates(&self) -> BTreeMap<String, u64> {
+        self.upstream_counts("locates").await
+    }
+
+    /// One counter of `GET /admin/stats` per embedded backend.
+    async fn upstream_counts(&self, counter: &str) -> BTreeMap<String, u64> {
         let reply = self.issuer_admin(Method::GET, "/admin/stats", None).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         let stats = reply.json();
@@ -263,7 +285,7 @@ impl TestGateway {
             .map(|(name, counts)| {
                 (
                     name.clone(),
-                    counts["queries"].as_u64().expect("a query count"),
+                    counts[counter].as_u64().expect("a count per backend"),
                 )
             })
             .collect()
@@ -430,6 +452,14 @@ impl CodeSpec {
     /// for a venue.
     pub fn holder_access(mut self) -> CodeSpec {
         self.claims.purpose = Purpose::HolderAccess;
+        self
+    }
+
+    /// For a service window (免证办), consenting to `scope`: `item:<no>` or
+    /// `department:<id>` entries.
+    pub fn service_window(mut self, scope: &[&str]) -> CodeSpec {
+        self.claims.purpose = Purpose::ServiceWindow;
+        self.claims.scope = Some(scope.iter().map(|s| s.to_string()).collect());
         self
     }
 
@@ -671,6 +701,19 @@ impl TestGateway {
             Method::POST,
             &self.public_url(wire::api::OBJECTIONS_PATH),
             &headers,
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST /v1/materials` with the venue key `key` (a service window's).
+    pub async fn materials(&self, key: &str, body: &Value) -> Reply {
+        let auth = format!("Bearer {key}");
+        request(
+            &self.client,
+            Method::POST,
+            &self.public_url(wire::materials_api::MATERIALS_PATH),
+            &[("authorization", auth.as_str())],
             Some(body),
         )
         .await

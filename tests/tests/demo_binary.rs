@@ -1,5 +1,6 @@
 //! The demo as a newcomer runs it: the real `gateway` binary on port 0 prints a banner ending in
-//! a ready-to-paste `curl` line; that exact request gets `pass`; SIGTERM stops it cleanly.
+//! a ready-to-paste `curl` line; that exact request gets `pass`, and the service window's line
+//! gets the item's materials; SIGTERM stops it cleanly.
 //!
 //! The binary is not built here: `cargo build -p gateway` (or a workspace build) puts it in the
 //! target folder next to this test's `deps/` folder, where the test finds it.
@@ -193,6 +194,30 @@ async fn the_demo_banner_curl_line_passes_and_sigterm_stops_the_gateway() {
     let answer: VerifyResponse = serde_json::from_slice(&reply.body).expect("a verify response");
     assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
     assert_eq!(answer.scenario, "park-entry-senior");
+
+    // The service window's line: the same holder's materials for a service item.
+    let materials = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match out_rx.recv_timeout(left) {
+            Ok(line) if line.trim_start().starts_with("curl ") => break line,
+            Ok(line) => banner.push(line),
+            Err(e) => panic!("no materials curl line ({e}); banner:\n{}", banner.join("\n")),
+        }
+    };
+    let request = parse_curl(materials.trim());
+    let mut req = Request::builder().method(Method::POST).uri(&request.url);
+    for (name, value) in &request.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    let req = req
+        .body(Full::new(Bytes::from(request.body.clone())))
+        .expect("a request");
+    let reply = send(&http_client(), req).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let answer: wire::materials_api::MaterialsResponse =
+        serde_json::from_slice(&reply.body).expect("a materials answer");
+    assert_eq!(answer.item, gateway::demo::request::DEMO_ITEM);
+    assert!(!answer.materials.is_empty(), "{answer:?}");
 
     // SIGTERM: drain and exit 0.
     let pid = process.child.id().to_string();

@@ -27,25 +27,53 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wire::api::{Reason, Verdict, VERIFY_PATH};
 use wire::catalogue::model::{HolderKind, Predicate, Scenario};
 use wire::code::Profile;
-use wire::issuer_api::backend_name;
+use wire::issuer_api::{backend_name, FieldValue};
 use wire::keys::{Algorithm, SigningKey, Validity};
 
 /// Handles tried per scenario when looking for holders who fail it in different ways.
 const FAILURE_SEARCH: usize = 1500;
 
-/// The backend (`<department>/<province|city>`) that answers each of `scenario`'s requirements
-/// for `holder`, as the catalogue routes it.
+/// The backend (`<department>/<province|city>`) that holds each of `scenario`'s requirements
+/// for `holder`: where the population placed the record, which the index tells the gateway.
 fn backends_of(scenario: &Scenario, holder: &Holder) -> Vec<String> {
     scenario
         .requirements
         .iter()
-        .map(|r| {
-            let backend = catalogue()
-                .backend_for(&r.certificate, Some(holder.city))
-                .unwrap_or_else(|e| panic!("`{}` routes: {e}", r.certificate));
-            backend_name(&backend.department, backend.scope)
-        })
+        .map(|r| held_at(holder, &r.certificate))
         .collect()
+}
+
+/// The backend that holds `holder`'s record of `certificate`.
+fn held_at(holder: &Holder, certificate: &str) -> String {
+    let backend = population()
+        .holding_backend(catalogue(), &holder.handle, holder.kind, certificate)
+        .unwrap_or_else(|| panic!("`{certificate}` has a backend"));
+    backend_name(&backend.department, backend.scope)
+}
+
+/// The backend the catalogue asks for `holder`'s `certificate` when the index says nothing.
+fn default_backend(holder: &Holder, certificate: &str) -> String {
+    let backend = catalogue()
+        .backend_for(certificate, Some(holder.city))
+        .unwrap_or_else(|e| panic!("`{certificate}` routes: {e}"));
+    backend_name(&backend.department, backend.scope)
+}
+
+/// A holder who passes `scenario_id` and whose record of `certificate` is held by another
+/// backend than the catalogue's default one, and that backend.
+fn held_elsewhere(scenario_id: &str, certificate: &str) -> (Holder, String) {
+    let holder = Holder::find(
+        scenario(scenario_id),
+        &format!("e2e-{scenario_id}-elsewhere-"),
+        1,
+        |h, e| {
+            e.verdict == Verdict::Pass && held_at(h, certificate) != default_backend(h, certificate)
+        },
+    )
+    .pop()
+    .unwrap_or_else(|| panic!("a holder of `{certificate}` held elsewhere"));
+    let held = held_at(&holder, certificate);
+    (holder, held)
 }
 
 /// For one scenario: a holder who passes it, and for every failure reason seen among the
@@ -492,6 +520,66 @@ async fn hmac_codes_pass_only_where_the_scenario_allows_them() {
     }
 }
 
+/// A hotel must register each guest's name and ID number (its requirement's `legal_basis`), so
+/// its answer carries both in full and names the basis; a park's answer still masks the name
+/// and carries no ID number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hotel_gets_the_guests_full_name_and_id_number_and_a_park_neither() {
+    let gw = TestGateway::start().await;
+    let id_number =
+        |holder: &Holder| match holder.record("resident-id-card").fields.get("id_number") {
+            Some(FieldValue::Text(number)) => number.clone(),
+            other => panic!("{}: an ID number, not {other:?}", holder.handle),
+        };
+
+    let hotel = "hotel-check-in";
+    let guest = Holder::passing(hotel);
+    let name = guest
+        .record("resident-id-card")
+        .holder_name
+        .expect("a name");
+    let answer = gw.verify_holder(&guest, hotel).await;
+    assert_eq!(answer.verdict, Verdict::Pass);
+    assert_eq!(
+        answer.holder.name.as_deref(),
+        Some(name.as_str()),
+        "in full"
+    );
+    let card = &answer.requirements[0];
+    assert_eq!(card.disclosed.get("id_number"), Some(&id_number(&guest)));
+    let basis = testkit::scenario(hotel).requirements[0].legal_basis();
+    assert!(
+        basis.is_some_and(|b| b.contains("旅馆业治安管理办法")),
+        "{basis:?}"
+    );
+    assert_eq!(card.legal_basis.as_deref(), basis);
+
+    let park = "park-entry-senior";
+    let senior = Holder::passing(park);
+    let name = senior
+        .record("senior-citizen-card")
+        .holder_name
+        .expect("a name");
+    let reply = gw.verify(&senior.code().mint(), park).await;
+    let answer = reply.verdict();
+    assert_eq!(answer.verdict, Verdict::Pass);
+    assert_eq!(
+        answer.holder.name,
+        Some(gateway::verify::disclose::mask_name(&name)),
+        "masked"
+    );
+    assert_ne!(answer.holder.name.as_deref(), Some(name.as_str()));
+    for r in &answer.requirements {
+        assert!(r.disclosed.is_empty(), "{r:?}");
+        assert_eq!(r.legal_basis, None, "{r:?}");
+    }
+    assert!(
+        !reply.text().contains(&id_number(&senior)),
+        "no ID number: {}",
+        reply.text()
+    );
+}
+
 /// A code made for the holder's own routes is refused at a venue: whoever receives one (the
 /// holder's app sends it to the gateway only) cannot get a verdict with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -755,14 +843,15 @@ async fn a_city_level_certificate_is_asked_of_the_holders_city() {
     let answer = gw.verify_holder(&holder, id).await;
     Expected::of(s, &holder).assert_matches(&answer, id);
     let after = gw.upstream_queries().await;
-    let city_backend = format!("public-security/{}", holder.city);
+    let city_backend = held_at(&holder, "residence-permit");
     assert_eq!(
         new_queries(&before, &after),
         BTreeMap::from([(city_backend, 1)])
     );
 
-    // Without a city, or with one outside the province, there is no backend to ask.
-    for city in [None, Some(110_100)] {
+    // Without a city, with a city of the province that is not one of its 16 (Laiwu, merged
+    // into Jinan in 2019), or with a code that is no city at all, there is no backend to ask.
+    for city in [None, Some(371_200), Some(990_100)] {
         let request_id = format!("e2e-city-{city:?}").replace(['(', ')'], "");
         let code = holder.code().city(city).mint();
         let reply = gw.verify_as(&venue_key(id), &code, id, &request_id).await;
@@ -776,6 +865,128 @@ async fn a_city_level_certificate_is_asked_of_the_holders_city() {
         gw.upstream_queries().await,
         after,
         "a refused code asks no department"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_of_the_second_issuing_department_is_asked_there_and_objections_go_there() {
+    let id = "bank-loan-enterprise";
+    let (holder, held) = held_elsewhere(id, "business-licence");
+    assert_eq!(held, "administrative-approval/province");
+    let gw = TestGateway::start().await;
+    let (queries, locates) = (gw.upstream_queries().await, gw.upstream_locates().await);
+    let answer = gw.verify_holder(&holder, id).await;
+    assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
+    Expected::of(scenario(id), &holder).assert_matches(&answer, id);
+    // The first department's index, once; then the department that holds the record, once.
+    assert_eq!(
+        new_queries(&locates, &gw.upstream_locates().await),
+        BTreeMap::from([("market-regulation/province".to_string(), 1)])
+    );
+    let after = gw.upstream_queries().await;
+    assert_eq!(new_queries(&queries, &after), BTreeMap::from([(held, 1)]));
+
+    // The venue's objection goes to the department that holds the record.
+    let reply = gw
+        .file_objection(
+            Some(&format!("Bearer {}", venue_key(id))),
+            &json!({ "verification_id": answer.verification_id, "channel": "hall",
+                     "description": "the licence was renewed last week" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(reply.json()["department"], "administrative-approval");
+
+    // Within the cache's time, the same holder is answered without asking anyone.
+    let locates = gw.upstream_locates().await;
+    let answer = gw.verify_holder(&holder, id).await;
+    assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
+    assert_eq!(gw.upstream_queries().await, after);
+    assert_eq!(gw.upstream_locates().await, locates);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_city_level_record_registered_in_another_city_is_asked_of_that_city() {
+    let id = "residence-permit-check";
+    let (holder, held) = held_elsewhere(id, "residence-permit");
+    assert_ne!(held, format!("public-security/{}", holder.city));
+    let gw = TestGateway::start().await;
+    let (queries, locates) = (gw.upstream_queries().await, gw.upstream_locates().await);
+    let answer = gw.verify_holder(&holder, id).await;
+    assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
+    Expected::of(scenario(id), &holder).assert_matches(&answer, id);
+    assert_eq!(
+        new_queries(&locates, &gw.upstream_locates().await),
+        BTreeMap::from([("public-security/province".to_string(), 1)])
+    );
+    assert_eq!(
+        new_queries(&queries, &gw.upstream_queries().await),
+        BTreeMap::from([(held, 1)]),
+        "the city where it is registered, not the home city"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_from_another_province_is_answered_by_the_national_hub() {
+    let id = "hotel-check-in";
+    let hub = issuer::population::Population::out_of_province(issuer::config::DEFAULT_SEED);
+    let handle = hub
+        .find_handles("e2e-beijing-", 1, |h| {
+            hub.person(h).home_city == 110_100
+                && hub
+                    .record_in(
+                        catalogue(),
+                        h,
+                        HolderKind::Person,
+                        "resident-id-card",
+                        today(),
+                    )
+                    .is_some_and(|r| r.status == wire::issuer_api::RecordStatus::Valid)
+        })
+        .pop()
+        .expect("a Beijing holder with a valid identity card");
+    let gw = TestGateway::start().await;
+    let before = gw.upstream_queries().await;
+    let code = CodeSpec::new(&handle, HolderKind::Person, Some(110_100)).mint();
+    let answer = gw.verify(&code, id).await.verdict();
+    assert_eq!(answer.verdict, Verdict::Pass, "{answer:?}");
+    assert_eq!(
+        new_queries(&before, &gw.upstream_queries().await),
+        BTreeMap::from([("national-hub/national".to_string(), 1)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_department_that_holds_the_record_down_is_unavailable_for_it() {
+    let id = "bank-loan-enterprise";
+    let (holder, held) = held_elsewhere(id, "business-licence");
+    let gw = TestGateway::start().await;
+    gw.set_faults(json!({ "backends": { held.clone(): { "down": true } } }))
+        .await;
+    let answer = gw.verify_holder(&holder, id).await;
+    assert_eq!(answer.verdict, Verdict::Unavailable, "{answer:?}");
+    assert_eq!(
+        (
+            answer.requirements[0].verdict,
+            answer.requirements[0].reason
+        ),
+        (Verdict::Unavailable, Some(Reason::DepartmentUnavailable))
+    );
+
+    // A city-level record registered away from home, with the index down: the home city is
+    // asked, and its not-found is no answer.
+    gw.set_faults(json!({ "backends": { "public-security/province": { "down": true } } }))
+        .await;
+    let id = "residence-permit-check";
+    let (away, _) = held_elsewhere(id, "residence-permit");
+    let answer = gw.verify_holder(&away, id).await;
+    assert_eq!(
+        (
+            answer.requirements[0].verdict,
+            answer.requirements[0].reason
+        ),
+        (Verdict::Unavailable, Some(Reason::DepartmentUnavailable)),
+        "{answer:?}"
     );
 }
 

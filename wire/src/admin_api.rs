@@ -14,6 +14,7 @@
 //! | `GET /admin/v1/objections/{id}` | [`ObjectionDetail`] |
 //! | `POST /admin/v1/objections/{id}/actions` with [`ObjectionAction`] | [`ObjectionDetail`] after the change (409 when the workflow forbids it) |
 //! | `POST /admin/v1/objections/claim` with [`ClaimRequest`] | [`ObjectionDetail`] of the claimed one, or 204 when the queue is empty |
+//! | `GET /admin/v1/commitments…`, `POST /admin/v1/commitments/claim`, `…/{id}/actions` | the commitments' post-check queues (告知承诺), listed in [`commitments`] |
 //! | `GET /admin/v1/audit/recent?limit=` | [`AuditPage`], newest first |
 //! | `GET /admin/v1/audit/verifications/{verification_id}` | [`AuditView`] |
 //! | `GET /admin/v1/venues` | `[VenueView]` |
@@ -23,6 +24,7 @@
 //! | `POST /admin/v1/venues/{id}/disable`, `/enable` | [`VenueView`] |
 //! | `POST /admin/v1/venues/{id}/bind-certificate`, `/unbind-certificate` | [`VenueView`] |
 //! | `POST /admin/v1/rollout/reload` | [`RolloutReloaded`] (422 problem and the old plan kept when the file is bad) |
+//! | `GET /admin/v1/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD&by=day\|city\|department` | [`Evaluation`]: the plan's targets measured from traffic over the window (default: the last 30 days in China, today included) |
 //! | `GET /admin/v1/whoami` | [`WhoAmI`]: the signed-in operator |
 //! | `GET /admin/v1/operators` | `[OperatorView]`, by name (never a token) |
 //! | `POST /admin/v1/operators` with [`OperatorRegistration`] | 201 [`OperatorTokenIssued`] (the token is shown once) |
@@ -34,6 +36,12 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+pub mod commitments;
+pub use commitments::{
+    CommitmentAction, CommitmentCounts, CommitmentDetail, CommitmentEventView, CommitmentPage,
+    CommitmentStatus, CommitmentView, DepartmentCommitments,
+};
 
 /// Prefix of every admin API route.
 pub const ADMIN_PREFIX: &str = "/admin/v1";
@@ -54,6 +62,9 @@ pub enum Role {
     Viewer,
     /// Claims objections and acts on them (assign, note, resolve, reject).
     ObjectionHandler,
+    /// Claims commitments (告知承诺) from a department's post-check queue and resolves them
+    /// (confirmed, or false with a reason).
+    CommitmentChecker,
     /// Registers venues, rotates their keys, disables and enables them.
     VenueAdmin,
     /// Reloads the rollout plan.
@@ -64,9 +75,10 @@ pub enum Role {
 
 impl Role {
     /// Every role, in the order they are listed to people.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Viewer,
         Role::ObjectionHandler,
+        Role::CommitmentChecker,
         Role::VenueAdmin,
         Role::RolloutAdmin,
         Role::OperatorAdmin,
@@ -77,6 +89,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::ObjectionHandler => "objection-handler",
+            Role::CommitmentChecker => "commitment-checker",
             Role::VenueAdmin => "venue-admin",
             Role::RolloutAdmin => "rollout-admin",
             Role::OperatorAdmin => "operator-admin",
@@ -126,6 +139,11 @@ pub const ROUTE_ROLES: &[(&str, &str, Role)] = &[
     ("GET", "/objections/{id}", Role::Viewer),
     ("POST", "/objections/claim", Role::ObjectionHandler),
     ("POST", "/objections/{id}/actions", Role::ObjectionHandler),
+    ("GET", "/commitments", Role::Viewer),
+    ("GET", "/commitments/counts", Role::Viewer),
+    ("GET", "/commitments/{id}", Role::Viewer),
+    ("POST", "/commitments/claim", Role::CommitmentChecker),
+    ("POST", "/commitments/{id}/actions", Role::CommitmentChecker),
     ("GET", "/audit/recent", Role::Viewer),
     ("GET", "/audit/verifications/{id}", Role::Viewer),
     ("GET", "/venues", Role::Viewer),
@@ -137,6 +155,7 @@ pub const ROUTE_ROLES: &[(&str, &str, Role)] = &[
     ("POST", "/venues/{id}/bind-certificate", Role::VenueAdmin),
     ("POST", "/venues/{id}/unbind-certificate", Role::VenueAdmin),
     ("POST", "/rollout/reload", Role::RolloutAdmin),
+    ("GET", "/kpis", Role::Viewer),
     ("GET", "/operators", Role::OperatorAdmin),
     ("POST", "/operators", Role::OperatorAdmin),
     ("POST", "/operators/{name}:disable", Role::OperatorAdmin),
@@ -254,6 +273,20 @@ pub struct Traffic {
     pub in_flight: u64,
     /// Audit entries accepted but not yet committed.
     pub audit_backlog: u64,
+    /// Service items' materials answered by this node since it started (免证办).
+    #[serde(default)]
+    pub materials: MaterialCounts,
+}
+
+/// Service items' materials answered (`POST /v1/materials`) since the node started: the
+/// requests, and their materials by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MaterialCounts {
+    pub requests: u64,
+    pub provided: u64,
+    pub commitment_allowed: u64,
+    pub must_present: u64,
+    pub unavailable: u64,
 }
 
 /// How many per-second rates a snapshot keeps for the sparkline.
@@ -534,6 +567,9 @@ pub struct VenueView {
     /// Bound to a client certificate: refused on a connection without one naming it (mTLS).
     #[serde(default)]
     pub client_certificate: bool,
+    /// A service window: may pull an applicant's materials for a service item.
+    #[serde(default)]
+    pub service_window: bool,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -554,7 +590,8 @@ pub struct VenueRegistration {
     pub name: String,
     /// The venue's city (GB/T 2260 code), from the catalogue.
     pub city: u32,
-    /// The catalogue's scenarios the venue may verify for, at least one.
+    /// The catalogue's scenarios the venue may verify for, at least one unless it is a
+    /// service window.
     pub scenarios: Vec<String>,
     /// Requests per second, at least 1 (a burst of 2 s worth).
     pub rate_per_sec: u32,
@@ -562,6 +599,10 @@ pub struct VenueRegistration {
     /// alone is then refused.
     #[serde(default)]
     pub client_certificate: bool,
+    /// A service window of a service hall: it may pull an applicant's materials for a
+    /// service item (`POST /v1/materials`) and record their commitments.
+    #[serde(default)]
+    pub service_window: bool,
 }
 
 /// A venue's new key, shown once: only its hash is stored.
@@ -576,6 +617,99 @@ pub struct RolloutReloaded {
     /// The file the plan was read from.
     pub source: String,
     pub cells: usize,
+}
+
+/// The plan's targets measured from the traffic every node counted in the store, over a window
+/// of days in China: what `gateway report` prints and the console's Overview shows. Figures over
+/// service items come twice, over the items whose materials list is the province's (`plan`)
+/// and over those whose list is a proposal (`assumed`), so an assumption never passes for a
+/// measurement. The formulas are in the README ("Targets measured from traffic").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Evaluation {
+    /// First day of the window (China time), included.
+    pub from: NaiveDate,
+    /// Last day of the window, included.
+    pub to: NaiveDate,
+    /// `day`, `city` or `department` when the rows are grouped; `None` for the whole window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    pub rows: Vec<EvaluationRow>,
+}
+
+/// One metric over one basis (and one group, when grouped).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EvaluationRow {
+    /// The day, city code (`0`: province-level backends) or department id of the row, when
+    /// grouped; `None` for a row over the whole window (or one that has no such group:
+    /// objections have no city).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The metric id (targets.tsv's where it has a target), e.g. `proof_material_share_rate`.
+    pub metric: String,
+    /// What operators read, e.g. `证明材料共享率 material share`.
+    pub title: String,
+    /// `plan` or `assumed` (service items by their materials source), or `all`.
+    pub basis: String,
+    pub numerator: u64,
+    /// For a share, what the numerator is counted out of; for a count (certificates in use),
+    /// the catalogue's certificate types, for scale.
+    pub denominator: u64,
+    /// A share (0–1) or a count; `None` for a share out of nothing.
+    pub value: Option<f64>,
+    /// `share` or `count`.
+    pub unit: String,
+    /// The plan's targets for this metric, by year (none for a metric without one).
+    pub targets: Vec<TargetCheck>,
+}
+
+/// One year's target of a metric, and whether the figure meets it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TargetCheck {
+    pub year: i32,
+    /// Same unit as the row's value.
+    pub target: f64,
+    /// The target is "all": every certificate type of the catalogue (`target` is their number).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// `None` when the figure is `None`.
+    pub met: Option<bool>,
+}
+
+/// A figure as people read it: a share in per cent with one decimal, a count whole.
+pub fn figure_text(value: f64, unit: &str) -> String {
+    if unit == "count" {
+        format!("{value:.0}")
+    } else {
+        format!("{:.1} %", value * 100.0)
+    }
+}
+
+impl EvaluationRow {
+    /// The row's value as people read it (`41.7 %`, `3`), `—` for none.
+    pub fn value_text(&self) -> String {
+        self.value
+            .map_or_else(|| "—".to_owned(), |v| figure_text(v, &self.unit))
+    }
+
+    /// The target for `year` and whether it is met, as people read it (`40.0 % met`,
+    /// `all (50) not met`), `—` for none.
+    pub fn target_text(&self, year: i32) -> String {
+        let Some(target) = self.targets.iter().find(|t| t.year == year) else {
+            return "—".to_owned();
+        };
+        let value = figure_text(target.target, &self.unit);
+        let value = if target.all {
+            format!("all ({value})")
+        } else {
+            value
+        };
+        let met = match target.met {
+            Some(true) => "met",
+            Some(false) => "not met",
+            None => "no data",
+        };
+        format!("{value} {met}")
+    }
 }
 
 #[cfg(test)]
@@ -596,6 +730,18 @@ mod tests {
         assert_eq!(
             required_role("POST", "/objections/claim"),
             Some(Role::ObjectionHandler)
+        );
+        assert_eq!(
+            required_role("POST", "/commitments/claim"),
+            Some(Role::CommitmentChecker)
+        );
+        assert_eq!(
+            required_role("POST", "/commitments/cm-1/actions"),
+            Some(Role::CommitmentChecker)
+        );
+        assert_eq!(
+            required_role("GET", "/commitments/counts"),
+            Some(Role::Viewer)
         );
         assert_eq!(
             required_role("POST", "/venues/v-1/rotate"),
@@ -623,6 +769,8 @@ mod tests {
         }
         assert!(!Role::Viewer.grants(Role::ObjectionHandler));
         assert!(!Role::VenueAdmin.grants(Role::ObjectionHandler));
+        assert!(!Role::ObjectionHandler.grants(Role::CommitmentChecker));
+        assert!(!Role::CommitmentChecker.grants(Role::ObjectionHandler));
         assert!(Role::any_grants(
             &[Role::Viewer, Role::ObjectionHandler],
             Role::ObjectionHandler

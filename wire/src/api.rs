@@ -122,7 +122,9 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DisclosedHolder {
     pub kind: HolderKind,
-    /// Masked for persons (张*三); organisations' registered names are public.
+    /// Masked for persons (张*三), unless a passing requirement's `legal_basis` obliges the
+    /// venue to register the holder (a hotel its guest, a bank its customer): then in full.
+    /// Organisations' registered names are public, always in full.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -134,9 +136,15 @@ pub struct RequirementResult {
     pub verdict: Verdict,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
-    /// The fields the scenario may disclose, masked where personal.
+    /// The fields the scenario may disclose, masked where personal; a resident ID number only
+    /// under a `legal_basis`, then in full.
     #[serde(default)]
     pub disclosed: BTreeMap<String, String>,
+    /// The provision under which the venue needs what this requirement discloses (e.g.
+    /// `《旅馆业治安管理办法》第六条`): why it receives an ID number or a full name. Absent
+    /// when the scenario records none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
     /// The answer came from a cache past its TTL while the department was down, as the
     /// scenario allows.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

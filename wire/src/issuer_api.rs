@@ -67,6 +67,8 @@ use crate::keys::{Algorithm, KeyError, KeyId, SigningKey, TrustList};
 
 /// Path of the record query below a backend's base URL.
 pub const QUERY_PATH: &str = "/v1/records:query";
+/// Path of the index query below a province backend's base URL ([`LocateQuery`]).
+pub const LOCATE_PATH: &str = "/v1/records:locate";
 /// Path of the change notification endpoint below the gateway's base URL.
 pub const EVENTS_PATH: &str = "/v1/issuer-events";
 /// Most certificate types one query may ask for.
@@ -222,6 +224,56 @@ impl RecordResponse {
     }
 }
 
+/// The body of `POST {base}/v1/records:locate`, asked of the province backend that keeps the
+/// index of where a type's records are held (`Catalogue::index_of`): a [`RecordQuery`], whose
+/// `nonce`, if any, is not used — a location is not sealed. A wrong location cannot pass for a
+/// record: the backend it names answers with its own seal, for this holder and type, or
+/// `not_found`.
+pub type LocateQuery = RecordQuery;
+
+/// The answer to a [`LocateQuery`]: one location per asked type, in the order asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocateResponse {
+    pub locations: Vec<Location>,
+}
+
+/// Where one holder's record of one type is held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    pub certificate: CertificateCode,
+    /// The issuing department that holds the record; `None`: the index knows of no record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<DepartmentId>,
+    /// For a city-level type, the city where the record is registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<crate::catalogue::model::CityCode>,
+}
+
+impl LocateResponse {
+    /// Checks that this response answers `query`: one location per asked type, in order.
+    pub fn answers(&self, query: &LocateQuery) -> Result<(), ResponseError> {
+        if self.locations.len() != query.certificates.len() {
+            return Err(ResponseError::WrongCount {
+                asked: query.certificates.len(),
+                got: self.locations.len(),
+            });
+        }
+        for (index, (location, asked)) in self.locations.iter().zip(&query.certificates).enumerate()
+        {
+            if &location.certificate != asked {
+                return Err(ResponseError::WrongCertificate {
+                    index,
+                    asked: asked.clone(),
+                    got: location.certificate.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether a URL's host is a loopback address (or `localhost`): the only place plain `http://`
 /// is allowed between the gateway and the departments, either way (records and change notices
 /// travel in clear over it).
@@ -256,10 +308,12 @@ pub fn check_backend_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// `<department>/<province|city code>`: how a backend is named in responses, URLs and stats.
+/// `<department>/<province|city code|national>`: how a backend is named in responses, URLs and
+/// stats.
 pub fn backend_name(department: &str, scope: crate::catalogue::model::BackendScope) -> String {
     match scope {
         crate::catalogue::model::BackendScope::Province => format!("{department}/province"),
+        crate::catalogue::model::BackendScope::National => format!("{department}/national"),
         crate::catalogue::model::BackendScope::City(code) => format!("{department}/{code}"),
     }
 }

@@ -2,6 +2,8 @@
 //! reference issuer, the console and the load tester.
 //!
 //! - [`api`] — the public API venues call: `POST /v1/verify` request and response.
+//! - [`materials_api`] — the service window's API: `POST /v1/materials` (免证办) and
+//!   `POST /v1/commitments` (告知承诺).
 //! - [`admin_api`] — the gateway's admin API the operator console reads.
 //! - [`code`] — the dynamic code a holder shows: mint, decode strictly, verify (COSE + CWT,
 //!   base45 behind our prefix, optional zlib), with a stable machine code for every failure.
@@ -34,6 +36,7 @@ pub mod file_problems;
 pub mod ident;
 pub mod issuer_api;
 pub mod keys;
+pub mod materials_api;
 pub mod problem;
 pub mod rollout;
 pub mod secret_file;

@@ -84,6 +84,9 @@ pub struct Target {
     /// A count, or a share in 0–1.
     pub target: f64,
     pub unit: Unit,
+    /// Written `target = "all"`: every certificate type of the catalogue, whose number
+    /// `target` holds.
+    pub all: bool,
 }
 
 /// The validated plan, indexed in catalogue order: certificate `i`, city `j` is cell
@@ -330,8 +333,16 @@ struct TargetEntry {
     id: String,
     title: String,
     year: i32,
-    target: f64,
+    target: TargetValue,
     unit: Unit,
+}
+
+/// A target's value: a number, or `"all"` (every certificate type of the catalogue).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TargetValue {
+    Number(f64),
+    Word(String),
 }
 
 #[derive(Default)]
@@ -662,23 +673,37 @@ fn load(text: &str, name: &str, catalogue: &Catalogue) -> Result<Plan, RolloutEr
         if !seen_targets.insert((t.id.clone(), t.year)) {
             problems.entry(&entry, "duplicate target (same id and year)");
         }
+        let (target, all) = match (&t.target, t.unit) {
+            (TargetValue::Number(n), _) => (*n, false),
+            (TargetValue::Word(w), Unit::Count) if w == "all" => {
+                (catalogue.certificates().len() as f64, true)
+            }
+            (TargetValue::Word(w), _) => {
+                problems.entry(
+                    &entry,
+                    format!("`target = \"{w}\"`: a number, or \"all\" with `unit = \"count\"`"),
+                );
+                (0.0, false)
+            }
+        };
         let valid = match t.unit {
-            Unit::Count => t.target.is_finite() && t.target >= 0.0,
-            Unit::Share => (0.0..=1.0).contains(&t.target),
+            Unit::Count => target.is_finite() && target >= 0.0,
+            Unit::Share => (0.0..=1.0).contains(&target),
         };
         if !valid {
             let expected = match t.unit {
                 Unit::Count => "a count is at least 0",
                 Unit::Share => "a share is within 0–1 (99 % is 0.99)",
             };
-            problems.entry(&entry, format!("`target = {}`: {expected}", t.target));
+            problems.entry(&entry, format!("`target = {target}`: {expected}"));
         }
         targets.push(Target {
             id: t.id,
             title: t.title,
             year: t.year,
-            target: t.target,
+            target,
             unit: t.unit,
+            all,
         });
     }
 
@@ -749,6 +774,15 @@ mod tests {
         }
         assert_eq!(stages.len(), 3, "{stages:?}");
         assert!(plan.targets().len() >= 5);
+        let all = plan
+            .targets()
+            .iter()
+            .find(|t| t.all)
+            .expect("a target of every certificate");
+        assert_eq!(
+            (all.id.as_str(), all.year, all.target),
+            ("top_certificates_in_use", 2025, 50.0)
+        );
         // The demo venues' everyday scenarios are live everywhere.
         for y in 0..plan.cities().len() {
             for id in [
@@ -895,6 +929,10 @@ pilot_scenarios = [\"food-stall-inspection\"]
             (
                 "[[target]]\nid = \"x\"\ntitle = \"t\"\nyear = 2022\ntarget = 1.0\nunit = \"count\"\n[[target]]\nid = \"x\"\ntitle = \"t\"\nyear = 2022\ntarget = 2.0\nunit = \"count\"\n",
                 "target `x` 2022: duplicate target",
+            ),
+            (
+                "[[target]]\nid = \"x\"\ntitle = \"t\"\nyear = 2025\ntarget = \"all\"\nunit = \"share\"\n",
+                "target `x` 2025: `target = \"all\"`: a number, or \"all\" with `unit = \"count\"`",
             ),
             (
                 "[[target]]\nid = \"x\"\ntitle = \"t\"\nyear = 2022\ntarget = 1.0\nunit = \"percent\"\n",

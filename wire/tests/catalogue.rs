@@ -8,8 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use wire::catalogue::{
-    BackendScope, Catalogue, CatalogueError, DataLevel, Endpoint, HolderKinds, Source, Sources,
-    CERTIFICATES_FILE, CITIES_FILE, DEPARTMENTS_FILE, SCENARIOS_FILE, SERVICE_ITEMS_FILE,
+    BackendScope, Catalogue, CatalogueError, DataLevel, Endpoint, FieldKind, HolderKind,
+    HolderKinds, MaterialsSource, Source,
+    Sources, CERTIFICATES_FILE, CITIES_FILE, DEPARTMENTS_FILE, HOLDER_NAME, SCENARIOS_FILE,
+    SERVICE_ITEMS_FILE,
 };
 
 const FILES: [&str; 5] = [
@@ -96,12 +98,26 @@ fn valid_example_loads() {
         "department `natural-resources` has no backend for city `370200`"
     );
 
+    // The full name and ID number, under a legal basis.
+    let hotel = &c.scenario("hotel-check-in").expect("hotel").requirements[0];
+    assert_eq!(hotel.disclose, ["holder_name", "id_number", "address"]);
+    assert_eq!(hotel.legal_basis(), Some("《旅馆业治安管理办法》第六条"));
+
     let illegible = c.service_item(2).expect("item 2");
     assert!(illegible.illegible);
+    let residence = c.service_item(1).expect("item 1");
+    let ids: Vec<&str> = residence.materials.iter().map(|m| m.id()).collect();
+    assert_eq!(ids, ["resident-id-card", "driving-licence", "lease"]);
+    assert_eq!(residence.source, MaterialsSource::Plan);
+    assert_eq!(residence.applicant, Some(HolderKind::Person));
+    assert!(residence.material("lease").is_some_and(|m| m.commitment && m.certificate().is_none()));
+    // The holder's name is one field of the form, however many certificates carry it.
     assert_eq!(
-        c.service_item(1).map(|i| i.materials.clone()),
-        Some(vec!["resident-id-card".to_string()])
+        residence.form_fields(),
+        ["holder_name", "id_number", "address", "classes", "contact_phone"]
     );
+    let food = c.service_item(3).expect("item 3");
+    assert_eq!(food.source, MaterialsSource::Assumed, "the default");
 }
 
 /// Every folder under `invalid/` must fail to load with exactly the problems its `expect.txt`
@@ -192,7 +208,9 @@ fn from_sources_names_files_as_given() {
         text(CITIES_FILE),
         text(SCENARIOS_FILE),
     );
-    let items = "[[item]]\nno = 7\ndepartment_zh = \"省公安厅\"\nname_zh = \"x\"\nmaterials = [\"id-card\"]\n";
+    let items = "[[item]]\nno = 7\ndepartment_zh = \"省公安厅\"\nname_zh = \"x\"\n\
+                 department = \"public-security\"\napplicant = \"person\"\n\
+                 materials = [{ certificate = \"id-card\" }]\n";
     let src = Sources {
         certificates: Source {
             name: "c.toml",
@@ -218,7 +236,7 @@ fn from_sources_names_files_as_given() {
     let err = Catalogue::from_sources(&src).expect_err("unknown material");
     assert_eq!(
         err.to_string(),
-        "items: item `7`: material 1: unknown certificate `id-card`"
+        "items: item `7`: material 1 (`id-card`): unknown certificate `id-card`"
     );
 }
 
@@ -274,6 +292,36 @@ fn repository_config_is_sound() {
         assert!(wire::ident::parse_credit_code(&b.unit_credit_code).is_ok());
         assert!(seen.insert(&b.unit_credit_code), "{}", b.unit_credit_code);
     }
+}
+
+/// The repository's scenarios give a holder's full name and ID number to the venues the law
+/// obliges to register them, hotels and banks, and to no other.
+#[test]
+fn repository_scenarios_disclose_identity_only_where_the_law_requires_it() {
+    let c = Catalogue::embedded();
+    let mut identifying = Vec::new();
+    for s in c.scenarios() {
+        for r in &s.requirements {
+            let cert = c.certificate(&r.certificate).expect("certificate");
+            let id_number = r.disclose.iter().any(|name| {
+                cert.fields
+                    .iter()
+                    .any(|f| &f.name == name && f.kind == FieldKind::ResidentId)
+            });
+            let full_name = r.disclose.iter().any(|name| name == HOLDER_NAME);
+            if id_number || full_name {
+                assert!(r.legal_basis().is_some(), "{}: no legal basis", s.id);
+                identifying.push((s.id.as_str(), id_number, full_name));
+            }
+        }
+    }
+    assert_eq!(
+        identifying,
+        [
+            ("hotel-check-in", true, true),
+            ("bank-account-opening", true, true)
+        ]
+    );
 }
 
 /// A table of the plan (`shared/data/*.tsv`): rows as column name → value.

@@ -4,11 +4,15 @@
 //! - [`common`] — the tab bar, the disconnected banner, the status line, the help, prompt and
 //!   confirm overlays, and small helpers the tabs share.
 //! - [`theme`] — every style, with and without colour (`NO_COLOR`).
-//! - one file per tab: [`overview`], [`departments`], [`objections`], [`rollout`], [`audit`].
+//! - one file per tab: [`overview`], [`departments`], [`objections`], [`rollout`], [`audit`],
+//!   [`commitments`];
+//!   [`kpis`]: the Overview's table of the plan's targets measured from traffic.
 
 pub mod audit;
+pub mod commitments;
 pub mod common;
 pub mod departments;
+pub mod kpis;
 pub mod objections;
 pub mod overview;
 pub mod rollout;
@@ -41,6 +45,7 @@ pub fn render(state: &State, frame: &mut Frame) {
         Tab::Objections => objections::render(state, theme, frame, body),
         Tab::Rollout => rollout::render(state, theme, frame, body),
         Tab::Audit => audit::render(state, theme, frame, body),
+        Tab::Commitments => commitments::render(state, theme, frame, body),
     }
     common::status_line(state, theme, frame, status);
     match &state.overlay {

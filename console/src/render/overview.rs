@@ -1,11 +1,12 @@
 //! Tab 1, Overview: the verify path at a glance — throughput sparkline, verdict split per second
-//! and since start, latency percentiles, cache hit rate, in-flight requests, audit backlog.
+//! and since start, latency percentiles, cache hit rate, in-flight requests, audit backlog,
+//! and the service items' materials served (免证办).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Sparkline, Table};
 use ratatui::Frame;
-use wire::admin_api::Snapshot;
+use wire::admin_api::{MaterialCounts, Snapshot};
 
 use super::common::{number, percent, placeholder, uptime};
 use super::theme::Theme;
@@ -40,6 +41,16 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
     ]);
     frame.render_widget(line, header);
     sparkline(snapshot, frame, spark);
+    // The plan's targets below the tables, once the gateway answered for them.
+    let tables = match &state.kpis {
+        Some(kpis) => {
+            let [tables, targets] =
+                Layout::vertical([Constraint::Length(10), Constraint::Min(0)]).areas(tables);
+            super::kpis::render(kpis, theme, frame, targets);
+            tables
+        }
+        None => tables,
+    };
     let [verdicts, load] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(tables);
     verdict_table(snapshot, theme, frame, verdicts);
@@ -103,6 +114,20 @@ fn verdict_table(snapshot: &Snapshot, theme: Theme, frame: &mut Frame, area: Rec
     frame.render_widget(table, area);
 }
 
+/// `95 of 115 pulled (82.6%)`: the materials provided by data sharing of all those answered
+/// (免证办).
+fn materials_pulled(m: &MaterialCounts) -> String {
+    let all = m.provided + m.commitment_allowed + m.must_present + m.unavailable;
+    if all == 0 {
+        return number(None, 0);
+    }
+    format!(
+        "{} of {all} pulled ({})",
+        m.provided,
+        percent(m.provided as f64 / all as f64)
+    )
+}
+
 fn load_table(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
     let traffic = &snapshot.traffic;
     let rows = [
@@ -117,6 +142,8 @@ fn load_table(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
         ),
         ("in flight", traffic.in_flight.to_string()),
         ("audit backlog", traffic.audit_backlog.to_string()),
+        ("items served", traffic.materials.requests.to_string()),
+        ("materials", materials_pulled(&traffic.materials)),
     ]
     .into_iter()
     .map(|(name, value)| {

@@ -91,6 +91,13 @@ pub fn snapshot() -> Snapshot {
             cache_hit_rate: Some(0.873),
             in_flight: 12,
             audit_backlog: 3,
+            materials: MaterialCounts {
+                requests: 40,
+                provided: 95,
+                commitment_allowed: 12,
+                must_present: 6,
+                unavailable: 2,
+            },
         },
         departments: vec![
             backend(
@@ -302,11 +309,97 @@ pub fn audit() -> AuditPage {
     }
 }
 
+pub fn commitment(
+    id: &str,
+    department: &str,
+    deadline: DateTime<Utc>,
+    status: CommitmentStatus,
+    overdue: bool,
+) -> CommitmentView {
+    CommitmentView {
+        id: id.to_string(),
+        created_at: at(6, 9, 0),
+        materials_request_id: format!("m-{id}"),
+        venue: "jinan-lixia-hall-1".to_string(),
+        item: 23,
+        material: "lease-or-residence-proof".to_string(),
+        department: department.to_string(),
+        subject: "5e6f7a8b".to_string(),
+        text_version: "2026-01".to_string(),
+        status,
+        assignee: (status == CommitmentStatus::InCheck).then(|| "wang".to_string()),
+        deadline,
+        overdue,
+        updated_at: at(7, 9, 0),
+    }
+}
+
+/// In queue order: cm-2 (civil-affairs), cm-3 (public-security, overdue), cm-1, cm-4 (in
+/// check).
+pub fn commitments() -> Vec<CommitmentView> {
+    use CommitmentStatus::*;
+    vec![
+        commitment("cm-1", "public-security", at(27, 9, 0), Pending, false),
+        commitment("cm-2", "civil-affairs", at(28, 9, 0), Pending, false),
+        commitment("cm-3", "public-security", at(26, 10, 0), Pending, true),
+        commitment("cm-4", "public-security", at(29, 9, 0), InCheck, false),
+    ]
+}
+
+pub fn commitment_counts() -> CommitmentCounts {
+    CommitmentCounts {
+        by_department: vec![
+            DepartmentCommitments {
+                department: "civil-affairs".to_string(),
+                pending: 1,
+                in_check: 0,
+                overdue: 0,
+                confirmed: 4,
+                found_false: 0,
+            },
+            DepartmentCommitments {
+                department: "public-security".to_string(),
+                pending: 2,
+                in_check: 1,
+                overdue: 1,
+                confirmed: 7,
+                found_false: 2,
+            },
+        ],
+    }
+}
+
+pub fn commitment_detail(id: &str) -> CommitmentDetail {
+    let commitment = commitments().into_iter().find(|c| c.id == id).unwrap();
+    CommitmentDetail {
+        history: vec![CommitmentEventView {
+            at: at(6, 9, 0),
+            actor: "jinan-lixia-hall-1".to_string(),
+            from_status: None,
+            to_status: CommitmentStatus::Pending,
+            note: "filed (text version 2026-01)".to_string(),
+        }],
+        commitment,
+    }
+}
+
+/// A state on the Commitments tab with its queue and counts.
+pub fn commitments_state() -> State {
+    let mut state = full_state();
+    state.tab = console::state::Tab::Commitments;
+    state.commitments = Some(commitments());
+    state.commitment_counts = Some(commitment_counts());
+    state
+}
+
 /// Records every call; answers from its data.
 #[derive(Debug, Clone, Default)]
 pub struct FakeApi {
     pub calls: Arc<Mutex<Vec<String>>>,
     pub acts: Arc<Mutex<Vec<(String, ObjectionAction)>>>,
+    pub resolutions: Arc<Mutex<Vec<(String, CommitmentAction)>>>,
+    /// Departments whose queue is empty to a claim.
+    pub empty_queues: Vec<String>,
     /// Answer to `act` with this problem instead of success.
     pub refuse_with: Option<Problem>,
 }
@@ -362,6 +455,66 @@ impl AdminApi for FakeApi {
         Ok(mei())
     }
 
+    async fn commitments(&self, limit: usize) -> Result<CommitmentPage, ClientError> {
+        self.record(format!("commitments {limit}"));
+        Ok(CommitmentPage {
+            items: commitments(),
+            next: None,
+        })
+    }
+
+    async fn commitment_counts(&self) -> Result<CommitmentCounts, ClientError> {
+        self.record("commitment_counts".to_string());
+        Ok(commitment_counts())
+    }
+
+    async fn commitment(&self, id: &str) -> Result<CommitmentDetail, ClientError> {
+        self.record(format!("commitment {id}"));
+        Ok(commitment_detail(id))
+    }
+
+    async fn resolve_commitment(
+        &self,
+        id: &str,
+        action: &CommitmentAction,
+    ) -> Result<CommitmentDetail, ClientError> {
+        self.record(format!("resolve_commitment {id}"));
+        self.resolutions
+            .lock()
+            .unwrap()
+            .push((id.to_string(), action.clone()));
+        match &self.refuse_with {
+            Some(problem) => Err(ClientError::Problem(Box::new(problem.clone()))),
+            None => Ok(commitment_detail(id)),
+        }
+    }
+
+    async fn claim_commitment(
+        &self,
+        department: &str,
+    ) -> Result<Option<CommitmentDetail>, ClientError> {
+        self.record(format!("claim_commitment {department}"));
+        if self.empty_queues.iter().any(|d| d == department) {
+            return Ok(None);
+        }
+        let first = commitments()
+            .into_iter()
+            .filter(|c| c.department == department && c.status == CommitmentStatus::Pending)
+            .min_by_key(|c| c.deadline);
+        Ok(first.map(|mut c| {
+            c.status = CommitmentStatus::InCheck;
+            c.assignee = Some(mei().name);
+            let mut detail = commitment_detail(&c.id);
+            detail.commitment = c;
+            detail
+        }))
+    }
+
+    async fn kpis(&self) -> Result<Evaluation, ClientError> {
+        self.record("kpis".to_string());
+        Ok(kpis())
+    }
+
     async fn audit_lookup(&self, verification_id: &str) -> Result<AuditView, ClientError> {
         self.record(format!("audit_lookup {verification_id}"));
         audit()
@@ -412,4 +565,58 @@ pub fn terminal(state: &State, width: u16, height: u16) -> Terminal<TestBackend>
 /// The screen as text, one quoted line per row (colours are checked separately).
 pub fn screen(state: &State, width: u16, height: u16) -> String {
     terminal(state, width, height).backend().to_string()
+}
+
+/// The plan's targets over a week: material share over `plan` items meets 2022's 40 % but not
+/// 2023's 60 %; certificates in use fall short of all 50.
+pub fn kpis() -> Evaluation {
+    let target = |year, target, all, met| TargetCheck {
+        year,
+        target,
+        all,
+        met: Some(met),
+    };
+    Evaluation {
+        from: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+        by: None,
+        rows: vec![
+            EvaluationRow {
+                group: None,
+                metric: "proof_material_share_rate".into(),
+                title: "证明材料共享率 material share".into(),
+                basis: "plan".into(),
+                numerator: 5,
+                denominator: 12,
+                value: Some(5.0 / 12.0),
+                unit: "share".into(),
+                targets: vec![
+                    target(2022, 0.4, false, true),
+                    target(2023, 0.6, false, false),
+                ],
+            },
+            EvaluationRow {
+                group: None,
+                metric: "proof_material_share_rate".into(),
+                title: "证明材料共享率 material share".into(),
+                basis: "assumed".into(),
+                numerator: 0,
+                denominator: 0,
+                value: None,
+                unit: "share".into(),
+                targets: Vec::new(),
+            },
+            EvaluationRow {
+                group: None,
+                metric: "top_certificates_in_use".into(),
+                title: "certificates in use".into(),
+                basis: "all".into(),
+                numerator: 3,
+                denominator: 50,
+                value: Some(3.0),
+                unit: "count".into(),
+                targets: vec![target(2025, 50.0, true, false)],
+            },
+        ],
+    }
 }

@@ -6,11 +6,16 @@
 //! described in the API document by [`crate::openapi::admin`].
 //!
 //! - [`objections`] — list, detail, claim, and the workflow actions.
+//! - [`commitments`] — the commitments' post-check queues: list, counts, detail, claim,
+//!   resolve (告知承诺).
 //! - [`venues`] — register, rotate a key, disable, enable.
 //! - [`audit`] — recent verifications and look-up by verification id.
 //! - [`operators`] — who is signed in; list, add and disable operators.
+//! - [`kpis`] — the plan's targets measured from traffic, over a window.
 
 pub mod audit;
+pub mod commitments;
+pub mod kpis;
 pub mod objections;
 pub mod operators;
 pub mod venues;
@@ -30,6 +35,7 @@ use crate::admin::snapshot::SnapshotFeed;
 use crate::error::Failure;
 use crate::http::json;
 use crate::http::request;
+use crate::commitments::CommitmentDesk;
 use crate::objections::ObjectionDesk;
 use crate::venues::registry::VenueRegistry;
 
@@ -46,10 +52,15 @@ pub struct AdminApi {
     /// Who may call, with which roles.
     pub operators: Operators,
     pub desk: ObjectionDesk,
+    /// The commitments' post-check queues.
+    pub commitments: CommitmentDesk,
     pub registry: VenueRegistry,
     pub catalogue: Arc<Catalogue>,
     pub snapshots: SnapshotFeed,
     pub rollout_reload: RolloutReload,
+    /// The rollout plan in force: its targets, for the KPI table ([`AdminApi::with_rollout`];
+    /// without it the table has no targets).
+    pub rollout: Option<Arc<crate::admin::rollout::Rollout>>,
 }
 
 impl std::fmt::Debug for AdminApi {
@@ -67,6 +78,7 @@ impl AdminApi {
     pub fn new(
         operators: Operators,
         desk: ObjectionDesk,
+        commitments: CommitmentDesk,
         registry: VenueRegistry,
         catalogue: Arc<Catalogue>,
         snapshots: SnapshotFeed,
@@ -75,11 +87,19 @@ impl AdminApi {
         AdminApi {
             operators,
             desk,
+            commitments,
             registry,
             catalogue,
             snapshots,
             rollout_reload,
+            rollout: None,
         }
+    }
+
+    /// The rollout plan whose targets the KPI table (`GET /kpis`) is measured against.
+    pub fn with_rollout(mut self, rollout: Arc<crate::admin::rollout::Rollout>) -> AdminApi {
+        self.rollout = Some(rollout);
+        self
     }
 
     /// Whether `path` is one of this API's.
@@ -155,8 +175,13 @@ impl AdminApi {
             (_, ["objections", ..]) => {
                 answer("admin_objections", objections::route(self, call(req)).await)
             }
+            (_, ["commitments", ..]) => answer(
+                "admin_commitments",
+                commitments::route(self, call(req)).await,
+            ),
             (_, ["venues", ..]) => answer("admin_venues", venues::route(self, call(req)).await),
             (_, ["audit", ..]) => answer("admin_audit", audit::route(self, call(req)).await),
+            (_, ["kpis"]) => answer("admin_kpis", kpis::route(self, call(req)).await),
             (_, ["whoami" | "operators", ..]) => {
                 answer("admin_operators", operators::route(self, call(req)).await)
             }

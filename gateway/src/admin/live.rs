@@ -7,8 +7,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use wire::materials_api::MaterialStatus;
+
 /// Overall outcomes, in [`wire::admin_api::VerdictCounts`] order.
 pub const OUTCOMES: [&str; 5] = ["pass", "fail", "unavailable", "not_offered", "refused"];
+
+/// Material statuses, in [`wire::admin_api::MaterialCounts`] order.
+pub const MATERIAL_STATUSES: [MaterialStatus; 4] = [
+    MaterialStatus::Provided,
+    MaterialStatus::CommitmentAllowed,
+    MaterialStatus::MustPresent,
+    MaterialStatus::Unavailable,
+];
 
 /// Latency buckets: four per doubling of microseconds, from 1 µs to beyond 60 s.
 const BUCKETS: usize = 4 * 26;
@@ -89,6 +99,10 @@ pub struct Live {
     pub latency: LatencyHistogram,
     /// Record-cache look-ups: [miss, hit].
     records: [AtomicU64; 2],
+    /// Service items' materials answered, and their materials by status (in
+    /// [`MATERIAL_STATUSES`] order).
+    materials_requests: AtomicU64,
+    materials: [AtomicU64; 4],
     backends: OnceLock<HashMap<String, BackendLive>>,
 }
 
@@ -107,6 +121,25 @@ impl Live {
         if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
             self.outcomes[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// One service item's materials answered.
+    pub fn materials_request(&self) {
+        self.materials_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One material answered with `status`.
+    pub fn material(&self, status: MaterialStatus) {
+        let i = MATERIAL_STATUSES.iter().position(|s| *s == status).unwrap_or(0);
+        self.materials[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Materials requests and materials by status (in [`MATERIAL_STATUSES`] order) since start.
+    pub fn materials(&self) -> (u64, [u64; 4]) {
+        (
+            self.materials_requests.load(Ordering::Relaxed),
+            std::array::from_fn(|i| self.materials[i].load(Ordering::Relaxed)),
+        )
     }
 
     pub fn record_lookup(&self, hit: bool) {

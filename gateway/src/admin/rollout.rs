@@ -505,7 +505,13 @@ unit = "share"
         let r = Rollout::embedded(catalogue());
         let view = r.view(day("2026-11-26"));
         for k in &view.kpis {
-            if k.id == "sharing_demand_satisfaction_rate" {
+            // Measured from traffic only (`crate::kpis`), or not before any traffic.
+            let from_traffic = [
+                "sharing_demand_satisfaction_rate",
+                "proof_material_share_rate",
+                "form_field_share_rate",
+            ];
+            if from_traffic.contains(&k.id.as_str()) {
                 assert_eq!(k.actual, None);
             } else {
                 assert!(k.actual.is_some_and(|a| a > 0.0), "{k:?}");

@@ -13,7 +13,7 @@ use chrono::Utc;
 use store::{Status, Store};
 use tokio::sync::watch;
 use wire::admin_api::{
-    BackendHealth, BreakerState, DepartmentObjections, ObjectionCounts, Percentiles, RolloutView,
+    BackendHealth, BreakerState, DepartmentObjections, MaterialCounts, ObjectionCounts, Percentiles, RolloutView,
     Snapshot, Traffic, VerdictCounts, RATE_HISTORY,
 };
 
@@ -147,6 +147,8 @@ impl Maker {
             p99_ms: q(0.99),
         };
         let (misses, hits) = live.record_lookups();
+        let (requests, [provided, commitment_allowed, must_present, unavailable]) =
+            live.materials();
         let lookups = misses + hits;
         let mut departments: Vec<BackendHealth> = self
             .sources
@@ -187,6 +189,13 @@ impl Maker {
                 cache_hit_rate: (lookups > 0).then(|| hits as f64 / lookups as f64),
                 in_flight: self.sources.metrics.public_in_flight().max(0) as u64,
                 audit_backlog: self.sources.audit.backlog() as u64,
+                materials: MaterialCounts {
+                    requests,
+                    provided,
+                    commitment_allowed,
+                    must_present,
+                    unavailable,
+                },
             },
             departments,
             objections: self.objections.clone(),

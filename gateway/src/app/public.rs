@@ -1,5 +1,6 @@
 //! The public listener's routes: `POST /v1/verify`, `POST /v1/issuer-events`,
-//! `POST /v1/objections`, `GET /v1/holder/accesses`; anything else is 404 (405 for a known
+//! `POST /v1/objections`, `GET /v1/holder/accesses`, `POST /v1/materials`,
+//! `POST /v1/commitments`; anything else is 404 (405 for a known
 //! path with another method), as a problem. Each route is described in the API document by
 //! [`crate::openapi::public`].
 
@@ -11,12 +12,15 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use wire::api::{HOLDER_ACCESSES_PATH, OBJECTIONS_PATH, VERIFY_PATH};
 use wire::issuer_api::EVENTS_PATH;
+use wire::materials_api::{COMMITMENTS_PATH, MATERIALS_PATH};
 
+use crate::commitments::filing::CommitmentFilingApi;
 use crate::departments::issuer_events::IssuerEvents;
 use crate::error::Failure;
 use crate::holder::accesses::HolderAccessesApi;
 use crate::holder::objection_filing::ObjectionFilingApi;
 use crate::http::server::{Handler, Peer};
+use crate::materials::MaterialsService;
 use crate::verify::VerifyService;
 
 /// The public listener's routes.
@@ -26,6 +30,10 @@ pub struct PublicHandler {
     pub events: Arc<IssuerEvents>,
     pub objections: Arc<ObjectionFilingApi>,
     pub accesses: Arc<HolderAccessesApi>,
+    /// `POST /v1/materials`: a service window pulls an applicant's materials (免证办).
+    pub materials: Arc<MaterialsService>,
+    /// `POST /v1/commitments`: a service window records an applicant's commitment (告知承诺).
+    pub commitments: Arc<CommitmentFilingApi>,
     /// The listener label its requests are counted under.
     pub listener: &'static str,
 }
@@ -51,7 +59,15 @@ impl Handler for PublicHandler {
                 "holder_accesses",
                 self.accesses.handle(req, peer.addr.ip()).await,
             ),
+            (&Method::POST, MATERIALS_PATH) => {
+                ("materials", self.materials.handle(req, &peer).await)
+            }
             (_, VERIFY_PATH) => ("verify", method_not_allowed(&req, "POST")),
+            (&Method::POST, COMMITMENTS_PATH) => {
+                ("commitments", self.commitments.handle(req, &peer).await)
+            }
+            (_, MATERIALS_PATH) => ("materials", method_not_allowed(&req, "POST")),
+            (_, COMMITMENTS_PATH) => ("commitments", method_not_allowed(&req, "POST")),
             (_, OBJECTIONS_PATH) => ("objections", method_not_allowed(&req, "POST")),
             (_, HOLDER_ACCESSES_PATH) => ("holder_accesses", method_not_allowed(&req, "GET")),
             _ => {

@@ -14,7 +14,8 @@ use serde_json::json;
 use wire::catalogue::model::HolderKind;
 use wire::catalogue::Catalogue;
 use wire::code::{
-    CwtClaims, HeaderPolicy, HolderClaims, Minter, Profile, Purpose, Verifier, PREFIX,
+    CwtClaims, HeaderPolicy, HolderClaims, Minter, Profile, Purpose, Verifier, DEPARTMENT_SCOPE,
+    ITEM_SCOPE, PREFIX,
 };
 
 #[cfg(feature = "demo")]
@@ -142,8 +143,9 @@ fn purpose(text: &str) -> Result<Purpose, String> {
     match text {
         "presentation" => Ok(Purpose::Presentation),
         "holder-access" => Ok(Purpose::HolderAccess),
+        "service-window" => Ok(Purpose::ServiceWindow),
         other => Err(format!(
-            "`{other}` is neither `presentation` nor `holder-access`"
+            "`{other}` is not `presentation`, `holder-access` or `service-window`"
         )),
     }
 }
@@ -163,11 +165,14 @@ pub struct MintArgs {
     /// Seconds the code lives.
     #[arg(long, default_value_t = 120)]
     pub ttl: u32,
-    /// Certificate types the holder consents to (comma-separated codes); absent = any.
+    /// What the holder consents to (comma-separated): certificate types for a presentation
+    /// code (absent = any); `item:<no>` or `department:<id>` for a service-window code (which
+    /// needs one).
     #[arg(long, value_delimiter = ',')]
     pub scope: Option<Vec<String>>,
-    /// What the code is for: `presentation` (shown to a venue) or `holder-access` (the
-    /// holder's own "who checked me" and objections).
+    /// What the code is for: `presentation` (shown to a venue), `holder-access` (the
+    /// holder's own "who checked me" and objections) or `service-window` (a service hall
+    /// pulls one service item's materials).
     #[arg(long, default_value = "presentation", value_parser = purpose)]
     pub purpose: Purpose,
     /// Protection profile: eddsa, es256, es384, sm2 or hmac.
@@ -227,10 +232,11 @@ pub fn mint(args: &MintArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Resu
             bail!("unknown city `{city}`: see config/cities.toml");
         }
     }
-    for code in args.scope.iter().flatten() {
-        if catalogue.certificate(code).is_none() {
-            bail!("unknown certificate type `{code}` in --scope: see config/certificates.toml");
-        }
+    for entry in args.scope.iter().flatten() {
+        check_scope_entry(entry, args.purpose, catalogue)?;
+    }
+    if args.purpose == Purpose::ServiceWindow && args.scope.is_none() {
+        bail!("a service-window code needs --scope naming `item:<no>` or `department:<id>`");
     }
     let key = signing_keys(args.keys.as_deref(), args.demo_keys)?
         .into_iter()
@@ -253,6 +259,29 @@ pub fn mint(args: &MintArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Resu
     HolderClaims::from_cwt(&cwt).map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     let code = Minter::new(key).compress(args.compress).mint(&claims);
     writeln!(out, "{}", args.format.render(&code))?;
+    Ok(())
+}
+
+/// A `--scope` entry a verifier would honour for `purpose`: a certificate type, or for a
+/// service-window code a service item or a department some item names.
+fn check_scope_entry(entry: &str, purpose: Purpose, catalogue: &Catalogue) -> Result<()> {
+    if purpose != Purpose::ServiceWindow {
+        if catalogue.certificate(entry).is_none() {
+            bail!("unknown certificate type `{entry}` in --scope: see config/certificates.toml");
+        }
+        return Ok(());
+    }
+    let items = catalogue.service_items();
+    let known = match entry.split_once(':') {
+        Some((ITEM_SCOPE, no)) => no
+            .parse::<u32>()
+            .is_ok_and(|no| catalogue.service_item(no).is_some()),
+        Some((DEPARTMENT_SCOPE, id)) => items.iter().any(|item| item.department == id),
+        _ => bail!("`{entry}` in --scope: a service-window scope names `item:<no>` or `department:<id>`"),
+    };
+    if !known {
+        bail!("`{entry}` in --scope names no service item: see config/service-items.toml");
+    }
     Ok(())
 }
 

@@ -19,8 +19,8 @@ pub struct AddArgs {
     /// The operator's name: 1–64 lowercase letters, digits, `-`, `_` or `.`; unique.
     #[arg(long)]
     pub name: String,
-    /// A role to grant (repeat for several): viewer, objection-handler, venue-admin,
-    /// rollout-admin, operator-admin.
+    /// A role to grant (repeat for several): viewer, objection-handler, commitment-checker,
+    /// venue-admin, rollout-admin, operator-admin.
     #[arg(long = "role", value_name = "ROLE", required = true)]
     pub roles: Vec<Role>,
     #[command(flatten)]

@@ -41,6 +41,10 @@ pub struct AddArgs {
     /// naming it: requests on a connection without one are refused, whatever key they send.
     #[arg(long)]
     pub client_certificate: bool,
+    /// A service window of a service hall: it may pull an applicant's materials for a
+    /// service item (`POST /v1/materials`) and record their commitments.
+    #[arg(long)]
+    pub service_window: bool,
 }
 
 /// Arguments of the `gateway venues` commands that change one venue.
@@ -62,6 +66,7 @@ pub async fn add(args: &AddArgs, catalogue: &Catalogue, out: &mut dyn Write) -> 
         scenarios: args.scenario.clone(),
         rate_per_sec: args.rate,
         client_certificate: args.client_certificate,
+        service_window: args.service_window,
     };
     let problems = crate::venues::registration_problems(catalogue, &registration);
     if !problems.is_empty() {

@@ -6,6 +6,12 @@
 //! The cache is moka's synchronous one: a hit is a lock-free read with no future to poll,
 //! which measured ~0.3 µs cheaper per verify than `moka::future` on the cache-hit path.
 //!
+//! Beside the answers, the cache keeps where each holder's record of a type is held — which
+//! department and city, as the department's index said (`verify/fetch.rs`) — for
+//! [`LOCATION_TTL`]: the index is asked on a miss of this, not of the answer. A change from a
+//! department drops the location with the answer: a record registered anew elsewhere is found
+//! there.
+//!
 //! Two rules keep an answer from outliving what made it right:
 //! - an entry remembers the backend that gave it (department and scope): asked for another
 //!   backend — the holder's city changed, so their city-level records come from another city —
@@ -55,6 +61,18 @@ pub struct Cached {
     scope: BackendScope,
 }
 
+/// How long a record's location is kept: registrations move rarely, and a department's change
+/// drops it at once.
+pub const LOCATION_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Where a holder's record of a type is held, as the index said: the backend of `department`
+/// at `scope`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub department: Arc<str>,
+    pub scope: BackendScope,
+}
+
 /// How long an invalidation is remembered against answers in flight: longer than any fetch
 /// deadline (`fetch.deadline_ms` is at most 60 s).
 const IN_FLIGHT_MEMORY: Duration = Duration::from_secs(120);
@@ -92,6 +110,8 @@ pub struct RecordCache {
     invalidated: Cache<RecordKey, u64>,
     /// The number of the last invalidation of every entry.
     all_invalidated: Arc<AtomicU64>,
+    /// Where each (holder, type)'s record is held, as an index said.
+    located: Cache<RecordKey, Located>,
 }
 
 impl std::fmt::Debug for RecordCache {
@@ -116,6 +136,39 @@ impl RecordCache {
                 .time_to_live(IN_FLIGHT_MEMORY)
                 .build(),
             all_invalidated: Arc::new(AtomicU64::new(0)),
+            located: Cache::builder()
+                .max_capacity(settings.capacity)
+                .time_to_live(LOCATION_TTL)
+                .build(),
+        }
+    }
+
+    /// The entry for `key`, fresh or stale, whichever backend gave it, if `accept` takes that
+    /// backend (by department and scope).
+    pub fn get_if(
+        &self,
+        key: &RecordKey,
+        accept: impl FnOnce(&str, BackendScope) -> bool,
+    ) -> Option<Arc<Cached>> {
+        self.cache
+            .get(key)
+            .filter(|c| accept(&c.department, c.scope))
+    }
+
+    /// Where `key`'s record is held, if an index said so lately.
+    pub fn location(&self, key: &RecordKey) -> Option<Located> {
+        self.located.get(key)
+    }
+
+    /// Remembers where `key`'s record is held — unless the entry was invalidated after
+    /// `asked_at` (the index may have answered before the change).
+    pub fn insert_location(&self, key: RecordKey, located: Located, asked_at: u64) {
+        if self.invalidated_since(&key, asked_at) {
+            return;
+        }
+        self.located.insert(key.clone(), located);
+        if self.invalidated_since(&key, asked_at) {
+            self.located.invalidate(&key);
         }
     }
 
@@ -188,6 +241,7 @@ impl RecordCache {
         let at = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.invalidated.insert(key.clone(), at);
         self.cache.invalidate(&key);
+        self.located.invalidate(&key);
     }
 
     /// Drops every cached answer, and keeps every answer in flight out.
@@ -195,6 +249,7 @@ impl RecordCache {
         let at = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.all_invalidated.fetch_max(at, Ordering::SeqCst);
         self.cache.invalidate_all();
+        self.located.invalidate_all();
     }
 
     /// How many answers are cached.

@@ -52,6 +52,11 @@ fn parse_payload(text: &str) -> Option<([u8; 32], &str)> {
 
 impl Invalidations {
     /// Starts the listener when the store is PostgreSQL (it stops with `shutdown`).
+    /// The record cache this drops entries of (the objection desk reads where records are).
+    pub fn records(&self) -> &RecordCache {
+        &self.records
+    }
+
     pub fn start(
         records: RecordCache,
         venues: VenueRegistry,

@@ -109,10 +109,16 @@ impl IssuerEvents {
         if !allowed.contains(&event.department) {
             return Err(Failure::WrongDepartment(event.department));
         }
+        // Any issuing department may hold a holder's record (and the national hub holds other
+        // provinces' holders' records of every type).
+        let is_hub = self
+            .catalogue
+            .national_hub()
+            .is_some_and(|hub| hub.id == event.department);
         let answers_for_it = self
             .catalogue
             .certificate(&event.certificate)
-            .is_some_and(|c| c.departments.first() == Some(&event.department));
+            .is_some_and(|c| is_hub || c.departments.contains(&event.department));
         if !answers_for_it {
             return Err(Failure::MalformedRequest(format!(
                 "department `{}` does not answer for `{}`",

@@ -13,7 +13,9 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use wire::issuer_api::{RecordQuery, RecordResponse, QUERY_PATH};
+use wire::issuer_api::{
+    LocateQuery, LocateResponse, RecordQuery, RecordResponse, LOCATE_PATH, QUERY_PATH,
+};
 
 use crate::departments::breaker::{Admission, Breaker, BreakerSettings, BreakerState};
 use crate::metrics::Metrics;
@@ -121,6 +123,8 @@ impl RetryBudget {
 pub struct BackendClient {
     name: String,
     url: String,
+    /// The index's path (`records:locate`), which only a province backend answers.
+    locate_url: String,
     client: Client<Connector, Full<Bytes>>,
     breaker: Breaker,
     budget: RetryBudget,
@@ -144,6 +148,7 @@ impl BackendClient {
             .build(connector);
         BackendClient {
             url: format!("{}{QUERY_PATH}", base_url.trim_end_matches('/')),
+            locate_url: format!("{}{LOCATE_PATH}", base_url.trim_end_matches('/')),
             name,
             client,
             breaker: Breaker::new(breaker),
@@ -197,6 +202,45 @@ impl BackendClient {
         attempt
     }
 
+    /// Asks the backend's index where the holder's records of the query's types are held,
+    /// once, until `deadline`. Counted with the backend's queries, in its breaker and metrics.
+    pub async fn locate(
+        &self,
+        query: &LocateQuery,
+        deadline: Instant,
+    ) -> Result<LocateResponse, UpstreamError> {
+        if self.breaker.admit(Instant::now()) == Admission::Refused {
+            self.metrics
+                .upstream(&self.name, "breaker_open", Duration::ZERO);
+            return Err(UpstreamError::BreakerOpen);
+        }
+        let body = Bytes::from(serde_json::to_vec(query).expect("a query serializes"));
+        let started = Instant::now();
+        let sent = self.post(&self.locate_url, query.request_id.as_deref(), body);
+        let result = match tokio::time::timeout_at(deadline.into(), sent).await {
+            Ok(Ok(bytes)) => serde_json::from_slice::<LocateResponse>(&bytes)
+                .map_err(|e| UpstreamError::Malformed(e.to_string()))
+                .and_then(|r| {
+                    r.answers(query)
+                        .map(|()| r)
+                        .map_err(|e| UpstreamError::Malformed(e.to_string()))
+                }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(UpstreamError::Timeout),
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        self.metrics
+            .upstream(&self.name, outcome, started.elapsed());
+        match &result {
+            Ok(_) => self.breaker.on_success(),
+            Err(_) => self.breaker.on_failure(Instant::now()),
+        }
+        result
+    }
+
     async fn attempt(
         &self,
         query: &RecordQuery,
@@ -220,12 +264,30 @@ impl BackendClient {
         query: &RecordQuery,
         body: Bytes,
     ) -> Result<RecordResponse, UpstreamError> {
+        let bytes = self
+            .post(&self.url, query.request_id.as_deref(), body)
+            .await?;
+        let response: RecordResponse =
+            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        response
+            .answers(query)
+            .map_err(|e| UpstreamError::Malformed(e.to_string()))?;
+        Ok(response)
+    }
+
+    /// POSTs `body` as JSON to `url`: the answer's body if it is 200.
+    async fn post(
+        &self,
+        url: &str,
+        request_id: Option<&str>,
+        body: Bytes,
+    ) -> Result<Bytes, UpstreamError> {
         let mut req = Request::builder()
             .method(Method::POST)
-            .uri(&self.url)
+            .uri(url)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json");
-        if let Some(id) = &query.request_id {
+        if let Some(id) = request_id {
             req = req.header("x-request-id", id);
         }
         let req = req
@@ -245,12 +307,7 @@ impl BackendClient {
         if status != StatusCode::OK {
             return Err(UpstreamError::Status(status));
         }
-        let response: RecordResponse =
-            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
-        response
-            .answers(query)
-            .map_err(|e| UpstreamError::Malformed(e.to_string()))?;
-        Ok(response)
+        Ok(bytes)
     }
 }
 

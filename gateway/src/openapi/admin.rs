@@ -6,7 +6,7 @@
 //! and the role each needs is added to its description from that table.
 
 use wire::admin_api::{
-    AuditPage, AuditView, ClaimRequest, ObjectionAction, ObjectionDetail, ObjectionPage,
+    AuditPage, AuditView, ClaimRequest, Evaluation, ObjectionAction, ObjectionDetail, ObjectionPage,
     ObjectionStatus, OperatorRegistration, OperatorTokenIssued, OperatorView, RolloutReloaded,
     Snapshot, VenueKeyIssued, VenueRegistration, VenueView, WhoAmI, ADMIN_PREFIX,
 };
@@ -471,6 +471,36 @@ pub fn unbind_venue_certificate() {}
     ),
 )]
 pub fn reload_rollout() {}
+
+/// The plan's targets measured from traffic
+///
+/// What every node counted in the store over a window of days in China: per metric and basis
+/// (`plan` and `assumed` service items apart), numerator, denominator, value, and the plan's
+/// targets met or not. The same table as `gateway report`.
+#[utoipa::path(
+    get,
+    context_path = ADMIN_PREFIX,
+    path = "/kpis",
+    tag = "admin",
+    params(
+        ("from" = Option<String>, Query, format = Date,
+            description = "First day, YYYY-MM-DD (default: 29 days before `to`)"),
+        ("to" = Option<String>, Query, format = Date,
+            description = "Last day, YYYY-MM-DD (default: today in China)"),
+        ("by" = Option<String>, Query, description = "Group the rows: `day`, `city` or `department`"),
+    ),
+    security(("operator_token" = [])),
+    responses(
+        (status = 200, description = "The evaluation table", body = Evaluation),
+        (status = 400, description = "`request.malformed`: `from`, `to` or `by`",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE),
+        (status = 401, response = AdminUnauthorized),
+        (status = 403, response = AdminForbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = StoreUnavailable),
+    ),
+)]
+pub fn kpis() {}
 
 /// The operators
 ///

@@ -7,6 +7,7 @@ use wire::api::{
     HOLDER_ACCESSES_PATH, OBJECTIONS_PATH, VERIFY_PATH,
 };
 use wire::issuer_api::{IssuerEvent, EVENTS_PATH};
+use wire::materials_api::{MaterialsRequest, MaterialsResponse, MATERIALS_PATH};
 use wire::problem::{Problem, PROBLEM_CONTENT_TYPE};
 
 use super::answers::{BodyTimeout, BodyTooLarge, Internal, NotJson, StoreUnavailable};
@@ -14,9 +15,10 @@ use super::answers::{BodyTimeout, BodyTooLarge, Internal, NotJson, StoreUnavaila
 /// Verify a holder's code for a scenario
 ///
 /// The venue shows the code it scanned and the scenario; the answer is a verdict per required
-/// certificate and overall, with only the fields the scenario may disclose, masked. Each code
-/// works once, on any node. `unavailable` and `not_offered` mean the venue falls back to the
-/// paper certificate.
+/// certificate and overall, with only the fields the scenario may disclose, masked; the
+/// holder's full name and ID number only where the law obliges the venue to register them,
+/// cited in the requirement's `legal_basis`. Each code works once, on any node. `unavailable`
+/// and `not_offered` mean the venue falls back to the paper certificate.
 #[utoipa::path(
     post,
     path = VERIFY_PATH,
@@ -69,6 +71,57 @@ use super::answers::{BodyTimeout, BodyTooLarge, Internal, NotJson, StoreUnavaila
     )
 )]
 pub fn verify() {}
+
+/// Pull a service item's materials (免证办)
+///
+/// A service window (a venue registered with `service_window`) shows the applicant's code,
+/// minted for the service window with consent naming the item (`item:<no>`) or its department
+/// (`department:<id>`), and the item's number. Every material of the item is answered:
+/// `provided` (pulled from its department, seal checked, only the form's fields),
+/// `commitment_allowed`, `must_present`, or `unavailable` (its department did not answer).
+/// Audited like a verification; the code works once.
+#[utoipa::path(
+    post,
+    path = MATERIALS_PATH,
+    tag = "service-window",
+    request_body = MaterialsRequest,
+    security(("venue_key" = []), ("venue_certificate" = [])),
+    responses(
+        (status = 200, description = "Each material of the item and what became of it",
+            body = MaterialsResponse),
+        (status = 400, description = "`request.malformed`, or the code could not be decoded \
+            (the `code.*` of decoding)",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE),
+        (status = 401, description = "`venue.missing_credentials`, `venue.unknown`, \
+            `venue.client_certificate_required`, `venue.client_certificate_mismatch`",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE),
+        (status = 403, description = "`venue.disabled`, `venue.not_service_window`, \
+            `code.scope_not_granted` (the consent names neither the item nor its department), \
+            `code.wrong_purpose` (not a service-window code)",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE),
+        (status = 404, description = "`item.unknown`: no such service item",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE),
+        (status = 408, response = BodyTimeout),
+        (status = 409, description = "`code.replayed`: the code was used before",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE),
+        (status = 413, response = BodyTooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, description = "`item.no_materials` (an illegible row), the code does \
+            not verify (`code.expired`, `code.bad_signature`, …), `code.wrong_holder_kind` (not \
+            the item's applicant kind), `code.profile_not_allowed` (an HMAC code)",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE),
+        (status = 429, description = "`venue.rate_limited`: over the venue's quota",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE,
+            headers(("Retry-After" = u32, description = "Seconds to wait before a retry"))),
+        (status = 500, response = Internal),
+        (status = 503, description = "Retry the same code after `Retry-After`: \
+            `gateway.overloaded`, `gateway.shutting_down`, `gateway.audit_backlogged`, \
+            `gateway.audit_timeout`, `gateway.audit_unconfirmed`, `gateway.store_unavailable`",
+            body = Problem, content_type = PROBLEM_CONTENT_TYPE,
+            headers(("Retry-After" = u32, description = "Seconds to wait before a retry"))),
+    )
+)]
+pub fn materials() {}
 
 /// A department's record changed
 ///

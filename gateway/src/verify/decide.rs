@@ -202,6 +202,7 @@ mod tests {
                 },
             ],
             disclose: vec![],
+            legal_basis: None,
         }
     }
 
@@ -287,6 +288,7 @@ mod tests {
                 value: "C1".into(),
             }],
             disclose: vec![],
+            legal_basis: None,
         };
         assert_eq!(
             requirement(&covers, &licence, today).reason,
@@ -299,6 +301,7 @@ mod tests {
                 values: vec!["master".into()],
             }],
             disclose: vec![],
+            legal_basis: None,
         };
         assert_eq!(requirement(&one_of, &licence, today).verdict, Verdict::Pass);
     }
@@ -315,6 +318,7 @@ mod tests {
                 values: vec!["master".into()],
             }],
             disclose: vec![],
+            legal_basis: None,
         };
         let level = [("level", FieldValue::Text("master".into()))];
         for (status, reason) in [

@@ -7,6 +7,16 @@
 //! and coalesced with an in-flight map of our own. The upstream call runs in its own task, so a
 //! venue that hangs up does not cancel the answer others are waiting for.
 //!
+//! Where a record is held comes first. A type another backend may hold (a second issuing
+//! department, a city of registration other than the home city) has an index, its first
+//! department's province backend (`Catalogue::index_of`): on a miss of the record cache, the
+//! location remembered in the cache names the backend; without one, the index is asked — one
+//! `records:locate` call per index backend, all at once, before the queries — and its answer
+//! kept for a day or until the department's next change. So the hot path costs nothing more on
+//! a hit, and one index call before the query on a miss not located in the last day. An index
+//! that gives no answer leaves the plan's backend to ask, whose not-found then answers
+//! `unavailable`, not `not_found`.
+//!
 //! Each record's seal is checked ([`check_seal`], part of this stage) before it is cached in
 //! the record cache ([`crate::departments::cache`]); a stale entry answers, marked stale, for
 //! scenarios that allow it while the department is down.
@@ -22,17 +32,25 @@ use tokio::sync::watch;
 use wire::api::Reason;
 use wire::catalogue::model::{Backend, BackendScope, HolderKind};
 use wire::catalogue::Catalogue;
-use wire::issuer_api::{backend_name, Record, RecordQuery};
+use wire::issuer_api::{backend_name, LocateQuery, Record, RecordQuery, RecordStatus};
 use wire::keys::TrustList;
 
 use super::check_seal;
 use super::resolve::Planned;
-use crate::departments::cache::{RecordCache, RecordKey};
+use crate::departments::cache::{Located, RecordCache, RecordKey};
 use crate::departments::upstream::BackendClient;
 use crate::metrics::Metrics;
 
 /// What an upstream call settled for one key.
 type Outcome = Result<Arc<Record>, Reason>;
+
+/// The backend to ask for one requirement's record, and whether an index confirmed that it
+/// holds it (or no other may).
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    backend: &'a Backend,
+    confirmed: bool,
+}
 
 /// The answer for one requirement.
 #[derive(Debug, Clone)]
@@ -70,6 +88,8 @@ struct Inner {
     /// How far a fresh answer's `issued_at` may be from now ([`check_seal::Expected`]).
     record_max_age: Duration,
     metrics: Metrics,
+    /// Where each record received and its seal check are counted (see [`Fetcher::count_seals_in`]).
+    kpis: std::sync::OnceLock<crate::kpis::KpiRecorder>,
 }
 
 /// The record cache and the fan-out to backends. Cheap to clone.
@@ -136,8 +156,15 @@ impl Fetcher {
                 seal_trust,
                 record_max_age,
                 metrics,
+                kpis: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Counts every record a department sends, and whether it passed the seal check, in
+    /// `kpis` (the seal-check pass rate per department). Set once, at start.
+    pub fn count_seals_in(&self, kpis: crate::kpis::KpiRecorder) {
+        let _ = self.inner.kpis.set(kpis);
     }
 
     /// The client of every backend (for health views and tests).
@@ -162,9 +189,24 @@ impl Fetcher {
         // Leads grouped by backend: a scenario asks a handful, so a list beats a map.
         let mut leads: Vec<(Arc<BackendClient>, &Backend, Vec<Lead>)> = Vec::new();
 
+        // Where each record missed is held: the plan's backend, or where the index said (the
+        // answer remembered in the cache); the index is asked for the others first.
+        let mut targets: Vec<Option<Target<'_>>> = vec![None; plan.len()];
+        let mut to_locate = Vec::new();
         for (i, planned) in plan.iter().enumerate() {
             let key = RecordKey::new(ask.subject_hash, &planned.certificate.code);
-            if let Some(cached) = inner.cache.get(&key, planned.backend) {
+            let located = self.located(planned, &key);
+            let cached = match located {
+                Some(target) => inner.cache.get(&key, target.backend),
+                // Not located lately: an answer from any backend that may hold the type.
+                None => inner.cache.get_if(&key, |department, scope| {
+                    let catalogue = &inner.catalogue;
+                    catalogue
+                        .holding_backend(planned.certificate, department, scope)
+                        .is_some()
+                }),
+            };
+            if let Some(cached) = cached {
                 if cached.fresh_until > now {
                     inner.metrics.cache("records", true);
                     answers[i] = Some(Answer::Record {
@@ -176,7 +218,21 @@ impl Fetcher {
                 stale[i] = Some(Arc::clone(&cached.record));
             }
             inner.metrics.cache("records", false);
-            let backend = backend_name(&planned.backend.department, planned.backend.scope);
+            match located {
+                Some(target) => targets[i] = Some(target),
+                None => to_locate.push(i),
+            }
+        }
+        if !to_locate.is_empty() {
+            self.locate(ask, plan, &to_locate, &mut targets).await;
+        }
+
+        for (i, planned) in plan.iter().enumerate() {
+            let Some(target) = targets[i] else {
+                continue;
+            };
+            let key = RecordKey::new(ask.subject_hash, &planned.certificate.code);
+            let backend = backend_name(&target.backend.department, target.backend.scope);
             // Noted before anyone asks: an invalidation from here on keeps the answer out.
             let asked_at = inner.cache.generation();
             let lead = match inner.inflight.entry((key.clone(), backend.clone())) {
@@ -199,19 +255,19 @@ impl Fetcher {
                 }
             };
             // Another request may have filled the cache between our miss and our lead.
-            if let Some(cached) = inner.cache.get(&lead.key, planned.backend) {
+            if let Some(cached) = inner.cache.get(&lead.key, target.backend) {
                 if cached.fresh_until > now {
                     lead.settle(Ok(Arc::clone(&cached.record)));
                     continue;
                 }
             }
-            let Some(client) = self.client(planned.backend) else {
-                tracing::error!(department = %planned.backend.department, "no client for a catalogue backend");
+            let Some(client) = self.client(target.backend) else {
+                tracing::error!(department = %target.backend.department, "no client for a catalogue backend");
                 continue; // the lead settles as unavailable when dropped
             };
             match leads.iter_mut().find(|(c, _, _)| Arc::ptr_eq(c, client)) {
                 Some((_, _, group)) => group.push(lead),
-                None => leads.push((Arc::clone(client), planned.backend, vec![lead])),
+                None => leads.push((Arc::clone(client), target.backend, vec![lead])),
             }
         }
 
@@ -247,6 +303,19 @@ impl Fetcher {
             }))
             .await;
         for (i, outcome) in settled {
+            // The index could not say where the record is: a not-found from the plan's backend
+            // may only mean another holds it. Not an answer, and not kept.
+            let outcome = match (outcome, targets[i]) {
+                (Ok(record), Some(target))
+                    if !target.confirmed && record.status == RecordStatus::NotFound =>
+                {
+                    inner
+                        .cache
+                        .invalidate(ask.subject_hash, &plan[i].certificate.code);
+                    Err(Reason::DepartmentUnavailable)
+                }
+                (outcome, _) => outcome,
+            };
             answers[i] = Some(match (outcome, stale[i].take()) {
                 (Ok(record), _) => Answer::Record {
                     record,
@@ -263,6 +332,115 @@ impl Fetcher {
             .into_iter()
             .map(|a| a.unwrap_or(Answer::Unavailable(Reason::DepartmentUnavailable)))
             .collect()
+    }
+
+    /// Where `planned`'s record is held, if known without asking: the plan's backend when no
+    /// other may hold it (or the holder is the national hub's), else where the index said
+    /// lately.
+    fn located<'a>(&'a self, planned: &Planned<'a>, key: &RecordKey) -> Option<Target<'a>> {
+        let catalogue = &self.inner.catalogue;
+        let confirmed = |backend| Target {
+            backend,
+            confirmed: true,
+        };
+        if planned.backend.scope == BackendScope::National
+            || catalogue.index_of(planned.certificate).is_none()
+        {
+            return Some(confirmed(planned.backend));
+        }
+        let located = self.inner.cache.location(key)?;
+        catalogue
+            .holding_backend(planned.certificate, &located.department, located.scope)
+            .map(confirmed)
+    }
+
+    /// Asks the index of each requirement in `pending` (indexes into `plan`) where its record
+    /// is held — one call per index backend, all at once, by the ask's deadline — remembers
+    /// the answers and sets `targets`. Where the index gives no usable answer, the plan's
+    /// backend is asked, unconfirmed: its record answers, its not-found does not.
+    async fn locate<'a>(
+        &'a self,
+        ask: &Ask<'_>,
+        plan: &[Planned<'a>],
+        pending: &[usize],
+        targets: &mut [Option<Target<'a>>],
+    ) {
+        let inner = &self.inner;
+        // Requirements grouped by index backend: a scenario asks a handful.
+        let mut groups: Vec<(&Backend, Vec<usize>)> = Vec::new();
+        for &i in pending {
+            targets[i] = Some(Target {
+                backend: plan[i].backend,
+                confirmed: false,
+            });
+            let Some(index) = inner.catalogue.index_of(plan[i].certificate) else {
+                continue;
+            };
+            match groups.iter_mut().find(|(b, _)| *b == index) {
+                Some((_, group)) => group.push(i),
+                None => groups.push((index, vec![i])),
+            }
+        }
+        let asked_at = inner.cache.generation();
+        let calls = groups.into_iter().filter_map(|(index, group)| {
+            let Some(client) = self.client(index) else {
+                tracing::error!(department = %index.department, "no client for a catalogue index");
+                return None;
+            };
+            let query = LocateQuery {
+                subject: ask.subject.to_string(),
+                holder_kind: ask.kind,
+                certificates: group
+                    .iter()
+                    .map(|&i| plan[i].certificate.code.clone())
+                    .collect(),
+                request_id: Some(ask.request_id.to_string()),
+                nonce: None,
+            };
+            Some(async move { (group, client.locate(&query, ask.deadline).await) })
+        });
+        for (group, answer) in futures_util::future::join_all(calls).await {
+            let locations = match answer {
+                Ok(answer) => answer.locations,
+                Err(e) => {
+                    tracing::warn!(request_id = ask.request_id, error = %e, "index gave no answer");
+                    continue;
+                }
+            };
+            for (i, location) in group.into_iter().zip(locations) {
+                let planned = &plan[i];
+                let backend = match &location.department {
+                    // No record anywhere: the plan's backend answers its not-found, sealed.
+                    None => Some(planned.backend),
+                    Some(department) => {
+                        let scope = location
+                            .city
+                            .map_or(BackendScope::Province, BackendScope::City);
+                        inner
+                            .catalogue
+                            .holding_backend(planned.certificate, department, scope)
+                    }
+                };
+                let Some(backend) = backend else {
+                    tracing::warn!(request_id = ask.request_id, certificate = %planned.certificate.code,
+                        department = ?location.department, city = ?location.city,
+                        "index named a backend that cannot hold the type");
+                    continue;
+                };
+                inner.cache.insert_location(
+                    RecordKey::new(ask.subject_hash, &planned.certificate.code),
+                    Located {
+                        department: backend.department.as_str().into(),
+                        scope: backend.scope,
+                    },
+                    asked_at,
+                );
+                targets[i] = Some(Target {
+                    backend,
+                    confirmed: true,
+                });
+            }
+        }
     }
 
     /// One backend's query for the certificate types `leads` wait for (in that order): each
@@ -296,14 +474,19 @@ impl Fetcher {
                 nonce: query.nonce.as_deref().unwrap_or_default(),
                 max_age: inner.record_max_age,
             };
-            match check_seal::check(
+            let checked = check_seal::check(
                 &record,
                 expected,
                 certificate,
                 backend,
                 &inner.seal_trust,
                 now,
-            ) {
+            );
+            if let Some(kpis) = inner.kpis.get() {
+                let day = wire::calendar::china_today(now);
+                kpis.seal_checked(day, backend, &lead.certificate, checked.is_ok());
+            }
+            match checked {
                 Ok(()) => {
                     let record = Arc::new(record);
                     inner.cache.insert(

@@ -16,10 +16,13 @@ use sha2::{Digest as _, Sha256};
 use super::model::{
     Backend, BackendScope, CertificateType, City, CityCode, DataLevel, Department, Endpoint,
     FieldKind, FieldSpec, HolderKind, HolderKinds, Predicate, Requirement, Scenario, ServiceItem,
+    HOLDER_NAME,
 };
 pub use crate::file_problems::Problem;
 use crate::file_problems::{one_line, syntax_error, LoadError};
 use crate::ident;
+
+mod service_items;
 
 /// The catalogue's file names, as [`super::Catalogue::load`] looks for them in a folder.
 pub const CERTIFICATES_FILE: &str = "certificates.toml";
@@ -57,6 +60,8 @@ pub type CatalogueError = LoadError;
 pub(super) struct Parts {
     pub certificates: Vec<CertificateType>,
     pub departments: Vec<Department>,
+    /// The national hub's index in `departments` (its last), if `departments.toml` has one.
+    pub national_hub: Option<usize>,
     pub cities: Vec<City>,
     pub scenarios: Vec<Scenario>,
     pub service_items: Vec<ServiceItem>,
@@ -68,7 +73,11 @@ pub(super) fn load(src: &Sources<'_>) -> Result<Parts, CatalogueError> {
 
     // Shape: TOML syntax, top-level keys, each entry against its type (deny_unknown_fields).
     let cert_file = problems.table(&src.certificates, &["certificate"], &[]);
-    let dept_file = problems.table(&src.departments, &["department"], &["province_code"]);
+    let dept_file = problems.table(
+        &src.departments,
+        &["department"],
+        &["province_code", "national_hub"],
+    );
     let city_file = problems.table(&src.cities, &["city"], &[]);
     let scen_file = problems.table(&src.scenarios, &["scenario"], &[]);
     let item_file = problems.table(&src.service_items, &["item"], &[]);
@@ -85,25 +94,35 @@ pub(super) fn load(src: &Sources<'_>) -> Result<Parts, CatalogueError> {
     let province_code = dept_file
         .as_ref()
         .and_then(|t| problems.province_code(&src.departments, t));
+    let national_hub: Option<HubEntry> = dept_file
+        .as_ref()
+        .and_then(|t| problems.national_hub(&src.departments, t));
     // Cross-checks on half-read files would only report echoes of the problems above.
     problems.finish()?;
 
     let city_codes = check_cities(&mut problems, &src.cities, &cities, province_code);
-    let departments = build_departments(
+    let mut departments = build_departments(
         &mut problems,
         &src.departments,
         departments,
         &city_codes,
         province_code.unwrap_or(0),
     );
+    let national_hub = national_hub
+        .and_then(|hub| build_national_hub(&mut problems, &src.departments, hub, &departments));
     check_certificates(
         &mut problems,
         &src.certificates,
         &certificates,
         &departments,
+        national_hub.as_ref().map(|d| d.id.as_str()),
     );
+    let national_hub = national_hub.map(|hub| {
+        departments.push(hub);
+        departments.len() - 1
+    });
     check_scenarios(&mut problems, &src.scenarios, &scenarios, &certificates);
-    check_service_items(
+    service_items::check(
         &mut problems,
         &src.service_items,
         &service_items,
@@ -114,6 +133,7 @@ pub(super) fn load(src: &Sources<'_>) -> Result<Parts, CatalogueError> {
     Ok(Parts {
         certificates,
         departments,
+        national_hub,
         cities,
         scenarios,
         service_items,
@@ -236,6 +256,22 @@ impl Problems {
             }
         }
     }
+
+    /// The `[national_hub]` table, if the file has one.
+    fn national_hub(&mut self, src: &Source<'_>, table: &toml::Table) -> Option<HubEntry> {
+        let value = table.get("national_hub")?;
+        if !value.is_table() {
+            self.file(src, "`national_hub` must be a table (`[national_hub]`)");
+            return None;
+        }
+        match HubEntry::deserialize(value.clone()) {
+            Ok(hub) => Some(hub),
+            Err(e) => {
+                self.entry(src, "national_hub", one_line(e.message()));
+                None
+            }
+        }
+    }
 }
 
 /// A key of `original` that deserializing into `value` ignored, as a problem message.
@@ -304,6 +340,23 @@ struct DepartmentEntry {
     #[serde(default)]
     city: BTreeMap<String, BackendEntry>,
 }
+
+/// The national hub as written in `departments.toml` (`[national_hub]`): one backend that
+/// answers for holders from another province.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HubEntry {
+    id: String,
+    name_zh: String,
+    name_en: String,
+    objection_sla_hours: u32,
+    endpoint: String,
+    unit_credit_code: Option<String>,
+}
+
+/// The GB/T 2260 region code the national hub's derived unit credit code carries (national
+/// authorities' codes start `11100000`).
+const NATIONAL_REGION: u32 = 100000;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -586,11 +639,80 @@ fn build_departments(
     out
 }
 
+/// The national hub as a department with one backend of scope `national`, or `None` (reported)
+/// when its entry is wrong or its id or unit credit code is taken by a department.
+fn build_national_hub(
+    problems: &mut Problems,
+    src: &Source<'_>,
+    hub: HubEntry,
+    departments: &[Department],
+) -> Option<Department> {
+    let entry = "national_hub";
+    let before = problems.0.len();
+    if !is_slug(&hub.id) {
+        problems.entry(
+            src,
+            entry,
+            "an id is lower-case kebab-case (`a-z`, `0-9`, `-`)",
+        );
+    }
+    if departments.iter().any(|d| d.id == hub.id) {
+        problems.entry(
+            src,
+            entry,
+            format!("id `{}` is also a department's", hub.id),
+        );
+    }
+    check_names(problems, src, entry, &hub.name_zh, &hub.name_en);
+    if hub.objection_sla_hours == 0 {
+        problems.entry(src, entry, "`objection_sla_hours` must be at least 1");
+    }
+    let endpoint = parse_endpoint(&hub.endpoint)
+        .map_err(|msg| problems.entry(src, entry, msg))
+        .ok();
+    let unit_credit_code = match &hub.unit_credit_code {
+        Some(code) => ident::parse_credit_code(code)
+            .map(|c| c.to_string())
+            .map_err(|e| problems.entry(src, entry, format!("unit credit code `{code}`: {e}")))
+            .ok(),
+        None => Some(derived_unit_credit_code(&hub.id, NATIONAL_REGION)),
+    };
+    if let Some(code) = &unit_credit_code {
+        let taken = departments
+            .iter()
+            .flat_map(|d| &d.backends)
+            .any(|b| &b.unit_credit_code == code);
+        if taken {
+            problems.entry(
+                src,
+                entry,
+                format!("unit credit code `{code}` is also used by a department's backend"),
+            );
+        }
+    }
+    if problems.0.len() > before {
+        return None;
+    }
+    Some(Department {
+        backends: vec![Backend {
+            department: hub.id.clone(),
+            scope: BackendScope::National,
+            endpoint: endpoint?,
+            unit_credit_code: unit_credit_code?,
+        }],
+        id: hub.id,
+        name_zh: hub.name_zh,
+        name_en: hub.name_en,
+        objection_sla_hours: hub.objection_sla_hours,
+    })
+}
+
 fn check_certificates(
     problems: &mut Problems,
     src: &Source<'_>,
     certificates: &[CertificateType],
     departments: &[Department],
+    national_hub: Option<&str>,
 ) {
     let departments = first_wins(departments, |d| &d.id);
     let mut codes = HashSet::new();
@@ -642,6 +764,13 @@ fn check_certificates(
             if !listed.insert(id.as_str()) {
                 report(format!("department `{id}` is listed twice"));
             }
+            if Some(id.as_str()) == national_hub {
+                report(format!(
+                    "`{id}` is the national hub, which answers for other provinces' holders, \
+                     not an issuing department"
+                ));
+                continue;
+            }
             match departments.get(id.as_str()) {
                 None => report(format!("unknown department `{id}`")),
                 Some(d) if c.level == DataLevel::City => {
@@ -680,6 +809,11 @@ fn check_field<'a>(
     }
     if !names.insert(name.as_str()) {
         report(format!("field `{name}` is defined twice"));
+    }
+    if name == HOLDER_NAME {
+        report(format!(
+            "field `{HOLDER_NAME}` is reserved: every record carries the holder's name"
+        ));
     }
     if name == "birth_date" && field.kind != FieldKind::Date {
         report(format!(
@@ -773,12 +907,17 @@ fn check_scenarios(
                     holder_name(cert.holder)
                 ));
             }
-            check_requirement(r, cert, &mut report);
+            check_requirement(r, cert, s.holder, &mut report);
         }
     }
 }
 
-fn check_requirement(r: &Requirement, cert: &CertificateType, report: &mut impl FnMut(String)) {
+fn check_requirement(
+    r: &Requirement,
+    cert: &CertificateType,
+    holder: HolderKind,
+    report: &mut impl FnMut(String),
+) {
     let field = |name: &str| cert.fields.iter().find(|f| f.name == name);
     for (j, p) in r.predicates.iter().enumerate() {
         let (check, name) = match p {
@@ -830,63 +969,56 @@ fn check_requirement(r: &Requirement, cert: &CertificateType, report: &mut impl 
             (Predicate::ValidOnDay, _) => {}
         }
     }
-    let mut disclosed = HashSet::new();
-    for name in &r.disclose {
-        match field(name) {
-            None => report(format!(
-                "disclose: `{name}` is not a field of `{}`",
-                cert.code
-            )),
-            Some(spec) if spec.kind == FieldKind::ResidentId => report(format!(
-                "disclose: `{name}` is a resident ID number, which is never disclosed"
-            )),
-            Some(_) => {
-                if !disclosed.insert(name.as_str()) {
-                    report(format!("disclose: `{name}` is listed twice"));
-                }
-            }
-        }
-    }
+    check_disclose(r, cert, holder, report);
 }
 
-fn check_service_items(
-    problems: &mut Problems,
-    src: &Source<'_>,
-    items: &[ServiceItem],
-    certificates: &[CertificateType],
+/// What a requirement discloses: fields of its certificate, and only under a recorded legal
+/// basis a resident ID number or a person's full name.
+fn check_disclose(
+    r: &Requirement,
+    cert: &CertificateType,
+    holder: HolderKind,
+    report: &mut impl FnMut(String),
 ) {
-    let certificates: HashSet<&str> = certificates.iter().map(|c| c.code.as_str()).collect();
-    let mut numbers = HashSet::new();
-    for item in items {
-        let entry = format!("item `{}`", item.no);
-        if !numbers.insert(item.no) {
-            problems.entry(src, &entry, "duplicate item number");
-        }
-        if item.department_zh.trim().is_empty() {
-            problems.entry(src, &entry, "`department_zh` is empty");
-        }
-        if item.name_zh.trim().is_empty() && !item.illegible {
-            problems.entry(
-                src,
-                &entry,
-                "`name_zh` is empty (set `illegible = true` if the source cannot be read)",
-            );
-        }
-        let mut listed = HashSet::new();
-        for (i, code) in item.materials.iter().enumerate() {
-            if !certificates.contains(code.as_str()) {
-                problems.entry(
-                    src,
-                    &entry,
-                    format!("material {}: unknown certificate `{code}`", i + 1),
-                );
-            } else if !listed.insert(code.as_str()) {
-                problems.entry(
-                    src,
-                    &entry,
-                    format!("material {}: certificate `{code}` is listed twice", i + 1),
-                );
+    let basis = r.legal_basis();
+    if r.legal_basis.is_some() && basis.is_none() {
+        report("`legal_basis` is empty: cite the provision, or leave it out".into());
+    }
+    let mut disclosed = HashSet::new();
+    for name in &r.disclose {
+        let refusal = if name == HOLDER_NAME {
+            match (holder, basis) {
+                (HolderKind::Organisation, _) => Some(format!(
+                    "disclose: `{HOLDER_NAME}`: an organisation's registered name is always \
+                     given in full"
+                )),
+                (HolderKind::Person, None) => Some(format!(
+                    "disclose: `{HOLDER_NAME}` (the holder's full name) needs a recorded \
+                     `legal_basis`; without one the name is given masked"
+                )),
+                (HolderKind::Person, Some(_)) => None,
             }
+        } else {
+            match cert.fields.iter().find(|f| &f.name == name) {
+                None => Some(format!(
+                    "disclose: `{name}` is not a field of `{}`",
+                    cert.code
+                )),
+                Some(spec) if spec.kind == FieldKind::ResidentId && basis.is_none() => {
+                    Some(format!(
+                        "disclose: `{name}` is a resident ID number, disclosed only under a \
+                         recorded `legal_basis`"
+                    ))
+                }
+                Some(_) => None,
+            }
+        };
+        match refusal {
+            Some(msg) => report(msg),
+            None if !disclosed.insert(name.as_str()) => {
+                report(format!("disclose: `{name}` is listed twice"));
+            }
+            None => {}
         }
     }
 }

@@ -7,12 +7,14 @@
 //! request. [`Catalogue::embedded`] is the repository's own `config/`, compiled in, for tests, the
 //! issuer's demo mode and the load tester.
 
+mod coverage;
 mod load;
 pub mod model;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+pub use coverage::Coverage;
 pub use load::{
     CatalogueError, Problem, Source, Sources, CERTIFICATES_FILE, CITIES_FILE, DEPARTMENTS_FILE,
     SCENARIOS_FILE, SERVICE_ITEMS_FILE,
@@ -37,6 +39,23 @@ pub struct Catalogue {
     answering: Vec<usize>,
     /// (department index, scope) → index into that department's `backends`.
     backend_index: HashMap<(usize, BackendScope), usize>,
+    /// The national hub's index in `departments`, if there is one.
+    national_hub: Option<usize>,
+    /// The province's GB/T 2260 code divided by 10 000 (`37`), from its cities.
+    province_prefix: Option<CityCode>,
+}
+
+/// Where to ask for one holder's record of one certificate type (see [`Catalogue::route_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<'c> {
+    /// The backend that holds the record unless `index` says otherwise: the first department's,
+    /// at the province or in the holder's home city; the national hub for a holder from
+    /// another province.
+    pub backend: &'c Backend,
+    /// When another backend may hold the record (a type with two issuing departments, a
+    /// city-level type, which may be registered in a city other than the home city): the
+    /// backend whose index says which one does — the first department's province backend.
+    pub index: Option<&'c Backend>,
 }
 
 /// Why no backend answers for a certificate and holder (see [`Catalogue::backend_for`]).
@@ -50,9 +69,13 @@ pub enum RouteError {
         "certificate `{certificate}` is held by city backends, but the holder has no home city"
     )]
     NoHolderCity { certificate: CertificateCode },
-    /// The holder's home city is not one of the catalogue's cities.
+    /// The holder's home city is not a GB/T 2260 city code, or is in this province but not one
+    /// of the catalogue's cities.
     #[error("unknown city `{0}`")]
     UnknownCity(CityCode),
+    /// The holder is from another province, and the catalogue has no national hub to ask.
+    #[error("city `{0}` is in another province, and there is no national hub to ask")]
+    NoNationalHub(CityCode),
     /// The answering department has no backend for the holder's city (not rolled out there).
     #[error("department `{department}` has no backend for city `{city}`")]
     NoCityBackend {
@@ -68,6 +91,7 @@ impl RouteError {
             RouteError::UnknownCertificate(_) => "route.unknown_certificate",
             RouteError::NoHolderCity { .. } => "route.no_holder_city",
             RouteError::UnknownCity(_) => "route.unknown_city",
+            RouteError::NoNationalHub(_) => "route.no_national_hub",
             RouteError::NoCityBackend { .. } => "route.no_city_backend",
         }
     }
@@ -91,6 +115,23 @@ pub const EMBEDDED: Sources<'static> = Sources {
     scenarios: embedded_source!("scenarios.toml"),
     service_items: embedded_source!("service-items.toml"),
 };
+
+impl Sources<'_> {
+    /// Writes the five texts into `dir` under their file names: a copy of the catalogue to
+    /// edit and load (what an operator tool or a test starts from).
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        for (file, source) in [
+            (CERTIFICATES_FILE, &self.certificates),
+            (DEPARTMENTS_FILE, &self.departments),
+            (CITIES_FILE, &self.cities),
+            (SCENARIOS_FILE, &self.scenarios),
+            (SERVICE_ITEMS_FILE, &self.service_items),
+        ] {
+            std::fs::write(dir.join(file), source.text)?;
+        }
+        Ok(())
+    }
+}
 
 impl Catalogue {
     /// Reads and validates the five catalogue files in `dir` (named as in [`CERTIFICATES_FILE`]
@@ -189,6 +230,8 @@ impl Catalogue {
             })
             .collect();
         Catalogue {
+            national_hub: parts.national_hub,
+            province_prefix: parts.cities.first().map(|c| c.code / 10_000),
             city_index: by(&parts.cities, |c| c.code),
             scenario_index: by(&parts.scenarios, |s| s.id.clone()),
             service_item_index: by(&parts.service_items, |i| i.no),
@@ -258,46 +301,123 @@ impl Catalogue {
             .map(|&i| &self.service_items[i])
     }
 
-    /// The backend that answers for `certificate` for a holder of home city `holder_city`:
-    /// the first department's province backend for province and province-and-city levels, the
-    /// holder's city's backend for city level (error if the city is unknown or missing).
-    pub fn backend_for(
+    /// The national hub: the department whose one backend answers for holders from another
+    /// province, if `departments.toml` has one. It is also among [`Catalogue::departments`].
+    pub fn national_hub(&self) -> Option<&Department> {
+        self.national_hub.map(|i| &self.departments[i])
+    }
+
+    /// Where to ask for `certificate` for a holder of home city `holder_city` (the code's
+    /// claim):
+    /// - a holder from another province (a valid GB/T 2260 city code outside this province):
+    ///   the national hub, for every type;
+    /// - province and province-and-city levels: the first department's province backend;
+    /// - city level: the first department's backend in the holder's home city (error if the
+    ///   code names no city, or one of this province that is not in `cities.toml`).
+    ///
+    /// Where the record may be held elsewhere — by the second issuing department, or
+    /// registered in another city — the route names the index to ask ([`Route::index`]). No
+    /// I/O: hash-map look-ups only.
+    pub fn route_for(
         &self,
         certificate: &str,
         holder_city: Option<CityCode>,
-    ) -> Result<&Backend, RouteError> {
+    ) -> Result<Route<'_>, RouteError> {
         let &c = self
             .certificate_index
             .get(certificate)
             .ok_or_else(|| RouteError::UnknownCertificate(certificate.to_string()))?;
         let cert = &self.certificates[c];
+        if let Some(city) = holder_city.filter(|&city| !self.city_index.contains_key(&city)) {
+            if is_gb2260_city(city) && Some(city / 10_000) != self.province_prefix {
+                let hub = self.national_hub().ok_or(RouteError::NoNationalHub(city))?;
+                // Validation gives the hub exactly one backend.
+                return Ok(Route {
+                    backend: &hub.backends[0],
+                    index: None,
+                });
+            }
+            // Not a city at all, or not one of this province's: only city-level types need it.
+            if cert.level == DataLevel::City {
+                return Err(RouteError::UnknownCity(city));
+            }
+        }
         let d = self.answering[c];
         let dept = &self.departments[d];
         let scope = match cert.level {
             DataLevel::Province | DataLevel::ProvinceAndCity => BackendScope::Province,
             DataLevel::City => {
-                let city = holder_city.ok_or_else(|| RouteError::NoHolderCity {
+                BackendScope::City(holder_city.ok_or_else(|| RouteError::NoHolderCity {
                     certificate: cert.code.clone(),
-                })?;
-                if !self.city_index.contains_key(&city) {
-                    return Err(RouteError::UnknownCity(city));
-                }
-                BackendScope::City(city)
+                })?)
             }
         };
-        match self.backend_index.get(&(d, scope)) {
-            Some(&b) => Ok(&dept.backends[b]),
+        let backend = match self.backend_index.get(&(d, scope)) {
+            Some(&b) => &dept.backends[b],
             // Validation requires every department's province backend, so only a city can miss.
-            None => Err(RouteError::NoCityBackend {
-                department: dept.id.clone(),
-                city: holder_city.unwrap_or_default(),
-            }),
-        }
+            None => {
+                return Err(RouteError::NoCityBackend {
+                    department: dept.id.clone(),
+                    city: holder_city.unwrap_or_default(),
+                })
+            }
+        };
+        Ok(Route {
+            backend,
+            index: self.index_of(cert),
+        })
     }
 
-    /// The certificate types a given backend answers for (by department and scope): the types
-    /// whose first department is `department`, province and province-and-city types for the
-    /// province backend, city types for a city backend. Empty if there is no such backend.
+    /// The backend that holds `certificate` for a holder of home city `holder_city` when
+    /// nothing else is known: [`Catalogue::route_for`]'s [`Route::backend`].
+    pub fn backend_for(
+        &self,
+        certificate: &str,
+        holder_city: Option<CityCode>,
+    ) -> Result<&Backend, RouteError> {
+        self.route_for(certificate, holder_city).map(|r| r.backend)
+    }
+
+    /// The backend whose index says where a holder's record of `certificate` is held — its
+    /// first department's province backend — for a type that another backend may hold (two
+    /// issuing departments, or city level); `None` for the others.
+    pub fn index_of(&self, certificate: &CertificateType) -> Option<&Backend> {
+        if certificate.departments.len() < 2 && certificate.level != DataLevel::City {
+            return None;
+        }
+        let d = *self
+            .department_index
+            .get(certificate.departments.first()?)?;
+        let &b = self.backend_index.get(&(d, BackendScope::Province))?;
+        Some(&self.departments[d].backends[b])
+    }
+
+    /// The backend of `department` at `scope`, if it may hold records of `certificate`: the
+    /// department issues the type, and the scope fits its level (a city for city-level types,
+    /// the province for the others). What an index's answer is checked against.
+    pub fn holding_backend(
+        &self,
+        certificate: &CertificateType,
+        department: &str,
+        scope: BackendScope,
+    ) -> Option<&Backend> {
+        let fits = match scope {
+            BackendScope::Province => certificate.level != DataLevel::City,
+            BackendScope::City(_) => certificate.level == DataLevel::City,
+            BackendScope::National => false,
+        };
+        if !fits || !certificate.departments.iter().any(|d| d == department) {
+            return None;
+        }
+        let &d = self.department_index.get(department)?;
+        let &b = self.backend_index.get(&(d, scope))?;
+        Some(&self.departments[d].backends[b])
+    }
+
+    /// The certificate types a given backend may hold records of (by department and scope):
+    /// the types `department` issues (first or second), province and province-and-city types
+    /// for its province backend, city types for a city backend; every type for the national
+    /// hub. Empty if there is no such backend.
     pub fn certificates_of(&self, department: &str, scope: BackendScope) -> Vec<&CertificateType> {
         let Some(&d) = self.department_index.get(department) else {
             return Vec::new();
@@ -307,17 +427,44 @@ impl Catalogue {
         }
         self.certificates
             .iter()
-            .zip(&self.answering)
-            .filter(|(cert, &a)| {
-                a == d
-                    && match scope {
-                        BackendScope::Province => cert.level != DataLevel::City,
-                        BackendScope::City(_) => cert.level == DataLevel::City,
-                    }
+            .filter(|cert| match scope {
+                BackendScope::National => true,
+                BackendScope::Province => {
+                    cert.level != DataLevel::City
+                        && cert.departments.iter().any(|x| x == department)
+                }
+                BackendScope::City(_) => {
+                    cert.level == DataLevel::City
+                        && cert.departments.iter().any(|x| x == department)
+                }
             })
-            .map(|(cert, _)| cert)
             .collect()
     }
+
+    /// The certificate types whose index `department`'s province backend keeps (see
+    /// [`Catalogue::index_of`]).
+    pub fn indexed_by(&self, department: &str) -> Vec<&CertificateType> {
+        self.certificates
+            .iter()
+            .filter(|cert| {
+                self.index_of(cert)
+                    .is_some_and(|index| index.department == department)
+            })
+            .collect()
+    }
+}
+
+/// Whether `code` is a GB/T 2260 code of a prefecture-level division (or one directly under
+/// its province): a province prefix in use (`11`–`65`, `71`, `81`, `82`) and a non-zero
+/// rest. `370000` (a province) and `990100` are not.
+pub fn is_gb2260_city(code: CityCode) -> bool {
+    const PROVINCES: [CityCode; 34] = [
+        11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
+        52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    ];
+    (100_000..1_000_000).contains(&code)
+        && code % 10_000 != 0
+        && PROVINCES.contains(&(code / 10_000))
 }
 
 #[cfg(test)]
@@ -331,7 +478,12 @@ mod tests {
         assert_eq!(c.cities().len(), 16);
         assert_eq!(c.service_items().len(), 500);
         assert!(c.scenarios().len() >= 12);
-        assert_eq!(c.departments().len(), 13);
+        // The 13 issuing departments and the national hub.
+        assert_eq!(c.departments().len(), 14);
+        assert_eq!(
+            c.national_hub().map(|d| d.id.as_str()),
+            Some("national-hub")
+        );
     }
 
     #[test]
@@ -405,10 +557,16 @@ mod tests {
                 .map_err(|e| e.code()),
             Err("route.no_holder_city")
         );
-        assert_eq!(
-            c.backend_for("residence-permit", Some(110100)),
-            Err(RouteError::UnknownCity(110100))
-        );
+        // A city of this province that is not in cities.toml (Laiwu, merged into Jinan), or
+        // not a city code at all: no city backend to ask.
+        for city in [371200, 370000, 990100] {
+            assert_eq!(
+                c.backend_for("residence-permit", Some(city)),
+                Err(RouteError::UnknownCity(city))
+            );
+        }
+        // A province-level type needs no city.
+        assert!(c.backend_for("resident-id-card", Some(371200)).is_ok());
         assert_eq!(
             c.backend_for("no-such-thing", None).map_err(|e| e.code()),
             Err("route.unknown_certificate")
@@ -416,46 +574,188 @@ mod tests {
     }
 
     #[test]
+    fn a_type_another_backend_may_hold_names_its_index() {
+        let c = Catalogue::embedded();
+        // One department, province level: nothing to locate.
+        let r = c
+            .route_for("resident-id-card", Some(370200))
+            .expect("route");
+        assert_eq!(r.index, None);
+        // Two departments: the first's province backend by default, and its index.
+        let r = c
+            .route_for("business-licence", Some(370200))
+            .expect("route");
+        assert_eq!(
+            (r.backend.department.as_str(), r.backend.scope),
+            ("market-regulation", BackendScope::Province)
+        );
+        assert_eq!(r.index, Some(r.backend));
+        // City level: the home city by default, the department's province index.
+        let r = c
+            .route_for("residence-permit", Some(370200))
+            .expect("route");
+        assert_eq!(r.backend.scope, BackendScope::City(370200));
+        let index = r.index.expect("an index");
+        assert_eq!(
+            (index.department.as_str(), index.scope),
+            ("public-security", BackendScope::Province)
+        );
+        // Both: a city-level type with two departments.
+        let r = c.route_for("hygiene-licence", Some(370300)).expect("route");
+        assert_eq!(
+            (r.backend.department.as_str(), r.backend.scope),
+            ("health", BackendScope::City(370300))
+        );
+        assert_eq!(
+            r.index.map(|b| (b.department.as_str(), b.scope)),
+            Some(("health", BackendScope::Province))
+        );
+    }
+
+    #[test]
+    fn an_index_may_name_only_a_backend_that_can_hold_the_type() {
+        let c = Catalogue::embedded();
+        let licence = c.certificate("business-licence").expect("type");
+        let second = c
+            .holding_backend(licence, "administrative-approval", BackendScope::Province)
+            .expect("the second department");
+        assert_eq!(second.department, "administrative-approval");
+        // Not an issuer of the type; a city backend for a province-level type; the hub.
+        assert!(c
+            .holding_backend(licence, "health", BackendScope::Province)
+            .is_none());
+        assert!(c
+            .holding_backend(licence, "market-regulation", BackendScope::City(370100))
+            .is_none());
+        assert!(c
+            .holding_backend(licence, "national-hub", BackendScope::National)
+            .is_none());
+        let permit = c.certificate("residence-permit").expect("type");
+        assert!(c
+            .holding_backend(permit, "public-security", BackendScope::City(371700))
+            .is_some());
+        assert!(c
+            .holding_backend(permit, "public-security", BackendScope::Province)
+            .is_none());
+        assert!(c
+            .holding_backend(permit, "public-security", BackendScope::City(371200))
+            .is_none());
+    }
+
+    #[test]
+    fn holders_from_another_province_go_to_the_national_hub() {
+        let c = Catalogue::embedded();
+        for cert in c.certificates() {
+            for city in [110100, 310100, 440300, 650100] {
+                let r = c
+                    .route_for(&cert.code, Some(city))
+                    .unwrap_or_else(|e| panic!("{}: {e}", cert.code));
+                assert_eq!(
+                    (r.backend.department.as_str(), r.backend.scope),
+                    ("national-hub", BackendScope::National)
+                );
+                assert_eq!(r.index, None, "the hub is asked directly");
+            }
+        }
+        assert!(is_gb2260_city(110100) && is_gb2260_city(370200) && is_gb2260_city(429004));
+        assert!(!is_gb2260_city(110000) && !is_gb2260_city(990100) && !is_gb2260_city(1101));
+
+        // Without a hub, such a holder has no backend to ask.
+        let text = EMBEDDED.departments.text;
+        let start = text.find("\n[national_hub]").expect("a hub");
+        let end = start
+            + text[start..]
+                .find("[[department]]")
+                .expect("departments after it");
+        let text = format!("{}{}", &text[..start], &text[end..]);
+        let no_hub = Catalogue::from_sources(&Sources {
+            departments: Source {
+                name: "departments.toml",
+                text: &text,
+            },
+            ..EMBEDDED
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(no_hub.national_hub().is_none());
+        assert_eq!(
+            no_hub.backend_for("resident-id-card", Some(110100)),
+            Err(RouteError::NoNationalHub(110100))
+        );
+    }
+
+    #[test]
     fn every_certificate_routes_in_every_city() {
         let c = Catalogue::embedded();
         for cert in c.certificates() {
+            let index = c.index_of(cert);
+            assert_eq!(
+                index.is_some(),
+                cert.departments.len() > 1 || cert.level == DataLevel::City,
+                "{}",
+                cert.code
+            );
             for city in c.cities() {
-                let b = c
-                    .backend_for(&cert.code, Some(city.code))
+                let r = c
+                    .route_for(&cert.code, Some(city.code))
                     .unwrap_or_else(|e| panic!("{}: {e}", cert.code));
-                assert_eq!(b.department, cert.departments[0]);
+                assert_eq!(r.backend.department, cert.departments[0]);
+                assert_eq!(r.index, index, "{}", cert.code);
+                // Whatever department and city the index names, it names a backend: every
+                // issuing department has a backend in every city for the city-level types.
+                for department in &cert.departments {
+                    let scope = match cert.level {
+                        DataLevel::City => BackendScope::City(city.code),
+                        _ => BackendScope::Province,
+                    };
+                    let held = c
+                        .holding_backend(cert, department, scope)
+                        .unwrap_or_else(|| panic!("{}: {department} {scope:?}", cert.code));
+                    assert!(c.certificates_of(department, scope).contains(&cert));
+                    assert_eq!(held.scope, scope);
+                }
+            }
+            if let Some(index) = index {
+                assert!(c.indexed_by(&index.department).contains(&cert));
             }
         }
     }
 
     #[test]
-    fn certificates_of_backends_partition_the_catalogue() {
+    fn the_backends_of_a_type_are_those_that_may_hold_it() {
         let c = Catalogue::embedded();
-        let mut answered = 0;
+        let mut held = std::collections::HashMap::<&str, usize>::new();
         for dept in c.departments() {
             for backend in &dept.backends {
-                let certs = c.certificates_of(&dept.id, backend.scope);
-                for cert in &certs {
-                    let city = match backend.scope {
-                        BackendScope::Province => None,
-                        BackendScope::City(code) => Some(code),
+                for cert in c.certificates_of(&dept.id, backend.scope) {
+                    let may = match backend.scope {
+                        BackendScope::National => true,
+                        scope => c.holding_backend(cert, &dept.id, scope) == Some(backend),
                     };
-                    assert_eq!(c.backend_for(&cert.code, city), Ok(backend));
-                }
-                if backend.scope == BackendScope::Province {
-                    answered += certs.len();
+                    assert!(may, "{} at {}", cert.code, dept.id);
+                    *held.entry(cert.code.as_str()).or_default() += 1;
                 }
             }
         }
-        let city_level = c
-            .certificates()
-            .iter()
-            .filter(|t| t.level == DataLevel::City)
-            .count();
-        assert_eq!(answered + city_level, c.certificates().len());
+        for cert in c.certificates() {
+            // Every type: its departments' backends at its level, and the hub.
+            let per_department = match cert.level {
+                DataLevel::City => c.cities().len(),
+                _ => 1,
+            };
+            assert_eq!(
+                held.get(cert.code.as_str()).copied(),
+                Some(cert.departments.len() * per_department + 1),
+                "{}",
+                cert.code
+            );
+        }
+        let hub = c.certificates_of("national-hub", BackendScope::National);
+        assert_eq!(hub.len(), c.certificates().len());
         let ps = c.certificates_of("public-security", BackendScope::City(370100));
         assert!(ps.iter().any(|t| t.code == "residence-permit"));
         assert!(!ps.iter().any(|t| t.code == "resident-id-card"));
+        let approval = c.certificates_of("administrative-approval", BackendScope::Province);
+        assert!(approval.iter().any(|t| t.code == "business-licence"));
         assert!(c
             .certificates_of("education", BackendScope::City(370100))
             .is_empty());

@@ -19,7 +19,8 @@ pub type CityCode = u32;
 pub enum DataLevel {
     /// One province-level backend answers for every holder.
     Province,
-    /// The backend of the holder's home city answers.
+    /// A city backend answers: the one of the city where the record is registered, which the
+    /// department's index names (see `Catalogue::route_for`); by default the holder's home city.
     City,
     /// Issued at both levels; the province backend holds the consolidated register and answers.
     ProvinceAndCity,
@@ -66,7 +67,8 @@ pub enum FieldKind {
     Enum { values: Vec<String> },
     /// A list drawn from a closed set (a driving licence's classes `C1`, `C2`...).
     EnumSet { values: Vec<String> },
-    /// A resident ID number (GB 11643). Never disclosed by the gateway.
+    /// A resident ID number (GB 11643). Disclosed only where the requirement records a legal
+    /// basis ([`Requirement::legal_basis`]), then in full; never otherwise.
     ResidentId,
     /// A unified social credit code (GB 32100).
     CreditCode,
@@ -151,8 +153,8 @@ pub struct CertificateType {
     pub no: u32,
     pub name_zh: String,
     pub name_en: String,
-    /// Issuing departments; the first is the one whose backend answers queries and receives
-    /// objections.
+    /// Issuing departments. A holder's record is held by one of them; the first keeps the
+    /// index of which one (and which city), and is asked when the index names none.
     pub departments: Vec<DepartmentId>,
     pub level: DataLevel,
     pub holder: HolderKinds,
@@ -181,6 +183,8 @@ pub enum Endpoint {
 pub enum BackendScope {
     Province,
     City(CityCode),
+    /// The national hub's one backend: every type, for holders from another province.
+    National,
 }
 
 /// One department backend after loading: province-level or one city's.
@@ -229,6 +233,11 @@ pub enum Predicate {
     OneOf { field: String, values: Vec<String> },
 }
 
+/// The name `disclose` gives the holder's name by: every record carries it, so no certificate
+/// type may have a field of its own called so. Listed under a legal basis, a person's name is
+/// given in full instead of masked.
+pub const HOLDER_NAME: &str = "holder_name";
+
 /// One certificate a scenario requires, with its predicates and what may be disclosed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -236,10 +245,27 @@ pub struct Requirement {
     pub certificate: CertificateCode,
     #[serde(default)]
     pub predicates: Vec<Predicate>,
-    /// Record fields the venue may see (masked where personal). The verdict and a masked holder
-    /// name are always given; nothing else unless listed here.
+    /// Record fields the venue may see (masked where personal), and [`HOLDER_NAME`] for the
+    /// holder's name in full. The verdict and a masked holder name are always given; nothing
+    /// else unless listed here.
     #[serde(default)]
     pub disclose: Vec<String>,
+    /// The provision under which the venue needs what this requirement discloses, e.g.
+    /// `《旅馆业治安管理办法》第六条` (a hotel registers each guest). Only under one may
+    /// `disclose` list a resident ID number (then given in full) or [`HOLDER_NAME`]; other
+    /// personal fields stay masked.
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+}
+
+impl Requirement {
+    /// The recorded legal basis, if any: a blank one counts as none.
+    pub fn legal_basis(&self) -> Option<&str> {
+        self.legal_basis
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+    }
 }
 
 /// A venue's use case ("用证场景"): what it must check and may see.
@@ -261,17 +287,173 @@ pub struct Scenario {
     pub allow_hmac: bool,
 }
 
-/// One of the 500 service items of the plan's Annex 1.
+/// One of the 500 service items of the plan's Annex 1, with the materials an applicant would
+/// otherwise bring on paper: the materials library of 免证办.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceItem {
     pub no: u32,
     pub department_zh: String,
     pub name_zh: String,
-    /// Certificate types that supply this item's materials, where the item is standardised.
+    /// Our id of the item's department: what a holder's consent may name
+    /// (`department:<id>`), and where a commitment to a paper material is checked afterwards.
+    pub department: String,
+    /// Who applies: the holder kind of the code a service window is shown. Absent only on an
+    /// illegible row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applicant: Option<HolderKind>,
+    /// Whether the materials are the province's (`plan`) or a proposal awaiting review
+    /// (`assumed`). Figures over the two are reported apart.
     #[serde(default)]
-    pub materials: Vec<CertificateCode>,
+    pub source: MaterialsSource,
+    /// Form fields only the applicant can write: no certificate supplies them.
+    #[serde(default)]
+    pub applicant_fields: Vec<String>,
+    #[serde(default)]
+    pub materials: Vec<Material>,
     /// Annex 1 row is illegible in the source document.
     #[serde(default)]
     pub illegible: bool,
+}
+
+impl ServiceItem {
+    /// The material with this id (a certificate code or a paper material's id).
+    pub fn material(&self, id: &str) -> Option<&Material> {
+        self.materials.iter().find(|m| m.id() == id)
+    }
+
+    /// Every field on the item's form, each once: those its materials fill (a field two
+    /// certificates carry, such as the holder's name, is one field), then the applicant's own.
+    pub fn form_fields(&self) -> Vec<&str> {
+        let mut fields: Vec<&str> = Vec::new();
+        let filled = self.materials.iter().flat_map(|m| &m.fields);
+        for field in filled.chain(&self.applicant_fields) {
+            if !fields.contains(&field.as_str()) {
+                fields.push(field);
+            }
+        }
+        fields
+    }
+}
+
+/// Where a service item's materials list comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaterialsSource {
+    /// Confirmed by the province's staff.
+    Plan,
+    /// Proposed from the item's name and department (`config/tools/propose_materials.py`).
+    #[default]
+    Assumed,
+}
+
+impl MaterialsSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaterialsSource::Plan => "plan",
+            MaterialsSource::Assumed => "assumed",
+        }
+    }
+}
+
+/// One material a service item requires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "MaterialRepr", into = "MaterialRepr")]
+pub struct Material {
+    pub supply: Supply,
+    /// The form fields it fills, named as its certificate's record fields (`holder_name`: the
+    /// record's holder). Empty for a paper material.
+    pub fields: Vec<String>,
+    /// Whether a signed commitment (告知承诺) may replace it.
+    pub commitment: bool,
+}
+
+/// Where a material comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Supply {
+    /// Pulled from the department that issues this certificate type.
+    Certificate(CertificateCode),
+    /// No certificate supplies it: presented on paper. `id` is a slug unique in its item.
+    Paper { id: String, name_zh: String },
+}
+
+impl Material {
+    /// The material's id within its item: its certificate code, or its paper id.
+    pub fn id(&self) -> &str {
+        match &self.supply {
+            Supply::Certificate(code) => code,
+            Supply::Paper { id, .. } => id,
+        }
+    }
+
+    /// The certificate type that supplies it, if any.
+    pub fn certificate(&self) -> Option<&str> {
+        match &self.supply {
+            Supply::Certificate(code) => Some(code),
+            Supply::Paper { .. } => None,
+        }
+    }
+}
+
+/// How a [`Material`] is written: `{ certificate = "...", fields = [...] }` or
+/// `{ paper = "...", name_zh = "..." }`, each with an optional `commitment`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaterialRepr {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertificateCode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    paper: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name_zh: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    commitment: bool,
+}
+
+impl TryFrom<MaterialRepr> for Material {
+    type Error = String;
+
+    fn try_from(r: MaterialRepr) -> Result<Self, Self::Error> {
+        let supply = match (r.certificate, r.paper, r.name_zh) {
+            (Some(code), None, None) => Supply::Certificate(code),
+            (Some(code), _, _) => {
+                return Err(format!(
+                    "material `{code}`: `certificate` cannot be combined with `paper` or `name_zh`"
+                ))
+            }
+            (None, Some(id), _) if !r.fields.is_empty() => {
+                return Err(format!(
+                    "paper material `{id}`: `fields` only come from a certificate"
+                ))
+            }
+            (None, Some(id), Some(name_zh)) => Supply::Paper { id, name_zh },
+            (None, Some(id), None) => {
+                return Err(format!("paper material `{id}`: missing `name_zh`"))
+            }
+            (None, None, _) => return Err("a material needs `certificate` or `paper`".to_string()),
+        };
+        Ok(Material {
+            supply,
+            fields: r.fields,
+            commitment: r.commitment,
+        })
+    }
+}
+
+impl From<Material> for MaterialRepr {
+    fn from(m: Material) -> Self {
+        let (certificate, paper, name_zh) = match m.supply {
+            Supply::Certificate(code) => (Some(code), None, None),
+            Supply::Paper { id, name_zh } => (None, Some(id), Some(name_zh)),
+        };
+        MaterialRepr {
+            certificate,
+            fields: m.fields,
+            paper,
+            name_zh,
+            commitment: m.commitment,
+        }
+    }
 }

@@ -176,6 +176,11 @@ pub enum Purpose {
     Presentation,
     /// The holder's own access: "who checked me" and filing an objection as the holder.
     HolderAccess,
+    /// Shown at a government service window (免证办, `POST /v1/materials`): the service
+    /// window pulls the materials of one service item. Its consent scope must name the item
+    /// (`item:<no>`) or the item's department (`department:<id>`); without a scope it opens
+    /// nothing.
+    ServiceWindow,
 }
 
 impl Purpose {
@@ -184,6 +189,7 @@ impl Purpose {
         match self {
             Purpose::Presentation => None,
             Purpose::HolderAccess => Some(1),
+            Purpose::ServiceWindow => Some(2),
         }
     }
 
@@ -191,6 +197,7 @@ impl Purpose {
         match self {
             Purpose::Presentation => "presentation",
             Purpose::HolderAccess => "holder-access",
+            Purpose::ServiceWindow => "service-window",
         }
     }
 }
@@ -286,9 +293,10 @@ impl HolderClaims {
         let purpose = match cwt.get(label::PURPOSE) {
             None => Purpose::Presentation,
             Some(Value::Integer(i)) if i128::from(*i) == 1 => Purpose::HolderAccess,
+            Some(Value::Integer(i)) if i128::from(*i) == 2 => Purpose::ServiceWindow,
             Some(_) => {
                 return Err(bad(
-                    "purpose is not 1 (holder access); a presentation code carries no purpose",
+                    "purpose is neither 1 (holder access) nor 2 (service window); a presentation code carries no purpose",
                 ))
             }
         };
@@ -350,7 +358,26 @@ impl HolderClaims {
             .as_ref()
             .is_none_or(|s| s.iter().any(|c| c == certificate))
     }
+
+    /// Whether the holder consented to a service window pulling the materials of service
+    /// item `item` of department `department`: the scope names `item:<item>` or
+    /// `department:<department>`. A code without a scope consents to no item.
+    pub fn allows_item(&self, item: u32, department: &str) -> bool {
+        self.scope.as_ref().is_some_and(|scope| {
+            scope.iter().any(|entry| match entry.split_once(':') {
+                Some((ITEM_SCOPE, no)) => no.parse() == Ok(item),
+                Some((DEPARTMENT_SCOPE, id)) => id == department,
+                _ => false,
+            })
+        })
+    }
 }
+
+/// A service-window code's scope entry naming one service item: `item:23`.
+pub const ITEM_SCOPE: &str = "item";
+/// A service-window code's scope entry naming every item of a department:
+/// `department:public-security`.
+pub const DEPARTMENT_SCOPE: &str = "department";
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ mod error;
 
 use chrono::{DateTime, Utc};
 
-pub use claims::{CwtClaims, HolderClaims, Purpose};
+pub use claims::{CwtClaims, HolderClaims, Purpose, DEPARTMENT_SCOPE, ITEM_SCOPE};
 pub use cose::{CoseMessage, HeaderPolicy};
 pub use envelope::Limits;
 pub use error::CodeError;

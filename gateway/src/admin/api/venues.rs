@@ -19,6 +19,7 @@ pub fn view(row: &VenueRow) -> VenueView {
         rate_per_sec: row.rate_per_sec,
         disabled: row.disabled,
         client_certificate: row.client_certificate,
+        service_window: row.service_window,
         updated_at: row.updated_at,
     }
 }
