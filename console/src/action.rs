@@ -87,7 +87,10 @@ pub enum Effect {
     /// `GET /audit/verifications/{id}`.
     LookupAudit(String),
     /// `POST /commitments/{id}/actions`.
-    ResolveCommitment { id: String, action: CommitmentAction },
+    ResolveCommitment {
+        id: String,
+        action: CommitmentAction,
+    },
     /// `POST /commitments/claim` for `department`.
     ClaimCommitment { department: String },
     /// `GET /commitments/{id}` for the detail pane.

@@ -12,11 +12,12 @@
 //! - [`client`] — the admin API client: the [`client::AdminApi`] trait and its hyper
 //!   implementation (no terminal types).
 //! - [`feed`] — background tasks: the snapshot long poll with reconnect back-off, and the
-//!   periodic refresh of the objection queue and the audit log.
+//!   periodic refresh of the objection queue, the commitments' queue and the audit log.
 //! - [`event`] — what reaches the loop: keys, mouse, resize, ticks and data.
 //! - [`action`] — what the user asked for ([`action::Action`]) and what the I/O layer must do
 //!   ([`action::Effect`]).
-//! - [`verb`] — the operator's verbs on an objection, and the prompts and lines about them.
+//! - [`verb`] — the operator's verbs on an objection or a commitment, and the prompts and lines
+//!   about them.
 //! - [`keys`] — the one key table: the handler looks keys up in it and the help overlay lists it.
 //! - [`state`] — the console's state, pure data, and the filtered/sorted views of its lists.
 //! - [`update`] — `update(&mut State, Event) -> Vec<Effect>`.

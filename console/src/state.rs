@@ -163,7 +163,10 @@ pub enum Sends {
     /// An action on objection `id`.
     Objection { id: String, action: ObjectionAction },
     /// The resolution of commitment `id`.
-    Commitment { id: String, action: CommitmentAction },
+    Commitment {
+        id: String,
+        action: CommitmentAction,
+    },
     /// A claim of the next pending commitment of `department`.
     ClaimCommitment { department: String },
 }

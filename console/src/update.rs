@@ -149,9 +149,7 @@ pub fn apply(state: &mut State, action: Action) -> Vec<Effect> {
                 return vec![match sends {
                     Sends::Objection { id, action } => Effect::Execute { id, action },
                     Sends::Commitment { id, action } => Effect::ResolveCommitment { id, action },
-                    Sends::ClaimCommitment { department } => {
-                        Effect::ClaimCommitment { department }
-                    }
+                    Sends::ClaimCommitment { department } => Effect::ClaimCommitment { department },
                 }];
             }
         }
@@ -361,7 +359,11 @@ fn receive(state: &mut State, data: Data) -> Vec<Effect> {
         Data::CommitmentResolved { id, action, result } => {
             match result {
                 Ok(loaded) => {
-                    set_status(state, StatusKind::Info, &verb::commitment_done(&id, &action));
+                    set_status(
+                        state,
+                        StatusKind::Info,
+                        &verb::commitment_done(&id, &action),
+                    );
                     if let Some(pane) = state.commitment.as_mut().filter(|pane| pane.id == id) {
                         pane.data = Loadable::Ready(loaded);
                     }
@@ -375,7 +377,11 @@ fn receive(state: &mut State, data: Data) -> Vec<Effect> {
             match result {
                 Ok(Some(claimed)) => {
                     let id = claimed.commitment.id.clone();
-                    set_status(state, StatusKind::Info, &format!("{id} claimed: now in check"));
+                    set_status(
+                        state,
+                        StatusKind::Info,
+                        &format!("{id} claimed: now in check"),
+                    );
                     // The claimed one opens, ready to be resolved.
                     state.commitment = Some(CommitmentPane {
                         id,

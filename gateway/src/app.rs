@@ -38,6 +38,8 @@ use crate::audit::{
 use crate::cluster::membership::Membership;
 use crate::cluster::quota::{self, QuotaSettings, Quotas};
 use crate::cluster::replay::ReplayGuard;
+use crate::commitments::filing::CommitmentFilingApi;
+use crate::commitments::CommitmentDesk;
 use crate::config::{GatewayConfig, Mode, TlsMode};
 #[cfg(feature = "demo")]
 use crate::demo;
@@ -50,14 +52,12 @@ use crate::departments::upstream::{self, BackendClient};
 use crate::holder::accesses::HolderAccessesApi;
 use crate::holder::limits::HolderLimits;
 use crate::holder::objection_filing::ObjectionFilingApi;
-use crate::commitments::filing::CommitmentFilingApi;
-use crate::commitments::CommitmentDesk;
-use crate::materials::MaterialsService;
 use crate::http::proxy_protocol::TrustedProxies;
 use crate::http::server::{self, Listener};
 use crate::http::tls::TlsAcceptor;
 use crate::in_use::InUse;
 use crate::kpis::KpiRecorder;
+use crate::materials::MaterialsService;
 use crate::metrics::Metrics;
 use crate::objections::ObjectionDesk;
 use crate::shutdown::Shutdown;
@@ -148,7 +148,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
         Arc::clone(&rollout),
         &node.name,
     );
-    fetcher.count_seals_in(kpis.clone());
+    fetcher.count_seals_in(Arc::new(kpis.clone()));
     let service = verify_service(
         &config,
         VerifyParts {
@@ -731,6 +731,7 @@ fn public_routes(
         commitments: Arc::new(CommitmentFilingApi {
             registry: service.registry.clone(),
             desk: commitment_desk(config, service, &desk.store),
+            kpis: service.kpis.clone(),
         }),
         // Each listener serves these routes under its own label (`start_listeners`).
         listener: "public",

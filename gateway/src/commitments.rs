@@ -235,6 +235,11 @@ impl CommitmentDesk {
         Ok(commitment)
     }
 
+    /// The catalogue the desk checks filings against.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
     /// A commitment with its history.
     pub async fn detail(&self, id: &str) -> Result<(Commitment, Vec<CommitmentEvent>), Failure> {
         self.store
@@ -318,6 +323,88 @@ impl CommitmentDesk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An audit entry of `window-1` as `/v1/materials` leaves one (`scenario` `item:<no>` for a
+    /// materials answer), saying a status of each material.
+    async fn answered(
+        store: &Store,
+        seq: i64,
+        id: &str,
+        scenario: &str,
+        statuses: &[(&str, &str)],
+    ) {
+        let record = store::AuditRecord {
+            at: store::now(),
+            node: "n".into(),
+            venue: "window-1".into(),
+            scenario: scenario.into(),
+            certificates: Vec::new(),
+            verdict: "commitment_allowed".into(),
+            requirement_verdicts: statuses
+                .iter()
+                .map(|(m, s)| (m.to_string(), s.to_string()))
+                .collect(),
+            latency_us: 1,
+            subject_hash: [9; 32],
+            verification_id: id.into(),
+        };
+        let entry = store::AuditEntry {
+            chain: "n".into(),
+            seq,
+            record,
+            prev_hash: [u8::try_from(seq - 1).expect("small"); 32],
+            hash: [u8::try_from(seq).expect("small"); 32],
+        };
+        store.append_audit(&[entry]).await.expect("appended");
+    }
+
+    #[tokio::test]
+    async fn a_filing_must_cite_an_answer_of_its_own_that_allowed_it() {
+        store::testing::on_sqlite(|fx| async move {
+            let store = fx.open().await;
+            let desk = CommitmentDesk::new(
+                store.clone(),
+                Arc::new(Catalogue::embedded()),
+                &crate::config::Commitments::default(),
+                Metrics::new(),
+            );
+            // Said `commitment_allowed` of a material the catalogue allows none for (an answer
+            // of an older catalogue, say), and of the paper one.
+            let statuses = [
+                ("resident-id-card", "commitment_allowed"),
+                ("lease-or-residence-proof", "commitment_allowed"),
+            ];
+            answered(&store, 1, "m-1", "item:23", &statuses).await;
+            answered(&store, 2, "v-1", "park-entry-senior", &statuses).await;
+            let filing = |request: &str, material: &str| CommitmentFiling {
+                materials_request_id: request.into(),
+                material: material.into(),
+                text_version: "2026-01".into(),
+            };
+            let now = Utc::now();
+            let refused = desk
+                .file("window-1", &filing("m-1", "resident-id-card"), now)
+                .await
+                .expect_err("the catalogue allows none");
+            assert_eq!(refused.code(), "commitment.not_allowed", "{refused}");
+            assert!(refused.to_string().contains("catalogue"), "{refused}");
+            for (venue, request) in [("window-2", "m-1"), ("window-1", "v-1")] {
+                let refused = desk
+                    .file(venue, &filing(request, "lease-or-residence-proof"), now)
+                    .await
+                    .expect_err("not this window's answer, or not a materials answer");
+                assert_eq!(refused.code(), "resource.not_found", "{refused}");
+            }
+            let recorded = desk
+                .file("window-1", &filing("m-1", "lease-or-residence-proof"), now)
+                .await
+                .expect("recorded");
+            assert_eq!(recorded.department, "public-security", "item 23's");
+            assert_eq!(recorded.subject_hash, [9; 32]);
+            assert_eq!(recorded.deadline, store::micros(now) + TimeDelta::days(20));
+        })
+        .await;
+    }
 
     #[test]
     fn text_versions_are_short_visible_ascii() {

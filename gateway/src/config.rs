@@ -979,7 +979,10 @@ mod tests {
             (default.call_timeout_ms, default.probe_interval_ms)
         );
         assert_eq!(config.data_dir(), PathBuf::from("config/../data"));
-        assert_eq!(config.commitments.check_days, defaults.commitments.check_days);
+        assert_eq!(
+            config.commitments.check_days,
+            defaults.commitments.check_days
+        );
         assert_eq!(config.rollout.file, None, "the embedded plan");
         let shipped =
             GatewayConfig::parse(EMBEDDED, "gateway.toml", PathBuf::from("config")).expect("valid");

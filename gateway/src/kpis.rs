@@ -4,9 +4,10 @@
 //! (`store::kpis`) that every node shares, so every node and a restart see the same figures.
 //!
 //! - [`KpiRecorder`] — the cheap handle the paths count on: [`KpiRecorder::verify`],
-//!   [`KpiRecorder::materials`], [`KpiRecorder::commitment`], and the fetch stage's
-//!   [`KpiRecorder::seal_checked`]. Each adds to a sharded map keyed by small indexes (no lock
-//!   held across an await, no allocation but a new key's slot).
+//!   [`KpiRecorder::materials`], [`KpiRecorder::commitment`], and the fetch stage's seal
+//!   checks ([`SealChecks`], which the fetch stage reports to without knowing this module).
+//!   Each adds to a sharded map keyed by small indexes (no lock held across an await, no
+//!   allocation but a new key's slot).
 //! - The flush: every [`FLUSH_EVERY`] and once at shutdown ([`KpiRecorder::flush`]) the map's
 //!   rows are taken out as one batch named `node/boot/sequence` and added to the store in one
 //!   transaction. A batch that fails stays pending and is sent again, under the same name,
@@ -36,7 +37,7 @@ use wire::materials_api::MaterialStatus;
 
 use crate::admin::rollout::Rollout;
 use crate::shutdown::Shutdown;
-use crate::verify::fetch::Answer;
+use crate::verify::fetch::{Answer, SealChecks};
 use crate::verify::resolve::Planned;
 
 /// How often a node adds what it counted to the store.
@@ -222,8 +223,14 @@ impl KpiRecorder {
         answers: &[Option<&Answer>],
     ) {
         for (planned, answer) in plan.iter().zip(answers) {
+            // The department that answered (a record held by a type's second department, or
+            // located in another city, says so), else the one it was routed to by default.
+            let answering = match answer {
+                Some(Answer::Record { record, .. }) => record.department.as_str(),
+                _ => planned.backend.department.as_str(),
+            };
             let (Some(department), Some(certificate)) = (
-                self.department(&planned.backend.department),
+                self.department(answering),
                 self.certificate(&planned.certificate.code),
             ) else {
                 continue;
@@ -354,11 +361,13 @@ impl KpiRecorder {
         };
         self.add(slot, |counts| counts.materials_committed += 1);
     }
+}
 
+impl SealChecks for KpiRecorder {
     /// The fetch stage: a record `backend` sent for `certificate` on `day`, and whether it
     /// passed the seal check (seal, holder and type, freshness, well-formed content). Counted in
     /// the backend's city (0 for a province-level or national backend).
-    pub fn seal_checked(&self, day: NaiveDate, backend: &Backend, certificate: &str, passed: bool) {
+    fn seal_checked(&self, day: NaiveDate, backend: &Backend, certificate: &str, passed: bool) {
         let (Some(department), Some(certificate)) = (
             self.department(&backend.department),
             self.certificate(certificate),
@@ -383,7 +392,9 @@ impl KpiRecorder {
             }
         });
     }
+}
 
+impl KpiRecorder {
     /// Takes every buffered row out. An increment racing with this lands in the shard's next
     /// row, for the next flush: nothing is lost and nothing counted twice.
     fn take(&self) -> Vec<(KpiKey, KpiCounts)> {

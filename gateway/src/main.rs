@@ -238,7 +238,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             block_on(async {
                 match command {
                     VenuesCommand::Add(args) => {
-                        venues::add(&args, &load_catalogue(cli.config_dir.as_ref())?, &mut out).await
+                        venues::add(&args, &load_catalogue(cli.config_dir.as_ref())?, &mut out)
+                            .await
                     }
                     VenuesCommand::Disable(args) => venues::disable(&args, &mut out).await,
                     VenuesCommand::Delete(args) => venues::delete(&args, &mut out).await,

@@ -662,7 +662,10 @@ impl Metrics {
     /// A commitment filed, or its post-check resolved: `outcome` is one of
     /// [`COMMITMENT_OUTCOMES`], `department` a catalogue department (a bounded set).
     pub fn commitment(&self, department: &str, outcome: &'static str) {
-        debug_assert!(COMMITMENT_OUTCOMES.contains(&outcome), "outcome `{outcome}`");
+        debug_assert!(
+            COMMITMENT_OUTCOMES.contains(&outcome),
+            "outcome `{outcome}`"
+        );
         let labels = CommitmentLabels {
             department: Cow::Owned(department.to_owned()),
             outcome: Cow::Borrowed(outcome),

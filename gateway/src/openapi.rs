@@ -375,6 +375,7 @@ mod tests {
             ("POST", wire::api::VERIFY_PATH),
             ("POST", wire::issuer_api::EVENTS_PATH),
             ("POST", wire::api::OBJECTIONS_PATH),
+            ("POST", wire::materials_api::MATERIALS_PATH),
             ("POST", wire::materials_api::COMMITMENTS_PATH),
             ("GET", wire::api::HOLDER_ACCESSES_PATH),
             ("GET", "/livez"),

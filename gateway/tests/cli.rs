@@ -553,10 +553,16 @@ fn a_service_window_code_names_the_items_it_opens() {
 fn catalogue_check_reports_coverage_and_fails_on_an_unreached_certificate() {
     let out = run(&["catalogue", "check"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("service items      500"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("service items      500"),
+        "{}",
+        stdout(&out)
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
-    wire::catalogue::EMBEDDED.write_to(dir.path()).expect("copied");
+    wire::catalogue::EMBEDDED
+        .write_to(dir.path())
+        .expect("copied");
     let items = dir.path().join(wire::catalogue::SERVICE_ITEMS_FILE);
     // A certificate type only service items ask for, taken out of every item.
     let coverage = wire::catalogue::Catalogue::embedded().coverage();
@@ -568,7 +574,10 @@ fn catalogue_check_reports_coverage_and_fails_on_an_unreached_certificate() {
         .clone();
     let text = std::fs::read_to_string(&items).expect("read");
     let material = format!("certificate = \"{only_items}\"");
-    let kept: Vec<&str> = text.lines().filter(|line| !line.contains(&material)).collect();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.contains(&material))
+        .collect();
     std::fs::write(&items, kept.join("\n")).expect("write");
     let out = run(&[
         "--config-dir",

@@ -15,7 +15,7 @@ use gateway::commands::store_args::StoreArgs;
 use gateway::kpis::evaluate::{evaluation, By, Context};
 use gateway::kpis::format::Format;
 use gateway::kpis::KpiRecorder;
-use gateway::verify::fetch::Answer;
+use gateway::verify::fetch::{Answer, SealChecks as _};
 use gateway::verify::resolve::Planned;
 use store::testing::Fixture;
 use store::{Channel, FiledBy, Objection, Status, Store};

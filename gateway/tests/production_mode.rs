@@ -174,7 +174,7 @@ async fn production_refuses_each_piece_of_demo_material_by_name() {
             |c| c.venues.seed = true,
             &[
                 "`venues.file` is not set",
-                "13 demo venues",
+                "14 demo venues",
                 "gateway venues add",
             ],
         ),
@@ -505,7 +505,7 @@ async fn the_venue_commands_clear_the_way_for_production_without_a_running_gatew
         gateway.run().await.expect("stops");
     }
     let err = refusal(material.config(data.path())).await;
-    assert!(err.contains("(13 found)"), "every demo venue: {err}");
+    assert!(err.contains("(14 found)"), "every demo venue: {err}");
 
     let deleted = gateway::demo_material::VENUES
         .iter()

@@ -30,8 +30,8 @@
 
 pub mod audit;
 pub mod backend;
-pub mod commitments;
 mod bulk;
+pub mod commitments;
 mod entry;
 pub mod error;
 pub mod kpis;

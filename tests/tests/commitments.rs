@@ -127,6 +127,25 @@ async fn a_window_records_a_commitment_and_its_department_checks_it() {
         (ITEM, PAPER, "pending")
     );
     assert_eq!(recorded.department, department);
+    // The plan's replacement rate counts it: provided and committed, of the item's materials.
+    gw.gateway.service.kpis.flush().await.expect("flushed");
+    let reply = gw.admin(http::Method::GET, "/kpis", None).await;
+    let evaluation: wire::admin_api::Evaluation =
+        serde_json::from_value(reply.json()).expect("an evaluation");
+    let replacement = evaluation
+        .rows
+        .iter()
+        .find(|r| r.metric == "replacement_rate" && r.basis == answer.source)
+        .expect("the replacement rate over the item's basis");
+    let provided = answer
+        .materials
+        .iter()
+        .filter(|m| m.status == MaterialStatus::Provided)
+        .count() as u64;
+    assert_eq!(
+        (replacement.numerator, replacement.denominator),
+        (provided + 1, answer.materials.len() as u64)
+    );
     // Due `commitments.check_days` (20 by default) after the filing.
     let period = TimeDelta::days(20);
     assert!(

@@ -201,7 +201,10 @@ async fn the_demo_banner_curl_line_passes_and_sigterm_stops_the_gateway() {
         match out_rx.recv_timeout(left) {
             Ok(line) if line.trim_start().starts_with("curl ") => break line,
             Ok(line) => banner.push(line),
-            Err(e) => panic!("no materials curl line ({e}); banner:\n{}", banner.join("\n")),
+            Err(e) => panic!(
+                "no materials curl line ({e}); banner:\n{}",
+                banner.join("\n")
+            ),
         }
     };
     let request = parse_curl(materials.trim());

@@ -206,7 +206,10 @@ async fn a_seeded_sample_of_items_from_every_department_is_served_end_to_end() {
         .iter()
         .find(|r| r.metric == "proof_material_share_rate" && r.basis == "assumed")
         .expect("the material share rate over assumed items");
-    assert_eq!((row.numerator, row.denominator), (provided as u64, required as u64));
+    assert_eq!(
+        (row.numerator, row.denominator),
+        (provided as u64, required as u64)
+    );
 }
 
 /// The first item with certificate materials from two departments, the second held at the

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 
 use wire::catalogue::{
     BackendScope, Catalogue, CatalogueError, DataLevel, Endpoint, FieldKind, HolderKind,
-    HolderKinds, MaterialsSource, Source,
-    Sources, CERTIFICATES_FILE, CITIES_FILE, DEPARTMENTS_FILE, HOLDER_NAME, SCENARIOS_FILE,
-    SERVICE_ITEMS_FILE,
+    HolderKinds, MaterialsSource, Source, Sources, CERTIFICATES_FILE, CITIES_FILE,
+    DEPARTMENTS_FILE, HOLDER_NAME, SCENARIOS_FILE, SERVICE_ITEMS_FILE,
 };
 
 const FILES: [&str; 5] = [
@@ -110,11 +109,19 @@ fn valid_example_loads() {
     assert_eq!(ids, ["resident-id-card", "driving-licence", "lease"]);
     assert_eq!(residence.source, MaterialsSource::Plan);
     assert_eq!(residence.applicant, Some(HolderKind::Person));
-    assert!(residence.material("lease").is_some_and(|m| m.commitment && m.certificate().is_none()));
+    assert!(residence
+        .material("lease")
+        .is_some_and(|m| m.commitment && m.certificate().is_none()));
     // The holder's name is one field of the form, however many certificates carry it.
     assert_eq!(
         residence.form_fields(),
-        ["holder_name", "id_number", "address", "classes", "contact_phone"]
+        [
+            "holder_name",
+            "id_number",
+            "address",
+            "classes",
+            "contact_phone"
+        ]
     );
     let food = c.service_item(3).expect("item 3");
     assert_eq!(food.source, MaterialsSource::Assumed, "the default");

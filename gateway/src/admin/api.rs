@@ -32,10 +32,10 @@ use wire::catalogue::Catalogue;
 
 use crate::admin::operators::{Caller, Operator, Operators};
 use crate::admin::snapshot::SnapshotFeed;
+use crate::commitments::CommitmentDesk;
 use crate::error::Failure;
 use crate::http::json;
 use crate::http::request;
-use crate::commitments::CommitmentDesk;
 use crate::objections::ObjectionDesk;
 use crate::venues::registry::VenueRegistry;
 

@@ -130,7 +130,10 @@ impl Live {
 
     /// One material answered with `status`.
     pub fn material(&self, status: MaterialStatus) {
-        let i = MATERIAL_STATUSES.iter().position(|s| *s == status).unwrap_or(0);
+        let i = MATERIAL_STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(0);
         self.materials[i].fetch_add(1, Ordering::Relaxed);
     }
 

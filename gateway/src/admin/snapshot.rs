@@ -13,8 +13,8 @@ use chrono::Utc;
 use store::{Status, Store};
 use tokio::sync::watch;
 use wire::admin_api::{
-    BackendHealth, BreakerState, DepartmentObjections, MaterialCounts, ObjectionCounts, Percentiles, RolloutView,
-    Snapshot, Traffic, VerdictCounts, RATE_HISTORY,
+    BackendHealth, BreakerState, DepartmentObjections, MaterialCounts, ObjectionCounts,
+    Percentiles, RolloutView, Snapshot, Traffic, VerdictCounts, RATE_HISTORY,
 };
 
 use crate::admin::live::{quantile_ms, Live};

@@ -277,7 +277,9 @@ fn check_scope_entry(entry: &str, purpose: Purpose, catalogue: &Catalogue) -> Re
             .parse::<u32>()
             .is_ok_and(|no| catalogue.service_item(no).is_some()),
         Some((DEPARTMENT_SCOPE, id)) => items.iter().any(|item| item.department == id),
-        _ => bail!("`{entry}` in --scope: a service-window scope names `item:<no>` or `department:<id>`"),
+        _ => bail!(
+            "`{entry}` in --scope: a service-window scope names `item:<no>` or `department:<id>`"
+        ),
     };
     if !known {
         bail!("`{entry}` in --scope names no service item: see config/service-items.toml");

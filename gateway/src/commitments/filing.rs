@@ -9,6 +9,7 @@ use chrono::Utc;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use wire::calendar::china_today;
 use wire::materials_api::{CommitmentFiling, CommitmentRecorded, COMMITMENTS_PATH};
 
 use crate::commitments::CommitmentDesk;
@@ -16,6 +17,7 @@ use crate::error::Failure;
 use crate::http::json;
 use crate::http::request;
 use crate::http::server::Peer;
+use crate::kpis::KpiRecorder;
 use crate::venues::registry::VenueRegistry;
 use crate::verify::authenticate;
 
@@ -24,6 +26,8 @@ use crate::verify::authenticate;
 pub struct CommitmentFilingApi {
     pub registry: VenueRegistry,
     pub desk: CommitmentDesk,
+    /// Counts each commitment towards the plan's replacement rate.
+    pub kpis: KpiRecorder,
 }
 
 impl CommitmentFilingApi {
@@ -56,7 +60,14 @@ impl CommitmentFilingApi {
             return Err(Failure::NotServiceWindow(venue.id.clone()));
         }
         let filing: CommitmentFiling = json::read(&parts.headers, body).await?;
-        let commitment = self.desk.file(&venue.id, &filing, Utc::now()).await?;
+        let now = Utc::now();
+        let commitment = self.desk.file(&venue.id, &filing, now).await?;
+        // Counted for the item's department, where its materials are, at the service window's
+        // city (the applicant's is not in the materials answer's audit entry).
+        if let Some(item) = self.desk.catalogue().service_item(commitment.item) {
+            self.kpis
+                .commitment(china_today(now), venue.city, item, &item.department);
+        }
         Ok(CommitmentRecorded {
             commitment_id: commitment.id,
             department: commitment.department,

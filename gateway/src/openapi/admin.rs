@@ -6,9 +6,9 @@
 //! and the role each needs is added to its description from that table.
 
 use wire::admin_api::{
-    AuditPage, AuditView, ClaimRequest, Evaluation, ObjectionAction, ObjectionDetail, ObjectionPage,
-    ObjectionStatus, OperatorRegistration, OperatorTokenIssued, OperatorView, RolloutReloaded,
-    Snapshot, VenueKeyIssued, VenueRegistration, VenueView, WhoAmI, ADMIN_PREFIX,
+    AuditPage, AuditView, ClaimRequest, Evaluation, ObjectionAction, ObjectionDetail,
+    ObjectionPage, ObjectionStatus, OperatorRegistration, OperatorTokenIssued, OperatorView,
+    RolloutReloaded, Snapshot, VenueKeyIssued, VenueRegistration, VenueView, WhoAmI, ADMIN_PREFIX,
 };
 use wire::problem::{Problem, PROBLEM_CONTENT_TYPE};
 

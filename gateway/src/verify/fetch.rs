@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use tokio::sync::watch;
@@ -89,7 +89,14 @@ struct Inner {
     record_max_age: Duration,
     metrics: Metrics,
     /// Where each record received and its seal check are counted (see [`Fetcher::count_seals_in`]).
-    kpis: std::sync::OnceLock<crate::kpis::KpiRecorder>,
+    seal_checks: std::sync::OnceLock<Arc<dyn SealChecks>>,
+}
+
+/// Where the fetch stage reports each record a department sent and whether it passed the seal
+/// check: the plan's seal-check pass rate per department (`crate::kpis::KpiRecorder`).
+pub trait SealChecks: Send + Sync {
+    /// A record `backend` sent for `certificate` on `day`; `passed`: its seal check held.
+    fn seal_checked(&self, day: NaiveDate, backend: &Backend, certificate: &str, passed: bool);
 }
 
 /// The record cache and the fan-out to backends. Cheap to clone.
@@ -156,15 +163,15 @@ impl Fetcher {
                 seal_trust,
                 record_max_age,
                 metrics,
-                kpis: std::sync::OnceLock::new(),
+                seal_checks: std::sync::OnceLock::new(),
             }),
         }
     }
 
     /// Counts every record a department sends, and whether it passed the seal check, in
-    /// `kpis` (the seal-check pass rate per department). Set once, at start.
-    pub fn count_seals_in(&self, kpis: crate::kpis::KpiRecorder) {
-        let _ = self.inner.kpis.set(kpis);
+    /// `counter` (the seal-check pass rate per department). Set once, at start.
+    pub fn count_seals_in(&self, counter: Arc<dyn SealChecks>) {
+        let _ = self.inner.seal_checks.set(counter);
     }
 
     /// The client of every backend (for health views and tests).
@@ -482,9 +489,9 @@ impl Fetcher {
                 &inner.seal_trust,
                 now,
             );
-            if let Some(kpis) = inner.kpis.get() {
+            if let Some(counter) = inner.seal_checks.get() {
                 let day = wire::calendar::china_today(now);
-                kpis.seal_checked(day, backend, &lead.certificate, checked.is_ok());
+                counter.seal_checked(day, backend, &lead.certificate, checked.is_ok());
             }
             match checked {
                 Ok(()) => {
