@@ -309,7 +309,7 @@ impl KpiRecorder {
                 certificate,
                 source,
             };
-            let offered = || self.inner.rollout.offered(code, city, "", day);
+            let offered = || self.inner.rollout.offered_for_items(code, city, day);
             self.add(slot, |counts| match status {
                 MaterialStatus::Provided => {
                     counts.asked += 1;

@@ -160,6 +160,13 @@ impl Rollout {
             .unwrap_or(true)
     }
 
+    /// Whether `certificate` is offered for a service item (which has no scenario) in `city` on
+    /// `today`: live there; a pilot offers only the scenarios a city pilots. A certificate or
+    /// city the plan does not know is offered, as for a scenario.
+    pub fn offered_for_items(&self, certificate: &str, city: CityCode, today: NaiveDate) -> bool {
+        self.offered(certificate, city, "", today)
+    }
+
     /// The stage of `certificate` in `city` on `today`, if the plan knows both.
     pub fn stage(&self, certificate: &str, city: CityCode, today: NaiveDate) -> Option<Stage> {
         let plan = self.plan.load();

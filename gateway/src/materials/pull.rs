@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use wire::admin_api::Stage;
 use wire::api::{Reason, Verdict};
 use wire::catalogue::model::{
     CityCode, Material, Predicate, Requirement, ServiceItem, Supply, HOLDER_NAME,
@@ -111,11 +110,10 @@ pub async fn materials(
         .filter(|(_, m)| m.certificate().is_some());
     for ((i, material), requirement) in certificate_materials.zip(requirements) {
         let code = &requirement.certificate;
-        let live = service
+        if !service
             .rollout
-            .stage(code, applicant.city, applicant.today)
-            .is_none_or(|stage| stage == Stage::Live);
-        if !live {
+            .offered_for_items(code, applicant.city, applicant.today)
+        {
             service
                 .rollout
                 .count(code, applicant.city, Verdict::NotOffered);
