@@ -37,30 +37,7 @@ pub(crate) async fn answer(
     req: hyper::Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     backend.stats.query();
-    let decision = state.faults.decide(&backend.name);
-    if decision.down {
-        backend.stats.down();
-        return Err(ApiError::Unavailable("backend is down"));
-    }
-    let result: Result<_, ApiError> = async {
-        let body = read_body(req, state.max_query_bytes).await?;
-        let query: RecordQuery =
-            serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
-        query.validate()?;
-        let certs = resolve(state, backend, &query)?;
-        Ok((query, certs))
-    }
-    .await;
-    let (query, certs) = result.inspect_err(|_| backend.stats.bad_request())?;
-
-    if !decision.delay.is_zero() {
-        tokio::time::sleep(decision.delay).await;
-    }
-    if decision.fail {
-        backend.stats.injected_error();
-        return Err(ApiError::Unavailable("injected error"));
-    }
-
+    let (query, certs) = take_query(state, backend, req, &backend.certificates).await?;
     let now = Utc::now();
     let today = china_today(now);
     // The national hub answers for the holders of other provinces.
@@ -109,29 +86,8 @@ pub(crate) async fn locate(
     req: hyper::Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     backend.stats.locate();
-    let decision = state.faults.decide(&backend.name);
-    if decision.down {
-        backend.stats.down();
-        return Err(ApiError::Unavailable("backend is down"));
-    }
-    let result: Result<_, ApiError> = async {
-        let body = read_body(req, state.max_query_bytes).await?;
-        let query: LocateQuery =
-            serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
-        query.validate()?;
-        let certs = resolve_in(state, backend, &query, &backend.indexed)?;
-        Ok((query, certs))
-    }
-    .await;
-    let (query, certs) = result.inspect_err(|_| backend.stats.bad_request())?;
-    if !decision.delay.is_zero() {
-        tokio::time::sleep(decision.delay).await;
-    }
-    if decision.fail {
-        backend.stats.injected_error();
-        return Err(ApiError::Unavailable("injected error"));
-    }
-
+    let (query, certs): (LocateQuery, _) =
+        take_query(state, backend, req, &backend.indexed).await?;
     let today = china_today(Utc::now());
     let pop = &state.population;
     let holder = pop.holder(&query.subject, query.holder_kind);
@@ -158,17 +114,44 @@ pub(crate) async fn locate(
     Ok(json_response(&LocateResponse { locations }))
 }
 
-/// Stage 4: the certificate types asked, each checked against this backend and holder kind.
-fn resolve<'s>(
+/// What a query and a locate call share: the injected faults (down at once; a delay and an
+/// injected failure once the query is read), the body read and checked, and the types it asks
+/// for resolved against `served` (those the backend answers, or indexes, for); a bad request
+/// is counted.
+async fn take_query<'s>(
     state: &'s State,
     backend: &ServedBackend,
-    query: &RecordQuery,
-) -> Result<Vec<&'s CertificateType>, ApiError> {
-    resolve_in(state, backend, query, &backend.certificates)
+    req: hyper::Request<Incoming>,
+    served: &std::collections::HashSet<String>,
+) -> Result<(RecordQuery, Vec<&'s CertificateType>), ApiError> {
+    let decision = state.faults.decide(&backend.name);
+    if decision.down {
+        backend.stats.down();
+        return Err(ApiError::Unavailable("backend is down"));
+    }
+    let result: Result<_, ApiError> = async {
+        let body = read_body(req, state.max_query_bytes).await?;
+        let query: RecordQuery =
+            serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+        query.validate()?;
+        let certs = resolve(state, backend, &query, served)?;
+        Ok((query, certs))
+    }
+    .await;
+    let (query, certs) = result.inspect_err(|_| backend.stats.bad_request())?;
+    if !decision.delay.is_zero() {
+        tokio::time::sleep(decision.delay).await;
+    }
+    if decision.fail {
+        backend.stats.injected_error();
+        return Err(ApiError::Unavailable("injected error"));
+    }
+    Ok((query, certs))
 }
 
-/// Stage 4 against `served`: the types this backend answers (or indexes) for.
-fn resolve_in<'s>(
+/// Stage 4: the certificate types asked, each checked against `served` (the types this
+/// backend answers, or indexes, for) and the holder kind.
+fn resolve<'s>(
     state: &'s State,
     backend: &ServedBackend,
     query: &RecordQuery,

@@ -3,7 +3,8 @@
 //! fields it fills are checked against the population's records, judged the way the verify path
 //! judges a requirement.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use http::StatusCode;
 use rand::seq::SliceRandom as _;
@@ -14,8 +15,8 @@ use testkit::{
 };
 use wire::admin_api::Stage;
 use wire::api::Verdict;
-use wire::catalogue::model::{HolderKind, ServiceItem, Supply, HOLDER_NAME};
-use wire::issuer_api::{backend_name, FieldValue};
+use wire::catalogue::model::{HolderKind, Requirement, ServiceItem, Supply};
+use wire::issuer_api::backend_name;
 use wire::materials_api::{MaterialStatus, MaterialsResponse};
 
 /// What the gateway should answer for `holder`'s materials of `item`: per material, its status
@@ -24,7 +25,9 @@ fn expected(
     item: &ServiceItem,
     holder: &Holder,
 ) -> Vec<(String, MaterialStatus, BTreeMap<String, String>)> {
-    let requirements = gateway::materials::pull::requirements(catalogue());
+    static REQUIREMENTS: OnceLock<HashMap<u32, Vec<Requirement>>> = OnceLock::new();
+    let requirements =
+        REQUIREMENTS.get_or_init(|| gateway::materials::pull::requirements(catalogue()));
     let mut requirements = requirements[&item.no].iter();
     let day = today();
     item.materials
@@ -54,19 +57,7 @@ fn expected(
                     let fields = material
                         .fields
                         .iter()
-                        .filter_map(|name| {
-                            let value = if name == HOLDER_NAME {
-                                record.holder_name.clone()
-                            } else {
-                                record.fields.get(name).map(|v| match v {
-                                    FieldValue::Text(t) => t.clone(),
-                                    FieldValue::Date(d) => d.to_string(),
-                                    FieldValue::Integer(n) => n.to_string(),
-                                    FieldValue::List(items) => items.join(","),
-                                })
-                            }?;
-                            Some((name.clone(), value))
-                        })
+                        .filter_map(|name| Some((name.clone(), record.value_in_full(name)?)))
                         .collect();
                     (code.clone(), MaterialStatus::Provided, fields)
                 }

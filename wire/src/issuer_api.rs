@@ -395,6 +395,18 @@ impl FieldValue {
     }
 }
 
+/// The value in full, as a form shows it: a date `YYYY-MM-DD`, a list comma-separated.
+impl std::fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldValue::Text(t) => f.write_str(t),
+            FieldValue::Date(d) => write!(f, "{d}"),
+            FieldValue::Integer(n) => write!(f, "{n}"),
+            FieldValue::List(items) => f.write_str(&items.join(",")),
+        }
+    }
+}
+
 /// A department's answer about one holder's certificate of one type, sealed by the department.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -515,6 +527,16 @@ impl RecordError {
 }
 
 impl Record {
+    /// The value of field `name` in full, the holder's name under
+    /// [`HOLDER_NAME`](crate::catalogue::model::HOLDER_NAME): what fills a form's field.
+    pub fn value_in_full(&self, name: &str) -> Option<String> {
+        if name == crate::catalogue::model::HOLDER_NAME {
+            self.holder_name.clone()
+        } else {
+            self.fields.get(name).map(FieldValue::to_string)
+        }
+    }
+
     /// A `not_found` answer: the holder has no certificate of this type at this backend.
     pub fn not_found(
         certificate: &str,

@@ -7,12 +7,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use wire::api::{Reason, Verdict};
-use wire::catalogue::model::{
-    CityCode, Material, Predicate, Requirement, ServiceItem, Supply, HOLDER_NAME,
-};
+use wire::catalogue::model::{CityCode, Material, Predicate, Requirement, ServiceItem, Supply};
 use wire::catalogue::Catalogue;
 use wire::code::HolderClaims;
-use wire::issuer_api::{FieldValue, Record};
+use wire::issuer_api::Record;
 use wire::materials_api::{FormFill, MaterialResult, MaterialStatus, MaterialsResponse};
 
 use crate::verify::fetch::{Answer, Ask};
@@ -180,24 +178,8 @@ fn form_fields(material: &Material, record: &Record) -> BTreeMap<String, String>
     material
         .fields
         .iter()
-        .filter_map(|name| {
-            let value = if name == HOLDER_NAME {
-                record.holder_name.clone()
-            } else {
-                record.fields.get(name).map(render)
-            }?;
-            Some((name.clone(), value))
-        })
+        .filter_map(|name| Some((name.clone(), record.value_in_full(name)?)))
         .collect()
-}
-
-fn render(value: &FieldValue) -> String {
-    match value {
-        FieldValue::Text(t) => t.clone(),
-        FieldValue::Date(d) => d.to_string(),
-        FieldValue::Integer(n) => n.to_string(),
-        FieldValue::List(items) => items.join(","),
-    }
 }
 
 /// The answer for `item` from what was pulled.

@@ -53,16 +53,13 @@ fn render(
         };
     }
     Some(match (value, personal) {
+        (value, false) => value.to_string(),
         (FieldValue::Date(d), true) => format!("{}-**-**", d.format("%Y")),
-        (FieldValue::Date(d), false) => d.to_string(),
         (FieldValue::Text(t), true) => mask_name(t),
-        (FieldValue::Text(t), false) => t.clone(),
         (FieldValue::Integer(_), true) => "***".into(),
-        (FieldValue::Integer(n), false) => n.to_string(),
         // A personal list (the services a health record lists) says what it holds only
         // through predicates (`covers`), never item by item.
         (FieldValue::List(_), true) => "***".into(),
-        (FieldValue::List(items), false) => items.join(","),
     })
 }
 
