@@ -100,6 +100,8 @@ fn mint(population: &Population, handle: &str, purpose: Purpose) -> String {
     let city = population.holder(handle, HolderKind::Person).home_city();
     let claims = HolderClaims {
         purpose,
+        presenter: None,
+        medium: Default::default(),
         ..HolderClaims::fresh_person(handle, Some(city), 300)
     };
     Minter::new(key).mint(&claims)

@@ -38,6 +38,7 @@ use crate::audit::{
 use crate::cluster::membership::Membership;
 use crate::cluster::quota::{self, QuotaSettings, Quotas};
 use crate::cluster::replay::ReplayGuard;
+use crate::cluster::revocations::Revocations;
 use crate::commitments::filing::CommitmentFilingApi;
 use crate::commitments::CommitmentDesk;
 use crate::config::{GatewayConfig, Mode, TlsMode};
@@ -160,6 +161,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             registry,
             fetcher,
             metrics: metrics.clone(),
+            revocations: Revocations::start(&store, shutdown.clone()),
         },
         &node,
         &audit,
@@ -327,7 +329,13 @@ fn code_verifier(config: &GatewayConfig) -> Result<Verifier> {
     Ok(Verifier::new(trust)
         .accept(&config.codes.profiles)
         .clock_skew(config.codes.clock_skew_secs)
-        .max_lifetime(config.codes.max_lifetime_secs))
+        .max_lifetime(config.codes.max_lifetime_secs)
+        .max_paper_lifetime(
+            config
+                .codes
+                .max_paper_lifetime_days
+                .saturating_mul(24 * 3600),
+        ))
 }
 
 /// The departments' seal keys, which every record they answer must carry.
@@ -634,6 +642,7 @@ async fn connect_departments(
 /// What the verify path is made of, from the steps before.
 struct VerifyParts {
     catalogue: Arc<Catalogue>,
+    revocations: Revocations,
     rollout: Arc<Rollout>,
     kpis: KpiRecorder,
     verifier: Verifier,
@@ -673,6 +682,7 @@ fn verify_service(
         kpis: parts.kpis,
         verifier: parts.verifier,
         replay: ReplayGuard::new(&node.name, config.codes.clock_skew_secs),
+        revocations: parts.revocations,
         signatures: SignatureBatcher::start(),
         verified_codes: VerifiedCodes::new(verified_codes::CAPACITY),
         clock_skew: Duration::from_secs(config.codes.clock_skew_secs.into()),

@@ -347,6 +347,8 @@ mod tests {
             latency_us: 1,
             subject_hash: [9; 32],
             verification_id: id.into(),
+            means: Default::default(),
+            presented_by: None,
         };
         let entry = store::AuditEntry {
             chain: "n".into(),

@@ -225,6 +225,8 @@ pub struct Codes {
     pub profiles: Vec<Profile>,
     pub clock_skew_secs: u32,
     pub max_lifetime_secs: u32,
+    /// The lifetime cap of a printed code (for a holder without a smartphone), in days.
+    pub max_paper_lifetime_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -523,6 +525,7 @@ impl Default for Codes {
             profiles: Profile::ALL.to_vec(),
             clock_skew_secs: 30,
             max_lifetime_secs: 600,
+            max_paper_lifetime_days: 366,
         }
     }
 }

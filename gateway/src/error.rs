@@ -118,6 +118,17 @@ pub enum Failure {
         expected: wire::code::Purpose,
         actual: wire::code::Purpose,
     },
+    /// A code shown by a presenter (an agent, a family member) under a delegation that was
+    /// revoked, on any node.
+    #[error("the authorization this code was shown under (`{0}`) was revoked")]
+    AuthorizationRevoked(String),
+    /// A printed code its holder reported lost.
+    #[error("this printed code was reported lost and is revoked")]
+    PaperCodeRevoked,
+    /// A printed code where the scenario takes only a phone's dynamic code, or on a route that
+    /// takes none.
+    #[error("{0} does not accept a printed code")]
+    PaperNotAccepted(String),
     #[error("the gateway is shutting down")]
     ShuttingDown,
     /// Too many audit entries wait for the store: verifications are shed, not left unrecorded.
@@ -263,6 +274,9 @@ impl Failure {
                 expected: purpose,
                 actual: purpose,
             },
+            Failure::AuthorizationRevoked(String::new()),
+            Failure::PaperCodeRevoked,
+            Failure::PaperNotAccepted(String::new()),
             Failure::ShuttingDown,
             Failure::AuditBacklogged {
                 retry_after_secs: 1,
@@ -344,6 +358,9 @@ impl Failure {
             Failure::NoHolderCity(_) => "code.no_city",
             Failure::ProfileNotAllowed(_) => "code.profile_not_allowed",
             Failure::WrongPurpose { .. } => "code.wrong_purpose",
+            Failure::AuthorizationRevoked(_) => "code.authorization_revoked",
+            Failure::PaperCodeRevoked => "code.reported_lost",
+            Failure::PaperNotAccepted(_) => "code.paper_not_accepted",
             Failure::ShuttingDown => "gateway.shutting_down",
             Failure::StoreUnavailable(_) => "gateway.store_unavailable",
             Failure::AuditBacklogged { .. } => "gateway.audit_backlogged",
@@ -372,6 +389,9 @@ impl Failure {
             | Failure::NoHolderCity(_)
             | Failure::ProfileNotAllowed(_)
             | Failure::WrongPurpose { .. }
+            | Failure::AuthorizationRevoked(_)
+            | Failure::PaperCodeRevoked
+            | Failure::PaperNotAccepted(_)
             | Failure::HolderRateLimited { .. }
             | Failure::MissingHolderCode => Fault::Holder,
             Failure::ShuttingDown
@@ -443,7 +463,10 @@ impl Failure {
             | Failure::WrongHolderKind { .. }
             | Failure::NoHolderCity(_)
             | Failure::ProfileNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Failure::WrongPurpose { .. } => StatusCode::FORBIDDEN,
+            Failure::WrongPurpose { .. }
+            | Failure::AuthorizationRevoked(_)
+            | Failure::PaperCodeRevoked
+            | Failure::PaperNotAccepted(_) => StatusCode::FORBIDDEN,
             Failure::ShuttingDown
             | Failure::StoreUnavailable(_)
             | Failure::AuditBacklogged { .. }

@@ -49,7 +49,11 @@ pub async fn take(
     limits
         .admit_subject(service.subjects.hash(&claims.subject))
         .await?;
-    check_code::spend(&service.replay, &claims, Utc::now())?;
+    check_code::spend(
+        &service.replay,
+        &check_code::Use::whole(&claims),
+        Utc::now(),
+    )?;
     Ok(claims)
 }
 

@@ -222,7 +222,13 @@ impl MaterialsService {
         if !claims.allows_item(item.no, &item.department) {
             return Err(Failure::ScopeNotGranted(what));
         }
-        check_code::spend(&service.replay, &claims, now)?;
+        if let Some(presenter) = &claims.presenter {
+            service
+                .revocations
+                .check_delegation(&presenter.delegation)
+                .await?;
+        }
+        check_code::spend(&service.replay, &check_code::Use::whole(&claims), now)?;
         Ok(claims)
     }
 }
@@ -266,5 +272,7 @@ fn audit_record(
         latency_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
         subject_hash,
         verification_id: response.materials_request_id.clone(),
+        means: Default::default(),
+        presented_by: None,
     }
 }

@@ -107,6 +107,15 @@ struct RequirementLabels {
     verdict: Label,
 }
 
+/// What was presented when not a code on the holder's own phone.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PresentationLabels {
+    /// `phone`, `paper` or `card_reader`.
+    means: Label,
+    /// `holder`, `agent` or `family`.
+    presenter: Label,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
     source: Label,
@@ -172,6 +181,7 @@ struct Inner {
     open_connections: Family<ListenerLabels, Gauge>,
     connections_refused: Family<RefusedLabels, Counter>,
     invalidations: Family<SourceLabels, Counter>,
+    presentations: Family<PresentationLabels, Counter>,
     quota_mode: Family<ModeLabels, Gauge>,
     /// The verify route's adaptive limit on verifications in flight (`verify::admission`).
     verify_limit: Gauge,
@@ -258,6 +268,7 @@ impl Metrics {
         let open_connections = Family::default();
         let connections_refused = Family::default();
         let invalidations = Family::default();
+        let presentations = Family::default();
         let quota_mode = Family::default();
         let quota_fallbacks = Counter::default();
         let verify_limit = Gauge::default();
@@ -359,6 +370,11 @@ impl Metrics {
             invalidations.clone(),
         );
         registry.register(
+            "mz_presentations",
+            "Verifications answered where the holder did not show a code on their own phone, by means (phone, paper: a printed code, card_reader: the ID card in the venue's reader) and presenter (holder, agent, family): how many still rely on the fallbacks and on others",
+            presentations.clone(),
+        );
+        registry.register(
             "mz_quota_mode",
             "How this node holds venue quotas: 1 for the mode in force (shared: in Redis; fallback: Redis unreachable, the node's share; local: no Redis configured, the node's share)",
             quota_mode.clone(),
@@ -400,6 +416,7 @@ impl Metrics {
                 open_connections,
                 connections_refused,
                 invalidations,
+                presentations,
                 quota_mode,
                 quota_fallbacks,
                 verify_limit,
@@ -536,6 +553,18 @@ impl Metrics {
     }
 
     /// One record-cache invalidation from `source` (one of [`INVALIDATIONS`]).
+    /// A verification answered where the holder did not show a code on their own phone
+    /// (`means` other than phone, or a presenter: `agent`, `family`); not called otherwise.
+    pub fn presentation(&self, means: &'static str, presenter: &'static str) {
+        self.inner
+            .presentations
+            .get_or_create(&PresentationLabels {
+                means: Cow::Borrowed(means),
+                presenter: Cow::Borrowed(presenter),
+            })
+            .inc();
+    }
+
     pub fn invalidation(&self, source: &'static str) {
         debug_assert!(INVALIDATIONS.contains(&source), "source `{source}`");
         self.inner

@@ -58,7 +58,8 @@ use wire::code::{HolderClaims, Verifier};
 
 use crate::admin::rollout::Rollout;
 use crate::audit::SubjectHasher;
-use crate::cluster::replay::{spend_of, ReplayGuard};
+use crate::cluster::replay::ReplayGuard;
+use crate::cluster::revocations::Revocations;
 use crate::error::{Failure, Fault};
 use crate::http::client_certificate::ClientCertificate;
 use crate::http::server::Peer;
@@ -84,6 +85,8 @@ pub struct VerifyService {
     pub catalogue: Arc<Catalogue>,
     pub verifier: Verifier,
     pub replay: ReplayGuard,
+    /// Delegations revoked and printed codes reported lost, refused on every node.
+    pub revocations: Revocations,
     /// Where stage 5 sends Ed25519 signatures, to be checked in batches.
     pub signatures: SignatureBatcher,
     /// Codes whose signature verified, until they expire (a code shown again costs a look-up).
@@ -117,6 +120,8 @@ struct Verification<'r> {
     scenario: &'r Scenario,
     /// The code's claims, checked and spent on this node.
     holder: HolderClaims,
+    /// What the code's use spent (its nonce; a printed code's use here today).
+    spent: check_code::Use,
     /// When the code was checked: the verification's time.
     now: DateTime<Utc>,
     /// Where the fan-out's wait is added (the admission limit does not count it).
@@ -208,14 +213,20 @@ impl VerifyService {
             text: &request.code,
             decoded: &decoded,
         };
-        let holder =
-            check_code::check(self.code_checks(), &self.replay, code, scenario, now).await?;
+        let showing = check_code::Showing {
+            scenario,
+            venue: &venue.id,
+            revocations: &self.revocations,
+        };
+        let checked =
+            check_code::check(self.code_checks(), &self.replay, code, showing, now).await?;
         let verification = Verification {
             request_id,
             started,
             venue,
             scenario,
-            holder,
+            holder: checked.claims,
+            spent: checked.spent,
             now,
             upstream,
         };
@@ -225,8 +236,8 @@ impl VerifyService {
         let answer = self.answer(&verification).await;
         if let Err(failure) = &answer {
             if !matches!(failure, Failure::CodeReplayed { .. }) {
-                let holder = &verification.holder;
-                self.replay.forget(&holder.nonce, holder.expires_at);
+                let spent = &verification.spent;
+                self.replay.forget(&spent.nonce, spent.until);
             }
         }
         answer
@@ -268,6 +279,8 @@ impl VerifyService {
             holder: disclose::holder(holder.kind, &plan, &answers, &decisions),
             requirements: disclose::requirements(&plan, &answers, &decisions),
             decided_at: v.now,
+            presented_by: holder.presenter.as_ref().map(disclose::presented_by),
+            means: holder.medium.into(),
             audit_seq: None,
             audit_chain: None,
         };
@@ -281,8 +294,9 @@ impl VerifyService {
                     &v.venue.id,
                     subject_hash,
                     elapsed,
+                    holder.presenter.as_ref().map(|p| p.delegation.clone()),
                 ),
-                spend_of(&holder.nonce, holder.expires_at),
+                v.spent.spend(),
             )
             .await?;
         record::verification(

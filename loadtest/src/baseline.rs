@@ -47,6 +47,8 @@ pub fn typical_response() -> VerifyResponse {
             stale: false,
         }],
         decided_at: chrono::Utc::now(),
+        presented_by: None,
+        means: Default::default(),
         audit_seq: Some(1_234_567),
         audit_chain: Some("gw-hz-01".into()),
     }

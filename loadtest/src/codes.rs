@@ -105,6 +105,8 @@ pub fn prepare(
         nonce,
         scope: None,
         purpose: Purpose::Presentation,
+        presenter: None,
+        medium: Default::default(),
     };
     let mut code = minter.mint(&claims);
     if planned.input == Input::TamperedCode {

@@ -520,6 +520,8 @@ mod tests {
                 latency_us: 1,
                 subject_hash: [0; 32],
                 verification_id: format!("vid-{seq}"),
+                means: Default::default(),
+                presented_by: None,
             },
             prev_hash: [prev; 32],
             hash: [hash; 32],

@@ -315,6 +315,7 @@ impl Dialect {
 /// row decoder is written once.
 pub(crate) trait Columns {
     fn int(&self, column: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError>;
     fn text(&self, column: &str) -> Result<String, StoreError>;
     fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError>;
     fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError>;
@@ -355,6 +356,9 @@ macro_rules! impl_columns {
     ($row:ty) => {
         impl Columns for $row {
             fn int(&self, column: &str) -> Result<i64, StoreError> {
+                self.try_get(column).map_err(corrupt)
+            }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
                 self.try_get(column).map_err(corrupt)
             }
             fn text(&self, column: &str) -> Result<String, StoreError> {
@@ -484,6 +488,11 @@ const SQLITE_MIGRATIONS: Migrations = &[
         "commitments",
         include_str!("../migrations/sqlite/0012_commitments.sql"),
     ),
+    (
+        13,
+        "holder_platform",
+        include_str!("../migrations/sqlite/0013_holder_platform.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: Migrations = &[
@@ -546,6 +555,11 @@ const POSTGRES_MIGRATIONS: Migrations = &[
         12,
         "commitments",
         include_str!("../migrations/postgres/0012_commitments.sql"),
+    ),
+    (
+        13,
+        "holder_platform",
+        include_str!("../migrations/postgres/0013_holder_platform.sql"),
     ),
 ];
 

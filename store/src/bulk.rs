@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, QueryBuilder, SqliteConnection};
 
 use crate::backend::Columns;
-use crate::entry::{AuditEntry, ENTRY_COLUMNS};
+use crate::entry::{means_column, AuditEntry, ENTRY_COLUMNS};
 use crate::error::{classify, StoreError};
 use crate::spent::Spend;
 
@@ -77,7 +77,7 @@ impl BulkInsert for PgConnection {
             "INSERT INTO audit_entries ({ENTRY_COLUMNS}) \
              SELECT * FROM unnest($1::text[], $2::int8[], $3::timestamptz[], $4::text[], \
              $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], \
-             $11::bytea[], $12::text[], $13::bytea[], $14::bytea[])"
+             $11::bytea[], $12::text[], $13::bytea[], $14::bytea[], $15::text[], $16::text[])"
         );
         sqlx::query(&insert)
             .bind(column(rows, |r| r.entry.chain.as_str()))
@@ -94,6 +94,8 @@ impl BulkInsert for PgConnection {
             .bind(column(rows, |r| r.entry.verification_id.as_str()))
             .bind(column(rows, |r| r.entry.prev_hash))
             .bind(column(rows, |r| r.entry.hash))
+            .bind(column(rows, |r| means_column(r.entry.means)))
+            .bind(column(rows, |r| r.entry.presented_by.as_deref()))
             .execute(self)
             .await?;
         Ok(())
@@ -105,7 +107,7 @@ fn column<'r, T>(rows: &'r [EntryRow<'r>], f: impl Fn(&'r EntryRow<'r>) -> T) ->
     rows.iter().map(f).collect()
 }
 
-/// The most rows one SQLite statement carries: 256 × 14 parameters stays well under SQLite's
+/// The most rows one SQLite statement carries: 256 × 16 parameters stays well under SQLite's
 /// limit of 32 766.
 pub(crate) const SQLITE_MAX_ROWS: usize = 256;
 
@@ -180,10 +182,12 @@ impl BulkInsert for SqliteConnection {
                         .push_bind(&e.subject_hash[..])
                         .push_bind(&e.verification_id)
                         .push_bind(&e.prev_hash[..])
-                        .push_bind(&e.hash[..]);
+                        .push_bind(&e.hash[..])
+                        .push_bind(means_column(e.means))
+                        .push_bind(e.presented_by.as_deref());
                 }
                 None => {
-                    for _ in 0..14 {
+                    for _ in 0..16 {
                         row.push_bind(None::<i64>);
                     }
                 }

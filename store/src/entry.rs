@@ -1,7 +1,7 @@
 //! An audit entry as the store keeps it: a verification's record with its place in the hash
 //! chain, the log's columns, and the row decoder every query of the log shares.
 
-use wire::audit::AuditRecord;
+use wire::audit::{AuditRecord, Means};
 
 use crate::backend::Columns;
 use crate::error::StoreError;
@@ -40,7 +40,12 @@ impl std::ops::DerefMut for AuditEntry {
 pub(crate) const ENTRY_COLUMNS: &str =
     "chain, seq, at, node, venue, scenario, certificates, verdict, \
                              requirement_verdicts, latency_us, subject_hash, verification_id, \
-                             prev_hash, hash";
+                             prev_hash, hash, means, presented_by";
+
+/// The `means` column: NULL for a phone code (nearly every entry), else the means' name.
+pub(crate) fn means_column(means: Means) -> Option<&'static str> {
+    (means != Means::Phone).then(|| means.as_str())
+}
 
 /// A chain's head: its newest entry's position and hash. `$1` the chain.
 pub(crate) const HEAD: &str =
@@ -70,6 +75,13 @@ pub(crate) fn entry_from(row: &impl Columns) -> Result<AuditEntry, StoreError> {
             latency_us: row.int("latency_us")?,
             subject_hash: row.hash("subject_hash")?,
             verification_id: row.text("verification_id")?,
+            means: match row.opt_text("means")? {
+                None => Means::Phone,
+                Some(text) => Means::parse(&text).ok_or_else(|| {
+                    StoreError::Corrupt(format!("an audit entry presented by `{text}`"))
+                })?,
+            },
+            presented_by: row.opt_text("presented_by")?,
         },
         prev_hash: row.hash("prev_hash")?,
         hash: row.hash("hash")?,

@@ -18,6 +18,10 @@
 //! - [`objections`]: filing, listing, claiming and resolving objections, with history.
 //! - [`commitments`]: the applicants' commitments (告知承诺) and their post-check queue, with
 //!   history.
+//! - [`delegations`]: agents' authorizations and family members' grants, and the revocations
+//!   every node refuses at once (delegations revoked, printed codes reported lost).
+//! - [`issuances`]: the codes the holder platform issued — the holder's history, the per-holder
+//!   rate limit, the counts by medium.
 //! - [`kpis`]: the plan's targets measured from traffic: counters every node adds to, by day,
 //!   city, department, certificate type and materials source; objections' deadlines kept.
 //! - [`operators`]: the admin API's operator accounts, their roles, tokens only as hashes.
@@ -32,8 +36,10 @@ pub mod audit;
 pub mod backend;
 mod bulk;
 pub mod commitments;
+pub mod delegations;
 mod entry;
 pub mod error;
+pub mod issuances;
 pub mod kpis;
 pub mod node_keys;
 pub mod nodes;
@@ -52,7 +58,11 @@ pub use commitments::{
     Commitment, CommitmentCount, CommitmentEvent, CommitmentFilter, CommitmentStatus,
     CommitmentTransitionError,
 };
+pub use delegations::{
+    DelegationCount, DelegationRow, Revocation, RevocationKind, REVOCATIONS_CHANNEL,
+};
 pub use error::StoreError;
+pub use issuances::{IssuanceCounts, IssuanceRow};
 pub use kpis::{KpiCounts, KpiKey, ObjectionOutcome};
 pub use node_keys::NodeKey;
 pub use nodes::{LeaseHolder, NodeLease};

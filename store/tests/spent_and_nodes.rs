@@ -50,6 +50,8 @@ fn entry(seq: i64, node: &str) -> AuditEntry {
             latency_us: 1,
             subject_hash: [1; 32],
             verification_id: format!("v-{seq}"),
+            means: Default::default(),
+            presented_by: None,
         },
         prev_hash: h(seq - 1),
         hash: h(seq),

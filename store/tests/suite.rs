@@ -97,6 +97,8 @@ fn entry(seq: i64, subject: u8, at: DateTime<Utc>) -> AuditEntry {
             latency_us: 1234 + seq,
             subject_hash: [subject; 32],
             verification_id: format!("vf-{seq:06}"),
+            means: Default::default(),
+            presented_by: None,
         },
         prev_hash: h(seq - 1),
         hash: h(seq),

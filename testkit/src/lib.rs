@@ -443,6 +443,8 @@ impl CodeSpec {
                 nonce: rand::random::<[u8; 16]>().to_vec(),
                 scope: None,
                 purpose: Purpose::Presentation,
+                presenter: None,
+                medium: Default::default(),
             },
             key: platform_key(Profile::Eddsa),
         }

@@ -24,7 +24,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::audit::Means;
 use crate::catalogue::model::HolderKind;
+pub use crate::code::Relation;
 
 /// Path of the verify endpoint on the public listener.
 pub const VERIFY_PATH: &str = "/v1/verify";
@@ -160,6 +162,14 @@ pub struct VerifyResponse {
     pub holder: DisclosedHolder,
     pub requirements: Vec<RequirementResult>,
     pub decided_at: DateTime<Utc>,
+    /// Who presented the code when it was not the holder: an agent for the company the code
+    /// names, or a family member for the holder (代亮码).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presented_by: Option<PresentedBy>,
+    /// What was presented when it was not a code on a phone: `paper` (a printed code) or
+    /// `card_reader` (the ID card in the venue's reader).
+    #[serde(default, skip_serializing_if = "Means::is_phone")]
+    pub means: Means,
     /// The verification's place in the gateway's hash-chained audit log, once committed: its
     /// seq in the chain `audit_chain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +178,14 @@ pub struct VerifyResponse {
     /// wrote it (each node keeps a chain of its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_chain: Option<String>,
+}
+
+/// Who presented a code that names someone else: "agent 王* for company Y", "family member 李*".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PresentedBy {
+    pub relation: Relation,
+    /// The presenter's name, masked.
+    pub name: String,
 }
 
 /// The RFC 9457 problem the gateway answers refused requests with.
@@ -245,6 +263,12 @@ pub struct HolderAccess {
     pub verdict: String,
     pub certificates: Vec<String>,
     pub verification_id: String,
+    /// What was presented when it was not a code on a phone (`paper`, `card_reader`).
+    #[serde(default, skip_serializing_if = "Means::is_phone")]
+    pub means: Means,
+    /// Who presented the holder's code, when it was not the holder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presented_by: Option<PresentedBy>,
 }
 
 /// `GET /v1/holder/accesses?limit=N&before=CURSOR`: newest first.

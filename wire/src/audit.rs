@@ -33,6 +33,57 @@ pub struct AuditRecord {
     /// Keyed hash of the holder.
     pub subject_hash: [u8; 32],
     pub verification_id: String,
+    /// What the holder presented: a code on a phone (the usual), a printed code, or the ID card
+    /// in the venue's reader. Anything but a phone is flagged here and shown in "who checked me".
+    pub means: Means,
+    /// The delegation a presenter showed the code under (an agent for a company, a family
+    /// member for an elder), when it was not the holder.
+    pub presented_by: Option<String>,
+}
+
+/// What a holder presented at a verification.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Means {
+    /// A dynamic code on the holder's (or the presenter's) phone.
+    #[default]
+    Phone,
+    /// A printed code (`paper_ok` scenarios only).
+    Paper,
+    /// The physical ID card, read by a card reader registered to the venue.
+    CardReader,
+}
+
+impl Means {
+    pub const ALL: [Means; 3] = [Means::Phone, Means::Paper, Means::CardReader];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Means::Phone => "phone",
+            Means::Paper => "paper",
+            Means::CardReader => "card_reader",
+        }
+    }
+
+    pub fn is_phone(&self) -> bool {
+        *self == Means::Phone
+    }
+
+    /// The means named `text`, as [`Means::as_str`] writes it.
+    pub fn parse(text: &str) -> Option<Means> {
+        Means::ALL.into_iter().find(|m| m.as_str() == text)
+    }
 }
 
 impl AuditRecord {
@@ -46,6 +97,15 @@ impl AuditRecord {
             self.requirement_verdicts.clear();
         } else {
             self.verdict = REPLAYED_AFTER_ANSWER.to_owned();
+        }
+    }
+}
+
+impl From<crate::code::Medium> for Means {
+    fn from(medium: crate::code::Medium) -> Means {
+        match medium {
+            crate::code::Medium::Phone => Means::Phone,
+            crate::code::Medium::Paper => Means::Paper,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`calendar`] — the day in China and whole years between dates (ages), as every service
 //!   judges them.
 //! - [`keys`] — signing keys and trust lists with validity windows (rotation without downtime).
+//! - [`mask`] — a person's name as shown to whoever may see only part of it (张*丰).
 //! - [`ident`] — check digits of the resident ID number, unified social credit code and national
 //!   e-licence identifier.
 //! - [`catalogue`] — certificate types, departments and their backends, cities, scenarios and
@@ -36,6 +37,7 @@ pub mod file_problems;
 pub mod ident;
 pub mod issuer_api;
 pub mod keys;
+pub mod mask;
 pub mod materials_api;
 pub mod problem;
 pub mod rollout;

@@ -77,6 +77,8 @@ fn holder(issued_at: i64, expires_at: i64, scope: Option<Vec<String>>) -> Holder
         nonce: vec![9; 16],
         scope,
         purpose: Purpose::Presentation,
+        presenter: None,
+        medium: Default::default(),
     }
 }
 

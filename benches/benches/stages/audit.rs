@@ -46,6 +46,8 @@ fn records(n: usize, offset: usize) -> Vec<AuditRecord> {
                 latency_us: 850,
                 subject_hash,
                 verification_id: format!("v-{:032x}", i),
+                means: Default::default(),
+                presented_by: None,
             }
         })
         .collect()

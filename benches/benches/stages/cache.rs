@@ -48,6 +48,8 @@ pub fn record_hit(c: &mut Criterion) {
         nonce: vec![0; 16],
         scope: None,
         purpose: Purpose::Presentation,
+        presenter: None,
+        medium: Default::default(),
     };
     let scenario = service.catalogue.scenario(SCENARIO).expect("scenario");
     let plan = resolve::plan(&service.catalogue, scenario, &holder).expect("plan");

@@ -30,6 +30,8 @@ fn claims() -> HolderClaims {
         nonce: vec![9; 16],
         scope: None,
         purpose: Purpose::Presentation,
+        presenter: None,
+        medium: Default::default(),
     }
 }
 

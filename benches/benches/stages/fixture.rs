@@ -87,6 +87,8 @@ impl Fixture {
             nonce: rand::random::<[u8; 16]>().to_vec(),
             scope: None,
             purpose: Purpose::Presentation,
+            presenter: None,
+            medium: Default::default(),
         };
         serde_json::to_vec(
             &serde_json::json!({"code": self.minter.mint(&claims), "scenario": SCENARIO}),

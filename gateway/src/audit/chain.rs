@@ -11,9 +11,16 @@
 //!           || str(verdict)
 //!           || u32(number of requirement verdicts) || (str(certificate) || str(verdict))...
 //!           || i64(latency_us) || subject_hash (32 bytes) || str(verification_id)
+//!           [ || str(means) || str(presented_by or "") ]
 //! i64, u32 = big-endian two's complement / unsigned
 //! str(s)  = u32(length of s in bytes) || s as UTF-8
 //! ```
+//!
+//! The bracketed tail is there only when the holder presented something other than a phone code
+//! of their own (a printed code, the ID card in a reader, or a code shown by an agent or a family
+//! member): an entry without it hashes as it did before the tail existed, so chains written then
+//! still verify, and one with it cannot be read as one without (every field before it carries its
+//! length).
 //!
 //! H is the chain's hash ([`ChainHash`]): SHA-256 by default, or SM3; one chain, one hash.
 //!
@@ -36,6 +43,7 @@
 use std::fmt;
 
 use store::{AuditEntry, ChainHead, Checkpoint};
+use wire::audit::Means;
 pub use wire::audit::{AuditRecord, REPLAYED, REPLAYED_AFTER_ANSWER};
 use wire::keys::TrustList;
 
@@ -115,6 +123,10 @@ pub fn entry_hash(entry: &AuditEntry, hash: ChainHash) -> [u8; 32] {
     h.update(entry.latency_us.to_be_bytes());
     h.update(entry.subject_hash);
     put_str(&mut h, &entry.verification_id);
+    if entry.means != Means::Phone || entry.presented_by.is_some() {
+        put_str(&mut h, entry.means.as_str());
+        put_str(&mut h, entry.presented_by.as_deref().unwrap_or(""));
+    }
     h.finalize()
 }
 
@@ -511,6 +523,8 @@ mod tests {
             latency_us: 1200 + i,
             subject_hash: [7; 32],
             verification_id: format!("v-{i}"),
+            means: Default::default(),
+            presented_by: None,
         }
     }
 
@@ -574,6 +588,10 @@ mod tests {
             |e| e.subject_hash[0] ^= 1,
             |e| e.verification_id.push('x'),
             |e| e.prev_hash[31] ^= 1,
+            |e| e.means = Means::Paper,
+            |e| e.means = Means::CardReader,
+            |e| e.presented_by = Some("d-1".into()),
+            |e| e.presented_by = Some(String::new()),
         ];
         for edit in edits {
             let mut edited = base.clone();
@@ -589,6 +607,15 @@ mod tests {
         shifted.venue = "venue-1h".into();
         shifted.scenario = "otel-checkin".into();
         assert_ne!(entry_hash(&shifted, ChainHash::Sha256), base.hash);
+        // A presenter's entry with a different means is another entry.
+        let mut by_agent = base.clone();
+        by_agent.presented_by = Some("d-1".into());
+        let mut by_agent_on_paper = by_agent.clone();
+        by_agent_on_paper.means = Means::Paper;
+        assert_ne!(
+            entry_hash(&by_agent, ChainHash::Sha256),
+            entry_hash(&by_agent_on_paper, ChainHash::Sha256)
+        );
     }
 
     #[test]

@@ -253,6 +253,8 @@ pub fn mint(args: &MintArgs, catalogue: &Catalogue, out: &mut dyn Write) -> Resu
         nonce: rand_nonce(),
         scope: args.scope.clone(),
         purpose: args.purpose,
+        presenter: None,
+        medium: Default::default(),
     };
     // Refuse what a verifier would refuse, rather than print a code that cannot work.
     let cwt = CwtClaims::from_value(claims.to_value()).context("building claims")?;

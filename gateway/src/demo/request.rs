@@ -56,6 +56,8 @@ pub fn request(gateway: &Gateway) -> Option<DemoRequest> {
     let materials = window.map(|key| {
         let claims = HolderClaims {
             purpose: Purpose::ServiceWindow,
+            presenter: None,
+            medium: Default::default(),
             scope: Some(vec![format!("item:{DEMO_ITEM}")]),
             ..HolderClaims::fresh_person(&handle, Some(city), 600)
         };

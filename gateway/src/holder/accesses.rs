@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use wire::api::{HolderAccess, HolderAccesses};
+use wire::api::{HolderAccess, HolderAccesses, PresentedBy};
+use wire::mask::mask_name;
 
 use crate::error::Failure;
 use crate::holder;
@@ -95,6 +96,13 @@ impl HolderAccessesApi {
                 return Err(Failure::from(e));
             }
         };
+        let presenters = match presenters(store, &entries).await {
+            Ok(presenters) => presenters,
+            Err(e) => {
+                holder::give_back(&self.service, &claims);
+                return Err(e);
+            }
+        };
         holder::commit_spend(&self.service, &claims).await?;
         let more = entries.len() > limit as usize;
         entries.truncate(limit as usize);
@@ -119,6 +127,10 @@ impl HolderAccessesApi {
                 }
             };
             let record = entry.record;
+            let presented_by = record
+                .presented_by
+                .as_ref()
+                .and_then(|delegation| presenters.get(delegation).cloned());
             items.push(HolderAccess {
                 at: record.at,
                 venue_id: record.venue,
@@ -127,10 +139,36 @@ impl HolderAccessesApi {
                 verdict: record.verdict,
                 certificates: record.certificates,
                 verification_id: record.verification_id,
+                means: record.means,
+                presented_by,
             });
         }
         Ok(HolderAccesses { items, next })
     }
+}
+
+/// Who presented the entries shown by someone else, by delegation: the relation and the
+/// presenter's masked name, read once per delegation.
+async fn presenters(
+    store: &store::Store,
+    entries: &[store::AuditEntry],
+) -> Result<HashMap<String, PresentedBy>, Failure> {
+    let mut presenters = HashMap::new();
+    for delegation in entries.iter().filter_map(|e| e.presented_by.as_ref()) {
+        if presenters.contains_key(delegation) {
+            continue;
+        }
+        if let Some(d) = store.delegation(delegation).await? {
+            presenters.insert(
+                delegation.clone(),
+                PresentedBy {
+                    relation: d.relation,
+                    name: mask_name(&d.delegate_name),
+                },
+            );
+        }
+    }
+    Ok(presenters)
 }
 
 #[cfg(test)]

@@ -20,20 +20,16 @@ use super::decide::Decision;
 use super::fetch::Answer;
 use super::resolve::Planned;
 
-/// `张三丰` → `张*丰`, `李四` → `李*`, one character → `*`.
-pub fn mask_name(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    match chars.len() {
-        0 => String::new(),
-        1 => "*".into(),
-        2 => format!("{}*", chars[0]),
-        n => {
-            let mut s = String::with_capacity(name.len());
-            s.push(chars[0]);
-            s.extend(std::iter::repeat_n('*', (n - 2).min(4)));
-            s.push(chars[n - 1]);
-            s
-        }
+use wire::api::PresentedBy;
+use wire::code::Presenter;
+pub use wire::mask::mask_name;
+
+/// Who presented the code, as the venue sees it: the relation and the masked name the code
+/// carries (the platform masked it; masking a masked name changes nothing).
+pub fn presented_by(presenter: &Presenter) -> PresentedBy {
+    PresentedBy {
+        relation: presenter.relation,
+        name: mask_name(&presenter.name),
     }
 }
 

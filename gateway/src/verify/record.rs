@@ -101,13 +101,15 @@ fn refused(e: AuditError) -> Failure {
     }
 }
 
-/// The audit entry of a verification.
+/// The audit entry of a verification; `presented_by` the delegation a presenter showed the
+/// code under.
 pub fn audit_record(
     node: &str,
     response: &VerifyResponse,
     venue: &str,
     subject_hash: [u8; 32],
     elapsed: Duration,
+    presented_by: Option<String>,
 ) -> AuditRecord {
     AuditRecord {
         at: store::micros(response.decided_at),
@@ -128,6 +130,8 @@ pub fn audit_record(
         latency_us: i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
         subject_hash,
         verification_id: response.verification_id.clone(),
+        means: response.means,
+        presented_by,
     }
 }
 
@@ -140,6 +144,13 @@ pub fn verification(
     elapsed: Duration,
 ) {
     metrics.verification(&response.scenario, response.verdict.as_str(), elapsed);
+    if !response.means.is_phone() || response.presented_by.is_some() {
+        let presenter = response
+            .presented_by
+            .as_ref()
+            .map_or("holder", |p| p.relation.as_str());
+        metrics.presentation(response.means.as_str(), presenter);
+    }
     for r in &response.requirements {
         metrics.requirement(&r.certificate, r.verdict.as_str());
     }

@@ -17,6 +17,8 @@ pub fn record(node: &str, i: usize) -> AuditRecord {
         latency_us: 900,
         subject_hash: [u8::try_from(i % 251).expect("small"); 32],
         verification_id: format!("{node}-{i}-{}", rand::random::<u32>()),
+        means: Default::default(),
+        presented_by: None,
     }
 }
 

@@ -285,6 +285,14 @@ pub struct Scenario {
     /// codes: low-risk concessions only. Signed profiles (EdDSA, ES256) are always accepted.
     #[serde(default)]
     pub allow_hmac: bool,
+    /// Whether a printed code (for a holder without a smartphone) is accepted: once per venue
+    /// per day, for the concessions and services an elder without a phone must still reach.
+    #[serde(default)]
+    pub paper_ok: bool,
+    /// Whether the holder's physical ID card, read by a reader registered to the venue, is
+    /// accepted instead of a code (the traditional way, kept for those without a smartphone).
+    #[serde(default)]
+    pub card_reader_ok: bool,
 }
 
 /// One of the 500 service items of the plan's Annex 1, with the materials an applicant would

@@ -19,6 +19,8 @@ mod label {
     pub const CITY: i128 = -65538;
     pub const SCOPE: i128 = -65539;
     pub const PURPOSE: i128 = -65540;
+    pub const PRESENTER: i128 = -65541;
+    pub const MEDIUM: i128 = -65542;
 }
 
 /// The registered claims of any CWT, plus the rest by label for callers that know them
@@ -162,6 +164,75 @@ pub struct HolderClaims {
     /// What the code is for: shown to a venue, or the holder's own access to their records.
     #[serde(default)]
     pub purpose: Purpose,
+    /// Who shows the code when it is not the holder: an agent for a company, a family member
+    /// for an elder or a child. Absent: the holder shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presenter: Option<Presenter>,
+    /// On a phone (dynamic, minutes) or printed on paper (for a holder without a smartphone).
+    #[serde(default)]
+    pub medium: Medium,
+}
+
+/// Who presents a code that names someone else as its holder (`sub`), and under which
+/// delegation: the code is refused once the delegation is revoked, on every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presenter {
+    pub relation: Relation,
+    /// The delegation's id: the company's authorization of its agent, or the holder's grant to
+    /// a family member.
+    pub delegation: String,
+    /// The presenter's own subject handle.
+    pub subject: String,
+    /// The presenter's name as the venue sees it, masked (张*三).
+    pub name: String,
+}
+
+/// How the presenter stands to the holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// An agent (经办人) a company's legal representative authorized for some certificates.
+    Agent,
+    /// A family member the holder granted standing permission for some scenarios (代亮码).
+    Family,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Agent => "agent",
+            Relation::Family => "family",
+        }
+    }
+
+    fn label_value(self) -> i128 {
+        match self {
+            Relation::Agent => 0,
+            Relation::Family => 1,
+        }
+    }
+}
+
+/// What a code is shown on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Medium {
+    /// A dynamic code on the holder's phone, living minutes. A code without the claim is one.
+    #[default]
+    Phone,
+    /// A printed code for a holder without a smartphone: it lives long (up to the verifier's
+    /// paper lifetime), is accepted only by scenarios marked `paper_ok`, may be used once per
+    /// venue per day, and is revoked when reported lost.
+    Paper,
+}
+
+impl Medium {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Medium::Phone => "phone",
+            Medium::Paper => "paper",
+        }
+    }
 }
 
 /// What a code is for, signed into it, so that a code shown to a venue (or photographed there)
@@ -227,6 +298,19 @@ pub const MIN_NONCE_LEN: usize = 8;
 pub const MAX_NONCE_LEN: usize = 64;
 /// Most certificate types one consent scope may list.
 pub const MAX_SCOPE_LEN: usize = 64;
+/// Longest delegation id a presenter claim may carry.
+pub const MAX_DELEGATION_LEN: usize = 64;
+/// Longest presenter name (characters) a presenter claim may carry.
+pub const MAX_PRESENTER_NAME_CHARS: usize = 32;
+
+/// Whether `handle` is a subject handle: 1–64 characters of A–Z a–z 0–9 - _ .
+pub fn is_subject_handle(handle: &str) -> bool {
+    !handle.is_empty()
+        && handle.len() <= MAX_SUBJECT_LEN
+        && handle
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
 
 impl HolderClaims {
     /// A person's claims as the platform mints them for `subject` of `city`: issued now, valid
@@ -243,18 +327,15 @@ impl HolderClaims {
             nonce: rand::random::<[u8; 16]>().to_vec(),
             scope: None,
             purpose: Purpose::Presentation,
+            presenter: None,
+            medium: Medium::Phone,
         }
     }
 
     /// The holder claims of a verified CWT; every claim but `city` and `scope` is required.
     pub fn from_cwt(cwt: &CwtClaims) -> Result<HolderClaims, CodeError> {
         let subject = cwt.subject.clone().ok_or(CodeError::MissingClaim("sub"))?;
-        if subject.is_empty()
-            || subject.len() > MAX_SUBJECT_LEN
-            || !subject
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        {
+        if !is_subject_handle(&subject) {
             return Err(bad("`sub` must be 1–64 characters of A–Z a–z 0–9 - _ ."));
         }
         let kind = match cwt.get(label::HOLDER_KIND) {
@@ -300,6 +381,16 @@ impl HolderClaims {
                 ))
             }
         };
+        let presenter = cwt.get(label::PRESENTER).map(presenter_from).transpose()?;
+        let medium = match cwt.get(label::MEDIUM) {
+            None => Medium::Phone,
+            Some(Value::Integer(i)) if i128::from(*i) == 1 => Medium::Paper,
+            Some(_) => {
+                return Err(bad(
+                    "medium is not 1 (paper); a code on a phone carries no medium",
+                ))
+            }
+        };
         Ok(HolderClaims {
             issuer: cwt.issuer.clone().ok_or(CodeError::MissingClaim("iss"))?,
             subject,
@@ -317,6 +408,8 @@ impl HolderClaims {
                 })?,
             scope,
             purpose,
+            presenter,
+            medium,
         })
     }
 
@@ -349,6 +442,20 @@ impl HolderClaims {
         if let Some(purpose) = self.purpose.label_value() {
             map.push((int(label::PURPOSE), int(purpose)));
         }
+        if let Some(presenter) = &self.presenter {
+            map.push((
+                int(label::PRESENTER),
+                Value::Array(vec![
+                    int(presenter.relation.label_value()),
+                    Value::Text(presenter.delegation.clone()),
+                    Value::Text(presenter.subject.clone()),
+                    Value::Text(presenter.name.clone()),
+                ]),
+            ));
+        }
+        if self.medium == Medium::Paper {
+            map.push((int(label::MEDIUM), int(1)));
+        }
         Value::Map(map)
     }
 
@@ -373,6 +480,53 @@ impl HolderClaims {
     }
 }
 
+/// The presenter claim: `[relation (0 agent, 1 family), delegation, subject, name]`.
+fn presenter_from(value: &Value) -> Result<Presenter, CodeError> {
+    let malformed = || bad("presenter is not [relation, delegation, subject, name]");
+    let Value::Array(parts) = value else {
+        return Err(malformed());
+    };
+    let [Value::Integer(relation), Value::Text(delegation), Value::Text(subject), Value::Text(name)] =
+        parts.as_slice()
+    else {
+        return Err(malformed());
+    };
+    let relation = match i128::from(*relation) {
+        0 => Relation::Agent,
+        1 => Relation::Family,
+        _ => {
+            return Err(bad(
+                "presenter relation is neither 0 (agent) nor 1 (family)",
+            ))
+        }
+    };
+    if delegation.is_empty()
+        || delegation.len() > MAX_DELEGATION_LEN
+        || !delegation
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
+        return Err(bad(
+            "presenter delegation must be 1–64 characters of A–Z a–z 0–9 - _",
+        ));
+    }
+    if !is_subject_handle(subject) {
+        return Err(bad(
+            "presenter subject must be 1–64 characters of A–Z a–z 0–9 - _ .",
+        ));
+    }
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_PRESENTER_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(bad("presenter name must be 1–32 printable characters"));
+    }
+    Ok(Presenter {
+        relation,
+        delegation: delegation.clone(),
+        subject: subject.clone(),
+        name: name.clone(),
+    })
+}
+
 /// A service-window code's scope entry naming one service item: `item:23`.
 pub const ITEM_SCOPE: &str = "item";
 /// A service-window code's scope entry naming every item of a department:
@@ -394,7 +548,70 @@ mod tests {
             nonce: vec![1; 16],
             scope: Some(vec!["senior-citizen-card".into()]),
             purpose: Purpose::Presentation,
+            presenter: None,
+            medium: Medium::Phone,
         }
+    }
+
+    #[test]
+    fn presenter_and_paper_round_trip_and_bad_ones_are_refused() {
+        let shown_for = HolderClaims {
+            presenter: Some(Presenter {
+                relation: Relation::Family,
+                delegation: "g-0193abc".into(),
+                subject: "demo-000002".into(),
+                name: "李*".into(),
+            }),
+            medium: Medium::Paper,
+            ..sample()
+        };
+        let cwt = CwtClaims::from_value(shown_for.to_value()).expect("cwt");
+        assert_eq!(HolderClaims::from_cwt(&cwt).expect("holder"), shown_for);
+        let with = |value: Value, label: i128| {
+            let Value::Map(mut map) = sample().to_value() else {
+                unreachable!()
+            };
+            map.push((Value::Integer(label.try_into().expect("label")), value));
+            let cwt = CwtClaims::from_value(Value::Map(map)).expect("cwt");
+            HolderClaims::from_cwt(&cwt).map_err(|e| e.to_string())
+        };
+        let text = |s: &str| Value::Text(s.into());
+        let int = |i: i64| Value::Integer(i.into());
+        for (value, why) in [
+            (
+                Value::Array(vec![int(2), text("g-1"), text("a"), text("n")]),
+                "relation",
+            ),
+            (
+                Value::Array(vec![int(0), text(""), text("a"), text("n")]),
+                "delegation",
+            ),
+            (
+                Value::Array(vec![int(0), text("g 1"), text("a"), text("n")]),
+                "delegation",
+            ),
+            (
+                Value::Array(vec![int(0), text("g-1"), text("a b"), text("n")]),
+                "subject",
+            ),
+            (
+                Value::Array(vec![int(0), text("g-1"), text("a"), text("")]),
+                "name",
+            ),
+            (
+                Value::Array(vec![int(0), text("g-1"), text("a")]),
+                "[relation",
+            ),
+            (text("agent"), "[relation"),
+        ] {
+            let refused = with(value, label::PRESENTER).expect_err(why);
+            assert!(refused.contains(why), "{refused} should name {why}");
+        }
+        assert!(with(int(2), label::MEDIUM).is_err());
+        assert_eq!(
+            with(int(1), label::MEDIUM).map(|c| c.medium),
+            Ok(Medium::Paper)
+        );
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub enum CodeError {
     Expired { expired_at: i64, now: i64 },
     #[error("code is not valid before {valid_from} (checked at {now})")]
     NotYetValid { valid_from: i64, now: i64 },
-    #[error("code lives {lifetime} s, more than the {max} s a dynamic code may")]
+    #[error("code lives {lifetime} s, more than the {max} s a code of its medium may")]
     LifetimeTooLong { lifetime: i64, max: i64 },
 }
 

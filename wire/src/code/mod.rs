@@ -14,7 +14,10 @@ mod error;
 
 use chrono::{DateTime, Utc};
 
-pub use claims::{CwtClaims, HolderClaims, Purpose, DEPARTMENT_SCOPE, ITEM_SCOPE};
+pub use claims::{
+    is_subject_handle, CwtClaims, HolderClaims, Medium, Presenter, Purpose, Relation,
+    DEPARTMENT_SCOPE, ITEM_SCOPE,
+};
 pub use cose::{CoseMessage, HeaderPolicy};
 pub use envelope::Limits;
 pub use error::CodeError;
@@ -147,6 +150,9 @@ pub struct VerifiedCode {
     pub algorithm: Algorithm,
 }
 
+/// The longest a printed code may live unless configured otherwise: a year and a day.
+pub const DEFAULT_MAX_PAPER_LIFETIME_SECS: i64 = 366 * 24 * 3600;
+
 /// Verifies holder codes against a trust list.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -155,13 +161,14 @@ pub struct Verifier {
     accepted: Vec<Algorithm>,
     skew_secs: i64,
     max_lifetime_secs: i64,
+    max_paper_lifetime_secs: i64,
     limits: Limits,
     header_policy: HeaderPolicy,
 }
 
 impl Verifier {
-    /// A verifier with our prefix, every profile accepted, 30 s clock skew tolerance and codes
-    /// living at most a day.
+    /// A verifier with our prefix, every profile accepted, 30 s clock skew tolerance, codes
+    /// living at most a day and paper codes at most [`DEFAULT_MAX_PAPER_LIFETIME_SECS`].
     pub fn new(trust: TrustList) -> Verifier {
         Verifier {
             trust,
@@ -169,6 +176,7 @@ impl Verifier {
             accepted: Profile::ALL.iter().map(|p| p.algorithm()).collect(),
             skew_secs: 30,
             max_lifetime_secs: 24 * 3600,
+            max_paper_lifetime_secs: DEFAULT_MAX_PAPER_LIFETIME_SECS,
             limits: Limits::default(),
             header_policy: HeaderPolicy::Strict,
         }
@@ -195,6 +203,12 @@ impl Verifier {
 
     pub fn max_lifetime(mut self, secs: u32) -> Verifier {
         self.max_lifetime_secs = secs.into();
+        self
+    }
+
+    /// How long a printed code ([`Medium::Paper`]) may live: its lifetime cap.
+    pub fn max_paper_lifetime(mut self, secs: u32) -> Verifier {
+        self.max_paper_lifetime_secs = secs.into();
         self
     }
 
@@ -311,11 +325,12 @@ impl Verifier {
                 })
             }
         };
-        if lifetime > self.max_lifetime_secs {
-            return Err(CodeError::LifetimeTooLong {
-                lifetime,
-                max: self.max_lifetime_secs,
-            });
+        let max = match claims.medium {
+            Medium::Phone => self.max_lifetime_secs,
+            Medium::Paper => self.max_paper_lifetime_secs,
+        };
+        if lifetime > max {
+            return Err(CodeError::LifetimeTooLong { lifetime, max });
         }
         Ok(VerifiedCode {
             claims,

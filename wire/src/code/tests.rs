@@ -23,6 +23,8 @@ fn claims() -> HolderClaims {
         nonce: vec![7; 16],
         scope: None,
         purpose: Purpose::Presentation,
+        presenter: None,
+        medium: Default::default(),
     }
 }
 
