@@ -161,7 +161,7 @@ pub async fn start(config: GatewayConfig) -> Result<Gateway> {
             registry,
             fetcher,
             metrics: metrics.clone(),
-            revocations: Revocations::start(&store, shutdown.clone()),
+            revocations: Revocations::start(&store, metrics.clone(), shutdown.clone()),
         },
         &node,
         &audit,

@@ -117,6 +117,12 @@ struct PresentationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RevocationLabels {
+    /// `delegation` or `paper_code`.
+    kind: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
     source: Label,
 }
@@ -182,6 +188,7 @@ struct Inner {
     connections_refused: Family<RefusedLabels, Counter>,
     invalidations: Family<SourceLabels, Counter>,
     presentations: Family<PresentationLabels, Counter>,
+    revocations_received: Family<RevocationLabels, Counter>,
     quota_mode: Family<ModeLabels, Gauge>,
     /// The verify route's adaptive limit on verifications in flight (`verify::admission`).
     verify_limit: Gauge,
@@ -269,6 +276,7 @@ impl Metrics {
         let connections_refused = Family::default();
         let invalidations = Family::default();
         let presentations = Family::default();
+        let revocations_received = Family::default();
         let quota_mode = Family::default();
         let quota_fallbacks = Counter::default();
         let verify_limit = Gauge::default();
@@ -375,6 +383,11 @@ impl Metrics {
             presentations.clone(),
         );
         registry.register(
+            "mz_revocations_received",
+            "Revocations this node received from the store as they were committed (PostgreSQL LISTEN/NOTIFY), by kind (delegation, paper_code); applied before the count is taken",
+            revocations_received.clone(),
+        );
+        registry.register(
             "mz_quota_mode",
             "How this node holds venue quotas: 1 for the mode in force (shared: in Redis; fallback: Redis unreachable, the node's share; local: no Redis configured, the node's share)",
             quota_mode.clone(),
@@ -417,6 +430,7 @@ impl Metrics {
                 connections_refused,
                 invalidations,
                 presentations,
+                revocations_received,
                 quota_mode,
                 quota_fallbacks,
                 verify_limit,
@@ -561,6 +575,16 @@ impl Metrics {
             .get_or_create(&PresentationLabels {
                 means: Cow::Borrowed(means),
                 presenter: Cow::Borrowed(presenter),
+            })
+            .inc();
+    }
+
+    /// A revocation received from the store and applied (after it is applied).
+    pub fn revocation_received(&self, kind: &'static str) {
+        self.inner
+            .revocations_received
+            .get_or_create(&RevocationLabels {
+                kind: Cow::Borrowed(kind),
             })
             .inc();
     }

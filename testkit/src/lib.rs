@@ -465,6 +465,31 @@ impl CodeSpec {
         self
     }
 
+    /// Shown by `presenter` under delegation `delegation` (an agent for a company, a family
+    /// member for an elder).
+    pub fn presented_by(
+        mut self,
+        relation: wire::code::Relation,
+        delegation: &str,
+        presenter: &str,
+        name: &str,
+    ) -> CodeSpec {
+        self.claims.presenter = Some(wire::code::Presenter {
+            relation,
+            delegation: delegation.to_owned(),
+            subject: presenter.to_owned(),
+            name: name.to_owned(),
+        });
+        self
+    }
+
+    /// Printed on paper, valid for `days` from now.
+    pub fn paper(mut self, days: i64) -> CodeSpec {
+        self.claims.medium = wire::code::Medium::Paper;
+        self.claims.expires_at = self.claims.issued_at + days * 24 * 3600;
+        self
+    }
+
     pub fn profile(mut self, profile: Profile) -> CodeSpec {
         self.key = platform_key(profile);
         self

@@ -21,6 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use store::{Received, Revocation, RevocationKind, Store, REVOCATIONS_CHANNEL};
 
 use crate::error::Failure;
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
 /// How often the in-memory set drops the revocations whose codes have all expired.
@@ -51,14 +52,19 @@ const MARGIN: TimeDelta = TimeDelta::hours(1);
 impl Revocations {
     /// The revocations of `store`: on PostgreSQL, loaded and kept in step by a listener that
     /// stops with `shutdown`.
-    pub fn start(store: &Store, shutdown: Shutdown) -> Revocations {
+    pub fn start(store: &Store, metrics: Metrics, shutdown: Shutdown) -> Revocations {
         let shared = store.postgres_pool().is_some();
         let revocations = Revocations {
             store: store.clone(),
             kept: shared.then(|| Arc::new(RwLock::new(Kept::default()))),
         };
         if shared {
-            tokio::spawn(listen(store.clone(), revocations.clone(), shutdown));
+            tokio::spawn(listen(
+                store.clone(),
+                revocations.clone(),
+                metrics,
+                shutdown,
+            ));
         }
         revocations
     }
@@ -144,7 +150,7 @@ impl Revocations {
 
 /// Subscribes, loads, then applies messages; after a break, subscribes and loads again. Every
 /// [`PRUNE_EVERY`] it reloads, which also drops what has expired.
-async fn listen(store: Store, revocations: Revocations, shutdown: Shutdown) {
+async fn listen(store: Store, revocations: Revocations, metrics: Metrics, shutdown: Shutdown) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let subscribed = tokio::select! {
@@ -194,6 +200,7 @@ async fn listen(store: Store, revocations: Revocations, shutdown: Shutdown) {
                 Received::Message(text) => match Revocation::parse_payload(&text) {
                     Some((kind, id)) => {
                         revocations.add(kind, id);
+                        metrics.revocation_received(kind.as_str());
                         tracing::info!(kind = kind.as_str(), id, "revocation received");
                     }
                     None => tracing::warn!(payload = %text, "malformed revocation ignored"),
