@@ -209,7 +209,7 @@ impl Drop for Tmux {
     }
 }
 
-/// The `since start` figure of a verdict row of the Overview (`│pass   0.2   3│ …`, `│not
+/// The `total` (since start) figure of a verdict row of the Overview (`│pass   0.2   3│ …`, `│not
 /// offered   0.0   0│ …`), if the row is on the screen.
 fn total_on_screen(screen: &str, verdict: &str) -> Option<u64> {
     screen.lines().find_map(|line| {

@@ -13,12 +13,13 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use http::StatusCode;
+use http::{Method, StatusCode};
 use serde_json::json;
 use store::testing::on_postgres;
 use store::{DelegationRow, Store};
 use testkit::process::{post, try_send, Process};
 use testkit::{http_client, patiently, venue_key, Holder, TestGateway};
+use wire::admin_api::{HolderCounts, Snapshot};
 use wire::api::{Means, Verdict};
 use wire::code::Relation;
 
@@ -113,6 +114,44 @@ async fn an_agents_code_names_the_agent_until_its_authorization_is_revoked() {
         gw.verify_holder(&company, COMPANY_SCENARIO).await.verdict,
         Verdict::Pass
     );
+
+    // The operators' Overview counts the authorization and its revocation.
+    let counts = snapshot_until(&gw, "the revoked authorization counted", |s| {
+        s.holders
+            .delegations
+            .iter()
+            .any(|d| d.relation == Relation::Agent && d.revoked >= 1)
+    })
+    .await;
+    assert!(
+        counts.delegations.iter().all(|d| d.active == 0),
+        "{counts:?}"
+    );
+}
+
+/// Long-polls the admin snapshot until `done` holds for its holder counts (bounded: a count is
+/// read from the store every few snapshots).
+async fn snapshot_until(
+    gw: &TestGateway,
+    what: &str,
+    mut done: impl FnMut(&Snapshot) -> bool,
+) -> HolderCounts {
+    patiently(what, async {
+        let mut after = 0;
+        for _ in 0..30 {
+            let reply = gw
+                .admin(Method::GET, &format!("/snapshot?after={after}"), None)
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            let snapshot: Snapshot = serde_json::from_slice(&reply.body).expect("a snapshot");
+            if done(&snapshot) {
+                return snapshot.holders;
+            }
+            after = snapshot.generation;
+        }
+        panic!("{what}: not in 30 snapshots");
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

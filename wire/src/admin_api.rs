@@ -234,6 +234,39 @@ pub struct Snapshot {
     pub departments: Vec<BackendHealth>,
     pub objections: ObjectionCounts,
     pub rollout: RolloutView,
+    /// The holder platform's figures, read from the store every nodes shares.
+    #[serde(default)]
+    pub holders: HolderCounts,
+}
+
+/// The holder platform seen from the store (every platform and gateway node's work): codes
+/// issued, and the delegations by which agents and family members show codes for others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HolderCounts {
+    /// Codes issued in the last minute.
+    pub issued_last_minute: IssuedCounts,
+    /// Codes issued in the last hour.
+    pub issued_last_hour: IssuedCounts,
+    /// Agents' authorizations (企业码) and family members' grants (代亮码), by relation.
+    pub delegations: Vec<DelegationCounts>,
+}
+
+/// Codes issued over a span: on phones, printed, and of those asked for by a presenter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IssuedCounts {
+    pub phone: u64,
+    pub paper: u64,
+    /// Asked for by an agent or a family member.
+    pub presented: u64,
+}
+
+/// The delegations of one relation (`agent`, `family`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DelegationCounts {
+    pub relation: crate::code::Relation,
+    pub active: u64,
+    pub lapsed: u64,
+    pub revoked: u64,
 }
 
 /// Counts of verification outcomes (overall verdicts, plus refused requests).

@@ -1,12 +1,14 @@
 //! Tab 1, Overview: the verify path at a glance — throughput sparkline, verdict split per second
-//! and since start, latency percentiles, cache hit rate, in-flight requests, audit backlog,
-//! and the service items' materials served (免证办).
+//! and in total since start, latency percentiles, cache hit rate, in-flight requests, audit backlog,
+//! the service items' materials served (免证办), and the holder platform: codes issued (on
+//! phones, printed, asked for by presenters) and the agents' authorizations and family grants.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Sparkline, Table};
 use ratatui::Frame;
-use wire::admin_api::{MaterialCounts, Snapshot};
+use wire::admin_api::{HolderCounts, MaterialCounts, Snapshot};
+use wire::code::Relation;
 
 use super::common::{number, percent, placeholder, uptime};
 use super::theme::Theme;
@@ -51,10 +53,52 @@ pub fn render(state: &State, theme: Theme, frame: &mut Frame, area: Rect) {
         }
         None => tables,
     };
-    let [verdicts, load] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(tables);
+    let [verdicts, load, holders] = Layout::horizontal([
+        Constraint::Length(33),
+        Constraint::Fill(1),
+        Constraint::Length(27),
+    ])
+    .areas(tables);
     verdict_table(snapshot, theme, frame, verdicts);
     load_table(snapshot, frame, load);
+    holder_table(&snapshot.holders, frame, holders);
+}
+
+/// One relation's delegations: (active, revoked).
+fn delegations(counts: &HolderCounts, relation: Relation) -> (String, String) {
+    counts
+        .delegations
+        .iter()
+        .find(|d| d.relation == relation)
+        .map_or(("0".to_owned(), "0".to_owned()), |d| {
+            (d.active.to_string(), d.revoked.to_string())
+        })
+}
+
+fn holder_table(counts: &HolderCounts, frame: &mut Frame, area: Rect) {
+    let (minute, hour) = (&counts.issued_last_minute, &counts.issued_last_hour);
+    let (agents, agents_revoked) = delegations(counts, Relation::Agent);
+    let (family, family_revoked) = delegations(counts, Relation::Family);
+    let rows = [
+        ("codes /min", (minute.phone + minute.paper).to_string()),
+        ("codes last h", (hour.phone + hour.paper).to_string()),
+        ("printed last h", hour.paper.to_string()),
+        ("for others h", hour.presented.to_string()),
+        ("agents", agents),
+        ("  revoked", agents_revoked),
+        ("family grants", family),
+        ("  revoked", family_revoked),
+    ]
+    .into_iter()
+    .map(|(name, value)| {
+        Row::new([
+            Cell::from(name),
+            Cell::from(Line::from(value).right_aligned()),
+        ])
+    });
+    let table = Table::new(rows, [Constraint::Length(14), Constraint::Fill(1)])
+        .block(Block::bordered().title(" holder platform "));
+    frame.render_widget(table, area);
 }
 
 fn sparkline(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
@@ -109,12 +153,12 @@ fn verdict_table(snapshot: &Snapshot, theme: Theme, frame: &mut Frame, area: Rec
             Constraint::Fill(1),
         ],
     )
-    .header(Row::new(["verdict", "   per s", "   since start"]).style(theme.heading()))
+    .header(Row::new(["verdict", "   per s", "   total"]).style(theme.heading()))
     .block(Block::bordered().title(" verdicts "));
     frame.render_widget(table, area);
 }
 
-/// `95 of 115 pulled (82.6%)`: the materials provided by data sharing of all those answered
+/// `95/115 pulled (82.6%)`: the materials provided by data sharing of all those answered
 /// (免证办).
 fn materials_pulled(m: &MaterialCounts) -> String {
     let all = m.provided + m.commitment_allowed + m.must_present + m.unavailable;
@@ -122,7 +166,7 @@ fn materials_pulled(m: &MaterialCounts) -> String {
         return number(None, 0);
     }
     format!(
-        "{} of {all} pulled ({})",
+        "{}/{all} pulled ({})",
         m.provided,
         percent(m.provided as f64 / all as f64)
     )
@@ -152,7 +196,7 @@ fn load_table(snapshot: &Snapshot, frame: &mut Frame, area: Rect) {
             Cell::from(Line::from(value).right_aligned()),
         ])
     });
-    let table = Table::new(rows, [Constraint::Length(15), Constraint::Fill(1)])
+    let table = Table::new(rows, [Constraint::Length(14), Constraint::Fill(1)])
         .block(Block::bordered().title(" latency and load "));
     frame.render_widget(table, area);
 }

@@ -17,6 +17,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use wire::admin_api::*;
+use wire::code::Relation;
 use wire::problem::Problem;
 
 pub fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -128,6 +129,32 @@ pub fn snapshot() -> Snapshot {
             }],
         },
         rollout: rollout(),
+        holders: HolderCounts {
+            issued_last_minute: IssuedCounts {
+                phone: 212,
+                paper: 1,
+                presented: 9,
+            },
+            issued_last_hour: IssuedCounts {
+                phone: 11_950,
+                paper: 37,
+                presented: 402,
+            },
+            delegations: vec![
+                DelegationCounts {
+                    relation: Relation::Agent,
+                    active: 58,
+                    lapsed: 4,
+                    revoked: 3,
+                },
+                DelegationCounts {
+                    relation: Relation::Family,
+                    active: 1_204,
+                    lapsed: 17,
+                    revoked: 22,
+                },
+            ],
+        },
     }
 }
 

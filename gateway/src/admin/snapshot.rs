@@ -13,8 +13,9 @@ use chrono::Utc;
 use store::{Status, Store};
 use tokio::sync::watch;
 use wire::admin_api::{
-    BackendHealth, BreakerState, DepartmentObjections, MaterialCounts, ObjectionCounts,
-    Percentiles, RolloutView, Snapshot, Traffic, VerdictCounts, RATE_HISTORY,
+    BackendHealth, BreakerState, DelegationCounts, DepartmentObjections, HolderCounts,
+    IssuedCounts, MaterialCounts, ObjectionCounts, Percentiles, RolloutView, Snapshot, Traffic,
+    VerdictCounts, RATE_HISTORY,
 };
 
 use crate::admin::live::{quantile_ms, Live};
@@ -125,7 +126,47 @@ struct Maker {
     generation: u64,
     history: VecDeque<f64>,
     objections: ObjectionCounts,
+    holders: HolderCounts,
     last: Reading,
+}
+
+/// How many snapshots apart the holder platform's figures are read from the store (they
+/// change slowly, and every node reads them).
+const HOLDER_COUNTS_EVERY: u64 = 5;
+
+fn issued(counts: store::IssuanceCounts) -> IssuedCounts {
+    IssuedCounts {
+        phone: counts.phone,
+        paper: counts.paper,
+        presented: counts.presented,
+    }
+}
+
+/// The holder platform's figures at `now`, from the store.
+async fn holder_counts(
+    store: &Store,
+    now: chrono::DateTime<Utc>,
+) -> Result<HolderCounts, store::StoreError> {
+    let minute = store
+        .issuance_counts(now - chrono::TimeDelta::minutes(1))
+        .await?;
+    let hour = store
+        .issuance_counts(now - chrono::TimeDelta::hours(1))
+        .await?;
+    let delegations = store.delegation_counts(now).await?;
+    Ok(HolderCounts {
+        issued_last_minute: issued(minute),
+        issued_last_hour: issued(hour),
+        delegations: delegations
+            .into_iter()
+            .map(|d| DelegationCounts {
+                relation: d.relation,
+                active: d.active,
+                lapsed: d.lapsed,
+                revoked: d.revoked,
+            })
+            .collect(),
+    })
 }
 
 impl Maker {
@@ -175,6 +216,12 @@ impl Maker {
             // Keep the last counts: the console shows the store's trouble elsewhere.
             Err(e) => tracing::debug!(error = %e, "objection counts unavailable for the snapshot"),
         }
+        if self.generation % HOLDER_COUNTS_EVERY == 0 {
+            match holder_counts(&self.sources.store, Utc::now()).await {
+                Ok(counts) => self.holders = counts,
+                Err(e) => tracing::debug!(error = %e, "holder counts unavailable for the snapshot"),
+            }
+        }
         self.generation += 1;
         let snapshot = Snapshot {
             generation: self.generation,
@@ -200,6 +247,7 @@ impl Maker {
             departments,
             objections: self.objections.clone(),
             rollout: (self.sources.rollout)(),
+            holders: self.holders.clone(),
         };
         self.last = now;
         snapshot
@@ -216,6 +264,7 @@ impl SnapshotFeed {
             generation: 0,
             history: VecDeque::with_capacity(RATE_HISTORY + 1),
             objections: ObjectionCounts::default(),
+            holders: HolderCounts::default(),
             last,
         };
         let first = maker.make().await;
